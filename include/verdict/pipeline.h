@@ -1,0 +1,180 @@
+/*
+ * verdict/pipeline.h — the core pipeline: pools, rings, workers, timer.
+ *
+ * A backend callback takes an event from the type's pool, fills it, and
+ * submits it.  Submitting never blocks, takes no lock and never allocates:
+ * the event is armed on the timer thread's wheel (through a ring) and pushed
+ * into the ring of its type for one worker shard, chosen by a stable hash of
+ * the pid so one process's events stay in order.  A fixed set of pinned
+ * workers pop events, call the evaluator and answer through the backend's
+ * respond callback.  The timer thread answers any AUTH event still pending at
+ * deadline - margin with the type's default verdict.  Worker and timer race
+ * on a per-event state word; only the winner responds, so every AUTH event is
+ * answered exactly once.  NOTIFY events go through their own rings to one
+ * serial notify thread and are never answered.
+ *
+ * Threads:
+ *   - vd_pipeline_event_get, vd_pipeline_submit, vd_pipeline_refuse: any
+ *     producer thread (backend callbacks), concurrently, after start.  With
+ *     cfg.multi_producer false exactly one thread may call them.
+ *   - vd_pipeline_stats: any thread, any time after create.
+ *   - everything else: one controlling thread.
+ *
+ * Return convention: 0 or -errno for fallible calls; bool for hot-path calls.
+ */
+#ifndef VERDICT_PIPELINE_H
+#define VERDICT_PIPELINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <verdict/event.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VD_MAX_WORKERS 64
+
+/* What an evaluator decides for one AUTH event. */
+struct vd_decision {
+	uint8_t verdict;     /* enum vd_verdict */
+	bool audit;          /* log it (off the AUTH path) / FAN_AUDIT */
+	bool cache;          /* the backend may let the kernel cache it */
+	uint32_t open_flags; /* AUTH_OPEN on ES: authorized VD_OPEN_* bits */
+};
+
+/*
+ * The verdict logic.  evaluate() runs on worker `worker` (0 .. workers-1)
+ * for each AUTH event; it must be pure: memory only, no I/O, no locks, no
+ * allocation, bounded time.  *out arrives preset to the type's default.
+ * notify() runs on the single notify thread with a batch of NOTIFY events;
+ * it may be NULL.  Events are valid only during the call.
+ */
+struct vd_evaluator {
+	void (*evaluate)(void *ctx, unsigned worker, const struct vd_event *ev,
+	    struct vd_decision *out);
+	void (*notify)(void *ctx, const struct vd_event *const *evs, size_t n);
+	void *ctx;
+};
+
+/*
+ * A backend answers the kernel.  respond() is called exactly once per AUTH
+ * event (by a worker, the timer thread, or a producer answering at once), and
+ * must release whatever the handle holds.  It must not block.  It returns
+ * false when the kernel refused the answer (counted as a respond error).
+ * release() (may be NULL) is called once for each NOTIFY event when the
+ * pipeline is done with it.
+ */
+struct vd_backend_ops {
+	const char *name;
+	bool (*respond)(void *ctx, enum vd_event_type type,
+	    const struct vd_handle *h, const struct vd_decision *d);
+	void (*release)(void *ctx, enum vd_event_type type,
+	    const struct vd_handle *h);
+};
+
+/* Per-type settings. */
+struct vd_type_config {
+	uint8_t default_verdict; /* enum vd_verdict, when nothing decides */
+	double margin_fraction;  /* margin = clamp(fraction x budget, ...) */
+	uint64_t margin_floor_ns;
+	uint64_t margin_ceiling_ns;
+	uint64_t budget_ns;      /* deadline when the backend gives none */
+};
+
+/* Deadline profiles: the margins of DESIGN.md invariant 3. */
+enum vd_profile {
+	VD_PROFILE_ES,       /* 20 %, clamped to 1 s .. 5 s */
+	VD_PROFILE_FANOTIFY, /* 20 % of a 1 s budget, floor 50 ms */
+};
+
+struct vd_config {
+	unsigned workers;        /* 0: usable CPUs - 1, at least 1, at most 4 */
+	unsigned ring_size;      /* per type and shard, power of two >= 2 */
+	unsigned pool_size;      /* events per type */
+	bool multi_producer;     /* several threads submit concurrently */
+	bool pin_workers;
+	uint64_t spin_ns;        /* longest an idle worker spins before parking */
+	uint64_t tick_ns;        /* timer wheel resolution */
+	struct vd_type_config types[VD_EVENT_TYPE_COUNT];
+};
+
+/* Fills *cfg with the defaults of a deadline profile. */
+void vd_config_init(struct vd_config *cfg, enum vd_profile profile);
+
+/*
+ * Checks a configuration.  Returns 0, or -EINVAL with a sentence saying which
+ * value is wrong and why written to err (errsz bytes, may be 0).
+ */
+int vd_config_check(const struct vd_config *cfg, char *err, size_t errsz);
+
+/* The worker count 0 resolves to on this machine. */
+unsigned vd_config_default_workers(void);
+
+struct vd_pipeline;
+
+/*
+ * Allocates everything the pipeline will ever use: pools, rings, wheel,
+ * counters.  Returns NULL and sets *err to -EINVAL (bad config, see
+ * vd_config_check) or -ENOMEM.
+ */
+struct vd_pipeline *vd_pipeline_create(const struct vd_config *cfg,
+    const struct vd_evaluator *eval, const struct vd_backend_ops *ops,
+    void *backend_ctx, int *err);
+
+/* Starts workers, the notify thread and the timer.  0, -EAGAIN, -EINVAL. */
+int vd_pipeline_start(struct vd_pipeline *p);
+
+/*
+ * Stops cleanly: refuses new events (answered at once with the default),
+ * waits for evaluations in progress, answers everything still pending with
+ * its default verdict, hands the remaining NOTIFY events to notify(), joins
+ * all threads.  Stop the backend's producers first.  Idempotent.
+ */
+void vd_pipeline_stop(struct vd_pipeline *p);
+
+/* Frees everything; stops first if needed.  NULL is a no-op. */
+void vd_pipeline_destroy(struct vd_pipeline *p);
+
+/*
+ * The pipeline's clock, in nanoseconds: the one arrival_ns and deadline_ns
+ * are read against (CLOCK_MONOTONIC on Linux, Mach absolute time on macOS).
+ */
+uint64_t vd_clock_ns(void);
+
+/* The resolved number of workers. */
+unsigned vd_pipeline_workers(const struct vd_pipeline *p);
+/* The configuration in force (resolved). */
+const struct vd_config *vd_pipeline_config(const struct vd_pipeline *p);
+
+/*
+ * Hot path.  Takes a zeroed-header event of type t from its pool, or NULL
+ * when the pool is empty: then call vd_pipeline_refuse().  The event's
+ * payload (paths, process) is not cleared: the backend sets every field it
+ * uses, and must clear the *_truncated flags and strings it does not set.
+ */
+struct vd_event *vd_pipeline_event_get(struct vd_pipeline *p,
+    enum vd_event_type t);
+
+/*
+ * Hot path.  Hands the event to the pipeline.  Returns true when it was
+ * queued; false when it was answered at once with the default verdict (ring
+ * full, budget already below the margin floor, pipeline stopping).  Either
+ * way the pipeline owns the event now.
+ */
+bool vd_pipeline_submit(struct vd_pipeline *p, struct vd_event *ev);
+
+/*
+ * Hot path.  Answers a message at once with the default verdict of type t,
+ * without an event (the pool was empty), and counts it as dropped.  For a
+ * NOTIFY type it only counts and releases.
+ */
+void vd_pipeline_refuse(struct vd_pipeline *p, enum vd_event_type t,
+    const struct vd_handle *h);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,167 @@
+/*
+ * internal.h — the pipeline's private structures (not installed).
+ *
+ * The stages, as data (STYLE.md 5):
+ *
+ *   producer (backend callback)      vd_pipeline_submit
+ *     ├─ AUTH ──▶ ring[type][shard] ──▶ worker[shard] ──▶ evaluate ──▶ respond
+ *     │    └────▶ arm ring ──▶ timer thread: wheel ──▶ respond (default)
+ *     │                 ▲ cancel ring[worker] ◀── worker that won the race
+ *     └─ NOTIFY ─▶ nring[type] ──▶ notify thread (batches) ──▶ notify()
+ *   counters: one padded cell set per thread, summed by vd_pipeline_stats
+ *
+ * Ownership of an AUTH event (struct vd_box) is counted: it starts with two
+ * references, one travelling with the event through its worker ring, one
+ * held by the timer (the arm).  The worker that wins the state word hands its
+ * reference to the timer inside the cancel; whoever drops the last reference
+ * returns the box to its pool.
+ */
+#ifndef VD_CORE_INTERNAL_H
+#define VD_CORE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <verdict/pipeline.h>
+#include <verdict/stats.h>
+
+#include "core/ring.h"
+#include "core/wheel.h"
+
+#define VD_CACHELINE 64
+
+enum vd_state {
+	VD_PENDING,
+	VD_ANSWERED,
+};
+
+/* Timer-thread view of a box; only the timer thread reads or writes it
+ * after the arm is pushed. */
+enum vd_tstate {
+	VD_T_NONE,            /* arm not seen yet */
+	VD_T_ARMED,           /* on the wheel */
+	VD_T_CANCELLED_EARLY, /* the cancel overtook its arm */
+	VD_T_DONE,            /* fired or cancelled */
+};
+
+struct vd_box {
+	struct vd_event ev; /* first: the backend's pointer is the box's */
+	_Atomic uint32_t state;
+	_Atomic uint32_t refs;
+	uint8_t tstate;
+	uint64_t submit_ns;
+	uint64_t fire_ns;
+	struct vd_wheel_node tnode;
+};
+
+struct vd_pool {
+	struct vd_ring free; /* MPMC: producers take, anyone returns */
+	struct vd_box *boxes;
+	unsigned size;
+};
+
+/* Counter cells of one type, written by one thread (or, when `shared`, by
+ * several, with atomic adds). */
+struct vd_hist_cell {
+	_Atomic uint64_t count;
+	_Atomic uint64_t max;
+	_Atomic uint64_t b[VD_HIST_BUCKETS];
+};
+
+struct vd_type_cells {
+	_Atomic uint64_t received;
+	_Atomic uint64_t answered_worker;
+	_Atomic uint64_t answered_default;
+	_Atomic uint64_t answered_arrival;
+	_Atomic uint64_t dropped;
+	_Atomic uint64_t dropped_pool;
+	_Atomic uint64_t shutdown;
+	_Atomic uint64_t processed;
+	_Atomic uint64_t allowed;
+	_Atomic uint64_t denied;
+	_Atomic uint64_t audited;
+	_Atomic uint64_t respond_errors;
+	_Atomic uint64_t ring_depth_max;
+	_Atomic uint64_t budget_min_ns; /* 0: none seen */
+	_Atomic int64_t margin_min_ns;  /* INT64_MAX: none seen */
+	struct vd_hist_cell latency;
+};
+
+struct vd_cells {
+	alignas(VD_CACHELINE) bool shared;
+	struct vd_type_cells t[VD_EVENT_TYPE_COUNT];
+	/* timer thread only */
+	_Atomic uint64_t t_armed, t_fired, t_lost, t_cancelled, t_late_max,
+	    t_wakeups;
+};
+
+/* A thread that parks on a futex word and is woken by producers. */
+struct vd_sleeper {
+	alignas(VD_CACHELINE) _Atomic uint32_t parked;
+	_Atomic uint32_t seq;
+	_Atomic uint64_t wakeups;
+	char pad[VD_CACHELINE - 2 * sizeof(uint32_t) - sizeof(uint64_t)];
+};
+
+struct vd_worker {
+	struct vd_sleeper sl;
+	alignas(VD_CACHELINE) struct vd_pipeline *p;
+	pthread_t thread;
+	unsigned id;
+	bool started;
+	struct vd_cells *cells;
+	struct vd_ring cancel; /* SPSC: this worker -> timer */
+	uint64_t spin_cur;
+	unsigned cancels;     /* pushed, for the every-32nd depth check */
+	unsigned cancel_kick; /* depth at which the timer is woken early */
+	_Atomic uint64_t events, parks, busy_ns;
+};
+
+#define VD_PRODUCER_SLOTS 32
+
+struct vd_pipeline {
+	struct vd_config cfg;
+	struct vd_evaluator eval;
+	struct vd_backend_ops ops;
+	void *bctx;
+	uint64_t id;         /* distinguishes pipelines in thread-local caches */
+	uint64_t start_ns;
+	unsigned nworkers;
+
+	alignas(VD_CACHELINE) _Atomic bool accepting;
+	_Atomic bool stopping;   /* workers and notify thread: leave */
+	_Atomic bool t_stopping; /* timer: fire everything and leave */
+	bool started, stopped;
+
+	struct vd_pool pools[VD_EVENT_TYPE_COUNT];
+	/* AUTH: rings[type][shard]; NOTIFY: rings[type][0]. */
+	struct vd_ring *rings[VD_EVENT_TYPE_COUNT];
+
+	struct vd_worker *workers;
+
+	/* Timer thread. */
+	struct vd_sleeper tsl;
+	alignas(VD_CACHELINE) _Atomic uint64_t t_next_wake_ns;
+	struct vd_ring arm;       /* producers -> timer */
+	struct vd_ring ctl_cancel; /* controller -> timer, at stop */
+	struct vd_wheel *wheel;
+	pthread_t timer;
+	bool timer_started;
+
+	/* Notify thread. */
+	struct vd_sleeper nsl;
+	pthread_t notifier;
+	bool notifier_started;
+
+	/* Counter cells: producers' slots, then one shared overflow cell. */
+	struct vd_cells *pcells; /* VD_PRODUCER_SLOTS + 1 */
+	_Atomic unsigned pcells_used;
+	struct vd_cells *wcells; /* one per worker */
+	struct vd_cells *tcells; /* timer */
+	struct vd_cells *ncells; /* notify */
+	struct vd_cells *ccells; /* controller: stop, refuse after stop */
+};
+
+#endif

@@ -1,0 +1,1069 @@
+/*
+ * pipeline.c — submit, workers, the timer thread, the notify thread.
+ *
+ * See internal.h for the stages and the ownership of an event.  The hot
+ * paths (submit, a worker's loop, the timer's loop) take no lock, make no
+ * allocation and log nothing; they count.
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <verdict/pipeline.h>
+#include <verdict/stats.h>
+
+#include "core/cells.h"
+#include "core/internal.h"
+#include "platform/platform.h"
+
+#define NOTIFY_BATCH 64
+#define WORKER_BATCH 16
+
+static _Atomic uint64_t pipeline_ids = 1;
+
+/* ------------------------------------------------------------------ */
+/* Configuration                                                       */
+
+unsigned
+vd_config_default_workers(void)
+{
+	unsigned n = vd_usable_cpus();
+
+	n = n > 1 ? n - 1 : 1;
+	return n > 4 ? 4 : n;
+}
+
+void
+vd_config_init(struct vd_config *cfg, enum vd_profile profile)
+{
+	struct vd_type_config *tc;
+	unsigned t;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->workers = 0;
+	cfg->ring_size = 1024;
+	cfg->pool_size = 1024;
+	cfg->multi_producer = true;
+	cfg->pin_workers = true;
+	cfg->spin_ns = 20000;
+	cfg->tick_ns = 1000000;
+	for (t = 0; t < VD_EVENT_TYPE_COUNT; t++) {
+		tc = &cfg->types[t];
+		/* Fail open: a deny by default on overload bricks the host. */
+		tc->default_verdict = VD_ALLOW;
+		tc->margin_fraction = 0.2;
+		if (profile == VD_PROFILE_ES) {
+			tc->margin_floor_ns = 1000000000u;
+			tc->margin_ceiling_ns = 5000000000u;
+			tc->budget_ns = 15000000000u;
+		} else {
+			tc->margin_floor_ns = 50000000u;
+			tc->margin_ceiling_ns = 1000000000u;
+			tc->budget_ns = 1000000000u;
+		}
+	}
+}
+
+#define CHECK(cond, ...)                                                   \
+	do {                                                               \
+		if (!(cond)) {                                             \
+			if (errsz > 0)                                     \
+				snprintf(err, errsz, __VA_ARGS__);         \
+			return -EINVAL;                                    \
+		}                                                          \
+	} while (0)
+
+int
+vd_config_check(const struct vd_config *cfg, char *err, size_t errsz)
+{
+	const struct vd_type_config *tc;
+	const char *name;
+	unsigned t;
+
+	CHECK(cfg->workers <= VD_MAX_WORKERS,
+	    "workers: at most %d, got %u", VD_MAX_WORKERS, cfg->workers);
+	CHECK(cfg->ring_size >= 2 && cfg->ring_size <= (1u << 20) &&
+		(cfg->ring_size & (cfg->ring_size - 1)) == 0,
+	    "ring_size: expected a power of two from 2 to 1048576, got %u",
+	    cfg->ring_size);
+	CHECK(cfg->pool_size >= 1 && cfg->pool_size <= (1u << 20),
+	    "pool_size: expected 1 to 1048576, got %u", cfg->pool_size);
+	CHECK(cfg->spin_ns <= 10000000u,
+	    "spin: at most 10 ms, got %llu ns",
+	    (unsigned long long)cfg->spin_ns);
+	CHECK(cfg->tick_ns >= 10000u && cfg->tick_ns <= 100000000u,
+	    "tick: expected 10 us to 100 ms, got %llu ns",
+	    (unsigned long long)cfg->tick_ns);
+	for (t = 0; t < VD_EVENT_TYPE_COUNT; t++) {
+		tc = &cfg->types[t];
+		name = vd_event_type_name((enum vd_event_type)t);
+		CHECK(tc->default_verdict == VD_ALLOW ||
+			tc->default_verdict == VD_DENY,
+		    "%s: default verdict must be allow or deny", name);
+		CHECK(tc->margin_fraction >= 0 && tc->margin_fraction < 1,
+		    "%s: margin_fraction must be at least 0 and below 1, "
+		    "got %g", name, tc->margin_fraction);
+		CHECK(tc->margin_floor_ns >= cfg->tick_ns,
+		    "%s: margin floor (%llu ns) must be at least one timer "
+		    "tick (%llu ns): the wheel may fire a tick early",
+		    name, (unsigned long long)tc->margin_floor_ns,
+		    (unsigned long long)cfg->tick_ns);
+		CHECK(tc->margin_ceiling_ns >= tc->margin_floor_ns,
+		    "%s: margin ceiling (%llu ns) is below its floor "
+		    "(%llu ns)", name,
+		    (unsigned long long)tc->margin_ceiling_ns,
+		    (unsigned long long)tc->margin_floor_ns);
+		CHECK(tc->budget_ns > tc->margin_floor_ns &&
+			tc->budget_ns <= 3600000000000ull,
+		    "%s: budget (%llu ns) must exceed the margin floor "
+		    "(%llu ns) and be at most one hour",
+		    name, (unsigned long long)tc->budget_ns,
+		    (unsigned long long)tc->margin_floor_ns);
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Rings and pools                                                     */
+
+int
+vd_ring_init(struct vd_ring *r, unsigned size)
+{
+	if (size < 2 || (size & (size - 1)) != 0)
+		return -EINVAL;
+	r->buf = calloc(size, sizeof(*r->buf));
+	if (r->buf == NULL)
+		return -ENOMEM;
+	ck_ring_init(&r->ring, size);
+	r->size = size;
+	return 0;
+}
+
+void
+vd_ring_fini(struct vd_ring *r)
+{
+	free(r->buf);
+	r->buf = NULL;
+}
+
+static unsigned
+pow2_above(unsigned n)
+{
+	unsigned s = 2;
+
+	while (s <= n)
+		s <<= 1;
+	return s;
+}
+
+static int
+pool_init(struct vd_pool *pool, unsigned size)
+{
+	unsigned i;
+	int rc;
+
+	/* calloc of this size maps fresh pages: untouched events cost no
+	 * resident memory until they are first used. */
+	pool->boxes = calloc(size, sizeof(*pool->boxes));
+	if (pool->boxes == NULL)
+		return -ENOMEM;
+	rc = vd_ring_init(&pool->free, pow2_above(size));
+	if (rc != 0)
+		return rc;
+	pool->size = size;
+	for (i = 0; i < size; i++)
+		vd_ring_push_mpmc(&pool->free, &pool->boxes[i]);
+	return 0;
+}
+
+static void
+pool_fini(struct vd_pool *pool)
+{
+	vd_ring_fini(&pool->free);
+	free(pool->boxes);
+	pool->boxes = NULL;
+}
+
+static inline void
+box_put(struct vd_pipeline *p, struct vd_box *b)
+{
+	/* acq_rel: every earlier use of the box by the other holder happens
+	 * before its return to the pool. */
+	if (atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1)
+		vd_ring_push_mpmc(&p->pools[b->ev.type].free, b);
+}
+
+/* ------------------------------------------------------------------ */
+/* Parking                                                             */
+
+/*
+ * The producer side of the park/wake handshake (DESIGN.md invariant 4).
+ * Called after the item is published in a ring.
+ */
+static inline void
+sleeper_wake(struct vd_sleeper *s)
+{
+	/* Orders our ring publish before the read of `parked`; pairs with the
+	 * fence in sleeper_park(), so either we see parked == 1 or the
+	 * sleeper sees our item. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&s->parked, memory_order_relaxed) == 0)
+		return;
+	/* Only the producer that clears the flag pays for the syscall. */
+	if (atomic_exchange_explicit(&s->parked, 0, memory_order_relaxed) ==
+	    0)
+		return;
+	atomic_fetch_add_explicit(&s->seq, 1, memory_order_release);
+	atomic_fetch_add_explicit(&s->wakeups, 1, memory_order_relaxed);
+	vd_park_wake(&s->seq, 1);
+}
+
+/*
+ * The sleeper side: announce, fence, recheck, wait on the sequence number
+ * read before announcing.  A wake between the recheck and the wait changes
+ * the sequence number, so the wait returns at once.
+ */
+static void
+sleeper_park(struct vd_sleeper *s, bool (*has_work)(void *), void *arg,
+    uint64_t timeout_ns)
+{
+	uint32_t seq = atomic_load_explicit(&s->seq, memory_order_acquire);
+
+	atomic_store_explicit(&s->parked, 1, memory_order_relaxed);
+	/* Orders parked = 1 before the recheck of the rings; pairs with the
+	 * fence in sleeper_wake(). */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (!has_work(arg))
+		vd_park_wait(&s->seq, seq, timeout_ns);
+	atomic_store_explicit(&s->parked, 0, memory_order_relaxed);
+}
+
+/* ------------------------------------------------------------------ */
+/* Producers                                                           */
+
+static _Thread_local struct {
+	uint64_t pipeline_id;
+	struct vd_cells *cells;
+} tls_producer;
+
+static struct vd_cells *
+producer_cells(struct vd_pipeline *p)
+{
+	unsigned slot;
+
+	if (tls_producer.pipeline_id == p->id)
+		return tls_producer.cells;
+	/* First submit from this thread: claim a private cell set, or share
+	 * the overflow one when the slots are gone. */
+	slot = atomic_fetch_add_explicit(&p->pcells_used, 1,
+	    memory_order_acq_rel);
+	if (slot >= VD_PRODUCER_SLOTS)
+		slot = VD_PRODUCER_SLOTS;
+	tls_producer.pipeline_id = p->id;
+	tls_producer.cells = &p->pcells[slot];
+	return tls_producer.cells;
+}
+
+static inline unsigned
+shard_of(const struct vd_pipeline *p, pid_t pid)
+{
+	uint32_t h = (uint32_t)pid * 0x9e3779b1u;
+
+	return (unsigned)(((uint64_t)h * p->nworkers) >> 32);
+}
+
+struct vd_event *
+vd_pipeline_event_get(struct vd_pipeline *p, enum vd_event_type t)
+{
+	struct vd_box *b;
+	struct vd_event *ev;
+
+	if ((unsigned)t >= VD_EVENT_TYPE_COUNT)
+		return NULL;
+	b = vd_ring_pop_mc(&p->pools[t].free);
+	if (b == NULL)
+		return NULL;
+	ev = &b->ev;
+	ev->type = (uint16_t)t;
+	ev->shard = 0;
+	ev->open_flags = 0;
+	ev->arrival_ns = 0;
+	ev->deadline_ns = 0;
+	memset(&ev->handle, 0, sizeof(ev->handle));
+	ev->handle.fd = -1;
+	ev->target_truncated = ev->target2_truncated = false;
+	ev->close_modified = false;
+	memset(&ev->proc, 0, offsetof(struct vd_process, comm));
+	ev->proc.comm[0] = ev->proc.team_id[0] = ev->proc.signing_id[0] = '\0';
+	ev->proc.exe[0] = ev->target[0] = ev->target2[0] = '\0';
+	return ev;
+}
+
+static inline void
+count_decision(const struct vd_cells *c, struct vd_type_cells *tc,
+    const struct vd_decision *d)
+{
+	vd__cell_add(c, d->verdict == VD_DENY ? &tc->denied : &tc->allowed,
+	    1);
+	if (d->audit)
+		vd__cell_add(c, &tc->audited, 1);
+}
+
+static inline void
+default_decision(const struct vd_pipeline *p, enum vd_event_type t,
+    struct vd_decision *d)
+{
+	d->verdict = p->cfg.types[t].default_verdict;
+	d->audit = false;
+	d->cache = false;
+	d->open_flags = d->verdict == VD_ALLOW ? VD_OPEN_READ | VD_OPEN_WRITE :
+						 0;
+}
+
+/*
+ * Answers with the default at once; `kind` says why, for the counters.  The
+ * latency histogram holds queued events only (submit_ns != 0): an answer
+ * given inside submit says nothing about the pipeline's latency.
+ */
+static void
+answer_now(struct vd_pipeline *p, struct vd_cells *c, enum vd_event_type t,
+    const struct vd_handle *h, uint64_t submit_ns, uint64_t deadline_ns,
+    _Atomic uint64_t *kind)
+{
+	struct vd_type_cells *tc = &c->t[t];
+	struct vd_decision d;
+	uint64_t now;
+
+	default_decision(p, t, &d);
+	if (!p->ops.respond(p->bctx, t, h, &d))
+		vd__cell_add(c, &tc->respond_errors, 1);
+	vd__cell_add(c, kind, 1);
+	count_decision(c, tc, &d);
+	if (deadline_ns != 0) {
+		now = vd_now_ns();
+		if (submit_ns != 0)
+			vd__hist_add(c, &tc->latency, now - submit_ns);
+		vd__cell_min_i64(&tc->margin_min_ns,
+		    (int64_t)(deadline_ns - now));
+	}
+}
+
+void
+vd_pipeline_refuse(struct vd_pipeline *p, enum vd_event_type t,
+    const struct vd_handle *h)
+{
+	struct vd_cells *c = producer_cells(p);
+	struct vd_type_cells *tc = &c->t[t];
+
+	vd__cell_add(c, &tc->received, 1);
+	vd__cell_add(c, &tc->dropped_pool, 1);
+	if (vd_event_type_action(t) == VD_ACTION_NOTIFY) {
+		vd__cell_add(c, &tc->dropped, 1);
+		if (p->ops.release != NULL)
+			p->ops.release(p->bctx, t, h);
+		return;
+	}
+	answer_now(p, c, t, h, 0, 0, &tc->dropped);
+}
+
+static bool
+submit_notify(struct vd_pipeline *p, struct vd_cells *c, struct vd_box *b,
+    uint64_t now)
+{
+	enum vd_event_type t = b->ev.type;
+	struct vd_type_cells *tc = &c->t[t];
+	struct vd_ring *r = &p->rings[t][0];
+
+	b->submit_ns = now;
+	if (!atomic_load_explicit(&p->accepting, memory_order_relaxed) ||
+	    !vd_ring_push(r, b, p->cfg.multi_producer)) {
+		vd__cell_add(c, &tc->dropped, 1);
+		if (p->ops.release != NULL)
+			p->ops.release(p->bctx, t, &b->ev.handle);
+		atomic_store_explicit(&b->refs, 1, memory_order_relaxed);
+		box_put(p, b);
+		return false;
+	}
+	vd__cell_max(&tc->ring_depth_max, vd_ring_depth(r));
+	sleeper_wake(&p->nsl);
+	return true;
+}
+
+/* Wakes the timer thread now, whatever its next wake time. */
+static void
+timer_kick(struct vd_pipeline *p)
+{
+	atomic_fetch_add_explicit(&p->tsl.seq, 1, memory_order_release);
+	vd_park_wake(&p->tsl.seq, 1);
+}
+
+/* Tells the timer about an arm; wakes it only for an earlier expiry. */
+static inline void
+timer_poke(struct vd_pipeline *p, uint64_t fire_ns)
+{
+	uint64_t nw;
+
+	/* Orders the arm's publish before the read of the timer's next wake
+	 * time; pairs with the fence before the timer's recheck. */
+	atomic_thread_fence(memory_order_seq_cst);
+	nw = atomic_load_explicit(&p->t_next_wake_ns, memory_order_relaxed);
+	while (fire_ns < nw) {
+		if (atomic_compare_exchange_weak_explicit(&p->t_next_wake_ns,
+			&nw, fire_ns, memory_order_relaxed,
+			memory_order_relaxed)) {
+			timer_kick(p);
+			return;
+		}
+	}
+}
+
+bool
+vd_pipeline_submit(struct vd_pipeline *p, struct vd_event *ev)
+{
+	struct vd_box *b = (struct vd_box *)ev;
+	enum vd_event_type t = ev->type;
+	struct vd_cells *c = producer_cells(p);
+	struct vd_type_cells *tc = &c->t[t];
+	const struct vd_type_config *tcfg = &p->cfg.types[t];
+	uint64_t now = vd_now_ns(), budget, margin;
+	struct vd_ring *r;
+	unsigned shard;
+
+	vd__cell_add(c, &tc->received, 1);
+	if (ev->arrival_ns == 0)
+		ev->arrival_ns = now;
+	if (vd_event_type_action(t) == VD_ACTION_NOTIFY)
+		return submit_notify(p, c, b, now);
+
+	if (ev->deadline_ns == 0)
+		ev->deadline_ns = ev->arrival_ns + tcfg->budget_ns;
+	b->submit_ns = now;
+	budget = ev->deadline_ns > now ? ev->deadline_ns - now : 0;
+	vd__cell_min_u64(&tc->budget_min_ns, budget ? budget : 1);
+	margin = (uint64_t)(tcfg->margin_fraction * (double)budget);
+	if (margin < tcfg->margin_floor_ns)
+		margin = tcfg->margin_floor_ns;
+	if (margin > tcfg->margin_ceiling_ns)
+		margin = tcfg->margin_ceiling_ns;
+
+	if (budget <= tcfg->margin_floor_ns) {
+		answer_now(p, c, t, &ev->handle, 0, ev->deadline_ns,
+		    &tc->answered_arrival);
+		goto release;
+	}
+	if (!atomic_load_explicit(&p->accepting, memory_order_relaxed))
+		goto drop;
+
+	shard = shard_of(p, ev->proc.pid);
+	ev->shard = (uint16_t)shard;
+	b->fire_ns = ev->deadline_ns - margin;
+	b->tstate = VD_T_NONE;
+	vd_wheel_node_init(&b->tnode);
+	atomic_store_explicit(&b->state, VD_PENDING, memory_order_relaxed);
+	/* One reference for the worker path, one for the timer's arm. */
+	atomic_store_explicit(&b->refs, 2, memory_order_relaxed);
+	r = &p->rings[t][shard];
+	if (!vd_ring_push(r, b, p->cfg.multi_producer))
+		goto drop;
+	vd__cell_max(&tc->ring_depth_max, vd_ring_depth(r));
+	sleeper_wake(&p->workers[shard].sl);
+	/* The arm ring holds the whole AUTH pool: it cannot be full. */
+	vd_ring_push(&p->arm, b, p->cfg.multi_producer);
+	timer_poke(p, b->fire_ns);
+	return true;
+
+drop:
+	answer_now(p, c, t, &ev->handle, 0, ev->deadline_ns, &tc->dropped);
+release:
+	atomic_store_explicit(&b->refs, 1, memory_order_relaxed);
+	box_put(p, b);
+	return false;
+}
+
+/* ------------------------------------------------------------------ */
+/* Workers                                                             */
+
+static bool
+worker_has_work(void *arg)
+{
+	struct vd_worker *w = arg;
+	struct vd_pipeline *p = w->p;
+	unsigned t;
+
+	if (atomic_load_explicit(&p->stopping, memory_order_relaxed))
+		return true;
+	for (t = 0; t < VD_AUTH_TYPE_COUNT; t++)
+		if (vd_ring_depth(&p->rings[t][w->id]) != 0)
+			return true;
+	return false;
+}
+
+static void
+worker_answer(struct vd_worker *w, struct vd_box *b)
+{
+	struct vd_pipeline *p = w->p;
+	enum vd_event_type t = b->ev.type;
+	struct vd_cells *c = w->cells;
+	struct vd_type_cells *tc = &c->t[t];
+	struct vd_decision d;
+	uint32_t expect = VD_PENDING;
+	uint64_t now;
+
+	/* The timer may have answered it already: skip the evaluation. */
+	if (atomic_load_explicit(&b->state, memory_order_acquire) !=
+	    VD_PENDING) {
+		box_put(p, b);
+		return;
+	}
+	default_decision(p, t, &d);
+	p->eval.evaluate(p->eval.ctx, w->id, &b->ev, &d);
+	if (!atomic_compare_exchange_strong_explicit(&b->state, &expect,
+		VD_ANSWERED, memory_order_acq_rel, memory_order_acquire)) {
+		box_put(p, b); /* the timer won */
+		return;
+	}
+	if (!p->ops.respond(p->bctx, t, &b->ev.handle, &d))
+		vd__cell_add(c, &tc->respond_errors, 1);
+	now = vd_now_ns();
+	vd__cell_add(c, &tc->answered_worker, 1);
+	count_decision(c, tc, &d);
+	vd__hist_add(c, &tc->latency, now - b->submit_ns);
+	vd__cell_min_i64(&tc->margin_min_ns,
+	    (int64_t)(b->ev.deadline_ns - now));
+	/* Our reference travels with the cancel: the timer drops it, so the
+	 * box cannot be reused before the timer has seen the cancel. */
+	vd_ring_push_sp(&w->cancel, b);
+	/* Boxes wait in the cancel ring until the timer's next tick; under a
+	 * heavy load, do not let them drain the pool meanwhile. */
+	if ((++w->cancels & 31) == 0 &&
+	    vd_ring_depth(&w->cancel) > w->cancel_kick &&
+	    atomic_load_explicit(&p->t_next_wake_ns, memory_order_relaxed) != 0)
+		timer_kick(p);
+}
+
+static unsigned
+worker_drain(struct vd_worker *w)
+{
+	struct vd_pipeline *p = w->p;
+	struct vd_box *b;
+	unsigned t, k, n = 0;
+
+	for (t = 0; t < VD_AUTH_TYPE_COUNT; t++) {
+		for (k = 0; k < WORKER_BATCH; k++) {
+			/* At stop, what is left gets the default instead. */
+			if (atomic_load_explicit(&p->stopping,
+				memory_order_relaxed))
+				return n;
+			b = vd_ring_pop_sc(&p->rings[t][w->id]);
+			if (b == NULL)
+				break;
+			worker_answer(w, b);
+			n++;
+		}
+	}
+	return n;
+}
+
+static void
+add_relaxed(_Atomic uint64_t *x, uint64_t n)
+{
+	atomic_store_explicit(x, atomic_load_explicit(x, memory_order_relaxed) +
+		n, memory_order_relaxed);
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct vd_worker *w = arg;
+	struct vd_pipeline *p = w->p;
+	uint64_t max = p->cfg.spin_ns, t0, t1, spin_end;
+	unsigned n;
+	char name[16];
+
+	snprintf(name, sizeof(name), "vd-worker-%u", w->id);
+	vd_thread_name(name);
+	if (p->cfg.pin_workers)
+		(void)vd_pin_self(w->id);
+	w->spin_cur = max;
+	for (;;) {
+		t0 = vd_now_ns();
+		n = worker_drain(w);
+		if (n != 0) {
+			t1 = vd_now_ns();
+			add_relaxed(&w->events, n);
+			add_relaxed(&w->busy_ns, t1 - t0);
+			continue;
+		}
+		if (atomic_load_explicit(&p->stopping, memory_order_acquire))
+			break;
+		/* Spin while events keep coming; park quickly once they stop. */
+		spin_end = t0 + w->spin_cur;
+		while (!worker_has_work(w) && vd_now_ns() < spin_end)
+			vd_cpu_relax();
+		if (worker_has_work(w)) {
+			w->spin_cur = max;
+			continue;
+		}
+		w->spin_cur /= 2;
+		add_relaxed(&w->parks, 1);
+		t0 = vd_now_ns();
+		sleeper_park(&w->sl, worker_has_work, w, UINT64_MAX);
+		/* Woken soon after parking: the load is back, spin longer. */
+		if (vd_now_ns() - t0 < max) {
+			w->spin_cur = w->spin_cur * 2 + max / 8;
+			if (w->spin_cur > max)
+				w->spin_cur = max;
+		}
+	}
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Timer thread                                                        */
+
+#define box_of_node(n)                                                     \
+	((struct vd_box *)((char *)(n) - offsetof(struct vd_box, tnode)))
+
+static void
+timer_arm(struct vd_pipeline *p, struct vd_box *b)
+{
+	if (b->tstate == VD_T_CANCELLED_EARLY) {
+		b->tstate = VD_T_DONE;
+		box_put(p, b);
+		return;
+	}
+	b->tstate = VD_T_ARMED;
+	vd__cell_add(p->tcells, &p->tcells->t_armed, 1);
+	vd_wheel_add(p->wheel, &b->tnode, b->fire_ns / p->cfg.tick_ns);
+}
+
+static void
+timer_cancel(struct vd_pipeline *p, struct vd_box *b)
+{
+	switch (b->tstate) {
+	case VD_T_NONE:
+		/* The cancel overtook its arm: the arm will drop its ref. */
+		b->tstate = VD_T_CANCELLED_EARLY;
+		break;
+	case VD_T_ARMED:
+		vd_wheel_del(p->wheel, &b->tnode);
+		b->tstate = VD_T_DONE;
+		vd__cell_add(p->tcells, &p->tcells->t_cancelled, 1);
+		box_put(p, b); /* the arm's reference */
+		break;
+	default:
+		break; /* fired already and lost the race */
+	}
+	box_put(p, b); /* the reference the cancel carried */
+}
+
+static void
+timer_fire(struct vd_pipeline *p, struct vd_box *b, uint64_t now,
+    bool shutdown)
+{
+	struct vd_cells *c = p->tcells;
+	enum vd_event_type t = b->ev.type;
+	struct vd_type_cells *tc = &c->t[t];
+	uint32_t expect = VD_PENDING;
+
+	b->tstate = VD_T_DONE;
+	if (atomic_compare_exchange_strong_explicit(&b->state, &expect,
+		VD_ANSWERED, memory_order_acq_rel, memory_order_acquire)) {
+		answer_now(p, c, t, &b->ev.handle, b->submit_ns,
+		    b->ev.deadline_ns, &tc->answered_default);
+		if (shutdown)
+			vd__cell_add(c, &tc->shutdown, 1);
+		else
+			vd__cell_add(c, &c->t_fired, 1);
+		if (now > b->fire_ns)
+			vd__cell_max(&c->t_late_max, now - b->fire_ns);
+	} else {
+		vd__cell_add(c, &c->t_lost, 1);
+	}
+	box_put(p, b); /* the arm's reference */
+}
+
+static bool
+timer_drain(struct vd_pipeline *p)
+{
+	struct vd_box *b;
+	unsigned i;
+	bool any = false;
+
+	/* Arms first, so most cancels find their arm on the wheel. */
+	while ((b = vd_ring_pop_sc(&p->arm)) != NULL) {
+		timer_arm(p, b);
+		any = true;
+	}
+	for (i = 0; i < p->nworkers; i++)
+		while ((b = vd_ring_pop_sc(&p->workers[i].cancel)) != NULL) {
+			timer_cancel(p, b);
+			any = true;
+		}
+	while ((b = vd_ring_pop_sc(&p->ctl_cancel)) != NULL) {
+		timer_cancel(p, b);
+		any = true;
+	}
+	return any;
+}
+
+static bool
+timer_has_work(void *arg)
+{
+	struct vd_pipeline *p = arg;
+
+	return vd_ring_depth(&p->arm) != 0 ||
+	    atomic_load_explicit(&p->t_stopping, memory_order_relaxed);
+}
+
+static void *
+timer_main(void *arg)
+{
+	struct vd_pipeline *p = arg;
+	struct vd_wheel_node *n;
+	uint64_t tick = p->cfg.tick_ns, now, wake, sleep_ns;
+
+	vd_thread_name("vd-timer");
+	for (;;) {
+		timer_drain(p);
+		now = vd_now_ns();
+		vd_wheel_advance(p->wheel, now / tick);
+		while ((n = vd_wheel_get(p->wheel)) != NULL)
+			timer_fire(p, box_of_node(n), now, false);
+		if (atomic_load_explicit(&p->t_stopping, memory_order_acquire))
+			break;
+		/* While events are in flight, tick to drain cancels (boxes
+		 * return to their pools within a tick); else sleep until an
+		 * arm wakes us. */
+		if (vd_wheel_count(p->wheel) != 0) {
+			wake = (now / tick + 1) * tick;
+		} else {
+			wake = UINT64_MAX;
+		}
+		atomic_store_explicit(&p->t_next_wake_ns, wake,
+		    memory_order_relaxed);
+		sleep_ns = wake == UINT64_MAX ? UINT64_MAX : wake - now;
+		sleeper_park(&p->tsl, timer_has_work, p, sleep_ns);
+		atomic_store_explicit(&p->t_next_wake_ns, 0,
+		    memory_order_relaxed);
+		vd__cell_add(p->tcells, &p->tcells->t_wakeups, 1);
+	}
+	/* Stopping: everything still on the wheel gets its default now. */
+	timer_drain(p);
+	vd_wheel_advance(p->wheel, UINT64_MAX);
+	now = vd_now_ns();
+	while ((n = vd_wheel_get(p->wheel)) != NULL)
+		timer_fire(p, box_of_node(n), now, true);
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Notify thread                                                       */
+
+static bool
+notify_has_work(void *arg)
+{
+	struct vd_pipeline *p = arg;
+	unsigned t;
+
+	if (atomic_load_explicit(&p->stopping, memory_order_relaxed))
+		return true;
+	for (t = VD_NOTIFY_TYPE_FIRST; t < VD_EVENT_TYPE_COUNT; t++)
+		if (vd_ring_depth(&p->rings[t][0]) != 0)
+			return true;
+	return false;
+}
+
+static unsigned
+notify_drain(struct vd_pipeline *p)
+{
+	const struct vd_event *evs[NOTIFY_BATCH];
+	struct vd_box *b;
+	struct vd_cells *c = p->ncells;
+	struct vd_type_cells *tc;
+	unsigned t, n = 0, i;
+	uint64_t now;
+
+	for (t = VD_NOTIFY_TYPE_FIRST; t < VD_EVENT_TYPE_COUNT &&
+	     n < NOTIFY_BATCH; t++)
+		while (n < NOTIFY_BATCH &&
+		    (b = vd_ring_pop_sc(&p->rings[t][0])) != NULL)
+			evs[n++] = &b->ev;
+	if (n == 0)
+		return 0;
+	if (p->eval.notify != NULL)
+		p->eval.notify(p->eval.ctx, evs, n);
+	now = vd_now_ns();
+	for (i = 0; i < n; i++) {
+		b = (struct vd_box *)evs[i];
+		tc = &c->t[b->ev.type];
+		vd__cell_add(c, &tc->processed, 1);
+		vd__hist_add(c, &tc->latency, now - b->submit_ns);
+		if (p->ops.release != NULL)
+			p->ops.release(p->bctx, b->ev.type, &b->ev.handle);
+		atomic_store_explicit(&b->refs, 1, memory_order_relaxed);
+		box_put(p, b);
+	}
+	return n;
+}
+
+static void *
+notify_main(void *arg)
+{
+	struct vd_pipeline *p = arg;
+
+	vd_thread_name("vd-notify");
+	for (;;) {
+		if (notify_drain(p) != 0)
+			continue;
+		if (atomic_load_explicit(&p->stopping, memory_order_acquire))
+			break;
+		sleeper_park(&p->nsl, notify_has_work, p, UINT64_MAX);
+	}
+	while (notify_drain(p) != 0)
+		;
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Life cycle                                                          */
+
+struct vd_pipeline *
+vd_pipeline_create(const struct vd_config *cfg,
+    const struct vd_evaluator *eval, const struct vd_backend_ops *ops,
+    void *backend_ctx, int *err)
+{
+	struct vd_pipeline *p;
+	unsigned t, i, nrings, auth_total = 0;
+	int rc = -ENOMEM;
+
+	if (cfg == NULL || eval == NULL || eval->evaluate == NULL ||
+	    ops == NULL || ops->respond == NULL ||
+	    vd_config_check(cfg, NULL, 0) != 0) {
+		*err = -EINVAL;
+		return NULL;
+	}
+	p = aligned_alloc(VD_CACHELINE,
+	    (sizeof(*p) + VD_CACHELINE - 1) / VD_CACHELINE * VD_CACHELINE);
+	if (p == NULL)
+		goto fail_nop;
+	memset(p, 0, sizeof(*p));
+	p->cfg = *cfg;
+	p->eval = *eval;
+	p->ops = *ops;
+	p->bctx = backend_ctx;
+	p->id = atomic_fetch_add(&pipeline_ids, 1);
+	p->nworkers = cfg->workers ? cfg->workers : vd_config_default_workers();
+	p->cfg.workers = p->nworkers;
+	atomic_store(&p->t_next_wake_ns, UINT64_MAX);
+
+	for (t = 0; t < VD_EVENT_TYPE_COUNT; t++) {
+		if ((rc = pool_init(&p->pools[t], cfg->pool_size)) != 0)
+			goto fail;
+		nrings = t < VD_AUTH_TYPE_COUNT ? p->nworkers : 1;
+		p->rings[t] = calloc(nrings, sizeof(struct vd_ring));
+		if (p->rings[t] == NULL) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		for (i = 0; i < nrings; i++)
+			if ((rc = vd_ring_init(&p->rings[t][i],
+				 cfg->ring_size)) != 0)
+				goto fail;
+		if (t < VD_AUTH_TYPE_COUNT)
+			auth_total += cfg->pool_size;
+	}
+	rc = -ENOMEM;
+	p->workers = aligned_alloc(VD_CACHELINE,
+	    p->nworkers * sizeof(*p->workers));
+	if (p->workers == NULL)
+		goto fail;
+	memset(p->workers, 0, p->nworkers * sizeof(*p->workers));
+	/* Every AUTH box in flight is at most once in each timer ring. */
+	for (i = 0; i < p->nworkers; i++) {
+		p->workers[i].p = p;
+		p->workers[i].id = i;
+		p->workers[i].cancel_kick = cfg->pool_size / 4;
+		if ((rc = vd_ring_init(&p->workers[i].cancel,
+			 pow2_above(auth_total))) != 0)
+			goto fail;
+	}
+	if ((rc = vd_ring_init(&p->arm, pow2_above(auth_total))) != 0 ||
+	    (rc = vd_ring_init(&p->ctl_cancel, pow2_above(auth_total))) != 0)
+		goto fail;
+	rc = -ENOMEM;
+	p->wheel = malloc(sizeof(*p->wheel));
+	p->pcells = aligned_alloc(VD_CACHELINE,
+	    (VD_PRODUCER_SLOTS + 1) * sizeof(struct vd_cells));
+	p->wcells = aligned_alloc(VD_CACHELINE,
+	    (p->nworkers + 3) * sizeof(struct vd_cells));
+	if (p->wheel == NULL || p->pcells == NULL || p->wcells == NULL)
+		goto fail;
+	memset(p->pcells, 0, (VD_PRODUCER_SLOTS + 1) * sizeof(struct vd_cells));
+	memset(p->wcells, 0, (p->nworkers + 3) * sizeof(struct vd_cells));
+	for (i = 0; i <= VD_PRODUCER_SLOTS; i++)
+		vd__cells_init(&p->pcells[i], i == VD_PRODUCER_SLOTS);
+	for (i = 0; i < p->nworkers + 3; i++)
+		vd__cells_init(&p->wcells[i], false);
+	/* The controller's cell is written at stop only, the producers'
+	 * overflow cell by several threads. */
+	p->tcells = &p->wcells[p->nworkers];
+	p->ncells = &p->wcells[p->nworkers + 1];
+	p->ccells = &p->wcells[p->nworkers + 2];
+	p->ccells->shared = true;
+	for (i = 0; i < p->nworkers; i++)
+		p->workers[i].cells = &p->wcells[i];
+	*err = 0;
+	return p;
+
+fail:
+	vd_pipeline_destroy(p);
+fail_nop:
+	*err = rc;
+	return NULL;
+}
+
+int
+vd_pipeline_start(struct vd_pipeline *p)
+{
+	unsigned i;
+	int rc;
+
+	if (p->started)
+		return -EINVAL;
+	p->started = true;
+	p->start_ns = vd_now_ns();
+	vd_wheel_init(p->wheel, p->start_ns / p->cfg.tick_ns);
+	atomic_store(&p->accepting, true);
+	if ((rc = pthread_create(&p->timer, NULL, timer_main, p)) != 0)
+		goto fail;
+	p->timer_started = true;
+	if ((rc = pthread_create(&p->notifier, NULL, notify_main, p)) != 0)
+		goto fail;
+	p->notifier_started = true;
+	for (i = 0; i < p->nworkers; i++) {
+		rc = pthread_create(&p->workers[i].thread, NULL, worker_main,
+		    &p->workers[i]);
+		if (rc != 0)
+			goto fail;
+		p->workers[i].started = true;
+	}
+	return 0;
+fail:
+	vd_pipeline_stop(p);
+	return -rc;
+}
+
+/* Controller, at stop: answers what is left in the AUTH rings. */
+static void
+drain_auth_rings(struct vd_pipeline *p)
+{
+	struct vd_box *b;
+	uint32_t expect;
+	unsigned t, i;
+
+	for (t = 0; t < VD_AUTH_TYPE_COUNT; t++)
+		for (i = 0; i < p->nworkers; i++)
+			while ((b = vd_ring_pop_sc(&p->rings[t][i])) != NULL) {
+				expect = VD_PENDING;
+				if (!atomic_compare_exchange_strong_explicit(
+					&b->state, &expect, VD_ANSWERED,
+					memory_order_acq_rel,
+					memory_order_acquire)) {
+					box_put(p, b);
+					continue;
+				}
+				answer_now(p, p->ccells, b->ev.type,
+				    &b->ev.handle, b->submit_ns,
+				    b->ev.deadline_ns,
+				    &p->ccells->t[b->ev.type].answered_default);
+				vd__cell_add(p->ccells,
+				    &p->ccells->t[b->ev.type].shutdown, 1);
+				vd_ring_push_sp(&p->ctl_cancel, b);
+			}
+}
+
+void
+vd_pipeline_stop(struct vd_pipeline *p)
+{
+	unsigned i;
+
+	if (p->stopped || !p->started)
+		return;
+	p->stopped = true;
+	atomic_store(&p->accepting, false);
+	atomic_store(&p->stopping, true);
+	for (i = 0; i < p->nworkers; i++) {
+		if (!p->workers[i].started)
+			continue;
+		atomic_store(&p->workers[i].sl.parked, 0);
+		atomic_fetch_add(&p->workers[i].sl.seq, 1);
+		vd_park_wake(&p->workers[i].sl.seq, 1);
+		pthread_join(p->workers[i].thread, NULL);
+		p->workers[i].started = false;
+	}
+	drain_auth_rings(p);
+	if (p->notifier_started) {
+		atomic_fetch_add(&p->nsl.seq, 1);
+		vd_park_wake(&p->nsl.seq, 1);
+		pthread_join(p->notifier, NULL);
+		p->notifier_started = false;
+	}
+	if (p->timer_started) {
+		atomic_store(&p->t_stopping, true);
+		atomic_fetch_add(&p->tsl.seq, 1);
+		vd_park_wake(&p->tsl.seq, 1);
+		pthread_join(p->timer, NULL);
+		p->timer_started = false;
+	}
+}
+
+void
+vd_pipeline_destroy(struct vd_pipeline *p)
+{
+	unsigned t, i, nrings;
+
+	if (p == NULL)
+		return;
+	vd_pipeline_stop(p);
+	for (t = 0; t < VD_EVENT_TYPE_COUNT; t++) {
+		pool_fini(&p->pools[t]);
+		if (p->rings[t] == NULL)
+			continue;
+		nrings = t < VD_AUTH_TYPE_COUNT ? p->nworkers : 1;
+		for (i = 0; i < nrings; i++)
+			vd_ring_fini(&p->rings[t][i]);
+		free(p->rings[t]);
+	}
+	if (p->workers != NULL)
+		for (i = 0; i < p->nworkers; i++)
+			vd_ring_fini(&p->workers[i].cancel);
+	free(p->workers);
+	vd_ring_fini(&p->arm);
+	vd_ring_fini(&p->ctl_cancel);
+	free(p->wheel);
+	free(p->pcells);
+	free(p->wcells);
+	free(p);
+}
+
+uint64_t
+vd_clock_ns(void)
+{
+	return vd_now_ns();
+}
+
+unsigned
+vd_pipeline_workers(const struct vd_pipeline *p)
+{
+	return p->nworkers;
+}
+
+const struct vd_config *
+vd_pipeline_config(const struct vd_pipeline *p)
+{
+	return &p->cfg;
+}

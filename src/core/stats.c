@@ -1,0 +1,170 @@
+/*
+ * stats.c — histograms and the sum of every thread's cells.
+ */
+#include <stdatomic.h>
+#include <string.h>
+
+#include <verdict/stats.h>
+
+#include "core/cells.h"
+#include "core/internal.h"
+#include "platform/platform.h"
+
+unsigned
+vd_hist_bucket(uint64_t v)
+{
+	unsigned msb, shift;
+
+	if (v < VD_HIST_SUB)
+		return (unsigned)v;
+	msb = 63u - (unsigned)__builtin_clzll(v);
+	shift = msb - VD_HIST_SUB_BITS;
+	return (shift + 1) * VD_HIST_SUB +
+	    (unsigned)((v >> shift) & (VD_HIST_SUB - 1));
+}
+
+uint64_t
+vd_hist_bucket_high(unsigned b)
+{
+	unsigned shift;
+	uint64_t low;
+
+	if (b < VD_HIST_SUB)
+		return b;
+	shift = b / VD_HIST_SUB - 1;
+	low = (uint64_t)(VD_HIST_SUB + b % VD_HIST_SUB) << shift;
+	return low + (((uint64_t)1 << shift) - 1);
+}
+
+void
+vd_hist_record(struct vd_hist *h, uint64_t v)
+{
+	h->b[vd_hist_bucket(v)]++;
+	h->count++;
+	if (v > h->max)
+		h->max = v;
+}
+
+uint64_t
+vd_hist_quantile(const struct vd_hist *h, double q)
+{
+	uint64_t rank, seen = 0, hi;
+	unsigned b;
+
+	if (h->count == 0)
+		return 0;
+	if (q <= 0)
+		q = 0;
+	if (q >= 1)
+		return h->max;
+	rank = (uint64_t)(q * (double)h->count);
+	if ((double)rank < q * (double)h->count)
+		rank++;
+	if (rank == 0)
+		rank = 1;
+	for (b = 0; b < VD_HIST_BUCKETS; b++) {
+		seen += h->b[b];
+		if (seen >= rank) {
+			hi = vd_hist_bucket_high(b);
+			return hi < h->max ? hi : h->max;
+		}
+	}
+	return h->max;
+}
+
+void
+vd__cells_init(struct vd_cells *c, bool shared)
+{
+	unsigned t;
+
+	c->shared = shared;
+	for (t = 0; t < VD_EVENT_TYPE_COUNT; t++)
+		atomic_store_explicit(&c->t[t].margin_min_ns, INT64_MAX,
+		    memory_order_relaxed);
+}
+
+#define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+
+static void
+sum_cells(struct vd_stats *out, const struct vd_cells *c)
+{
+	const struct vd_type_cells *tc;
+	struct vd_type_stats *ts;
+	uint64_t v;
+	int64_t m;
+	unsigned t, b;
+
+	for (t = 0; t < VD_EVENT_TYPE_COUNT; t++) {
+		tc = &c->t[t];
+		ts = &out->types[t];
+		ts->received += LD(tc->received);
+		ts->answered_worker += LD(tc->answered_worker);
+		ts->answered_default += LD(tc->answered_default);
+		ts->answered_arrival += LD(tc->answered_arrival);
+		ts->dropped += LD(tc->dropped);
+		ts->dropped_pool += LD(tc->dropped_pool);
+		ts->shutdown += LD(tc->shutdown);
+		ts->processed += LD(tc->processed);
+		ts->allowed += LD(tc->allowed);
+		ts->denied += LD(tc->denied);
+		ts->audited += LD(tc->audited);
+		ts->respond_errors += LD(tc->respond_errors);
+		v = LD(tc->ring_depth_max);
+		if (v > ts->ring_depth_max)
+			ts->ring_depth_max = v;
+		v = LD(tc->budget_min_ns);
+		if (v != 0 && (ts->budget_min_ns == 0 || v < ts->budget_min_ns))
+			ts->budget_min_ns = v;
+		m = LD(tc->margin_min_ns);
+		if (m < ts->margin_min_ns)
+			ts->margin_min_ns = m;
+		if (LD(tc->latency.count) == 0)
+			continue;
+		ts->latency.count += LD(tc->latency.count);
+		v = LD(tc->latency.max);
+		if (v > ts->latency.max)
+			ts->latency.max = v;
+		for (b = 0; b < VD_HIST_BUCKETS; b++)
+			ts->latency.b[b] += LD(tc->latency.b[b]);
+	}
+	out->timer.armed += LD(c->t_armed);
+	out->timer.fired += LD(c->t_fired);
+	out->timer.lost += LD(c->t_lost);
+	out->timer.cancelled += LD(c->t_cancelled);
+	out->timer.wakeups += LD(c->t_wakeups);
+	v = LD(c->t_late_max);
+	if (v > out->timer.lateness_max_ns)
+		out->timer.lateness_max_ns = v;
+}
+
+void
+vd_pipeline_stats(const struct vd_pipeline *p, struct vd_stats *out)
+{
+	unsigned i, t, used;
+
+	memset(out, 0, sizeof(*out));
+	for (t = 0; t < VD_EVENT_TYPE_COUNT; t++)
+		out->types[t].margin_min_ns = INT64_MAX;
+	used = atomic_load_explicit(&p->pcells_used, memory_order_acquire);
+	if (used > VD_PRODUCER_SLOTS)
+		used = VD_PRODUCER_SLOTS;
+	for (i = 0; i < used; i++)
+		sum_cells(out, &p->pcells[i]);
+	sum_cells(out, &p->pcells[VD_PRODUCER_SLOTS]);
+	for (i = 0; i < p->nworkers; i++)
+		sum_cells(out, &p->wcells[i]);
+	sum_cells(out, p->tcells);
+	sum_cells(out, p->ncells);
+	sum_cells(out, p->ccells);
+	for (t = 0; t < VD_EVENT_TYPE_COUNT; t++)
+		if (out->types[t].margin_min_ns == INT64_MAX)
+			out->types[t].margin_min_ns = 0;
+	out->workers = p->nworkers;
+	for (i = 0; i < p->nworkers && i < VD_MAX_WORKERS; i++) {
+		out->worker[i].events = LD(p->workers[i].events);
+		out->worker[i].parks = LD(p->workers[i].parks);
+		out->worker[i].busy_ns = LD(p->workers[i].busy_ns);
+		out->worker[i].wakeups = LD(p->workers[i].sl.wakeups);
+	}
+	out->uptime_ns = p->start_ns ? vd_now_ns() - p->start_ns : 0;
+}

@@ -1,0 +1,75 @@
+/*
+ * darwin.c — platform layer for macOS: os_sync_wait_on_address (macOS 14.4+)
+ * for parking, QoS classes instead of CPU affinity, mach_absolute_time.
+ *
+ * Not built or tested on the Linux machines this project is developed on;
+ * kept small and written against documented APIs only.
+ */
+#include <errno.h>
+#include <mach/mach_time.h>
+#include <os/os_sync_wait_on_address.h>
+#include <pthread.h>
+#include <pthread/qos.h>
+#include <stdint.h>
+#include <sys/sysctl.h>
+
+#include "platform/platform.h"
+
+uint64_t
+vd_now_ns(void)
+{
+	static mach_timebase_info_data_t tb;
+
+	if (tb.denom == 0)
+		mach_timebase_info(&tb);
+	return mach_absolute_time() * tb.numer / tb.denom;
+}
+
+void
+vd_park_wait(_Atomic uint32_t *addr, uint32_t expected, uint64_t timeout_ns)
+{
+	if (timeout_ns == UINT64_MAX)
+		os_sync_wait_on_address(addr, expected, sizeof(uint32_t),
+		    OS_SYNC_WAIT_ON_ADDRESS_NONE);
+	else
+		os_sync_wait_on_address_with_timeout(addr, expected,
+		    sizeof(uint32_t), OS_SYNC_WAIT_ON_ADDRESS_NONE,
+		    OS_CLOCK_MACH_ABSOLUTE_TIME, timeout_ns);
+}
+
+void
+vd_park_wake(_Atomic uint32_t *addr, int n)
+{
+	if (n == 1)
+		os_sync_wake_by_address_any(addr, sizeof(uint32_t),
+		    OS_SYNC_WAKE_BY_ADDRESS_NONE);
+	else
+		os_sync_wake_by_address_all(addr, sizeof(uint32_t),
+		    OS_SYNC_WAKE_BY_ADDRESS_NONE);
+}
+
+int
+vd_pin_self(unsigned index)
+{
+	(void)index;
+	/* No hard affinity on macOS: ask for the highest QoS class so the
+	 * scheduler keeps the workers on performance cores. */
+	return -pthread_set_qos_class_self_np(QOS_CLASS_USER_INTERACTIVE, 0);
+}
+
+unsigned
+vd_usable_cpus(void)
+{
+	int n = 0;
+	size_t len = sizeof(n);
+
+	if (sysctlbyname("hw.activecpu", &n, &len, NULL, 0) != 0 || n < 1)
+		return 1;
+	return (unsigned)n;
+}
+
+void
+vd_thread_name(const char *name)
+{
+	pthread_setname_np(name);
+}

@@ -1,0 +1,92 @@
+/*
+ * linux.c — platform layer for Linux: futex parking, sched affinity,
+ * CLOCK_MONOTONIC.
+ */
+#include <errno.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "platform/platform.h"
+
+uint64_t
+vd_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void
+vd_park_wait(_Atomic uint32_t *addr, uint32_t expected, uint64_t timeout_ns)
+{
+	struct timespec ts, *tsp = NULL;
+
+	if (timeout_ns != UINT64_MAX) {
+		ts.tv_sec = (time_t)(timeout_ns / 1000000000u);
+		ts.tv_nsec = (long)(timeout_ns % 1000000000u);
+		tsp = &ts;
+	}
+	/* EINTR, EAGAIN (value changed) and ETIMEDOUT all mean: recheck. */
+	syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT_PRIVATE, expected, tsp,
+	    NULL, 0);
+}
+
+void
+vd_park_wake(_Atomic uint32_t *addr, int n)
+{
+	syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL,
+	    0);
+}
+
+int
+vd_pin_self(unsigned index)
+{
+	cpu_set_t avail, one;
+	unsigned n, i, k = 0;
+
+	if (sched_getaffinity(0, sizeof(avail), &avail) != 0)
+		return -errno;
+	n = (unsigned)CPU_COUNT(&avail);
+	if (n == 0)
+		return -EINVAL;
+	index %= n;
+	for (i = 0; i < CPU_SETSIZE; i++) {
+		if (!CPU_ISSET(i, &avail))
+			continue;
+		if (k++ == index)
+			break;
+	}
+	CPU_ZERO(&one);
+	CPU_SET(i, &one);
+	return -pthread_setaffinity_np(pthread_self(), sizeof(one), &one);
+}
+
+unsigned
+vd_usable_cpus(void)
+{
+	cpu_set_t avail;
+	int n;
+
+	if (sched_getaffinity(0, sizeof(avail), &avail) != 0)
+		return 1;
+	n = CPU_COUNT(&avail);
+	return n > 0 ? (unsigned)n : 1;
+}
+
+void
+vd_thread_name(const char *name)
+{
+	char buf[16];
+	size_t i;
+
+	for (i = 0; i < sizeof(buf) - 1 && name[i] != '\0'; i++)
+		buf[i] = name[i];
+	buf[i] = '\0';
+	pthread_setname_np(pthread_self(), buf);
+}

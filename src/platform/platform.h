@@ -1,0 +1,53 @@
+/*
+ * platform.h — the small layer between the core and the OS.
+ *
+ * Clocks, parking and waking a thread on a 32-bit word, CPU pinning and the
+ * usable CPU count.  One file per OS (linux.c, darwin.c); the core has no
+ * OS conditionals of its own.
+ *
+ * Parking contract: vd_park_wait(addr, expected, timeout) sleeps only while
+ * *addr == expected (checked atomically by the kernel), and may return early
+ * or spuriously; the caller rechecks its condition.  vd_park_wake(addr, n)
+ * wakes up to n waiters.  Callers publish before waking and must use a full
+ * fence between their own publish and their read of the other side's flag.
+ */
+#ifndef VD_PLATFORM_H
+#define VD_PLATFORM_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Monotonic time in nanoseconds. */
+uint64_t vd_now_ns(void);
+
+/* Waits while *addr == expected, at most timeout_ns (UINT64_MAX: forever). */
+void vd_park_wait(_Atomic uint32_t *addr, uint32_t expected,
+    uint64_t timeout_ns);
+void vd_park_wake(_Atomic uint32_t *addr, int n);
+
+/*
+ * Pins the calling thread to the index-th usable CPU (modulo their number).
+ * Returns 0 or -errno (on macOS, which has no hard affinity, it sets a QoS
+ * class instead and returns 0).
+ */
+int vd_pin_self(unsigned index);
+
+/* CPUs this process may run on (sched_getaffinity), at least 1. */
+unsigned vd_usable_cpus(void);
+
+/* Names the calling thread (truncated to the OS limit). */
+void vd_thread_name(const char *name);
+
+/* A CPU hint inside spin loops. */
+static inline void
+vd_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
+#endif
