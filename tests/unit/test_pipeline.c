@@ -1,0 +1,468 @@
+/*
+ * test_pipeline.c — the pipeline end to end against the judging test
+ * backend: who answers, how often, and before which deadline.
+ */
+#include "support/test.h"
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <verdict/verdict.h>
+
+#include "support/testbackend.h"
+
+#define MS 1000000ull
+
+struct fixture {
+	struct tb *tb;
+	struct vd_testeval *te;
+	struct vd_pipeline *p;
+	struct vd_stats *st;
+};
+
+static void
+setup(struct fixture *f, struct vd_config *cfg, uint64_t cap)
+{
+	struct vd_evaluator ev;
+	int err = 0;
+
+	f->tb = tb_create(cap, true);
+	f->te = vd_testeval_create();
+	f->st = malloc(sizeof(*f->st));
+	cr_assert(f->tb != NULL && f->te != NULL && f->st != NULL);
+	ev = vd_testeval_evaluator(f->te);
+	f->p = vd_pipeline_create(cfg, &ev, &f->tb->ops, f->tb, &err);
+	cr_assert(f->p != NULL, "create: %s", strerror(-err));
+	cr_assert_eq(vd_pipeline_start(f->p), 0);
+}
+
+static void
+teardown(struct fixture *f)
+{
+	vd_pipeline_destroy(f->p);
+	vd_testeval_destroy(f->te);
+	tb_destroy(f->tb);
+	free(f->st);
+}
+
+static void
+base_config(struct vd_config *cfg)
+{
+	vd_config_init(cfg, VD_PROFILE_FANOTIFY);
+	cfg->workers = 2;
+	cfg->pin_workers = false;
+}
+
+/* received = worker + default + arrival + dropped, for every type. */
+static void
+assert_books_close(const struct vd_stats *st)
+{
+	const struct vd_type_stats *ts;
+	unsigned t;
+
+	for (t = 0; t < VD_EVENT_TYPE_COUNT; t++) {
+		ts = &st->types[t];
+		if (t < VD_AUTH_TYPE_COUNT)
+			cr_assert_eq(ts->received,
+			    ts->answered_worker + ts->answered_default +
+				ts->answered_arrival + ts->dropped,
+			    "%s: received %llu != answered/dropped sum",
+			    vd_event_type_name(t),
+			    (unsigned long long)ts->received);
+		else
+			cr_assert_eq(ts->received, ts->processed + ts->dropped,
+			    "%s: received != processed + dropped",
+			    vd_event_type_name(t));
+	}
+}
+
+Test(pipeline, config_defaults_follow_the_profiles)
+{
+	struct vd_config es, fan;
+	char err[256];
+
+	vd_config_init(&es, VD_PROFILE_ES);
+	vd_config_init(&fan, VD_PROFILE_FANOTIFY);
+	cr_assert_eq(vd_config_check(&es, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(vd_config_check(&fan, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(es.types[VD_AUTH_OPEN].margin_floor_ns, 1000 * MS);
+	cr_assert_eq(es.types[VD_AUTH_OPEN].margin_ceiling_ns, 5000 * MS);
+	cr_assert_eq(fan.types[VD_AUTH_OPEN].margin_floor_ns, 50 * MS);
+	cr_assert_eq(fan.types[VD_AUTH_OPEN].budget_ns, 1000 * MS);
+	cr_assert_float_eq(fan.types[VD_AUTH_EXEC].margin_fraction, 0.2, 1e-9);
+	cr_assert_eq(es.types[VD_AUTH_EXEC].default_verdict, VD_ALLOW);
+	cr_assert(vd_config_default_workers() >= 1);
+	cr_assert(vd_config_default_workers() <= 4);
+}
+
+Test(pipeline, config_check_names_the_bad_value)
+{
+	struct vd_config cfg;
+	char err[256];
+
+	base_config(&cfg);
+	cfg.ring_size = 1000;
+	cr_assert_eq(vd_config_check(&cfg, err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "ring_size") != NULL, "%s", err);
+
+	base_config(&cfg);
+	cfg.types[VD_AUTH_EXEC].margin_ceiling_ns = 1;
+	cr_assert_eq(vd_config_check(&cfg, err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "auth.exec") != NULL, "%s", err);
+
+	base_config(&cfg);
+	cfg.types[VD_AUTH_OPEN].margin_fraction = 1.5;
+	cr_assert_eq(vd_config_check(&cfg, err, sizeof(err)), -EINVAL);
+
+	base_config(&cfg);
+	cfg.workers = VD_MAX_WORKERS + 1;
+	cr_assert_eq(vd_config_check(&cfg, err, sizeof(err)), -EINVAL);
+}
+
+Test(pipeline, create_refuses_a_bad_config)
+{
+	struct vd_config cfg;
+	struct tb *tb = tb_create(1, false);
+	struct vd_testeval *te = vd_testeval_create();
+	struct vd_evaluator ev = vd_testeval_evaluator(te);
+	int err = 0;
+
+	base_config(&cfg);
+	cfg.pool_size = 0;
+	cr_assert_null(vd_pipeline_create(&cfg, &ev, &tb->ops, tb, &err));
+	cr_assert_eq(err, -EINVAL);
+	vd_testeval_destroy(te);
+	tb_destroy(tb);
+}
+
+Test(pipeline, event_type_names_round_trip)
+{
+	int t;
+
+	for (t = 0; t < VD_EVENT_TYPE_COUNT; t++)
+		cr_assert_eq(vd_event_type_parse(vd_event_type_name(t)), t);
+	cr_assert_eq(vd_event_type_parse("open"), VD_AUTH_OPEN);
+	cr_assert_eq(vd_event_type_parse("auth.nope"), -1);
+	cr_assert_null(vd_event_type_name(VD_EVENT_TYPE_COUNT));
+}
+
+Test(pipeline, fast_rules_are_answered_by_workers_once_in_time)
+{
+	struct vd_config cfg;
+	struct fixture f;
+	const uint64_t n = 20000;
+	uint64_t i;
+
+	base_config(&cfg);
+	/* Answered boxes return to the pool on the timer's next tick; size
+	 * the pool so this test is about who answers, not about the pool. */
+	cfg.pool_size = 8192;
+	setup(&f, &cfg, n);
+	vd_testeval_set_deny(f.te, 3);
+	for (i = 0; i < n; i++) {
+		/* Stay within the pools: this test is about who answers. */
+		while (i - atomic_load(&f.tb->answers) > 512)
+			sched_yield();
+		tb_submit(f.tb, f.p, i % 2 ? VD_AUTH_OPEN : VD_AUTH_EXEC,
+		    (pid_t)(100 + i % 50), 0, NULL);
+	}
+	cr_assert(tb_wait(f.tb, n, 5000 * MS), "answers: %llu of %llu",
+	    (unsigned long long)atomic_load(&f.tb->answers),
+	    (unsigned long long)n);
+	cr_assert_eq(tb_count_not_once(f.tb, n), 0);
+	cr_assert_eq(atomic_load(&f.tb->late), 0);
+	cr_assert_eq(tb_count_by(f.tb, n, TB_WORKER), n, "worker %llu timer %llu other %llu", (unsigned long long)tb_count_by(f.tb, n, TB_WORKER), (unsigned long long)tb_count_by(f.tb, n, TB_TIMER), (unsigned long long)tb_count_by(f.tb, n, TB_OTHER));
+	vd_pipeline_stop(f.p);
+	vd_pipeline_stats(f.p, f.st);
+	assert_books_close(f.st);
+	cr_assert_eq(f.st->types[VD_AUTH_OPEN].answered_worker, n / 2);
+	cr_assert_eq(f.st->types[VD_AUTH_EXEC].answered_worker, n / 2);
+	cr_assert_eq(f.st->types[VD_AUTH_OPEN].denied +
+		f.st->types[VD_AUTH_EXEC].denied,
+	    vd_testeval_evaluated(f.te) - (f.st->types[VD_AUTH_OPEN].allowed +
+		f.st->types[VD_AUTH_EXEC].allowed));
+	cr_assert(f.st->types[VD_AUTH_OPEN].denied > 0);
+	cr_assert_eq(f.st->types[VD_AUTH_OPEN].latency.count, n / 2);
+	cr_assert_eq(f.st->workers, 2);
+	cr_assert_eq(f.st->worker[0].events + f.st->worker[1].events, n);
+	teardown(&f);
+}
+
+Test(pipeline, stalled_rules_get_the_default_before_the_deadline)
+{
+	struct vd_config cfg;
+	struct fixture f;
+	const uint64_t n = 200;
+	uint64_t i, by_timer;
+
+	base_config(&cfg);
+	cfg.types[VD_AUTH_OPEN].default_verdict = VD_DENY;
+	setup(&f, &cfg, n);
+	/* Every evaluation outlasts every deadline. */
+	vd_testeval_set_stall(f.te, 1, 1000 * MS);
+	for (i = 0; i < n; i++)
+		tb_submit(f.tb, f.p, VD_AUTH_OPEN, (pid_t)i, 300 * MS, NULL);
+	cr_assert(tb_wait(f.tb, n, 3000 * MS));
+	cr_assert_eq(tb_count_not_once(f.tb, n), 0);
+	cr_assert_eq(atomic_load(&f.tb->late), 0, "late answers: %llu",
+	    (unsigned long long)atomic_load(&f.tb->late));
+	by_timer = tb_count_by(f.tb, n, TB_TIMER);
+	cr_assert_eq(by_timer, n, "by timer: %llu", (unsigned long long)by_timer);
+	for (i = 0; i < n; i++)
+		cr_assert_eq(atomic_load(&f.tb->msgs[i].verdict), VD_DENY);
+	vd_pipeline_stop(f.p);
+	vd_pipeline_stats(f.p, f.st);
+	assert_books_close(f.st);
+	cr_assert_eq(f.st->types[VD_AUTH_OPEN].answered_default, n);
+	cr_assert_eq(f.st->timer.fired, n);
+	cr_assert(f.st->types[VD_AUTH_OPEN].margin_min_ns > 0);
+	teardown(&f);
+}
+
+Test(pipeline, a_blocked_worker_does_not_delay_default_verdicts)
+{
+	struct vd_config cfg;
+	struct fixture f;
+	const uint64_t n = 50;
+	uint64_t i;
+
+	base_config(&cfg);
+	cfg.workers = 1;
+	setup(&f, &cfg, n);
+	vd_testeval_block_worker(f.te, 0);
+	for (i = 0; i < n; i++)
+		tb_submit(f.tb, f.p, VD_AUTH_EXEC, (pid_t)i, 200 * MS, NULL);
+	cr_assert(tb_wait(f.tb, n - 1, 2000 * MS));
+	/* The first event is inside the blocked evaluation: the timer
+	 * answered it too; every one, before its deadline. */
+	cr_assert(tb_wait(f.tb, n, 1000 * MS));
+	cr_assert_eq(tb_count_by(f.tb, n, TB_TIMER), n);
+	cr_assert_eq(atomic_load(&f.tb->late), 0);
+	cr_assert_eq(vd_testeval_inside(f.te), 1);
+	vd_testeval_release(f.te);
+	vd_pipeline_stop(f.p);
+	cr_assert_eq(tb_count_not_once(f.tb, n), 0);
+	cr_assert_eq(atomic_load(&f.tb->duplicates), 0);
+	teardown(&f);
+}
+
+Test(pipeline, a_full_ring_answers_at_once_and_counts)
+{
+	struct vd_config cfg;
+	struct fixture f;
+	const uint64_t n = 64;
+	uint64_t i, refused = 0, before;
+	bool queued;
+
+	base_config(&cfg);
+	cfg.workers = 1;
+	cfg.ring_size = 4; /* holds 3 */
+	setup(&f, &cfg, n);
+	vd_testeval_block_worker(f.te, 0);
+	/* Let the worker take one event and block on it. */
+	tb_submit(f.tb, f.p, VD_AUTH_OPEN, 1, 10000 * MS, NULL);
+	while (vd_testeval_inside(f.te) == 0)
+		sched_yield();
+	for (i = 1; i < n; i++) {
+		before = atomic_load(&f.tb->answers);
+		tb_submit(f.tb, f.p, VD_AUTH_OPEN, 1, 10000 * MS, &queued);
+		if (!queued) {
+			refused++;
+			/* Answered before submit returned. */
+			cr_assert_eq(atomic_load(&f.tb->answers), before + 1);
+			cr_assert_eq(tb_count_by(f.tb, i + 1, TB_OTHER),
+			    refused);
+		}
+	}
+	cr_assert_eq(refused, n - 1 - 3);
+	vd_pipeline_stats(f.p, f.st);
+	cr_assert_eq(f.st->types[VD_AUTH_OPEN].dropped, refused);
+	cr_assert_eq(f.st->types[VD_AUTH_OPEN].ring_depth_max, 3);
+	vd_testeval_release(f.te);
+	cr_assert(tb_wait(f.tb, n, 2000 * MS));
+	cr_assert_eq(tb_count_not_once(f.tb, n), 0);
+	vd_pipeline_stop(f.p);
+	vd_pipeline_stats(f.p, f.st);
+	assert_books_close(f.st);
+	teardown(&f);
+}
+
+Test(pipeline, an_empty_pool_refuses_with_the_default)
+{
+	struct vd_config cfg;
+	struct fixture f;
+	struct vd_event *held[8];
+	uint64_t id;
+	unsigned i;
+
+	base_config(&cfg);
+	cfg.pool_size = 8;
+	cfg.types[VD_AUTH_OPEN].default_verdict = VD_DENY;
+	setup(&f, &cfg, 16);
+	for (i = 0; i < 8; i++)
+		cr_assert_not_null(held[i] = vd_pipeline_event_get(f.p,
+				       VD_AUTH_OPEN));
+	cr_assert_null(vd_pipeline_event_get(f.p, VD_AUTH_OPEN));
+	/* Other types have pools of their own. */
+	cr_assert_not_null(held[0] != NULL ?
+		vd_pipeline_event_get(f.p, VD_AUTH_EXEC) : NULL);
+	id = tb_submit(f.tb, f.p, VD_AUTH_OPEN, 7, 0, NULL);
+	cr_assert_eq(atomic_load(&f.tb->msgs[id].answers), 1);
+	cr_assert_eq(atomic_load(&f.tb->msgs[id].verdict), VD_DENY);
+	vd_pipeline_stats(f.p, f.st);
+	cr_assert_eq(f.st->types[VD_AUTH_OPEN].dropped_pool, 1);
+	cr_assert_eq(f.st->types[VD_AUTH_OPEN].dropped, 1);
+	/* Give them back through the pipeline so stop can account. */
+	for (i = 0; i < 8; i++) {
+		held[i]->handle.id = tb_new_id(f.tb, 0);
+		vd_pipeline_submit(f.p, held[i]);
+	}
+	cr_assert(tb_wait(f.tb, 9, 2000 * MS));
+	vd_pipeline_stop(f.p);
+	teardown(&f);
+}
+
+Test(pipeline, a_budget_below_the_floor_is_answered_on_arrival)
+{
+	struct vd_config cfg;
+	struct fixture f;
+	bool queued = true;
+	uint64_t id;
+
+	base_config(&cfg);
+	setup(&f, &cfg, 4);
+	/* 30 ms left, floor 50 ms: no time to evaluate safely. */
+	id = tb_submit(f.tb, f.p, VD_AUTH_OPEN, 1, 30 * MS, &queued);
+	cr_assert(!queued);
+	cr_assert_eq(atomic_load(&f.tb->msgs[id].answers), 1);
+	cr_assert_eq(atomic_load(&f.tb->msgs[id].by), TB_OTHER);
+	/* Already past its deadline on arrival: the same. */
+	id = tb_new_id(f.tb, 0);
+	{
+		struct vd_event *ev = vd_pipeline_event_get(f.p, VD_AUTH_EXEC);
+		ev->handle.id = id;
+		ev->arrival_ns = tb_now_ns() - 2000 * MS;
+		ev->deadline_ns = tb_now_ns() - 1000 * MS;
+		cr_assert(!vd_pipeline_submit(f.p, ev));
+	}
+	cr_assert_eq(atomic_load(&f.tb->msgs[id].answers), 1);
+	vd_pipeline_stats(f.p, f.st);
+	cr_assert_eq(f.st->types[VD_AUTH_OPEN].answered_arrival, 1);
+	cr_assert_eq(f.st->types[VD_AUTH_EXEC].answered_arrival, 1);
+	cr_assert(f.st->types[VD_AUTH_EXEC].margin_min_ns < 0);
+	vd_pipeline_stop(f.p);
+	teardown(&f);
+}
+
+struct releaser {
+	struct vd_testeval *te;
+	uint64_t after_ns;
+};
+
+static void *
+release_later(void *arg)
+{
+	struct releaser *r = arg;
+	struct timespec ts = { 0, (long)r->after_ns };
+
+	nanosleep(&ts, NULL);
+	vd_testeval_release(r->te);
+	return NULL;
+}
+
+Test(pipeline, stop_answers_everything_pending_with_the_default)
+{
+	struct vd_config cfg;
+	struct fixture f;
+	struct releaser r;
+	pthread_t th;
+	const uint64_t n = 100;
+	uint64_t i;
+
+	base_config(&cfg);
+	cfg.workers = 1;
+	cfg.types[VD_AUTH_OPEN].default_verdict = VD_DENY;
+	setup(&f, &cfg, n);
+	vd_testeval_block_worker(f.te, 0);
+	for (i = 0; i < n; i++)
+		tb_submit(f.tb, f.p, VD_AUTH_OPEN, 5, 60000 * MS, NULL);
+	while (vd_testeval_inside(f.te) == 0)
+		sched_yield();
+	r.te = f.te;
+	r.after_ns = 100 * MS;
+	pthread_create(&th, NULL, release_later, &r);
+	vd_pipeline_stop(f.p);
+	pthread_join(th, NULL);
+	cr_assert_eq(atomic_load(&f.tb->answers), n);
+	cr_assert_eq(tb_count_not_once(f.tb, n), 0);
+	vd_pipeline_stats(f.p, f.st);
+	assert_books_close(f.st);
+	/* The blocked one finished its evaluation; the rest got the
+	 * default at stop. */
+	cr_assert_eq(f.st->types[VD_AUTH_OPEN].answered_worker, 1);
+	cr_assert_eq(f.st->types[VD_AUTH_OPEN].shutdown, n - 1);
+	cr_assert_eq(f.st->types[VD_AUTH_OPEN].denied, n - 1);
+	/* After stop, submissions are answered at once. */
+	{
+		bool queued = true;
+		uint64_t id = tb_submit(f.tb, f.p, VD_AUTH_OPEN, 5, 0, &queued);
+		(void)id;
+		cr_assert(!queued);
+	}
+	teardown(&f);
+}
+
+Test(pipeline, notify_events_go_to_the_serial_notify_thread)
+{
+	struct vd_config cfg;
+	struct fixture f;
+	const uint64_t n = 5000;
+	uint64_t i;
+
+	base_config(&cfg);
+	setup(&f, &cfg, n);
+	for (i = 0; i < n; i++)
+		tb_submit(f.tb, f.p, i % 3 ? VD_NOTIFY_CLOSE : VD_NOTIFY_EXEC,
+		    (pid_t)i, 0, NULL);
+	cr_assert(tb_wait(f.tb, n, 5000 * MS));
+	vd_pipeline_stop(f.p);
+	cr_assert_eq(atomic_load(&f.tb->answers), 0);
+	cr_assert_eq(atomic_load(&f.tb->releases), n);
+	cr_assert_eq(tb_count_not_once(f.tb, n), 0);
+	vd_pipeline_stats(f.p, f.st);
+	assert_books_close(f.st);
+	cr_assert_eq(vd_testeval_notified(f.te),
+	    f.st->types[VD_NOTIFY_CLOSE].processed +
+		f.st->types[VD_NOTIFY_EXEC].processed);
+	cr_assert_eq(f.st->types[VD_NOTIFY_CLOSE].processed +
+		f.st->types[VD_NOTIFY_CLOSE].dropped, n - n / 3 - 1);
+	teardown(&f);
+}
+
+Test(pipeline, one_process_events_stay_in_order_on_one_shard)
+{
+	struct vd_config cfg;
+	struct fixture f;
+	const uint64_t n = 3000;
+	uint64_t i, prev = 0;
+
+	base_config(&cfg);
+	cfg.ring_size = 4096;
+	cfg.pool_size = 4096;
+	setup(&f, &cfg, n);
+	for (i = 0; i < n; i++)
+		tb_submit(f.tb, f.p, VD_AUTH_OPEN, 4242, 0, NULL);
+	cr_assert(tb_wait(f.tb, n, 5000 * MS));
+	for (i = 0; i < n; i++) {
+		uint64_t at = atomic_load(&f.tb->msgs[i].answered_ns);
+		cr_assert(at >= prev, "event %llu answered before its "
+		    "predecessor", (unsigned long long)i);
+		prev = at;
+	}
+	vd_pipeline_stop(f.p);
+	vd_pipeline_stats(f.p, f.st);
+	cr_assert(f.st->worker[0].events == 0 || f.st->worker[1].events == 0);
+	teardown(&f);
+}
