@@ -1,0 +1,921 @@
+/*
+ * config.c — verdictd.conf: INI through inih, strict values, file:line
+ * errors.
+ *
+ * One table (conf_keys) declares every setting: its section, key, kind,
+ * range, unit and whether it can change while the daemon runs.  The file
+ * parser, --set, the error messages and the reload diff all read it, so a new
+ * setting is one line here (and one in verdictd.conf.5).
+ *
+ * inih cannot tell its handler the line number (INI_HANDLER_LINENO is fixed
+ * when the library is built), so we feed it through our own reader, one line
+ * per call, and count lines ourselves.  The reader is also where each line is
+ * checked before inih sees it: encoding, control characters, length, section
+ * names.  It strips leading blanks, which turns off inih's multi-line values:
+ * an indented "key = value" is an ordinary line here, not a continuation of
+ * the previous value.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+#include <verdict/event.h>
+#include <verdict/pipeline.h>
+
+#include "daemon/config.h"
+
+#define NS_PER_MS UINT64_C(1000000)
+#define NS_PER_US UINT64_C(1000)
+
+/* Default event mix of the generator. */
+#define GEN_TYPES_DEFAULT \
+	((UINT32_C(1) << VD_AUTH_OPEN) | (UINT32_C(1) << VD_AUTH_EXEC) | \
+	    (UINT32_C(1) << VD_NOTIFY_CLOSE))
+
+_Static_assert(VD_EVENT_TYPE_COUNT <= 32, "gen.types is a 32-bit mask");
+
+enum conf_scope {
+	SCOPE_PIPELINE,
+	SCOPE_BACKEND,
+	SCOPE_GEN,
+	SCOPE_TYPE, /* [auth.open] and the other AUTH types */
+};
+
+enum conf_kind {
+	KIND_UINT,     /* unsigned */
+	KIND_POW2,     /* unsigned, a power of two */
+	KIND_U64,      /* uint64_t, text value x scale */
+	KIND_BOOL,     /* bool: yes or no */
+	KIND_VERDICT,  /* uint8_t: allow or deny */
+	KIND_FRACTION, /* double from 0 to 1 */
+	KIND_BACKEND,  /* char[VD_CONF_BACKEND_MAX] */
+	KIND_TYPES,    /* uint32_t mask of event types */
+};
+
+struct conf_key {
+	enum conf_scope scope;
+	const char *name;
+	enum conf_kind kind;
+	size_t off;        /* in struct vd_conf; SCOPE_TYPE: vd_type_config */
+	uint64_t min, max; /* in the unit of the text */
+	uint64_t scale;    /* KIND_U64: text unit -> stored unit */
+	const char *unit;  /* for messages: "a number of milliseconds" */
+	bool live;         /* can change on SIGHUP */
+};
+
+#define PIPE(f) (offsetof(struct vd_conf, pipe) + \
+	offsetof(struct vd_config, f))
+#define GEN(f) (offsetof(struct vd_conf, gen) + \
+	offsetof(struct vd_conf_gen, f))
+#define TYPE(f) offsetof(struct vd_type_config, f)
+
+static const struct conf_key conf_keys[] = {
+	{ SCOPE_PIPELINE, "workers", KIND_UINT, PIPE(workers),
+	    0, VD_MAX_WORKERS, 1, "a number of workers", false },
+	{ SCOPE_PIPELINE, "ring_size", KIND_POW2, PIPE(ring_size),
+	    2, 1048576, 1, "a power of two", false },
+	{ SCOPE_PIPELINE, "pool_size", KIND_UINT, PIPE(pool_size),
+	    1, 65536, 1, "a number of events", false },
+	{ SCOPE_PIPELINE, "spin_us", KIND_U64, PIPE(spin_ns),
+	    0, 10000, NS_PER_US, "a number of microseconds", false },
+	{ SCOPE_PIPELINE, "tick_us", KIND_U64, PIPE(tick_ns),
+	    10, 100000, NS_PER_US, "a number of microseconds", false },
+	{ SCOPE_PIPELINE, "pin_workers", KIND_BOOL, PIPE(pin_workers),
+	    0, 0, 1, NULL, false },
+	{ SCOPE_BACKEND, "name", KIND_BACKEND, offsetof(struct vd_conf, backend),
+	    0, 0, 1, NULL, false },
+	{ SCOPE_GEN, "rate", KIND_U64, GEN(rate),
+	    1, 10000000, 1, "a number of events per second", false },
+	{ SCOPE_GEN, "duration", KIND_U64, GEN(duration_s),
+	    1, 86400, 1, "a number of seconds", false },
+	{ SCOPE_GEN, "producers", KIND_UINT, GEN(producers),
+	    1, 64, 1, "a number of threads", false },
+	{ SCOPE_GEN, "stall_every", KIND_U64, GEN(stall_every),
+	    0, 1000000000, 1, "a count", true },
+	{ SCOPE_GEN, "stall_ms", KIND_U64, GEN(stall_ms),
+	    0, 600000, 1, "a number of milliseconds", true },
+	{ SCOPE_GEN, "deny_every", KIND_U64, GEN(deny_every),
+	    0, 1000000000, 1, "a count", true },
+	{ SCOPE_GEN, "seed", KIND_U64, GEN(seed),
+	    0, UINT64_MAX, 1, "a number", false },
+	{ SCOPE_GEN, "short_every", KIND_U64, GEN(short_every),
+	    0, 1000000000, 1, "a count", false },
+	{ SCOPE_GEN, "short_ms", KIND_U64, GEN(short_ms),
+	    1, 600000, 1, "a number of milliseconds", false },
+	{ SCOPE_GEN, "types", KIND_TYPES, GEN(types),
+	    0, 0, 1, NULL, false },
+	/*
+	 * Per-type settings could change live, but the pipeline API has no
+	 * setter for them yet: until it has, a change needs a restart.
+	 */
+	{ SCOPE_TYPE, "default", KIND_VERDICT, TYPE(default_verdict),
+	    0, 0, 1, NULL, false },
+	{ SCOPE_TYPE, "margin_fraction", KIND_FRACTION, TYPE(margin_fraction),
+	    0, 1, 1, NULL, false },
+	{ SCOPE_TYPE, "margin_floor_ms", KIND_U64, TYPE(margin_floor_ns),
+	    0, 600000, NS_PER_MS, "a number of milliseconds", false },
+	{ SCOPE_TYPE, "margin_ceiling_ms", KIND_U64, TYPE(margin_ceiling_ns),
+	    0, 600000, NS_PER_MS, "a number of milliseconds", false },
+	{ SCOPE_TYPE, "budget_ms", KIND_U64, TYPE(budget_ns),
+	    1, 600000, NS_PER_MS, "a number of milliseconds", false },
+};
+
+#define CONF_NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
+
+static const char *const scope_names[] = {
+	[SCOPE_PIPELINE] = "pipeline",
+	[SCOPE_BACKEND] = "backend",
+	[SCOPE_GEN] = "gen",
+};
+
+static void
+errf(char *err, size_t errsz, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+errf(char *err, size_t errsz, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errsz == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errsz, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * Copies a value into buf for quoting in a message, with anything that is
+ * not printable ASCII shown as \xNN, so an error never echoes a terminal
+ * escape from a file.
+ */
+static const char *
+quote(char *buf, size_t bufsz, const char *s)
+{
+	size_t o = 0;
+
+	for (; *s != '\0' && o + 5 < bufsz; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\')
+			buf[o++] = (char)ch;
+		else
+			o += (size_t)snprintf(buf + o, bufsz - o, "\\x%02x", ch);
+	}
+	if (*s != '\0' && o + 4 <= bufsz) {
+		memcpy(buf + o, "...", 3);
+		o += 3;
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+/*
+ * Resolves a section name: sets *scope and, for a type section, *type.
+ * Returns false when unknown.
+ */
+static bool
+section_lookup(const char *section, enum conf_scope *scope, int *type)
+{
+	int t;
+
+	for (size_t i = 0; i < sizeof(scope_names) / sizeof(scope_names[0]);
+	    i++) {
+		if (strcmp(section, scope_names[i]) == 0) {
+			*scope = (enum conf_scope)i;
+			*type = 0;
+			return true;
+		}
+	}
+	t = vd_event_type_parse(section);
+	if (t < 0 || vd_event_type_action((enum vd_event_type)t) !=
+	    VD_ACTION_AUTH)
+		return false;
+	*scope = SCOPE_TYPE;
+	*type = t;
+	return true;
+}
+
+static void
+section_error(const char *section, char *err, size_t errsz)
+{
+	char q[96];
+	int t = vd_event_type_parse(section);
+
+	if (t >= 0)
+		errf(err, errsz, "[%s]: %s is a NOTIFY type, which has no "
+		    "settings (only AUTH types do)", quote(q, sizeof(q), section),
+		    section);
+	else
+		errf(err, errsz, "unknown section [%s] (expected pipeline, "
+		    "backend, gen, or an AUTH event type such as auth.open)",
+		    quote(q, sizeof(q), section));
+}
+
+static const struct conf_key *
+key_lookup(enum conf_scope scope, const char *name)
+{
+	for (size_t i = 0; i < CONF_NKEYS; i++)
+		if (conf_keys[i].scope == scope &&
+		    strcmp(conf_keys[i].name, name) == 0)
+			return &conf_keys[i];
+	return NULL;
+}
+
+static void
+key_error(enum conf_scope scope, const char *section, const char *name,
+    char *err, size_t errsz)
+{
+	char list[256], q[96];
+	size_t o = 0;
+
+	list[0] = '\0';
+	for (size_t i = 0; i < CONF_NKEYS; i++) {
+		if (conf_keys[i].scope != scope)
+			continue;
+		o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s",
+		    o == 0 ? "" : ", ", conf_keys[i].name);
+		if (o >= sizeof(list))
+			break;
+	}
+	errf(err, errsz, "[%s] %s: unknown key (expected one of: %s)", section,
+	    quote(q, sizeof(q), name), list);
+}
+
+/* Strict unsigned decimal: digits only, no sign, no blanks, no overflow. */
+static bool
+parse_u64(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return false;
+	*out = v;
+	return true;
+}
+
+/* Strict decimal fraction: digits, at most one point; no sign, exponent. */
+static bool
+parse_fraction(const char *s, double *out)
+{
+	size_t digits = 0, points = 0;
+	char *end;
+	double v;
+
+	for (const char *p = s; *p != '\0'; p++) {
+		if (*p >= '0' && *p <= '9')
+			digits++;
+		else if (*p == '.')
+			points++;
+		else
+			return false;
+	}
+	if (digits == 0 || points > 1)
+		return false;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno != 0 || *end != '\0')
+		return false;
+	*out = v;
+	return true;
+}
+
+static bool
+parse_bool(const char *s, bool *out)
+{
+	if (strcmp(s, "yes") == 0 || strcmp(s, "true") == 0) {
+		*out = true;
+		return true;
+	}
+	if (strcmp(s, "no") == 0 || strcmp(s, "false") == 0) {
+		*out = false;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * A comma-separated list of type names, or the words "all", "auth" (every
+ * AUTH type) and "notify" (every NOTIFY type).  Blanks around names are
+ * allowed.  On error, the offending name goes to bad.
+ */
+static bool
+parse_types(const char *s, uint32_t *out, char *bad, size_t badsz)
+{
+	uint32_t mask = 0;
+	const char *p = s;
+
+	for (;;) {
+		char name[48];
+		const char *start, *end;
+		size_t n;
+		int t;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		start = p;
+		while (*p != '\0' && *p != ',')
+			p++;
+		end = p;
+		while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
+			end--;
+		n = (size_t)(end - start);
+		if (n == 0 || n >= sizeof(name)) {
+			snprintf(bad, badsz, "%.*s", (int)n, start);
+			return false;
+		}
+		memcpy(name, start, n);
+		name[n] = '\0';
+		if (strcmp(name, "all") == 0)
+			mask |= (UINT32_C(1) << VD_EVENT_TYPE_COUNT) - 1;
+		else if (strcmp(name, "auth") == 0)
+			mask |= (UINT32_C(1) << VD_AUTH_TYPE_COUNT) - 1;
+		else if (strcmp(name, "notify") == 0)
+			mask |= ((UINT32_C(1) << VD_EVENT_TYPE_COUNT) - 1) &
+			    ~((UINT32_C(1) << VD_NOTIFY_TYPE_FIRST) - 1);
+		else if ((t = vd_event_type_parse(name)) >= 0)
+			mask |= UINT32_C(1) << t;
+		else {
+			snprintf(bad, badsz, "%s", name);
+			return false;
+		}
+		if (*p == '\0')
+			break;
+		p++; /* the comma */
+	}
+	*out = mask;
+	return true;
+}
+
+/*
+ * Sets one key of one scope.  base is struct vd_conf, or for SCOPE_TYPE the
+ * struct vd_type_config of the section's type.  The message has no
+ * location: the caller adds "file:line: " or names the option.
+ */
+static int
+key_set(const struct conf_key *k, void *base, const char *section,
+    const char *value, char *err, size_t errsz)
+{
+	char *field = (char *)base + k->off;
+	char q[96], bad[64];
+	uint64_t v;
+	double d;
+	bool b;
+	uint32_t mask;
+
+	switch (k->kind) {
+	case KIND_UINT:
+	case KIND_POW2:
+	case KIND_U64:
+		if (!parse_u64(value, &v) || v < k->min || v > k->max ||
+		    (k->kind == KIND_POW2 && (v & (v - 1)) != 0))
+			goto range;
+		if (k->kind == KIND_U64)
+			*(uint64_t *)(void *)field = v * k->scale;
+		else
+			*(unsigned *)(void *)field = (unsigned)v;
+		return 0;
+	case KIND_BOOL:
+		if (!parse_bool(value, &b)) {
+			errf(err, errsz, "[%s] %s: expected yes or no, got \"%s\"",
+			    section, k->name, quote(q, sizeof(q), value));
+			return -EINVAL;
+		}
+		*(bool *)(void *)field = b;
+		return 0;
+	case KIND_VERDICT:
+		if (strcmp(value, "allow") == 0)
+			*(uint8_t *)field = VD_ALLOW;
+		else if (strcmp(value, "deny") == 0)
+			*(uint8_t *)field = VD_DENY;
+		else {
+			errf(err, errsz, "[%s] %s: expected allow or deny, got "
+			    "\"%s\"", section, k->name,
+			    quote(q, sizeof(q), value));
+			return -EINVAL;
+		}
+		return 0;
+	case KIND_FRACTION:
+		/* A margin of the whole budget would answer on arrival. */
+		if (!parse_fraction(value, &d) || d < (double)k->min ||
+		    d >= (double)k->max) {
+			errf(err, errsz, "[%s] %s: expected a decimal fraction "
+			    "from %" PRIu64 " to below %" PRIu64 " (such as "
+			    "0.2), got \"%s\"", section, k->name, k->min, k->max,
+			    quote(q, sizeof(q), value));
+			return -EINVAL;
+		}
+		*(double *)(void *)field = d;
+		return 0;
+	case KIND_BACKEND:
+		/* The only backend the daemon has for now. */
+		if (strcmp(value, "gen") != 0) {
+			errf(err, errsz, "[%s] %s: expected a backend name "
+			    "(available: gen), got \"%s\"", section, k->name,
+			    quote(q, sizeof(q), value));
+			return -EINVAL;
+		}
+		snprintf(field, VD_CONF_BACKEND_MAX, "%s", value);
+		return 0;
+	case KIND_TYPES:
+		if (!parse_types(value, &mask, bad, sizeof(bad))) {
+			errf(err, errsz, "[%s] %s: expected a comma-separated "
+			    "list of event types (such as auth.open,auth.exec,"
+			    "notify.close, or all, auth, notify), got \"%s\" in "
+			    "\"%s\"", section, k->name, quote(q, sizeof(q), bad),
+			    value);
+			return -EINVAL;
+		}
+		*(uint32_t *)(void *)field = mask;
+		return 0;
+	}
+	return -EINVAL;
+
+range:
+	errf(err, errsz, "[%s] %s: expected %s from %" PRIu64 " to %" PRIu64
+	    ", got \"%s\"", section, k->name, k->unit, k->min, k->max,
+	    quote(q, sizeof(q), value));
+	return -EINVAL;
+}
+
+static void *
+key_base(struct vd_conf *c, const struct conf_key *k, int type)
+{
+	return k->scope == SCOPE_TYPE ? (void *)&c->pipe.types[type] :
+	    (void *)c;
+}
+
+void
+vd_conf_init(struct vd_conf *c)
+{
+	memset(c, 0, sizeof(*c));
+	vd_config_init(&c->pipe, VD_PROFILE_FANOTIFY);
+	snprintf(c->backend, sizeof(c->backend), "gen");
+	c->gen.rate = 10000;
+	c->gen.duration_s = 10;
+	c->gen.producers = 1;
+	c->gen.stall_every = 0;
+	c->gen.stall_ms = 0;
+	c->gen.deny_every = 0;
+	c->gen.seed = 1;
+	c->gen.short_every = 0;
+	c->gen.short_ms = 100;
+	c->gen.types = GEN_TYPES_DEFAULT;
+}
+
+int
+vd_conf_set(struct vd_conf *c, const char *section, const char *key,
+    const char *value, char *err, size_t errsz)
+{
+	const struct conf_key *k;
+	enum conf_scope scope;
+	int type;
+
+	if (!section_lookup(section, &scope, &type)) {
+		section_error(section, err, errsz);
+		return -EINVAL;
+	}
+	if ((k = key_lookup(scope, key)) == NULL) {
+		key_error(scope, section, key, err, errsz);
+		return -EINVAL;
+	}
+	return key_set(k, key_base(c, k, type), section, value, err, errsz);
+}
+
+int
+vd_conf_set_arg(struct vd_conf *c, const char *assignment, char *err,
+    size_t errsz)
+{
+	char buf[256], q[96];
+	char *eq, *dot;
+
+	if (strlen(assignment) >= sizeof(buf))
+		goto bad;
+	memcpy(buf, assignment, strlen(assignment) + 1);
+	if ((eq = strchr(buf, '=')) == NULL)
+		goto bad;
+	*eq = '\0';
+	/* Section names contain dots (auth.open), keys never do. */
+	if ((dot = strrchr(buf, '.')) == NULL || dot == buf || dot[1] == '\0')
+		goto bad;
+	*dot = '\0';
+	return vd_conf_set(c, buf, dot + 1, eq + 1, err, errsz);
+
+bad:
+	errf(err, errsz, "expected SECTION.KEY=VALUE (such as "
+	    "auth.open.default=deny), got \"%s\"",
+	    quote(q, sizeof(q), assignment));
+	return -EINVAL;
+}
+
+/* --- the file ------------------------------------------------------------ */
+
+struct conf_load {
+	struct vd_conf conf;      /* working copy, committed on success */
+	FILE *fp;
+	const char *path;
+	char *buf;                /* getline's */
+	size_t bufsz;
+	int line;                 /* of the line last handed to inih */
+	int err_line;             /* first error, 0: none yet */
+	int err_code;
+	char msg[512];            /* its message, without location */
+	/* Line each setting was first set on, to catch repeated keys. */
+	int seen[CONF_NKEYS][VD_AUTH_TYPE_COUNT];
+};
+
+static void
+load_fail(struct conf_load *l, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+load_fail(struct conf_load *l, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (l->err_line != 0)
+		return;
+	l->err_line = l->line;
+	l->err_code = code;
+	va_start(ap, fmt);
+	vsnprintf(l->msg, sizeof(l->msg), fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * Length of the UTF-8 sequence at s (at most n bytes), or 0 when it is not
+ * valid UTF-8: overlong forms, surrogates and code points past U+10FFFF are
+ * invalid too.
+ */
+static size_t
+utf8_len(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0];
+	size_t len;
+	uint32_t cp;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf) {
+		len = 2;
+		cp = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		len = 3;
+		cp = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		len = 4;
+		cp = c & 0x07;
+	} else
+		return 0;
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3fu);
+	}
+	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 0;
+	return len;
+}
+
+/*
+ * Checks the text of one line (without its line ending): valid UTF-8, no
+ * control character but tab.  Returns false with the message set.
+ */
+static bool
+line_check(struct conf_load *l, const char *s, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)s;
+
+	for (size_t i = 0; i < n;) {
+		size_t len;
+
+		if (u[i] == '\t' || (u[i] >= 0x20 && u[i] != 0x7f)) {
+			if ((len = utf8_len(u + i, n - i)) == 0) {
+				load_fail(l, -EINVAL, "invalid UTF-8 (byte 0x%02x "
+				    "at column %zu)", u[i], i + 1);
+				return false;
+			}
+			i += len;
+			continue;
+		}
+		load_fail(l, -EINVAL, "unexpected control character 0x%02x at "
+		    "column %zu", u[i], i + 1);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * A section header: checked here rather than in the handler, which inih
+ * calls only for keys, so that an empty unknown section is an error too.
+ * inih takes the name verbatim between the brackets, so do we.
+ */
+static bool
+line_section(struct conf_load *l, char *s)
+{
+	enum conf_scope scope;
+	char *end, *rest;
+	int type;
+
+	if ((end = strchr(s, ']')) == NULL) {
+		load_fail(l, -EINVAL, "syntax error: expected ']' to close the "
+		    "section name");
+		return false;
+	}
+	for (rest = end + 1; *rest == ' ' || *rest == '\t'; rest++)
+		continue;
+	if (*rest != '\0' && *rest != ';' && *rest != '#') {
+		load_fail(l, -EINVAL, "syntax error: unexpected text after "
+		    "']'");
+		return false;
+	}
+	*end = '\0';
+	if (!section_lookup(s + 1, &scope, &type)) {
+		section_error(s + 1, l->msg, sizeof(l->msg));
+		*end = ']';
+		/* Keep the message section_error wrote. */
+		l->err_line = l->line;
+		l->err_code = -EINVAL;
+		return false;
+	}
+	*end = ']';
+	return true;
+}
+
+/* inih's fgets: one line per call, checked; NULL ends the parse. */
+static char *
+load_reader(char *str, int num, void *stream)
+{
+	struct conf_load *l = stream;
+	ssize_t n;
+	size_t len;
+	char *s;
+
+	if (l->err_line != 0)
+		return NULL; /* stop at the first error */
+	errno = 0;
+	if ((n = getline(&l->buf, &l->bufsz, l->fp)) < 0) {
+		if (ferror(l->fp)) {
+			l->line++;
+			load_fail(l, errno != 0 ? -errno : -EIO, "read error: %s",
+			    strerror(errno != 0 ? errno : EIO));
+		}
+		return NULL;
+	}
+	l->line++;
+	s = l->buf;
+	len = (size_t)n;
+	if (len > 0 && s[len - 1] == '\n')
+		s[--len] = '\0';
+	if (len > 0 && s[len - 1] == '\r')
+		s[--len] = '\0';
+	if (strlen(s) != len) {
+		load_fail(l, -EINVAL, "unexpected NUL byte at column %zu",
+		    strlen(s) + 1);
+		return NULL;
+	}
+	/* A byte order mark is allowed before the first line. */
+	if (l->line == 1 && len >= 3 && memcmp(s, "\xef\xbb\xbf", 3) == 0) {
+		s += 3;
+		len -= 3;
+	}
+	if (!line_check(l, s, len))
+		return NULL;
+	while (*s == ' ' || *s == '\t') {
+		s++;
+		len--;
+	}
+	/* inih needs room for the newline and the NUL. */
+	if (len + 3 > (size_t)num) {
+		load_fail(l, -EINVAL, "line too long (%zu bytes; the limit is "
+		    "%d)", len, num - 3);
+		return NULL;
+	}
+	if (*s == '[' && !line_section(l, s))
+		return NULL;
+	memcpy(str, s, len);
+	str[len] = '\n';
+	str[len + 1] = '\0';
+	return str;
+}
+
+static int
+load_handler(void *user, const char *section, const char *name,
+    const char *value)
+{
+	struct conf_load *l = user;
+	const struct conf_key *k;
+	enum conf_scope scope;
+	int type, *seen;
+
+	if (l->err_line != 0)
+		return 0;
+	if (*section == '\0') {
+		load_fail(l, -EINVAL, "%s: key outside any section (a [section] "
+		    "line must come first)", name);
+		return 0;
+	}
+	/* The reader checked the header; a long name may be cut by inih. */
+	if (!section_lookup(section, &scope, &type)) {
+		section_error(section, l->msg, sizeof(l->msg));
+		l->err_line = l->line;
+		l->err_code = -EINVAL;
+		return 0;
+	}
+	if ((k = key_lookup(scope, name)) == NULL) {
+		key_error(scope, section, name, l->msg, sizeof(l->msg));
+		l->err_line = l->line;
+		l->err_code = -EINVAL;
+		return 0;
+	}
+	seen = &l->seen[k - conf_keys][type];
+	if (*seen != 0) {
+		load_fail(l, -EINVAL, "[%s] %s: set twice (first on line %d)",
+		    section, name, *seen);
+		return 0;
+	}
+	*seen = l->line;
+	if (key_set(k, key_base(&l->conf, k, type), section, value, l->msg,
+	    sizeof(l->msg)) != 0) {
+		l->err_line = l->line;
+		l->err_code = -EINVAL;
+		return 0;
+	}
+	return 1;
+}
+
+int
+vd_conf_load(struct vd_conf *c, const char *path, char *err, size_t errsz)
+{
+	struct conf_load *l;
+	int rc, error;
+
+	if ((l = calloc(1, sizeof(*l))) == NULL) {
+		errf(err, errsz, "%s: %s", path, strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	l->conf = *c;
+	l->path = path;
+	if ((l->fp = fopen(path, "re")) == NULL) {
+		error = -errno;
+		errf(err, errsz, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	rc = ini_parse_stream(load_reader, l, load_handler, l);
+	if (rc == -2) {
+		error = -ENOMEM;
+		errf(err, errsz, "%s: %s", path, strerror(ENOMEM));
+		goto fail;
+	}
+	/* inih reports syntax errors (a line without '=') by line only. */
+	if (rc > 0 && (l->err_line == 0 || rc < l->err_line)) {
+		l->err_line = rc;
+		l->err_code = -EINVAL;
+		snprintf(l->msg, sizeof(l->msg), "syntax error: expected "
+		    "[section] or key = value");
+	}
+	if (l->err_line != 0) {
+		error = l->err_code;
+		errf(err, errsz, "%s:%d: %s", path, l->err_line, l->msg);
+		goto fail;
+	}
+	*c = l->conf;
+	fclose(l->fp);
+	free(l->buf);
+	free(l);
+	return 0;
+
+fail:
+	if (l->fp != NULL)
+		fclose(l->fp);
+	free(l->buf);
+	free(l);
+	return error;
+}
+
+/* --- whole-configuration checks ----------------------------------------- */
+
+int
+vd_conf_check(struct vd_conf *c, char *err, size_t errsz)
+{
+	uint64_t events;
+	int rc;
+
+	/* Several producer threads submit concurrently. */
+	c->pipe.multi_producer = c->gen.producers > 1;
+	if ((rc = vd_config_check(&c->pipe, err, errsz)) != 0)
+		return rc;
+	if (strcmp(c->backend, "gen") == 0) {
+		events = c->gen.rate * c->gen.duration_s;
+		if (events > VD_CONF_GEN_EVENTS_MAX) {
+			errf(err, errsz, "[gen] rate x duration is %" PRIu64
+			    " events, more than the generator's limit of %"
+			    PRIu64 "; lower rate or duration", events,
+			    VD_CONF_GEN_EVENTS_MAX);
+			return -EINVAL;
+		}
+		if (c->gen.producers > c->gen.rate) {
+			errf(err, errsz, "[gen] producers (%u) is more than rate "
+			    "(%" PRIu64 "): each producer needs at least one "
+			    "event per second", c->gen.producers, c->gen.rate);
+			return -EINVAL;
+		}
+		if (c->gen.types == 0) {
+			errf(err, errsz, "[gen] types: no event type to generate");
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static bool
+key_equal(const struct conf_key *k, const void *a, const void *b)
+{
+	const char *fa = (const char *)a + k->off;
+	const char *fb = (const char *)b + k->off;
+
+	switch (k->kind) {
+	case KIND_UINT:
+	case KIND_POW2:
+		return *(const unsigned *)(const void *)fa ==
+		    *(const unsigned *)(const void *)fb;
+	case KIND_U64:
+		return *(const uint64_t *)(const void *)fa ==
+		    *(const uint64_t *)(const void *)fb;
+	case KIND_BOOL:
+		return *(const bool *)(const void *)fa ==
+		    *(const bool *)(const void *)fb;
+	case KIND_VERDICT:
+		return *(const uint8_t *)fa == *(const uint8_t *)fb;
+	case KIND_FRACTION:
+		return *(const double *)(const void *)fa ==
+		    *(const double *)(const void *)fb;
+	case KIND_BACKEND:
+		return strncmp(fa, fb, VD_CONF_BACKEND_MAX) == 0;
+	case KIND_TYPES:
+		return *(const uint32_t *)(const void *)fa ==
+		    *(const uint32_t *)(const void *)fb;
+	}
+	return false;
+}
+
+static void
+diff_name(char *names, size_t namesz, size_t *o, const char *section,
+    const char *key)
+{
+	int n;
+
+	if (names == NULL || namesz == 0 || *o >= namesz)
+		return;
+	n = snprintf(names + *o, namesz - *o, "%s%s.%s", *o == 0 ? "" : ", ",
+	    section, key);
+	if (n > 0)
+		*o += (size_t)n;
+}
+
+unsigned
+vd_conf_diff(const struct vd_conf *a, const struct vd_conf *b, bool live,
+    char *names, size_t namesz)
+{
+	unsigned count = 0;
+	size_t o = 0;
+
+	if (names != NULL && namesz > 0)
+		names[0] = '\0';
+	for (size_t i = 0; i < CONF_NKEYS; i++) {
+		const struct conf_key *k = &conf_keys[i];
+
+		if (k->live != live)
+			continue;
+		if (k->scope != SCOPE_TYPE) {
+			if (!key_equal(k, a, b)) {
+				count++;
+				diff_name(names, namesz, &o,
+				    scope_names[k->scope], k->name);
+			}
+			continue;
+		}
+		for (int t = 0; t < VD_AUTH_TYPE_COUNT; t++) {
+			if (key_equal(k, &a->pipe.types[t], &b->pipe.types[t]))
+				continue;
+			count++;
+			diff_name(names, namesz, &o,
+			    vd_event_type_name((enum vd_event_type)t), k->name);
+		}
+	}
+	return count;
+}

@@ -1,0 +1,94 @@
+/*
+ * config.h — verdictd's configuration: an INI file, then command-line
+ * overrides, then one consistency check.
+ *
+ * struct vd_conf wraps the library's struct vd_config (the pipeline) with the
+ * daemon's own settings (the backend and the load generator).  Every setting
+ * has one name, "section.key" (per-type sections are named like the type:
+ * "auth.open.default"), used alike by the file, by --set and by the reload
+ * report, so the three can never disagree.
+ *
+ * A file is read line by line by our own reader in front of inih, so every
+ * error names file:line: the reader rejects invalid UTF-8, control
+ * characters, over-long lines and unknown sections; the handler rejects
+ * unknown or repeated keys and values out of range.  A file that fails
+ * leaves the struct it was loaded into untouched.
+ *
+ * Single-threaded: the main thread only.
+ */
+#ifndef VD_DAEMON_CONFIG_H
+#define VD_DAEMON_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <verdict/pipeline.h>
+
+#define VD_CONF_BACKEND_MAX 16
+/* Most events one run of the generator may produce (its per-event table). */
+#define VD_CONF_GEN_EVENTS_MAX (UINT64_C(1) << 25)
+
+struct vd_conf_gen {
+	uint64_t rate;         /* events per second, all producers together */
+	uint64_t duration_s;   /* how long producers run */
+	unsigned producers;    /* producer threads */
+	uint64_t stall_every;  /* evaluator: stall every n-th evaluation, 0 off */
+	uint64_t stall_ms;     /* evaluator: for this long */
+	uint64_t deny_every;   /* evaluator: deny when (pid + id) % n == 0 */
+	uint64_t seed;         /* event mix and payload */
+	uint64_t short_every;  /* every n-th event gets a short deadline, 0 off */
+	uint64_t short_ms;     /* that deadline, from arrival */
+	uint32_t types;        /* bit (1 << enum vd_event_type) per type */
+};
+
+struct vd_conf {
+	struct vd_config pipe;
+	char backend[VD_CONF_BACKEND_MAX];
+	struct vd_conf_gen gen;
+};
+
+/* Built-in defaults: vd_config_init(VD_PROFILE_FANOTIFY) plus ours. */
+void vd_conf_init(struct vd_conf *c);
+
+/*
+ * Reads an INI file on top of *c (settings it does not mention keep their
+ * value).  Does not run the consistency check (vd_conf_check), so that
+ * command-line overrides can come first.  Returns 0; -ENOENT, -EACCES... when
+ * the file cannot be read; -EINVAL on the first bad line.  The message in err
+ * names the file and line ("verdictd.conf:12: [pipeline] ring_size: expected
+ * ...").  On error *c is unchanged.
+ */
+int vd_conf_load(struct vd_conf *c, const char *path, char *err,
+    size_t errsz);
+
+/*
+ * Sets one setting from text, the way a file line would.  section is
+ * "pipeline", "backend", "gen" or an AUTH type name ("auth.open", or "open").
+ * Returns 0 or -EINVAL with "[section] key: expected ..., got ..." in err.
+ */
+int vd_conf_set(struct vd_conf *c, const char *section, const char *key,
+    const char *value, char *err, size_t errsz);
+
+/* The same from "section.key=value" (--set): the key is after the last dot. */
+int vd_conf_set_arg(struct vd_conf *c, const char *assignment, char *err,
+    size_t errsz);
+
+/*
+ * Derives what follows from other settings (several producers mean a
+ * multi-producer pipeline) and checks the whole: vd_config_check(), then the
+ * generator's limits.  Returns 0 or -EINVAL with a sentence in err.
+ */
+int vd_conf_check(struct vd_conf *c, char *err, size_t errsz);
+
+/*
+ * Compares two configurations setting by setting.  Counts the settings that
+ * differ and that can (live true) or cannot (live false) change while the
+ * daemon runs, and lists their names, comma-separated, in names (may be
+ * NULL).  Live settings: the evaluator's gen.stall_every, gen.stall_ms and
+ * gen.deny_every.
+ */
+unsigned vd_conf_diff(const struct vd_conf *a, const struct vd_conf *b,
+    bool live, char *names, size_t namesz);
+
+#endif

@@ -1,0 +1,773 @@
+/*
+ * main.c — verdictd: options, configuration, signals, the run and its report.
+ *
+ * The main thread owns everything but the hot path: it builds the
+ * configuration (built-in defaults, then the file, then the command line),
+ * creates the pipeline and the backend, and then only waits — for the end of
+ * the run or for a signal.  Signal handlers write the signal number into a
+ * self-pipe and nothing else; the main thread reads it and does the work
+ * (stop, or re-read the configuration).  The signals are blocked while the
+ * pipeline and producer threads are created, so those threads inherit a mask
+ * that keeps them out of it and only the main thread is interrupted.
+ *
+ * Exit status: 0 the run was clean, 1 a runtime failure or the backend saw a
+ * duplicate, late or missing answer, 2 a usage or configuration error.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <verdict/event.h>
+#include <verdict/pipeline.h>
+#include <verdict/stats.h>
+#include <verdict/testeval.h>
+#include <verdict/version.h>
+
+#include "daemon/config.h"
+#include "daemon/gen.h"
+#include "daemon/log.h"
+
+#define EXIT_RUNTIME 1
+#define EXIT_USAGE   2
+
+#define NS_PER_SEC UINT64_C(1000000000)
+#define NS_PER_MS  UINT64_C(1000000)
+
+/* Time allowed past the longest deadline for the last answers to land. */
+#define DRAIN_SLACK_NS (200 * NS_PER_MS)
+
+/* Long options that only set a configuration value. */
+enum {
+	OPT_RING_SIZE = 256,
+	OPT_POOL_SIZE,
+	OPT_SPIN_US,
+	OPT_TICK_US,
+	OPT_PIN_WORKERS,
+	OPT_STALL_EVERY,
+	OPT_STALL_MS,
+	OPT_DENY_EVERY,
+	OPT_SEED,
+	OPT_SHORT_EVERY,
+	OPT_SHORT_MS,
+};
+
+static const struct option long_opts[] = {
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ "config", required_argument, NULL, 'c' },
+	{ "check", no_argument, NULL, 'n' },
+	{ "json", no_argument, NULL, 'j' },
+	{ "set", required_argument, NULL, 's' },
+	{ "backend", required_argument, NULL, 'b' },
+	{ "workers", required_argument, NULL, 'w' },
+	{ "ring-size", required_argument, NULL, OPT_RING_SIZE },
+	{ "pool-size", required_argument, NULL, OPT_POOL_SIZE },
+	{ "spin-us", required_argument, NULL, OPT_SPIN_US },
+	{ "tick-us", required_argument, NULL, OPT_TICK_US },
+	{ "pin-workers", required_argument, NULL, OPT_PIN_WORKERS },
+	{ "rate", required_argument, NULL, 'r' },
+	{ "duration", required_argument, NULL, 'd' },
+	{ "producers", required_argument, NULL, 'p' },
+	{ "types", required_argument, NULL, 't' },
+	{ "stall-every", required_argument, NULL, OPT_STALL_EVERY },
+	{ "stall-ms", required_argument, NULL, OPT_STALL_MS },
+	{ "deny-every", required_argument, NULL, OPT_DENY_EVERY },
+	{ "seed", required_argument, NULL, OPT_SEED },
+	{ "short-every", required_argument, NULL, OPT_SHORT_EVERY },
+	{ "short-ms", required_argument, NULL, OPT_SHORT_MS },
+	{ NULL, 0, NULL, 0 },
+};
+static const char short_opts[] = "b:c:d:hjnp:r:s:t:Vw:";
+
+/* Which setting each value option sets. */
+static const struct opt_setting {
+	int val;
+	const char *section;
+	const char *key;
+} opt_settings[] = {
+	{ 'b', "backend", "name" },
+	{ 'w', "pipeline", "workers" },
+	{ OPT_RING_SIZE, "pipeline", "ring_size" },
+	{ OPT_POOL_SIZE, "pipeline", "pool_size" },
+	{ OPT_SPIN_US, "pipeline", "spin_us" },
+	{ OPT_TICK_US, "pipeline", "tick_us" },
+	{ OPT_PIN_WORKERS, "pipeline", "pin_workers" },
+	{ 'r', "gen", "rate" },
+	{ 'd', "gen", "duration" },
+	{ 'p', "gen", "producers" },
+	{ 't', "gen", "types" },
+	{ OPT_STALL_EVERY, "gen", "stall_every" },
+	{ OPT_STALL_MS, "gen", "stall_ms" },
+	{ OPT_DENY_EVERY, "gen", "deny_every" },
+	{ OPT_SEED, "gen", "seed" },
+	{ OPT_SHORT_EVERY, "gen", "short_every" },
+	{ OPT_SHORT_MS, "gen", "short_ms" },
+};
+#define NOPT_SETTINGS (sizeof(opt_settings) / sizeof(opt_settings[0]))
+
+/* A command-line setting, applied after the file (and again on reload). */
+struct override {
+	const char *opt;     /* long option name, for messages */
+	const struct opt_setting *setting; /* NULL: --set */
+	const char *value;
+};
+
+struct daemon {
+	const char *path;    /* NULL: built-in defaults only */
+	struct override *ov;
+	size_t nov;
+	bool json;
+	struct vd_conf conf; /* in force */
+	struct vd_testeval *te;
+	struct vd_gen *gen;
+	struct vd_pipeline *p;
+	int stop_signal;     /* what ended the run, 0: its duration */
+};
+
+static int sig_fds[2] = { -1, -1 };
+
+static const char synopsis[] =
+"usage: verdictd [-hjnV] [-c file] [-b backend] [-s section.key=value]\n"
+"                [-w workers] [--ring-size n] [--pool-size n] [--spin-us us]\n"
+"                [--tick-us us] [--pin-workers yes|no] [-r rate] [-d seconds]\n"
+"                [-p producers] [-t types] [--stall-every n] [--stall-ms ms]\n"
+"                [--deny-every n] [--seed n] [--short-every n] [--short-ms ms]\n";
+
+/* A usage error gets the synopsis on stderr; --help the whole text. */
+static void
+usage_error(void)
+{
+	fprintf(stderr, "%sTry 'verdictd --help' for more information.\n",
+	    synopsis);
+}
+
+static void
+usage(FILE *fp)
+{
+	fputs(synopsis, fp);
+	fprintf(fp,
+"\n"
+"Answer permission events before their deadline; runs in the foreground and\n"
+"prints a report when the run ends (its duration, SIGTERM or SIGINT).\n"
+"\n"
+"  -c, --config FILE        read settings from FILE (see verdictd.conf(5))\n"
+"  -n, --check              check the configuration and exit\n"
+"  -j, --json               print the final report as one JSON object\n"
+"  -s, --set SECTION.KEY=VALUE\n"
+"                           set any setting, e.g. auth.open.default=deny\n"
+"  -b, --backend NAME       event source: gen (the load generator)\n"
+"  -h, --help               print this help and exit\n"
+"  -V, --version            print the version and exit\n"
+"\n"
+"pipeline:\n"
+"  -w, --workers N          worker threads, 0: automatic (CPUs - 1, 1..4)\n"
+"      --ring-size N        ring slots per type and worker, a power of two\n"
+"      --pool-size N        preallocated events per type\n"
+"      --spin-us US         longest an idle worker spins before parking\n"
+"      --tick-us US         timer wheel resolution\n"
+"      --pin-workers yes|no pin each worker to a CPU\n"
+"\n"
+"gen backend:\n"
+"  -r, --rate N             events per second, all producers together\n"
+"  -d, --duration S         seconds to generate events for\n"
+"  -p, --producers N        producer threads\n"
+"  -t, --types LIST         event types, e.g. auth.open,auth.exec,notify.close\n"
+"      --stall-every N      the evaluator stalls every N-th evaluation (0: off)\n"
+"      --stall-ms MS        for MS milliseconds\n"
+"      --deny-every N       the evaluator denies when (pid + id) %% N == 0\n"
+"      --seed N             seed of the event mix and payloads\n"
+"      --short-every N      every N-th AUTH event gets a short deadline\n"
+"      --short-ms MS        that deadline, in milliseconds after arrival\n"
+"\n"
+"Command-line settings override the file.  SIGHUP re-reads the file.\n"
+"Exit status: 0 clean run, 1 runtime failure or a duplicate, late or missing\n"
+"answer, 2 usage or configuration error.\n");
+}
+
+static uint64_t
+now_ns(void)
+{
+	return vd_clock_ns();
+}
+
+/*
+ * Defaults, then the file, then the command line, then the consistency
+ * check: the same steps at start-up and on SIGHUP.
+ */
+static int
+conf_build(struct vd_conf *c, const struct daemon *d, char *err,
+    size_t errsz)
+{
+	char msg[512];
+	int rc;
+
+	vd_conf_init(c);
+	if (d->path != NULL && (rc = vd_conf_load(c, d->path, err, errsz)) != 0)
+		return rc;
+	for (size_t i = 0; i < d->nov; i++) {
+		const struct override *o = &d->ov[i];
+
+		if (o->setting != NULL)
+			rc = vd_conf_set(c, o->setting->section,
+			    o->setting->key, o->value, msg, sizeof(msg));
+		else
+			rc = vd_conf_set_arg(c, o->value, msg, sizeof(msg));
+		if (rc != 0) {
+			snprintf(err, errsz, "--%s: %s", o->opt, msg);
+			return rc;
+		}
+	}
+	if ((rc = vd_conf_check(c, msg, sizeof(msg))) != 0) {
+		if (d->path != NULL)
+			snprintf(err, errsz, "%s: %s", d->path, msg);
+		else
+			snprintf(err, errsz, "%s", msg);
+		return rc;
+	}
+	return 0;
+}
+
+/* --- signals -------------------------------------------------------------- */
+
+/* Async-signal-safe: one write.  A full pipe already holds a wake-up. */
+static void
+on_signal(int signo)
+{
+	int saved = errno;
+	unsigned char b = (unsigned char)signo;
+	ssize_t w;
+
+	w = write(sig_fds[1], &b, 1);
+	(void)w;
+	errno = saved;
+}
+
+static int
+signals_init(sigset_t *blocked, sigset_t *old)
+{
+	struct sigaction sa;
+	int rc;
+
+	/* pipe and fcntl rather than pipe2, which macOS lacks. */
+	if (pipe(sig_fds) != 0) {
+		vd_log_warn("pipe");
+		return -1;
+	}
+	for (int i = 0; i < 2; i++) {
+		if (fcntl(sig_fds[i], F_SETFD, FD_CLOEXEC) != 0 ||
+		    fcntl(sig_fds[i], F_SETFL, O_NONBLOCK) != 0) {
+			vd_log_warn("fcntl");
+			return -1;
+		}
+	}
+	sigemptyset(blocked);
+	sigaddset(blocked, SIGTERM);
+	sigaddset(blocked, SIGINT);
+	sigaddset(blocked, SIGHUP);
+	/* Until the threads exist; see the top of the file. */
+	if ((rc = pthread_sigmask(SIG_BLOCK, blocked, old)) != 0) {
+		errno = rc;
+		vd_log_warn("pthread_sigmask");
+		return -1;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	if (sigaction(SIGTERM, &sa, NULL) != 0 ||
+	    sigaction(SIGINT, &sa, NULL) != 0 ||
+	    sigaction(SIGHUP, &sa, NULL) != 0) {
+		vd_log_warn("sigaction");
+		return -1;
+	}
+	/* A report to a closed pipe is an error to see, not a kill. */
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	return 0;
+}
+
+#define GOT_HUP  0x1
+#define GOT_STOP 0x2
+
+/*
+ * Waits up to timeout_ms for signals and returns what arrived (GOT_*); the
+ * last stopping signal goes to *stopsig.
+ */
+static int
+signals_wait(int timeout_ms, int *stopsig)
+{
+	struct pollfd pfd = { .fd = sig_fds[0], .events = POLLIN };
+	unsigned char buf[64];
+	int got = 0;
+	ssize_t n;
+
+	if (poll(&pfd, 1, timeout_ms) <= 0)
+		return 0; /* timeout, or EINTR: the byte is in the pipe */
+	while ((n = read(sig_fds[0], buf, sizeof(buf))) > 0) {
+		for (ssize_t i = 0; i < n; i++) {
+			if (buf[i] == SIGHUP)
+				got |= GOT_HUP;
+			else {
+				got |= GOT_STOP;
+				*stopsig = buf[i];
+			}
+		}
+	}
+	return got;
+}
+
+/*
+ * SIGHUP: re-read the file.  Settings that can change live are applied;
+ * the others are only counted, since the pipeline would have to be rebuilt.
+ * A file that fails keeps the running configuration.
+ */
+static void
+reload(struct daemon *d)
+{
+	char err[640], live_names[256], restart_names[512];
+	unsigned live, restart;
+	struct vd_conf next;
+
+	if (d->path == NULL) {
+		vd_log_warnx("reload: started without -c, no configuration "
+		    "file to re-read");
+		return;
+	}
+	if (conf_build(&next, d, err, sizeof(err)) != 0) {
+		vd_log_warnx("reload: %s; keeping the running configuration",
+		    err);
+		return;
+	}
+	live = vd_conf_diff(&d->conf, &next, true, live_names,
+	    sizeof(live_names));
+	restart = vd_conf_diff(&d->conf, &next, false, restart_names,
+	    sizeof(restart_names));
+	if (live > 0) {
+		vd_testeval_set_stall(d->te, next.gen.stall_every,
+		    next.gen.stall_ms * NS_PER_MS);
+		vd_testeval_set_deny(d->te, next.gen.deny_every);
+		d->conf.gen.stall_every = next.gen.stall_every;
+		d->conf.gen.stall_ms = next.gen.stall_ms;
+		d->conf.gen.deny_every = next.gen.deny_every;
+	}
+	vd_log_info("reload: configuration OK, %u setting%s need%s a restart%s"
+	    "%s%s; %u applied%s%s%s", restart, restart == 1 ? "" : "s",
+	    restart == 1 ? "s" : "", restart > 0 ? " (" : "",
+	    restart > 0 ? restart_names : "", restart > 0 ? ")" : "", live,
+	    live > 0 ? " (" : "", live > 0 ? live_names : "",
+	    live > 0 ? ")" : "");
+}
+
+/* --- the report ------------------------------------------------------------ */
+
+static double
+hist_us(const struct vd_hist *h, double q)
+{
+	return (double)vd_hist_quantile(h, q) / 1000.0;
+}
+
+static const char *
+signal_name(int signo)
+{
+	switch (signo) {
+	case SIGTERM:
+		return "SIGTERM";
+	case SIGINT:
+		return "SIGINT";
+	default:
+		return "a signal";
+	}
+}
+
+static bool
+report_ok(const struct vd_gen_report *g)
+{
+	return g->duplicates == 0 && g->late == 0 && g->unanswered == 0 &&
+	    g->unreleased == 0 && g->unknown == 0;
+}
+
+static void
+report_text(const struct daemon *d, const struct vd_stats *st,
+    const struct vd_gen_report *g)
+{
+	double secs = (double)g->elapsed_ns / 1e9;
+	bool header;
+	int t;
+
+	printf("verdictd %s: backend %s, %u worker%s, %.2f s, %" PRIu64
+	    " events (%.0f/s)", VD_VERSION_STRING, d->conf.backend,
+	    st->workers, st->workers == 1 ? "" : "s", secs, g->submitted,
+	    secs > 0 ? (double)g->submitted / secs : 0.0);
+	if (d->stop_signal != 0)
+		printf(", stopped by %s", signal_name(d->stop_signal));
+	printf("\n");
+
+	header = false;
+	for (t = 0; t < VD_AUTH_TYPE_COUNT; t++) {
+		const struct vd_type_stats *ts = &st->types[t];
+
+		if (ts->received == 0)
+			continue;
+		if (!header) {
+			printf("\n%-14s %9s %9s %9s %9s %9s %9s %9s %9s %9s "
+			    "%9s %9s\n", "auth", "received", "worker",
+			    "default", "arrival", "dropped", "allowed",
+			    "denied", "p50_us", "p99_us", "p999_us",
+			    "max_us");
+			header = true;
+		}
+		printf("%-14s %9" PRIu64 " %9" PRIu64 " %9" PRIu64 " %9"
+		    PRIu64 " %9" PRIu64 " %9" PRIu64 " %9" PRIu64 " %9.1f "
+		    "%9.1f %9.1f %9.1f\n",
+		    vd_event_type_name((enum vd_event_type)t), ts->received,
+		    ts->answered_worker, ts->answered_default,
+		    ts->answered_arrival, ts->dropped, ts->allowed, ts->denied,
+		    hist_us(&ts->latency, 0.5), hist_us(&ts->latency, 0.99),
+		    hist_us(&ts->latency, 0.999),
+		    (double)ts->latency.max / 1000.0);
+	}
+	header = false;
+	for (t = VD_NOTIFY_TYPE_FIRST; t < VD_EVENT_TYPE_COUNT; t++) {
+		const struct vd_type_stats *ts = &st->types[t];
+
+		if (ts->received == 0)
+			continue;
+		if (!header) {
+			printf("\n%-14s %9s %9s %9s %9s %9s %9s %9s\n",
+			    "notify", "received", "processed", "dropped",
+			    "p50_us", "p99_us", "p999_us", "max_us");
+			header = true;
+		}
+		printf("%-14s %9" PRIu64 " %9" PRIu64 " %9" PRIu64 " %9.1f "
+		    "%9.1f %9.1f %9.1f\n",
+		    vd_event_type_name((enum vd_event_type)t), ts->received,
+		    ts->processed, ts->dropped, hist_us(&ts->latency, 0.5),
+		    hist_us(&ts->latency, 0.99), hist_us(&ts->latency, 0.999),
+		    (double)ts->latency.max / 1000.0);
+	}
+	for (t = 0; t < VD_EVENT_TYPE_COUNT; t++) {
+		const struct vd_type_stats *ts = &st->types[t];
+		uint64_t sum = t < VD_AUTH_TYPE_COUNT ? ts->answered_worker +
+		    ts->answered_default + ts->answered_arrival + ts->dropped :
+		    ts->processed + ts->dropped;
+
+		if (sum != ts->received)
+			printf("warning: %s: the books do not close: received "
+			    "%" PRIu64 ", answered or dropped %" PRIu64 "\n",
+			    vd_event_type_name((enum vd_event_type)t),
+			    ts->received, sum);
+	}
+
+	printf("\ntimer: armed %" PRIu64 ", fired %" PRIu64 ", lost %" PRIu64
+	    ", cancelled %" PRIu64 ", lateness max %.1f us\n",
+	    st->timer.armed, st->timer.fired, st->timer.lost,
+	    st->timer.cancelled, (double)st->timer.lateness_max_ns / 1000.0);
+
+	printf("gen: submitted %" PRIu64 " (auth %" PRIu64 ", notify %" PRIu64
+	    "), short deadlines %" PRIu64 ", refused (pool empty) %" PRIu64
+	    "\n", g->submitted, g->auth, g->notify, g->short_deadline,
+	    g->refused);
+	printf("gen: answered %" PRIu64 " (allowed %" PRIu64 ", denied %" PRIu64
+	    "), released %" PRIu64 "\n", g->answered, g->allowed, g->denied,
+	    g->released);
+	printf("gen: duplicates %" PRIu64 ", late %" PRIu64 ", unanswered %"
+	    PRIu64 ", unreleased %" PRIu64 ", unknown ids %" PRIu64 "\n",
+	    g->duplicates, g->late, g->unanswered, g->unreleased, g->unknown);
+	if (g->margin_min_ns != INT64_MAX)
+		printf("gen: closest answer %.3f ms %s its deadline\n",
+		    (double)(g->margin_min_ns < 0 ? -g->margin_min_ns :
+		    g->margin_min_ns) / 1e6,
+		    g->margin_min_ns < 0 ? "after" : "before");
+	printf("result: %s\n", report_ok(g) ? "OK" :
+	    "FAILED (duplicate, late or missing answers)");
+}
+
+static void
+json_hist(const struct vd_hist *h)
+{
+	printf("\"latency_us\":{\"p50\":%.1f,\"p99\":%.1f,\"p999\":%.1f,"
+	    "\"max\":%.1f}", hist_us(h, 0.5), hist_us(h, 0.99),
+	    hist_us(h, 0.999), (double)h->max / 1000.0);
+}
+
+static void
+report_json(const struct daemon *d, const struct vd_stats *st,
+    const struct vd_gen_report *g)
+{
+	const char *sep = "";
+
+	printf("{\"version\":\"%s\",\"backend\":\"%s\",\"workers\":%u,"
+	    "\"elapsed_s\":%.3f,\"stopped_by\":", VD_VERSION_STRING,
+	    d->conf.backend, st->workers, (double)g->elapsed_ns / 1e9);
+	if (d->stop_signal != 0)
+		printf("\"%s\"", signal_name(d->stop_signal));
+	else
+		printf("null");
+	printf(",\"types\":{");
+	for (int t = 0; t < VD_EVENT_TYPE_COUNT; t++) {
+		const struct vd_type_stats *ts = &st->types[t];
+
+		if (ts->received == 0)
+			continue;
+		printf("%s\"%s\":{\"received\":%" PRIu64, sep,
+		    vd_event_type_name((enum vd_event_type)t), ts->received);
+		sep = ",";
+		if (t < VD_AUTH_TYPE_COUNT)
+			printf(",\"answered_worker\":%" PRIu64
+			    ",\"answered_default\":%" PRIu64
+			    ",\"answered_arrival\":%" PRIu64
+			    ",\"dropped\":%" PRIu64 ",\"dropped_pool\":%" PRIu64
+			    ",\"shutdown\":%" PRIu64 ",\"allowed\":%" PRIu64
+			    ",\"denied\":%" PRIu64 ",\"respond_errors\":%"
+			    PRIu64 ",\"ring_depth_max\":%" PRIu64 ",",
+			    ts->answered_worker, ts->answered_default,
+			    ts->answered_arrival, ts->dropped,
+			    ts->dropped_pool, ts->shutdown, ts->allowed,
+			    ts->denied, ts->respond_errors,
+			    ts->ring_depth_max);
+		else
+			printf(",\"processed\":%" PRIu64 ",\"dropped\":%"
+			    PRIu64 ",\"ring_depth_max\":%" PRIu64 ",",
+			    ts->processed, ts->dropped, ts->ring_depth_max);
+		json_hist(&ts->latency);
+		printf("}");
+	}
+	printf("},\"timer\":{\"armed\":%" PRIu64 ",\"fired\":%" PRIu64
+	    ",\"lost\":%" PRIu64 ",\"cancelled\":%" PRIu64
+	    ",\"lateness_max_us\":%.1f}", st->timer.armed, st->timer.fired,
+	    st->timer.lost, st->timer.cancelled,
+	    (double)st->timer.lateness_max_ns / 1000.0);
+	printf(",\"gen\":{\"submitted\":%" PRIu64 ",\"auth\":%" PRIu64
+	    ",\"notify\":%" PRIu64 ",\"short_deadline\":%" PRIu64
+	    ",\"refused\":%" PRIu64 ",\"answered\":%" PRIu64
+	    ",\"allowed\":%" PRIu64 ",\"denied\":%" PRIu64
+	    ",\"released\":%" PRIu64 ",\"duplicates\":%" PRIu64
+	    ",\"late\":%" PRIu64 ",\"unanswered\":%" PRIu64
+	    ",\"unreleased\":%" PRIu64 ",\"unknown\":%" PRIu64
+	    ",\"margin_min_us\":", g->submitted, g->auth, g->notify,
+	    g->short_deadline, g->refused, g->answered, g->allowed, g->denied,
+	    g->released, g->duplicates, g->late, g->unanswered, g->unreleased,
+	    g->unknown);
+	if (g->margin_min_ns != INT64_MAX)
+		printf("%.1f", (double)g->margin_min_ns / 1000.0);
+	else
+		printf("null");
+	printf("},\"ok\":%s}\n", report_ok(g) ? "true" : "false");
+}
+
+/* --- the run --------------------------------------------------------------- */
+
+/* The longest deadline an event of this run can have. */
+static uint64_t
+longest_budget(const struct daemon *d)
+{
+	const struct vd_config *pc = vd_pipeline_config(d->p);
+	uint64_t max = d->conf.gen.short_every != 0 ?
+	    d->conf.gen.short_ms * NS_PER_MS : 0;
+
+	for (int t = 0; t < VD_AUTH_TYPE_COUNT; t++)
+		if ((d->conf.gen.types & (UINT32_C(1) << t)) &&
+		    pc->types[t].budget_ns > max)
+			max = pc->types[t].budget_ns;
+	return max;
+}
+
+/* Waits for the end of the run or a stopping signal, reloading on SIGHUP. */
+static void
+run_wait(struct daemon *d)
+{
+	uint64_t end = vd_gen_end_ns(d->gen), now, drain_end;
+	int got, ms;
+
+	while ((now = now_ns()) < end) {
+		ms = (int)((end - now + NS_PER_MS - 1) / NS_PER_MS);
+		got = signals_wait(ms, &d->stop_signal);
+		if (got & GOT_HUP)
+			reload(d);
+		if (got & GOT_STOP)
+			return;
+	}
+	/*
+	 * The duration is over: let what is in flight be answered the normal
+	 * way (by a worker or the timer) rather than all at once at stop, so
+	 * the report shows the pipeline, not the shutdown.  A stopping signal
+	 * cuts this short.
+	 */
+	vd_gen_stop(d->gen);
+	drain_end = now_ns() + longest_budget(d) + DRAIN_SLACK_NS;
+	while (vd_gen_pending(d->gen) > 0 && now_ns() < drain_end) {
+		got = signals_wait(10, &d->stop_signal);
+		if (got & GOT_HUP)
+			reload(d);
+		if (got & GOT_STOP)
+			return;
+	}
+}
+
+static int
+run(struct daemon *d)
+{
+	struct vd_evaluator eval;
+	struct vd_gen_report gr;
+	struct vd_stats *st = NULL;
+	sigset_t blocked, old;
+	int rc, status = EXIT_RUNTIME;
+
+	if (signals_init(&blocked, &old) != 0)
+		goto fail;
+	if ((d->te = vd_testeval_create()) == NULL) {
+		vd_log_warnx("cannot create the evaluator: %s",
+		    strerror(ENOMEM));
+		goto fail;
+	}
+	vd_testeval_set_stall(d->te, d->conf.gen.stall_every,
+	    d->conf.gen.stall_ms * NS_PER_MS);
+	vd_testeval_set_deny(d->te, d->conf.gen.deny_every);
+	if ((d->gen = vd_gen_create(&d->conf.gen, &rc)) == NULL) {
+		vd_log_warnx("cannot create the gen backend: %s",
+		    strerror(-rc));
+		goto fail;
+	}
+	eval = vd_testeval_evaluator(d->te);
+	if ((d->p = vd_pipeline_create(&d->conf.pipe, &eval, vd_gen_ops(),
+	    d->gen, &rc)) == NULL) {
+		vd_log_warnx("cannot create the pipeline: %s", strerror(-rc));
+		goto fail;
+	}
+	if ((rc = vd_pipeline_start(d->p)) != 0) {
+		vd_log_warnx("cannot start the pipeline: %s", strerror(-rc));
+		goto fail;
+	}
+	if ((rc = vd_gen_start(d->gen, d->p)) != 0) {
+		vd_log_warnx("cannot start the gen producers: %s",
+		    strerror(-rc));
+		goto fail;
+	}
+	/* Threads exist with the signals blocked; let the main thread in. */
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+
+	run_wait(d);
+
+	/* Producers first, so nothing is submitted to a stopping pipeline. */
+	vd_gen_stop(d->gen);
+	vd_pipeline_stop(d->p);
+	if ((st = malloc(sizeof(*st))) == NULL) {
+		vd_log_warnx("report: %s", strerror(ENOMEM));
+		goto fail;
+	}
+	vd_pipeline_stats(d->p, st);
+	vd_gen_report(d->gen, &gr);
+	if (d->json)
+		report_json(d, st, &gr);
+	else
+		report_text(d, st, &gr);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		vd_log_warn("report");
+		goto fail;
+	}
+	status = report_ok(&gr) ? EXIT_SUCCESS : EXIT_RUNTIME;
+
+fail:
+	free(st);
+	/* Stop the producers before the pipeline they submit to goes away. */
+	if (d->gen != NULL)
+		vd_gen_stop(d->gen);
+	if (d->p != NULL)
+		vd_pipeline_destroy(d->p);
+	vd_gen_destroy(d->gen);
+	if (d->te != NULL)
+		vd_testeval_destroy(d->te);
+	return status;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct daemon d;
+	bool check = false;
+	char err[640];
+	int ch, idx;
+
+	memset(&d, 0, sizeof(d));
+	if ((d.ov = calloc((size_t)argc, sizeof(*d.ov))) == NULL) {
+		vd_log_warn("calloc");
+		return EXIT_RUNTIME;
+	}
+	while ((ch = getopt_long(argc, argv, short_opts, long_opts, &idx)) !=
+	    -1) {
+		const struct opt_setting *s = NULL;
+		const char *name = NULL;
+
+		switch (ch) {
+		case 'h':
+			usage(stdout);
+			free(d.ov);
+			return fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_RUNTIME;
+		case 'V':
+			printf("verdictd %s\n", VD_VERSION_STRING);
+			free(d.ov);
+			return fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_RUNTIME;
+		case 'c':
+			d.path = optarg;
+			continue;
+		case 'n':
+			check = true;
+			continue;
+		case 'j':
+			d.json = true;
+			continue;
+		case 's':
+			d.ov[d.nov++] = (struct override){ "set", NULL, optarg };
+			continue;
+		case '?':
+			usage_error();
+			free(d.ov);
+			return EXIT_USAGE;
+		default:
+			break;
+		}
+		for (size_t i = 0; i < NOPT_SETTINGS; i++)
+			if (opt_settings[i].val == ch)
+				s = &opt_settings[i];
+		for (size_t i = 0; long_opts[i].name != NULL; i++)
+			if (long_opts[i].val == ch)
+				name = long_opts[i].name;
+		if (s == NULL || name == NULL) {
+			usage_error();
+			free(d.ov);
+			return EXIT_USAGE;
+		}
+		d.ov[d.nov++] = (struct override){ name, s, optarg };
+	}
+	if (optind != argc) {
+		vd_log_warnx("unexpected argument \"%s\"", argv[optind]);
+		usage_error();
+		free(d.ov);
+		return EXIT_USAGE;
+	}
+	if (conf_build(&d.conf, &d, err, sizeof(err)) != 0) {
+		vd_log_warnx("%s", err);
+		free(d.ov);
+		return EXIT_USAGE;
+	}
+	if (check) {
+		vd_log_info("configuration OK");
+		free(d.ov);
+		return EXIT_SUCCESS;
+	}
+	ch = run(&d);
+	free(d.ov);
+	return ch;
+}

@@ -1,0 +1,475 @@
+/*
+ * test_config.c — verdictd.conf parsing: values, every kind of bad input
+ * (each error must name file:line), command-line overrides, reload diffs.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include <verdict/event.h>
+#include <verdict/pipeline.h>
+
+#include "daemon/config.h"
+
+#define NS_PER_MS UINT64_C(1000000)
+
+static char tmpdir[64];
+static char paths[16][128];
+static unsigned npaths;
+
+static void
+setup(void)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_config.XXXXXX");
+	cr_assert_not_null(mkdtemp(tmpdir));
+	npaths = 0;
+}
+
+static void
+teardown(void)
+{
+	for (unsigned i = 0; i < npaths; i++)
+		unlink(paths[i]);
+	rmdir(tmpdir);
+}
+
+TestSuite(config, .init = setup, .fini = teardown);
+
+/* Writes n bytes (the whole string when n is 0) to a new file. */
+static const char *
+write_bytes(const char *text, size_t n)
+{
+	char *path;
+	FILE *fp;
+
+	cr_assert_lt(npaths, sizeof(paths) / sizeof(paths[0]));
+	path = paths[npaths];
+	snprintf(path, sizeof(paths[0]), "%s/verdictd%u.conf", tmpdir, npaths);
+	npaths++;
+	if (n == 0)
+		n = strlen(text);
+	cr_assert_not_null(fp = fopen(path, "w"));
+	cr_assert_eq(fwrite(text, 1, n, fp), n);
+	cr_assert_eq(fclose(fp), 0);
+	return path;
+}
+
+static const char *
+write_file(const char *text)
+{
+	return write_bytes(text, 0);
+}
+
+/*
+ * Loads text and expects it to fail on line `line` with a message that
+ * starts with "path:line: " and contains each of the needles.
+ */
+static void
+expect_error(const char *text, size_t n, int line, const char *needle,
+    const char *needle2)
+{
+	char err[512], prefix[160];
+	struct vd_conf c;
+	const char *path = write_bytes(text, n);
+
+	vd_conf_init(&c);
+	cr_assert_eq(vd_conf_load(&c, path, err, sizeof(err)), -EINVAL,
+	    "loading %s should fail", path);
+	snprintf(prefix, sizeof(prefix), "%s:%d: ", path, line);
+	cr_assert_eq(strncmp(err, prefix, strlen(prefix)), 0,
+	    "error \"%s\" should start with \"%s\"", err, prefix);
+	if (needle != NULL)
+		cr_assert_not_null(strstr(err, needle),
+		    "error \"%s\" should mention \"%s\"", err, needle);
+	if (needle2 != NULL)
+		cr_assert_not_null(strstr(err, needle2),
+		    "error \"%s\" should mention \"%s\"", err, needle2);
+}
+
+Test(config, good_file_parses_to_expected_values)
+{
+	const char *path = write_file(
+	    "# a comment\n"
+	    "; another\n"
+	    "\n"
+	    "[pipeline]\n"
+	    "workers = 2\n"
+	    "ring_size = 4096   ; inline comment\n"
+	    "pool_size = 2048\n"
+	    "spin_us = 5\n"
+	    "tick_us = 500\n"
+	    "pin_workers = no\n"
+	    "[backend]\n"
+	    "name = gen\n"
+	    "[gen]\n"
+	    "rate = 20000\n"
+	    "duration = 3\n"
+	    "producers = 2\n"
+	    "types = auth.open, exec ,notify.close\n"
+	    "stall_every = 1000\n"
+	    "stall_ms = 1500\n"
+	    "deny_every = 7\n"
+	    "seed = 18446744073709551615\n"
+	    "short_every = 10\n"
+	    "short_ms = 30\n"
+	    "[auth.open]\n"
+	    "default = deny\n"
+	    "margin_fraction = 0.25\n"
+	    "margin_floor_ms = 60\n"
+	    "margin_ceiling_ms = 900\n"
+	    "budget_ms = 2000\n");
+	struct vd_conf c, def;
+	char err[512];
+
+	vd_conf_init(&c);
+	vd_conf_init(&def);
+	cr_assert_eq(vd_conf_load(&c, path, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(c.pipe.workers, 2);
+	cr_assert_eq(c.pipe.ring_size, 4096);
+	cr_assert_eq(c.pipe.pool_size, 2048);
+	cr_assert_eq(c.pipe.spin_ns, 5000);
+	cr_assert_eq(c.pipe.tick_ns, 500000);
+	cr_assert_eq(c.pipe.pin_workers, false);
+	cr_assert_str_eq(c.backend, "gen");
+	cr_assert_eq(c.gen.rate, 20000);
+	cr_assert_eq(c.gen.duration_s, 3);
+	cr_assert_eq(c.gen.producers, 2);
+	cr_assert_eq(c.gen.types, (1u << VD_AUTH_OPEN) | (1u << VD_AUTH_EXEC) |
+	    (1u << VD_NOTIFY_CLOSE));
+	cr_assert_eq(c.gen.stall_every, 1000);
+	cr_assert_eq(c.gen.stall_ms, 1500);
+	cr_assert_eq(c.gen.deny_every, 7);
+	cr_assert_eq(c.gen.seed, UINT64_MAX);
+	cr_assert_eq(c.gen.short_every, 10);
+	cr_assert_eq(c.gen.short_ms, 30);
+	cr_assert_eq(c.pipe.types[VD_AUTH_OPEN].default_verdict, VD_DENY);
+	cr_assert_float_eq(c.pipe.types[VD_AUTH_OPEN].margin_fraction, 0.25,
+	    1e-12);
+	cr_assert_eq(c.pipe.types[VD_AUTH_OPEN].margin_floor_ns,
+	    60 * NS_PER_MS);
+	cr_assert_eq(c.pipe.types[VD_AUTH_OPEN].margin_ceiling_ns,
+	    900 * NS_PER_MS);
+	cr_assert_eq(c.pipe.types[VD_AUTH_OPEN].budget_ns, 2000 * NS_PER_MS);
+	/* Untouched types keep the defaults. */
+	cr_assert_eq(memcmp(&c.pipe.types[VD_AUTH_EXEC],
+	    &def.pipe.types[VD_AUTH_EXEC], sizeof(struct vd_type_config)), 0);
+	cr_assert_eq(vd_conf_check(&c, err, sizeof(err)), 0, "%s", err);
+	cr_assert(c.pipe.multi_producer, "two producers need multi_producer");
+}
+
+Test(config, empty_file_keeps_defaults)
+{
+	const char *path = write_file("");
+	struct vd_conf c, def;
+	char err[256];
+
+	vd_conf_init(&c);
+	vd_conf_init(&def);
+	cr_assert_eq(vd_conf_load(&c, path, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(memcmp(&c, &def, sizeof(c)), 0);
+	cr_assert_eq(vd_conf_check(&c, err, sizeof(err)), 0, "%s", err);
+	cr_assert_not(c.pipe.multi_producer);
+}
+
+Test(config, bom_crlf_and_indented_lines)
+{
+	/* An indented line is a line of its own, not a continuation. */
+	const char *path = write_file("\xef\xbb\xbf[pipeline]\r\n"
+	    "workers = 3\r\n"
+	    "    ring_size = 64\r\n"
+	    "\tpool_size = 128\n");
+	struct vd_conf c;
+	char err[256];
+
+	vd_conf_init(&c);
+	cr_assert_eq(vd_conf_load(&c, path, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(c.pipe.workers, 3);
+	cr_assert_eq(c.pipe.ring_size, 64);
+	cr_assert_eq(c.pipe.pool_size, 128);
+}
+
+Test(config, type_groups)
+{
+	const char *path = write_file("[gen]\ntypes = all\n");
+	struct vd_conf c;
+	char err[256];
+
+	vd_conf_init(&c);
+	cr_assert_eq(vd_conf_load(&c, path, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(c.gen.types, (1u << VD_EVENT_TYPE_COUNT) - 1);
+	cr_assert_eq(vd_conf_set(&c, "gen", "types", "notify", err,
+	    sizeof(err)), 0, "%s", err);
+	cr_assert_eq(c.gen.types, ((1u << VD_EVENT_TYPE_COUNT) - 1) &
+	    ~((1u << VD_NOTIFY_TYPE_FIRST) - 1));
+}
+
+Test(config, unknown_key)
+{
+	expect_error("[pipeline]\nworkers = 1\nwrokers = 2\n", 0, 3,
+	    "[pipeline] wrokers: unknown key", "workers");
+}
+
+Test(config, unknown_section)
+{
+	expect_error("[pipeline]\nworkers = 1\n[pipline]\n", 0, 3,
+	    "unknown section [pipline]", NULL);
+}
+
+Test(config, notify_type_section)
+{
+	expect_error("[notify.close]\n", 0, 1, "NOTIFY", NULL);
+}
+
+Test(config, key_outside_section)
+{
+	expect_error("# top\nworkers = 1\n", 0, 2, "outside any section", NULL);
+}
+
+Test(config, syntax_error)
+{
+	expect_error("[gen]\nrate = 5\nthis line has no equals sign\n", 0, 3,
+	    "syntax error", NULL);
+	expect_error("[gen\nrate = 5\n", 0, 1, "']'", NULL);
+}
+
+Test(config, not_a_number)
+{
+	expect_error("[gen]\nrate = 12abc\n", 0, 2,
+	    "[gen] rate: expected a number of events per second from 1 to "
+	    "10000000", "got \"12abc\"");
+	expect_error("[gen]\nrate = 0x10\n", 0, 2, "got \"0x10\"", NULL);
+	expect_error("[gen]\nrate = 1 000\n", 0, 2, "got \"1 000\"", NULL);
+	expect_error("[gen]\nrate =\n", 0, 2, "got \"\"", NULL);
+	expect_error("[gen]\nrate = +5\n", 0, 2, "got \"+5\"", NULL);
+}
+
+Test(config, negative)
+{
+	expect_error("[gen]\n\nrate = -5\n", 0, 3, "[gen] rate", "got \"-5\"");
+	expect_error("[auth.open]\nbudget_ms = -1\n", 0, 2,
+	    "[auth.open] budget_ms", NULL);
+	expect_error("[auth.open]\nmargin_fraction = -0.1\n", 0, 2,
+	    "margin_fraction", NULL);
+}
+
+Test(config, out_of_range)
+{
+	expect_error("[pipeline]\nworkers = 65\n", 0, 2,
+	    "[pipeline] workers: expected a number of workers from 0 to 64",
+	    "got \"65\"");
+	expect_error("[gen]\nrate = 0\n", 0, 2, "from 1 to", NULL);
+	expect_error("[gen]\nproducers = 100000\n", 0, 2, "[gen] producers",
+	    NULL);
+	/* Past UINT64_MAX: strtoull's ERANGE, not a wrap. */
+	expect_error("[gen]\nseed = 18446744073709551616\n", 0, 2, "[gen] seed",
+	    NULL);
+	expect_error("[gen]\nstall_every = 99999999999999999999999\n", 0, 2,
+	    "[gen] stall_every", NULL);
+	expect_error("[auth.exec]\nmargin_fraction = 1\n", 0, 2,
+	    "margin_fraction", NULL);
+	expect_error("[auth.exec]\nmargin_fraction = 1e-1\n", 0, 2,
+	    "got \"1e-1\"", NULL);
+	expect_error("[auth.exec]\nmargin_fraction = nan\n", 0, 2, "got \"nan\"",
+	    NULL);
+}
+
+Test(config, ring_size_not_a_power_of_two)
+{
+	char err[512], want[256];
+	struct vd_conf c;
+	const char *path = write_file("[pipeline]\nring_size = 1000\n");
+
+	vd_conf_init(&c);
+	cr_assert_eq(vd_conf_load(&c, path, err, sizeof(err)), -EINVAL);
+	snprintf(want, sizeof(want), "%s:2: [pipeline] ring_size: expected a "
+	    "power of two from 2 to 1048576, got \"1000\"", path);
+	cr_assert_str_eq(err, want);
+	expect_error("[pipeline]\nring_size = 1\n", 0, 2, "got \"1\"", NULL);
+	expect_error("[pipeline]\nring_size = 0\n", 0, 2, "got \"0\"", NULL);
+}
+
+Test(config, bad_verdict_and_bool_words)
+{
+	expect_error("[auth.open]\ndefault = maybe\n", 0, 2,
+	    "[auth.open] default: expected allow or deny", "got \"maybe\"");
+	expect_error("[auth.open]\ndefault = ALLOW\n", 0, 2, "allow or deny",
+	    NULL);
+	expect_error("[pipeline]\npin_workers = 2\n", 0, 2, "yes or no", NULL);
+	expect_error("[backend]\nname = fanotify\n", 0, 2,
+	    "[backend] name: expected a backend name (available: gen)",
+	    "got \"fanotify\"");
+	expect_error("[gen]\ntypes = auth.open, auth.bogus\n", 0, 2,
+	    "[gen] types", "\"auth.bogus\"");
+	expect_error("[gen]\ntypes = auth.open,,notify.close\n", 0, 2,
+	    "[gen] types", NULL);
+}
+
+Test(config, invalid_utf8)
+{
+	expect_error("[gen]\nseed = 1\n; caf\xc3\xa9 is fine\nrate = 5 \xff\n", 0,
+	    4, "invalid UTF-8", "0xff");
+	/* An overlong '/' and a UTF-16 surrogate are invalid too. */
+	expect_error("[gen]\n; \xc0\xaf\n", 0, 2, "invalid UTF-8", NULL);
+	expect_error("[gen]\n; \xed\xa0\x80\n", 0, 2, "invalid UTF-8", NULL);
+	/* Cut short by the end of the line. */
+	expect_error("[gen]\n; \xe2\x82\n", 0, 2, "invalid UTF-8", NULL);
+}
+
+Test(config, control_characters)
+{
+	expect_error("[gen]\nrate = 1\x1b[2J\n", 0, 2, "control character",
+	    "0x1b");
+	expect_error("[gen]\nrate = 1\rx\n", 0, 2, "control character", NULL);
+	expect_error("[gen]\nrate\x7f = 1\n", 0, 2, "control character", NULL);
+	expect_error("[gen]\nrate = 1\0002\n", 17, 2, "NUL", NULL);
+}
+
+Test(config, weird_value_is_quoted_safely)
+{
+	char err[512];
+	struct vd_conf c;
+
+	vd_conf_init(&c);
+	cr_assert_eq(vd_conf_set(&c, "gen", "rate", "1\x1b]0;x", err,
+	    sizeof(err)), -EINVAL);
+	cr_assert_null(strchr(err, '\x1b'), "escape echoed: %s", err);
+	cr_assert_not_null(strstr(err, "\\x1b"), "%s", err);
+}
+
+Test(config, line_too_long)
+{
+	char text[512];
+
+	snprintf(text, sizeof(text), "[gen]\n; %0300d\n", 0);
+	expect_error(text, 0, 2, "too long", NULL);
+}
+
+Test(config, key_set_twice)
+{
+	expect_error("[gen]\nrate = 5\n[pipeline]\n[gen]\nrate = 6\n", 0, 5,
+	    "set twice (first on line 2)", NULL);
+	expect_error("[auth.open]\ndefault = deny\n[open]\ndefault = allow\n",
+	    0, 4, "set twice", NULL);
+}
+
+Test(config, missing_file)
+{
+	char err[256], path[160];
+	struct vd_conf c;
+
+	snprintf(path, sizeof(path), "%s/does-not-exist.conf", tmpdir);
+	vd_conf_init(&c);
+	cr_assert_eq(vd_conf_load(&c, path, err, sizeof(err)), -ENOENT);
+	cr_assert_not_null(strstr(err, path), "%s", err);
+}
+
+Test(config, failed_load_leaves_config_unchanged)
+{
+	const char *path = write_file("[pipeline]\nworkers = 1\nring_size = 3\n");
+	struct vd_conf c, before;
+	char err[256];
+
+	vd_conf_init(&c);
+	c.pipe.workers = 3;
+	before = c;
+	cr_assert_eq(vd_conf_load(&c, path, err, sizeof(err)), -EINVAL);
+	cr_assert_eq(memcmp(&c, &before, sizeof(c)), 0);
+}
+
+Test(config, command_line_beats_file)
+{
+	const char *path = write_file("[pipeline]\nworkers = 2\n"
+	    "[auth.open]\ndefault = allow\n");
+	struct vd_conf c;
+	char err[256];
+
+	vd_conf_init(&c);
+	cr_assert_eq(vd_conf_load(&c, path, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(c.pipe.workers, 2);
+	/* The order main() uses: file first, then the command line. */
+	cr_assert_eq(vd_conf_set(&c, "pipeline", "workers", "3", err,
+	    sizeof(err)), 0, "%s", err);
+	cr_assert_eq(vd_conf_set_arg(&c, "auth.open.default=deny", err,
+	    sizeof(err)), 0, "%s", err);
+	cr_assert_eq(vd_conf_set_arg(&c, "exec.budget_ms=250", err,
+	    sizeof(err)), 0, "%s", err);
+	cr_assert_eq(c.pipe.workers, 3);
+	cr_assert_eq(c.pipe.types[VD_AUTH_OPEN].default_verdict, VD_DENY);
+	cr_assert_eq(c.pipe.types[VD_AUTH_EXEC].budget_ns, 250 * NS_PER_MS);
+}
+
+Test(config, set_arg_errors)
+{
+	struct vd_conf c;
+	char err[256];
+
+	vd_conf_init(&c);
+	cr_assert_eq(vd_conf_set_arg(&c, "pipeline.workers", err, sizeof(err)),
+	    -EINVAL);
+	cr_assert_not_null(strstr(err, "SECTION.KEY=VALUE"), "%s", err);
+	cr_assert_eq(vd_conf_set_arg(&c, "workers=2", err, sizeof(err)),
+	    -EINVAL);
+	cr_assert_eq(vd_conf_set_arg(&c, "pipeline.=2", err, sizeof(err)),
+	    -EINVAL);
+	cr_assert_eq(vd_conf_set_arg(&c, "pipeline.bogus=2", err, sizeof(err)),
+	    -EINVAL);
+	cr_assert_not_null(strstr(err, "unknown key"), "%s", err);
+	cr_assert_eq(vd_conf_set_arg(&c, "auth.nope.default=deny", err,
+	    sizeof(err)), -EINVAL);
+	cr_assert_not_null(strstr(err, "unknown section"), "%s", err);
+}
+
+Test(config, whole_check)
+{
+	struct vd_conf c;
+	char err[256];
+
+	/* A floor below one timer tick is caught by vd_config_check. */
+	vd_conf_init(&c);
+	cr_assert_eq(vd_conf_set_arg(&c, "auth.open.margin_floor_ms=0", err,
+	    sizeof(err)), 0, "%s", err);
+	cr_assert_eq(vd_conf_check(&c, err, sizeof(err)), -EINVAL);
+	cr_assert_not_null(strstr(err, "auth.open"), "%s", err);
+
+	/* More events than the generator can judge. */
+	vd_conf_init(&c);
+	cr_assert_eq(vd_conf_set_arg(&c, "gen.rate=10000000", err,
+	    sizeof(err)), 0, "%s", err);
+	cr_assert_eq(vd_conf_set_arg(&c, "gen.duration=86400", err,
+	    sizeof(err)), 0, "%s", err);
+	cr_assert_eq(vd_conf_check(&c, err, sizeof(err)), -EINVAL);
+	cr_assert_not_null(strstr(err, "limit"), "%s", err);
+
+	vd_conf_init(&c);
+	cr_assert_eq(vd_conf_set_arg(&c, "gen.rate=2", err, sizeof(err)), 0);
+	cr_assert_eq(vd_conf_set_arg(&c, "gen.producers=3", err, sizeof(err)),
+	    0);
+	cr_assert_eq(vd_conf_check(&c, err, sizeof(err)), -EINVAL);
+}
+
+Test(config, reload_diff)
+{
+	struct vd_conf a, b;
+	char names[256], err[256];
+
+	vd_conf_init(&a);
+	vd_conf_init(&b);
+	cr_assert_eq(vd_conf_diff(&a, &b, true, names, sizeof(names)), 0);
+	cr_assert_eq(vd_conf_diff(&a, &b, false, names, sizeof(names)), 0);
+	cr_assert_str_eq(names, "");
+	cr_assert_eq(vd_conf_set_arg(&b, "gen.stall_every=10", err,
+	    sizeof(err)), 0);
+	cr_assert_eq(vd_conf_set_arg(&b, "auth.open.default=deny", err,
+	    sizeof(err)), 0);
+	cr_assert_eq(vd_conf_set_arg(&b, "pipeline.ring_size=64", err,
+	    sizeof(err)), 0);
+	cr_assert_eq(vd_conf_diff(&a, &b, true, names, sizeof(names)), 1);
+	cr_assert_str_eq(names, "gen.stall_every");
+	cr_assert_eq(vd_conf_diff(&a, &b, false, names, sizeof(names)), 2);
+	cr_assert_str_eq(names, "pipeline.ring_size, auth.open.default");
+}
