@@ -144,9 +144,23 @@ void vd_pipeline_destroy(struct vd_pipeline *p);
  */
 uint64_t vd_clock_ns(void);
 
+/*
+ * Changes a type's default verdict, margins and budget while the pipeline
+ * runs (a configuration reload).  Events already queued keep the timer they
+ * were armed with; new events use the new settings.  Any thread.  0, or
+ * -EINVAL with the reason in err (as vd_config_check) and nothing changed.
+ */
+int vd_pipeline_set_type(struct vd_pipeline *p, enum vd_event_type t,
+    const struct vd_type_config *tc, char *err, size_t errsz);
+
+/* The settings of type t in force now. */
+void vd_pipeline_type_config(const struct vd_pipeline *p,
+    enum vd_event_type t, struct vd_type_config *out);
+
 /* The resolved number of workers. */
 unsigned vd_pipeline_workers(const struct vd_pipeline *p);
-/* The configuration in force (resolved). */
+/* The configuration the pipeline was created with (workers resolved); the
+ * per-type settings in force are vd_pipeline_type_config()'s. */
 const struct vd_config *vd_pipeline_config(const struct vd_pipeline *p);
 
 /*

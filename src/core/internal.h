@@ -121,6 +121,16 @@ struct vd_worker {
 
 #define VD_PRODUCER_SLOTS 32
 
+/* Per-type settings that vd_pipeline_set_type() may change while
+ * producers read them. */
+struct vd_live_type {
+	_Atomic uint64_t fraction_bits; /* a double's bits */
+	_Atomic uint64_t floor_ns;
+	_Atomic uint64_t ceiling_ns;
+	_Atomic uint64_t budget_ns;
+	_Atomic uint8_t default_verdict;
+};
+
 struct vd_pipeline {
 	struct vd_config cfg;
 	struct vd_evaluator eval;
@@ -135,6 +145,7 @@ struct vd_pipeline {
 	_Atomic bool t_stopping; /* timer: fire everything and leave */
 	bool started, stopped;
 
+	struct vd_live_type live[VD_EVENT_TYPE_COUNT];
 	struct vd_pool pools[VD_EVENT_TYPE_COUNT];
 	/* AUTH: rings[type][shard]; NOTIFY: rings[type][0]. */
 	struct vd_ring *rings[VD_EVENT_TYPE_COUNT];

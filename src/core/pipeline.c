@@ -76,12 +76,41 @@ vd_config_init(struct vd_config *cfg, enum vd_profile profile)
 		}                                                          \
 	} while (0)
 
+static int
+check_type(const struct vd_type_config *tc, enum vd_event_type t,
+    uint64_t tick_ns, char *err, size_t errsz)
+{
+	const char *name = vd_event_type_name(t);
+
+	CHECK(tc->default_verdict == VD_ALLOW ||
+		tc->default_verdict == VD_DENY,
+	    "%s: default verdict must be allow or deny", name);
+	CHECK(tc->margin_fraction >= 0 && tc->margin_fraction < 1,
+	    "%s: margin_fraction must be at least 0 and below 1, got %g",
+	    name, tc->margin_fraction);
+	CHECK(tc->margin_floor_ns >= tick_ns,
+	    "%s: margin floor (%llu ns) must be at least one timer tick "
+	    "(%llu ns): the wheel may fire a tick early",
+	    name, (unsigned long long)tc->margin_floor_ns,
+	    (unsigned long long)tick_ns);
+	CHECK(tc->margin_ceiling_ns >= tc->margin_floor_ns,
+	    "%s: margin ceiling (%llu ns) is below its floor (%llu ns)", name,
+	    (unsigned long long)tc->margin_ceiling_ns,
+	    (unsigned long long)tc->margin_floor_ns);
+	CHECK(tc->budget_ns > tc->margin_floor_ns &&
+		tc->budget_ns <= 3600000000000ull,
+	    "%s: budget (%llu ns) must exceed the margin floor (%llu ns) and "
+	    "be at most one hour",
+	    name, (unsigned long long)tc->budget_ns,
+	    (unsigned long long)tc->margin_floor_ns);
+	return 0;
+}
+
 int
 vd_config_check(const struct vd_config *cfg, char *err, size_t errsz)
 {
-	const struct vd_type_config *tc;
-	const char *name;
 	unsigned t;
+	int rc;
 
 	CHECK(cfg->workers <= VD_MAX_WORKERS,
 	    "workers: at most %d, got %u", VD_MAX_WORKERS, cfg->workers);
@@ -97,33 +126,71 @@ vd_config_check(const struct vd_config *cfg, char *err, size_t errsz)
 	CHECK(cfg->tick_ns >= 10000u && cfg->tick_ns <= 100000000u,
 	    "tick: expected 10 us to 100 ms, got %llu ns",
 	    (unsigned long long)cfg->tick_ns);
-	for (t = 0; t < VD_EVENT_TYPE_COUNT; t++) {
-		tc = &cfg->types[t];
-		name = vd_event_type_name((enum vd_event_type)t);
-		CHECK(tc->default_verdict == VD_ALLOW ||
-			tc->default_verdict == VD_DENY,
-		    "%s: default verdict must be allow or deny", name);
-		CHECK(tc->margin_fraction >= 0 && tc->margin_fraction < 1,
-		    "%s: margin_fraction must be at least 0 and below 1, "
-		    "got %g", name, tc->margin_fraction);
-		CHECK(tc->margin_floor_ns >= cfg->tick_ns,
-		    "%s: margin floor (%llu ns) must be at least one timer "
-		    "tick (%llu ns): the wheel may fire a tick early",
-		    name, (unsigned long long)tc->margin_floor_ns,
-		    (unsigned long long)cfg->tick_ns);
-		CHECK(tc->margin_ceiling_ns >= tc->margin_floor_ns,
-		    "%s: margin ceiling (%llu ns) is below its floor "
-		    "(%llu ns)", name,
-		    (unsigned long long)tc->margin_ceiling_ns,
-		    (unsigned long long)tc->margin_floor_ns);
-		CHECK(tc->budget_ns > tc->margin_floor_ns &&
-			tc->budget_ns <= 3600000000000ull,
-		    "%s: budget (%llu ns) must exceed the margin floor "
-		    "(%llu ns) and be at most one hour",
-		    name, (unsigned long long)tc->budget_ns,
-		    (unsigned long long)tc->margin_floor_ns);
-	}
+	for (t = 0; t < VD_EVENT_TYPE_COUNT; t++)
+		if ((rc = check_type(&cfg->types[t], (enum vd_event_type)t,
+			 cfg->tick_ns, err, errsz)) != 0)
+			return rc;
 	return 0;
+}
+
+/*
+ * Per-type settings that change while producers read them: each field is
+ * its own relaxed atomic.  A reader may see a mix of the old and the new
+ * set for one event; every mix is a valid setting (each was checked, and
+ * the margin is clamped again where it is used).
+ */
+static void
+live_store(struct vd_live_type *l, const struct vd_type_config *tc)
+{
+	uint64_t bits;
+
+	memcpy(&bits, &tc->margin_fraction, sizeof(bits));
+	atomic_store_explicit(&l->fraction_bits, bits, memory_order_relaxed);
+	atomic_store_explicit(&l->floor_ns, tc->margin_floor_ns,
+	    memory_order_relaxed);
+	atomic_store_explicit(&l->ceiling_ns, tc->margin_ceiling_ns,
+	    memory_order_relaxed);
+	atomic_store_explicit(&l->budget_ns, tc->budget_ns,
+	    memory_order_relaxed);
+	atomic_store_explicit(&l->default_verdict, tc->default_verdict,
+	    memory_order_relaxed);
+}
+
+static void
+live_load(const struct vd_live_type *l, struct vd_type_config *tc)
+{
+	uint64_t bits = atomic_load_explicit(&l->fraction_bits,
+	    memory_order_relaxed);
+
+	memcpy(&tc->margin_fraction, &bits, sizeof(bits));
+	tc->margin_floor_ns = atomic_load_explicit(&l->floor_ns,
+	    memory_order_relaxed);
+	tc->margin_ceiling_ns = atomic_load_explicit(&l->ceiling_ns,
+	    memory_order_relaxed);
+	tc->budget_ns = atomic_load_explicit(&l->budget_ns,
+	    memory_order_relaxed);
+	tc->default_verdict = atomic_load_explicit(&l->default_verdict,
+	    memory_order_relaxed);
+}
+
+int
+vd_pipeline_set_type(struct vd_pipeline *p, enum vd_event_type t,
+    const struct vd_type_config *tc, char *err, size_t errsz)
+{
+	int rc;
+
+	CHECK((unsigned)t < VD_EVENT_TYPE_COUNT, "no event type %d", (int)t);
+	if ((rc = check_type(tc, t, p->cfg.tick_ns, err, errsz)) != 0)
+		return rc;
+	live_store(&p->live[t], tc);
+	return 0;
+}
+
+void
+vd_pipeline_type_config(const struct vd_pipeline *p, enum vd_event_type t,
+    struct vd_type_config *out)
+{
+	live_load(&p->live[t], out);
 }
 
 /* ------------------------------------------------------------------ */
@@ -316,7 +383,8 @@ static inline void
 default_decision(const struct vd_pipeline *p, enum vd_event_type t,
     struct vd_decision *d)
 {
-	d->verdict = p->cfg.types[t].default_verdict;
+	d->verdict = atomic_load_explicit(&p->live[t].default_verdict,
+	    memory_order_relaxed);
 	d->audit = false;
 	d->cache = false;
 	d->open_flags = d->verdict == VD_ALLOW ? VD_OPEN_READ | VD_OPEN_WRITE :
@@ -427,7 +495,7 @@ vd_pipeline_submit(struct vd_pipeline *p, struct vd_event *ev)
 	enum vd_event_type t = ev->type;
 	struct vd_cells *c = producer_cells(p);
 	struct vd_type_cells *tc = &c->t[t];
-	const struct vd_type_config *tcfg = &p->cfg.types[t];
+	struct vd_type_config tcfg_live, *tcfg = &tcfg_live;
 	uint64_t now = vd_now_ns(), budget, margin;
 	struct vd_ring *r;
 	unsigned shard;
@@ -437,6 +505,7 @@ vd_pipeline_submit(struct vd_pipeline *p, struct vd_event *ev)
 		ev->arrival_ns = now;
 	if (vd_event_type_action(t) == VD_ACTION_NOTIFY)
 		return submit_notify(p, c, b, now);
+	live_load(&p->live[t], tcfg);
 
 	if (ev->deadline_ns == 0)
 		ev->deadline_ns = ev->arrival_ns + tcfg->budget_ns;
@@ -858,6 +927,8 @@ vd_pipeline_create(const struct vd_config *cfg,
 	p->id = atomic_fetch_add(&pipeline_ids, 1);
 	p->nworkers = cfg->workers ? cfg->workers : vd_config_default_workers();
 	p->cfg.workers = p->nworkers;
+	for (t = 0; t < VD_EVENT_TYPE_COUNT; t++)
+		live_store(&p->live[t], &cfg->types[t]);
 	atomic_store(&p->t_next_wake_ns, UINT64_MAX);
 
 	for (t = 0; t < VD_EVENT_TYPE_COUNT; t++) {

@@ -110,18 +110,15 @@ static const struct conf_key conf_keys[] = {
 	    1, 600000, 1, "a number of milliseconds", false },
 	{ SCOPE_GEN, "types", KIND_TYPES, GEN(types),
 	    0, 0, 1, NULL, false },
-	/*
-	 * Per-type settings could change live, but the pipeline API has no
-	 * setter for them yet: until it has, a change needs a restart.
-	 */
+	/* Per-type settings apply live (vd_pipeline_set_type). */
 	{ SCOPE_TYPE, "default", KIND_VERDICT, TYPE(default_verdict),
-	    0, 0, 1, NULL, false },
+	    0, 0, 1, NULL, true },
 	{ SCOPE_TYPE, "margin_fraction", KIND_FRACTION, TYPE(margin_fraction),
-	    0, 1, 1, NULL, false },
+	    0, 1, 1, NULL, true },
 	{ SCOPE_TYPE, "margin_floor_ms", KIND_U64, TYPE(margin_floor_ns),
-	    0, 600000, NS_PER_MS, "a number of milliseconds", false },
+	    0, 600000, NS_PER_MS, "a number of milliseconds", true },
 	{ SCOPE_TYPE, "margin_ceiling_ms", KIND_U64, TYPE(margin_ceiling_ns),
-	    0, 600000, NS_PER_MS, "a number of milliseconds", false },
+	    0, 600000, NS_PER_MS, "a number of milliseconds", true },
 	{ SCOPE_TYPE, "budget_ms", KIND_U64, TYPE(budget_ns),
 	    1, 600000, NS_PER_MS, "a number of milliseconds", false },
 };

@@ -355,6 +355,21 @@ reload(struct daemon *d)
 	restart = vd_conf_diff(&d->conf, &next, false, restart_names,
 	    sizeof(restart_names));
 	if (live > 0) {
+		for (unsigned t = 0; t < VD_EVENT_TYPE_COUNT; t++) {
+			struct vd_type_config tc = next.pipe.types[t];
+
+			/* The budget is not live: the generator stamps
+			 * deadlines with the one it started with. */
+			tc.budget_ns = d->conf.pipe.types[t].budget_ns;
+			if (vd_pipeline_set_type(d->p, (enum vd_event_type)t,
+				&tc, err, sizeof(err)) != 0) {
+				vd_log_warnx("reload: %s; keeping the running "
+				    "%s settings", err,
+				    vd_event_type_name((enum vd_event_type)t));
+				continue;
+			}
+			d->conf.pipe.types[t] = tc;
+		}
 		vd_testeval_set_stall(d->te, next.gen.stall_every,
 		    next.gen.stall_ms * NS_PER_MS);
 		vd_testeval_set_deny(d->te, next.gen.deny_every);

@@ -468,8 +468,8 @@ Test(config, reload_diff)
 	    sizeof(err)), 0);
 	cr_assert_eq(vd_conf_set_arg(&b, "pipeline.ring_size=64", err,
 	    sizeof(err)), 0);
-	cr_assert_eq(vd_conf_diff(&a, &b, true, names, sizeof(names)), 1);
-	cr_assert_str_eq(names, "gen.stall_every");
-	cr_assert_eq(vd_conf_diff(&a, &b, false, names, sizeof(names)), 2);
-	cr_assert_str_eq(names, "pipeline.ring_size, auth.open.default");
+	cr_assert_eq(vd_conf_diff(&a, &b, true, names, sizeof(names)), 2);
+	cr_assert_str_eq(names, "gen.stall_every, auth.open.default");
+	cr_assert_eq(vd_conf_diff(&a, &b, false, names, sizeof(names)), 1);
+	cr_assert_str_eq(names, "pipeline.ring_size");
 }

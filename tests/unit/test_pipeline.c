@@ -466,3 +466,40 @@ Test(pipeline, one_process_events_stay_in_order_on_one_shard)
 	cr_assert(f.st->worker[0].events == 0 || f.st->worker[1].events == 0);
 	teardown(&f);
 }
+
+Test(pipeline, type_settings_change_live_and_bad_ones_are_refused)
+{
+	struct vd_config cfg;
+	struct vd_type_config tc, now;
+	struct fixture f;
+	char err[256];
+	uint64_t id;
+
+	base_config(&cfg);
+	setup(&f, &cfg, 8);
+	/* 30 ms budget: answered on arrival with the default, at once. */
+	id = tb_submit(f.tb, f.p, VD_AUTH_OPEN, 1, 30 * MS, NULL);
+	cr_assert_eq(atomic_load(&f.tb->msgs[id].verdict), VD_ALLOW);
+
+	vd_pipeline_type_config(f.p, VD_AUTH_OPEN, &tc);
+	tc.default_verdict = VD_DENY;
+	cr_assert_eq(vd_pipeline_set_type(f.p, VD_AUTH_OPEN, &tc, err,
+			 sizeof(err)), 0, "%s", err);
+	id = tb_submit(f.tb, f.p, VD_AUTH_OPEN, 1, 30 * MS, NULL);
+	cr_assert_eq(atomic_load(&f.tb->msgs[id].verdict), VD_DENY);
+
+	/* A floor above the budget is refused whole; nothing changes. */
+	tc.default_verdict = VD_ALLOW;
+	tc.margin_floor_ns = tc.budget_ns + 1;
+	tc.margin_ceiling_ns = tc.budget_ns + 1;
+	cr_assert_eq(vd_pipeline_set_type(f.p, VD_AUTH_OPEN, &tc, err,
+			 sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "auth.open") != NULL, "%s", err);
+	vd_pipeline_type_config(f.p, VD_AUTH_OPEN, &now);
+	cr_assert_eq(now.default_verdict, VD_DENY);
+	cr_assert_eq(now.margin_floor_ns, 50 * MS);
+	id = tb_submit(f.tb, f.p, VD_AUTH_OPEN, 1, 30 * MS, NULL);
+	cr_assert_eq(atomic_load(&f.tb->msgs[id].verdict), VD_DENY);
+	vd_pipeline_stop(f.p);
+	teardown(&f);
+}
