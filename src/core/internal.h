@@ -175,4 +175,16 @@ struct vd_pipeline {
 	struct vd_cells *ccells; /* controller: stop, refuse after stop */
 };
 
+/*
+ * The timer thread's handling of one box (exposed for tests, which drive
+ * them by hand on a pipeline that is not started): an arm puts it on the
+ * wheel, a cancel takes it off, both in any order; a fire answers with the
+ * default if the state word is still PENDING.  Each drops the reference
+ * its message carried.
+ */
+void vd__timer_arm(struct vd_pipeline *p, struct vd_box *b);
+void vd__timer_cancel(struct vd_pipeline *p, struct vd_box *b);
+void vd__timer_fire(struct vd_pipeline *p, struct vd_box *b, uint64_t now,
+    bool shutdown);
+
 #endif

@@ -696,8 +696,8 @@ worker_main(void *arg)
 #define box_of_node(n)                                                     \
 	((struct vd_box *)((char *)(n) - offsetof(struct vd_box, tnode)))
 
-static void
-timer_arm(struct vd_pipeline *p, struct vd_box *b)
+void
+vd__timer_arm(struct vd_pipeline *p, struct vd_box *b)
 {
 	if (b->tstate == VD_T_CANCELLED_EARLY) {
 		b->tstate = VD_T_DONE;
@@ -709,8 +709,8 @@ timer_arm(struct vd_pipeline *p, struct vd_box *b)
 	vd_wheel_add(p->wheel, &b->tnode, b->fire_ns / p->cfg.tick_ns);
 }
 
-static void
-timer_cancel(struct vd_pipeline *p, struct vd_box *b)
+void
+vd__timer_cancel(struct vd_pipeline *p, struct vd_box *b)
 {
 	switch (b->tstate) {
 	case VD_T_NONE:
@@ -729,8 +729,8 @@ timer_cancel(struct vd_pipeline *p, struct vd_box *b)
 	box_put(p, b); /* the reference the cancel carried */
 }
 
-static void
-timer_fire(struct vd_pipeline *p, struct vd_box *b, uint64_t now,
+void
+vd__timer_fire(struct vd_pipeline *p, struct vd_box *b, uint64_t now,
     bool shutdown)
 {
 	struct vd_cells *c = p->tcells;
@@ -764,16 +764,16 @@ timer_drain(struct vd_pipeline *p)
 
 	/* Arms first, so most cancels find their arm on the wheel. */
 	while ((b = vd_ring_pop_sc(&p->arm)) != NULL) {
-		timer_arm(p, b);
+		vd__timer_arm(p, b);
 		any = true;
 	}
 	for (i = 0; i < p->nworkers; i++)
 		while ((b = vd_ring_pop_sc(&p->workers[i].cancel)) != NULL) {
-			timer_cancel(p, b);
+			vd__timer_cancel(p, b);
 			any = true;
 		}
 	while ((b = vd_ring_pop_sc(&p->ctl_cancel)) != NULL) {
-		timer_cancel(p, b);
+		vd__timer_cancel(p, b);
 		any = true;
 	}
 	return any;
@@ -801,7 +801,7 @@ timer_main(void *arg)
 		now = vd_now_ns();
 		vd_wheel_advance(p->wheel, now / tick);
 		while ((n = vd_wheel_get(p->wheel)) != NULL)
-			timer_fire(p, box_of_node(n), now, false);
+			vd__timer_fire(p, box_of_node(n), now, false);
 		if (atomic_load_explicit(&p->t_stopping, memory_order_acquire))
 			break;
 		/* While events are in flight, tick to drain cancels (boxes
@@ -825,7 +825,7 @@ timer_main(void *arg)
 	vd_wheel_advance(p->wheel, UINT64_MAX);
 	now = vd_now_ns();
 	while ((n = vd_wheel_get(p->wheel)) != NULL)
-		timer_fire(p, box_of_node(n), now, true);
+		vd__timer_fire(p, box_of_node(n), now, true);
 	return NULL;
 }
 
@@ -987,6 +987,9 @@ vd_pipeline_create(const struct vd_config *cfg,
 	p->ccells->shared = true;
 	for (i = 0; i < p->nworkers; i++)
 		p->workers[i].cells = &p->wcells[i];
+	/* Started at start; set here so the timer logic works on a pipeline
+	 * that is not running (tests drive it by hand). */
+	vd_wheel_init(p->wheel, vd_now_ns() / p->cfg.tick_ns);
 	*err = 0;
 	return p;
 
