@@ -267,16 +267,24 @@ box_put(struct vd_pipeline *p, struct vd_box *b)
 /* Parking                                                             */
 
 /*
+ * Orders a producer's ring publishes before its reads of the consumers'
+ * parked flag and next wake time (one fence covers both).
+ */
+static inline void
+publish_fence(void)
+{
+	atomic_thread_fence(memory_order_seq_cst);
+}
+
+/*
  * The producer side of the park/wake handshake (DESIGN.md invariant 4).
- * Called after the item is published in a ring.
+ * Called after the item is published in a ring and after a seq_cst fence
+ * (publish_fence), which pairs with the fence in sleeper_park(): either we
+ * see parked == 1, or the sleeper's recheck sees our item.
  */
 static inline void
 sleeper_wake(struct vd_sleeper *s)
 {
-	/* Orders our ring publish before the read of `parked`; pairs with the
-	 * fence in sleeper_park(), so either we see parked == 1 or the
-	 * sleeper sees our item. */
-	atomic_thread_fence(memory_order_seq_cst);
 	if (atomic_load_explicit(&s->parked, memory_order_relaxed) == 0)
 		return;
 	/* Only the producer that clears the flag pays for the syscall. */
@@ -301,7 +309,7 @@ sleeper_park(struct vd_sleeper *s, bool (*has_work)(void *), void *arg,
 
 	atomic_store_explicit(&s->parked, 1, memory_order_relaxed);
 	/* Orders parked = 1 before the recheck of the rings; pairs with the
-	 * fence in sleeper_wake(). */
+	 * producer's publish_fence(). */
 	atomic_thread_fence(memory_order_seq_cst);
 	if (!has_work(arg))
 		vd_park_wait(&s->seq, seq, timeout_ns);
@@ -456,6 +464,7 @@ submit_notify(struct vd_pipeline *p, struct vd_cells *c, struct vd_box *b,
 		return false;
 	}
 	vd__cell_max(&tc->ring_depth_max, vd_ring_depth(r));
+	publish_fence();
 	sleeper_wake(&p->nsl);
 	return true;
 }
@@ -474,9 +483,8 @@ timer_poke(struct vd_pipeline *p, uint64_t fire_ns)
 {
 	uint64_t nw;
 
-	/* Orders the arm's publish before the read of the timer's next wake
-	 * time; pairs with the fence before the timer's recheck. */
-	atomic_thread_fence(memory_order_seq_cst);
+	/* After publish_fence(), which pairs with the fence before the
+	 * timer's recheck of the arm ring. */
 	nw = atomic_load_explicit(&p->t_next_wake_ns, memory_order_relaxed);
 	while (fire_ns < nw) {
 		if (atomic_compare_exchange_weak_explicit(&p->t_next_wake_ns,
@@ -537,11 +545,12 @@ vd_pipeline_submit(struct vd_pipeline *p, struct vd_event *ev)
 	r = &p->rings[t][shard];
 	if (!vd_ring_push(r, b, p->cfg.multi_producer))
 		goto drop;
-	vd__cell_max(&tc->ring_depth_max, vd_ring_depth(r));
-	sleeper_wake(&p->workers[shard].sl);
 	/* The arm ring holds the whole AUTH pool: it cannot be full. */
 	vd_ring_push(&p->arm, b, p->cfg.multi_producer);
+	publish_fence();
+	sleeper_wake(&p->workers[shard].sl);
 	timer_poke(p, b->fire_ns);
+	vd__cell_max(&tc->ring_depth_max, vd_ring_depth(r));
 	return true;
 
 drop:
