@@ -27,6 +27,9 @@
 #include <verdict/pipeline.h>
 #include <verdict/stats.h>
 
+#include <ck_stack.h>
+#include <stddef.h>
+
 #include "core/ring.h"
 #include "core/wheel.h"
 
@@ -46,18 +49,31 @@ enum vd_tstate {
 	VD_T_DONE,            /* fired or cancelled */
 };
 
+/*
+ * The bookkeeping sits in front of the event, on the cache lines submit
+ * touches anyway (the event's header follows it); the paths come last.
+ */
 struct vd_box {
-	struct vd_event ev; /* first: the backend's pointer is the box's */
+	struct ck_stack_entry free; /* link in the pool's free stack */
 	_Atomic uint32_t state;
 	_Atomic uint32_t refs;
 	uint8_t tstate;
 	uint64_t submit_ns;
 	uint64_t fire_ns;
 	struct vd_wheel_node tnode;
+	struct vd_event ev; /* the backend's pointer */
 };
 
+#define vd__box_of(e)                                                      \
+	((struct vd_box *)((char *)(e) - offsetof(struct vd_box, ev)))
+
+/*
+ * A pool is a lock-free LIFO (ck_stack, ABA-safe through a generation
+ * counter and a double-width CAS): the box freed last is taken first, so
+ * the boxes in use stay few and warm in the cache whatever the pool size.
+ */
 struct vd_pool {
-	struct vd_ring free; /* MPMC: producers take, anyone returns */
+	alignas(16) struct ck_stack free;
 	struct vd_box *boxes;
 	unsigned size;
 };
@@ -139,6 +155,8 @@ struct vd_pipeline {
 	uint64_t id;         /* distinguishes pipelines in thread-local caches */
 	uint64_t start_ns;
 	unsigned nworkers;
+	unsigned ncpus;          /* the creating thread's CPUs, for pinning */
+	unsigned cpus[VD_MAX_WORKERS];
 
 	alignas(VD_CACHELINE) _Atomic bool accepting;
 	_Atomic bool stopping;   /* workers and notify thread: leave */
@@ -182,6 +200,10 @@ struct vd_pipeline {
  * default if the state word is still PENDING.  Each drops the reference
  * its message carried.
  */
+/* Takes a box out of / returns it to its pool (any thread). */
+struct vd_box *vd__pool_get(struct vd_pool *pool);
+void vd__pool_put(struct vd_pool *pool, struct vd_box *b);
+
 void vd__timer_arm(struct vd_pipeline *p, struct vd_box *b);
 void vd__timer_cancel(struct vd_pipeline *p, struct vd_box *b);
 void vd__timer_fire(struct vd_pipeline *p, struct vd_box *b, uint64_t now,

@@ -226,30 +226,45 @@ pow2_above(unsigned n)
 	return s;
 }
 
+struct vd_box *
+vd__pool_get(struct vd_pool *pool)
+{
+	struct ck_stack_entry *e = ck_stack_pop_mpmc(&pool->free);
+
+	if (e == NULL)
+		return NULL;
+	VD_TSAN_ACQUIRE(pool);
+	return (struct vd_box *)((char *)e - offsetof(struct vd_box, free));
+}
+
+void
+vd__pool_put(struct vd_pool *pool, struct vd_box *b)
+{
+	VD_TSAN_RELEASE(pool);
+	ck_stack_push_mpmc(&pool->free, &b->free);
+}
+
 static int
 pool_init(struct vd_pool *pool, unsigned size)
 {
 	unsigned i;
-	int rc;
 
 	/* calloc of this size maps fresh pages: untouched events cost no
 	 * resident memory until they are first used. */
 	pool->boxes = calloc(size, sizeof(*pool->boxes));
 	if (pool->boxes == NULL)
 		return -ENOMEM;
-	rc = vd_ring_init(&pool->free, pow2_above(size));
-	if (rc != 0)
-		return rc;
 	pool->size = size;
-	for (i = 0; i < size; i++)
-		vd_ring_push_mpmc(&pool->free, &pool->boxes[i]);
+	ck_stack_init(&pool->free);
+	/* Pushed in reverse, so the first boxes taken are the lowest. */
+	for (i = size; i > 0; i--)
+		ck_stack_push_mpmc(&pool->free, &pool->boxes[i - 1].free);
 	return 0;
 }
 
 static void
 pool_fini(struct vd_pool *pool)
 {
-	vd_ring_fini(&pool->free);
 	free(pool->boxes);
 	pool->boxes = NULL;
 }
@@ -260,7 +275,7 @@ box_put(struct vd_pipeline *p, struct vd_box *b)
 	/* acq_rel: every earlier use of the box by the other holder happens
 	 * before its return to the pool. */
 	if (atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1)
-		vd_ring_push_mpmc(&p->pools[b->ev.type].free, b);
+		vd__pool_put(&p->pools[b->ev.type], b);
 }
 
 /* ------------------------------------------------------------------ */
@@ -358,7 +373,7 @@ vd_pipeline_event_get(struct vd_pipeline *p, enum vd_event_type t)
 
 	if ((unsigned)t >= VD_EVENT_TYPE_COUNT)
 		return NULL;
-	b = vd_ring_pop_mc(&p->pools[t].free);
+	b = vd__pool_get(&p->pools[t]);
 	if (b == NULL)
 		return NULL;
 	ev = &b->ev;
@@ -499,7 +514,7 @@ timer_poke(struct vd_pipeline *p, uint64_t fire_ns)
 bool
 vd_pipeline_submit(struct vd_pipeline *p, struct vd_event *ev)
 {
-	struct vd_box *b = (struct vd_box *)ev;
+	struct vd_box *b = vd__box_of(ev);
 	enum vd_event_type t = ev->type;
 	struct vd_cells *c = producer_cells(p);
 	struct vd_type_cells *tc = &c->t[t];
@@ -663,8 +678,10 @@ worker_main(void *arg)
 
 	snprintf(name, sizeof(name), "vd-worker-%u", w->id);
 	vd_thread_name(name);
+	/* From the last CPU down: CPU 0 usually takes the most interrupts,
+	 * and an unpinned reader thread finds the first CPUs free. */
 	if (p->cfg.pin_workers)
-		(void)vd_pin_self(w->id);
+		(void)vd_pin_self(p->cpus[p->ncpus - 1 - w->id % p->ncpus]);
 	w->spin_cur = max;
 	for (;;) {
 		t0 = vd_now_ns();
@@ -679,8 +696,11 @@ worker_main(void *arg)
 			break;
 		/* Spin while events keep coming; park quickly once they stop. */
 		spin_end = t0 + w->spin_cur;
+		/* Yield while spinning: where a producer shares this CPU
+		 * (as many workers as CPUs), it runs instead of waiting
+		 * for our spin to end; alone, yield returns at once. */
 		while (!worker_has_work(w) && vd_now_ns() < spin_end)
-			vd_cpu_relax();
+			vd_yield();
 		if (worker_has_work(w)) {
 			w->spin_cur = max;
 			continue;
@@ -803,10 +823,11 @@ timer_main(void *arg)
 	struct vd_pipeline *p = arg;
 	struct vd_wheel_node *n;
 	uint64_t tick = p->cfg.tick_ns, now, wake, sleep_ns;
+	unsigned quiet = 0;
 
 	vd_thread_name("vd-timer");
 	for (;;) {
-		timer_drain(p);
+		quiet = timer_drain(p) ? 0 : quiet + 1;
 		now = vd_now_ns();
 		vd_wheel_advance(p->wheel, now / tick);
 		while ((n = vd_wheel_get(p->wheel)) != NULL)
@@ -814,13 +835,14 @@ timer_main(void *arg)
 		if (atomic_load_explicit(&p->t_stopping, memory_order_acquire))
 			break;
 		/* While events are in flight, tick to drain cancels (boxes
-		 * return to their pools within a tick); else sleep until an
+		 * return to their pools within a tick).  Once the wheel is
+		 * empty, keep ticking for two quiet ticks, so a steady trickle
+		 * of events does not pay a wake-up each; then sleep until an
 		 * arm wakes us. */
-		if (vd_wheel_count(p->wheel) != 0) {
+		if (vd_wheel_count(p->wheel) != 0 || quiet <= 2)
 			wake = (now / tick + 1) * tick;
-		} else {
+		else
 			wake = UINT64_MAX;
-		}
 		atomic_store_explicit(&p->t_next_wake_ns, wake,
 		    memory_order_relaxed);
 		sleep_ns = wake == UINT64_MAX ? UINT64_MAX : wake - now;
@@ -876,7 +898,7 @@ notify_drain(struct vd_pipeline *p)
 		p->eval.notify(p->eval.ctx, evs, n);
 	now = vd_now_ns();
 	for (i = 0; i < n; i++) {
-		b = (struct vd_box *)evs[i];
+		b = vd__box_of(evs[i]);
 		tc = &c->t[b->ev.type];
 		vd__cell_add(c, &tc->processed, 1);
 		vd__hist_add(c, &tc->latency, now - b->submit_ns);
@@ -936,6 +958,9 @@ vd_pipeline_create(const struct vd_config *cfg,
 	p->id = atomic_fetch_add(&pipeline_ids, 1);
 	p->nworkers = cfg->workers ? cfg->workers : vd_config_default_workers();
 	p->cfg.workers = p->nworkers;
+	/* Captured now, so a caller that pins itself later (a reader thread)
+	 * does not drag the workers onto its CPU. */
+	p->ncpus = vd_cpu_list(p->cpus, VD_MAX_WORKERS);
 	for (t = 0; t < VD_EVENT_TYPE_COUNT; t++)
 		live_store(&p->live[t], &cfg->types[t]);
 	atomic_store(&p->t_next_wake_ns, UINT64_MAX);

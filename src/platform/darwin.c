@@ -9,6 +9,7 @@
 #include <mach/mach_time.h>
 #include <os/os_sync_wait_on_address.h>
 #include <pthread.h>
+#include <sched.h>
 #include <pthread/qos.h>
 #include <stdint.h>
 #include <sys/sysctl.h>
@@ -48,10 +49,20 @@ vd_park_wake(_Atomic uint32_t *addr, int n)
 		    OS_SYNC_WAKE_BY_ADDRESS_NONE);
 }
 
-int
-vd_pin_self(unsigned index)
+unsigned
+vd_cpu_list(unsigned *cpus, unsigned max)
 {
-	(void)index;
+	unsigned i, n = vd_usable_cpus();
+
+	for (i = 0; i < n && i < max; i++)
+		cpus[i] = i;
+	return i;
+}
+
+int
+vd_pin_self(unsigned cpu)
+{
+	(void)cpu;
 	/* No hard affinity on macOS: ask for the highest QoS class so the
 	 * scheduler keeps the workers on performance cores. */
 	return -pthread_set_qos_class_self_np(QOS_CLASS_USER_INTERACTIVE, 0);
@@ -66,6 +77,12 @@ vd_usable_cpus(void)
 	if (sysctlbyname("hw.activecpu", &n, &len, NULL, 0) != 0 || n < 1)
 		return 1;
 	return (unsigned)n;
+}
+
+void
+vd_yield(void)
+{
+	sched_yield();
 }
 
 void

@@ -44,26 +44,28 @@ vd_park_wake(_Atomic uint32_t *addr, int n)
 	    0);
 }
 
-int
-vd_pin_self(unsigned index)
+unsigned
+vd_cpu_list(unsigned *cpus, unsigned max)
 {
-	cpu_set_t avail, one;
-	unsigned n, i, k = 0;
+	cpu_set_t avail;
+	unsigned i, n = 0;
 
-	if (sched_getaffinity(0, sizeof(avail), &avail) != 0)
-		return -errno;
-	n = (unsigned)CPU_COUNT(&avail);
-	if (n == 0)
-		return -EINVAL;
-	index %= n;
-	for (i = 0; i < CPU_SETSIZE; i++) {
-		if (!CPU_ISSET(i, &avail))
-			continue;
-		if (k++ == index)
-			break;
-	}
+	if (sched_getaffinity(0, sizeof(avail), &avail) == 0)
+		for (i = 0; i < CPU_SETSIZE && n < max; i++)
+			if (CPU_ISSET(i, &avail))
+				cpus[n++] = i;
+	if (n == 0 && max > 0)
+		cpus[n++] = 0;
+	return n;
+}
+
+int
+vd_pin_self(unsigned cpu)
+{
+	cpu_set_t one;
+
 	CPU_ZERO(&one);
-	CPU_SET(i, &one);
+	CPU_SET(cpu, &one);
 	return -pthread_setaffinity_np(pthread_self(), sizeof(one), &one);
 }
 
@@ -77,6 +79,12 @@ vd_usable_cpus(void)
 		return 1;
 	n = CPU_COUNT(&avail);
 	return n > 0 ? (unsigned)n : 1;
+}
+
+void
+vd_yield(void)
+{
+	sched_yield();
 }
 
 void

@@ -27,17 +27,26 @@ void vd_park_wait(_Atomic uint32_t *addr, uint32_t expected,
 void vd_park_wake(_Atomic uint32_t *addr, int n);
 
 /*
- * Pins the calling thread to the index-th usable CPU (modulo their number).
- * Returns 0 or -errno (on macOS, which has no hard affinity, it sets a QoS
- * class instead and returns 0).
+ * The CPUs the calling thread may run on (sched_getaffinity), in
+ * increasing order, at most max of them; returns how many (at least 1).
  */
-int vd_pin_self(unsigned index);
+unsigned vd_cpu_list(unsigned *cpus, unsigned max);
 
-/* CPUs this process may run on (sched_getaffinity), at least 1. */
+/*
+ * Pins the calling thread to one CPU of vd_cpu_list().  Returns 0 or
+ * -errno (on macOS, which has no hard affinity, it sets a QoS class
+ * instead and returns 0).
+ */
+int vd_pin_self(unsigned cpu);
+
+/* How many CPUs the calling thread may run on, at least 1. */
 unsigned vd_usable_cpus(void);
 
 /* Names the calling thread (truncated to the OS limit). */
 void vd_thread_name(const char *name);
+
+/* Gives the CPU to another runnable thread, if there is one. */
+void vd_yield(void);
 
 /* A CPU hint inside spin loops. */
 static inline void

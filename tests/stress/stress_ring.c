@@ -46,8 +46,9 @@ producer(void *a)
 	struct arg *arg = a;
 	struct shared *s = arg->s;
 	uint64_t i;
+	unsigned cpus[64], n = vd_cpu_list(cpus, 64);
 
-	(void)vd_pin_self(arg->id);
+	(void)vd_pin_self(cpus[arg->id % n]);
 	pthread_barrier_wait(&s->start);
 	for (i = 0; i < PER_PRODUCER; i++) {
 		struct item *it = &s->items[arg->id][i];

@@ -50,7 +50,7 @@ static struct vd_box *
 in_flight(struct fx *f, uint64_t id)
 {
 	struct vd_event *ev = vd_pipeline_event_get(f->p, VD_AUTH_OPEN);
-	struct vd_box *b = (struct vd_box *)ev;
+	struct vd_box *b = vd__box_of(ev);
 
 	cr_assert_not_null(ev);
 	ev->handle.id = id;
@@ -73,7 +73,7 @@ pool_free(struct fx *f)
 	    (held[n] = vd_pipeline_event_get(f->p, VD_AUTH_OPEN)) != NULL)
 		n++;
 	for (i = 0; i < n; i++)
-		vd_ring_push_mpmc(&f->p->pools[VD_AUTH_OPEN].free, held[i]);
+		vd__pool_put(&f->p->pools[VD_AUTH_OPEN], vd__box_of(held[i]));
 	return n;
 }
 
