@@ -490,9 +490,9 @@ ncpus(void)
 /*
  * Where the threads of a pipeline run: `workers` pinned workers (the core
  * pins them from the last CPU down) and the producer either left to the
- * scheduler (producer_cpu -1), or pinned to the first CPU, its own.  With as many workers
- * as CPUs the producer always shares a CPU with a worker; the second
- * layout is DESIGN.md's default (usable CPUs - 1 workers, room for the
+ * scheduler (producer_cpu -1), or pinned to the first CPU, its own.  With as
+ * many workers as CPUs the producer always shares a CPU with a worker; the
+ * second layout is DESIGN.md's default (usable CPUs - 1 workers, room for the
  * reader).
  */
 struct layout {
@@ -1810,8 +1810,8 @@ bench_latency_one(const char *bench, struct layout l, uint64_t rate,
 	         "%.1f s",
 	    bench, l.workers, l.pin_producer ? ", producer pinned" : "", rate,
 	    spin_ns, duration_s);
-	if (!prun_start(&r, l.workers, LAT_POOL, LAT_RING, spin_ns, cap, true,
-		1))
+	if (!prun_start(
+	        &r, l.workers, LAT_POOL, LAT_RING, spin_ns, cap, true, 1))
 		return;
 	cpu = layout_pin_producer(&l);
 	tls_producer = true;

@@ -63,7 +63,7 @@ enum vd_event_type {
 	VD_EVENT_TYPE_COUNT
 };
 
-#define VD_AUTH_TYPE_COUNT  (VD_NOTIFY_CLOSE)
+#define VD_AUTH_TYPE_COUNT   (VD_NOTIFY_CLOSE)
 #define VD_NOTIFY_TYPE_FIRST (VD_NOTIFY_CLOSE)
 
 enum vd_verdict {
@@ -112,16 +112,16 @@ struct vd_process {
 
 struct vd_event {
 	/* Set by the pipeline when the event leaves the pool; do not touch. */
-	uint16_t type;          /* enum vd_event_type */
-	uint16_t shard;         /* worker ring it went to */
+	uint16_t type;  /* enum vd_event_type */
+	uint16_t shard; /* worker ring it went to */
 	/* Filled by the backend. */
-	uint32_t open_flags;    /* VD_OPEN_* for AUTH_OPEN */
-	uint64_t arrival_ns;    /* monotonic; 0: the pipeline stamps it */
-	uint64_t deadline_ns;   /* monotonic; 0: arrival + the type's budget */
+	uint32_t open_flags;  /* VD_OPEN_* for AUTH_OPEN */
+	uint64_t arrival_ns;  /* monotonic; 0: the pipeline stamps it */
+	uint64_t deadline_ns; /* monotonic; 0: arrival + the type's budget */
 	struct vd_handle handle;
 	bool target_truncated;
 	bool target2_truncated;
-	bool close_modified;    /* NOTIFY_CLOSE: the file was written */
+	bool close_modified; /* NOTIFY_CLOSE: the file was written */
 	struct vd_process proc;
 	char target[VD_PATH_MAX];  /* object path */
 	char target2[VD_PATH_MAX]; /* destination of rename/link/clone */

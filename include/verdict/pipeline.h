@@ -71,8 +71,8 @@ struct vd_backend_ops {
 	const char *name;
 	bool (*respond)(void *ctx, enum vd_event_type type,
 	    const struct vd_handle *h, const struct vd_decision *d);
-	void (*release)(void *ctx, enum vd_event_type type,
-	    const struct vd_handle *h);
+	void (*release)(
+	    void *ctx, enum vd_event_type type, const struct vd_handle *h);
 };
 
 /* Per-type settings. */
@@ -81,7 +81,7 @@ struct vd_type_config {
 	double margin_fraction;  /* margin = clamp(fraction x budget, ...) */
 	uint64_t margin_floor_ns;
 	uint64_t margin_ceiling_ns;
-	uint64_t budget_ns;      /* deadline when the backend gives none */
+	uint64_t budget_ns; /* deadline when the backend gives none */
 };
 
 /* Deadline profiles: the margins of DESIGN.md invariant 3. */
@@ -91,13 +91,13 @@ enum vd_profile {
 };
 
 struct vd_config {
-	unsigned workers;        /* 0: usable CPUs - 1, at least 1, at most 4 */
-	unsigned ring_size;      /* per type and shard, power of two >= 2 */
-	unsigned pool_size;      /* events per type */
-	bool multi_producer;     /* several threads submit concurrently */
+	unsigned workers;    /* 0: usable CPUs - 1, at least 1, at most 4 */
+	unsigned ring_size;  /* per type and shard, power of two >= 2 */
+	unsigned pool_size;  /* events per type */
+	bool multi_producer; /* several threads submit concurrently */
 	bool pin_workers;
-	uint64_t spin_ns;        /* longest an idle worker spins before parking */
-	uint64_t tick_ns;        /* timer wheel resolution */
+	uint64_t spin_ns; /* longest an idle worker spins before parking */
+	uint64_t tick_ns; /* timer wheel resolution */
 	struct vd_type_config types[VD_EVENT_TYPE_COUNT];
 };
 
@@ -120,9 +120,9 @@ struct vd_pipeline;
  * counters.  Returns NULL and sets *err to -EINVAL (bad config, see
  * vd_config_check) or -ENOMEM.
  */
-struct vd_pipeline *vd_pipeline_create(const struct vd_config *cfg,
-    const struct vd_evaluator *eval, const struct vd_backend_ops *ops,
-    void *backend_ctx, int *err);
+struct vd_pipeline *
+vd_pipeline_create(const struct vd_config *cfg, const struct vd_evaluator *eval,
+    const struct vd_backend_ops *ops, void *backend_ctx, int *err);
 
 /* Starts workers, the notify thread and the timer.  0, -EAGAIN, -EINVAL. */
 int vd_pipeline_start(struct vd_pipeline *p);
@@ -154,8 +154,8 @@ int vd_pipeline_set_type(struct vd_pipeline *p, enum vd_event_type t,
     const struct vd_type_config *tc, char *err, size_t errsz);
 
 /* The settings of type t in force now. */
-void vd_pipeline_type_config(const struct vd_pipeline *p,
-    enum vd_event_type t, struct vd_type_config *out);
+void vd_pipeline_type_config(const struct vd_pipeline *p, enum vd_event_type t,
+    struct vd_type_config *out);
 
 /* The resolved number of workers. */
 unsigned vd_pipeline_workers(const struct vd_pipeline *p);
@@ -169,8 +169,8 @@ const struct vd_config *vd_pipeline_config(const struct vd_pipeline *p);
  * payload (paths, process) is not cleared: the backend sets every field it
  * uses, and must clear the *_truncated flags and strings it does not set.
  */
-struct vd_event *vd_pipeline_event_get(struct vd_pipeline *p,
-    enum vd_event_type t);
+struct vd_event *
+vd_pipeline_event_get(struct vd_pipeline *p, enum vd_event_type t);
 
 /*
  * Hot path.  Hands the event to the pipeline.  Returns true when it was
@@ -185,8 +185,8 @@ bool vd_pipeline_submit(struct vd_pipeline *p, struct vd_event *ev);
  * without an event (the pool was empty), and counts it as dropped.  For a
  * NOTIFY type it only counts and releases.
  */
-void vd_pipeline_refuse(struct vd_pipeline *p, enum vd_event_type t,
-    const struct vd_handle *h);
+void vd_pipeline_refuse(
+    struct vd_pipeline *p, enum vd_event_type t, const struct vd_handle *h);
 
 #ifdef __cplusplus
 }

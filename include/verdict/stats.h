@@ -40,34 +40,34 @@ struct vd_hist {
 struct vd_type_stats {
 	uint64_t received;
 	uint64_t answered_worker;
-	uint64_t answered_default;  /* timer, or pipeline stop */
-	uint64_t answered_arrival;  /* budget below the floor on arrival */
-	uint64_t dropped;           /* ring full, pool empty, or stopping */
-	uint64_t dropped_pool;      /* of which: pool empty */
-	uint64_t shutdown;          /* of answered_default: at stop */
-	uint64_t processed;         /* NOTIFY: handed to notify() */
+	uint64_t answered_default; /* timer, or pipeline stop */
+	uint64_t answered_arrival; /* budget below the floor on arrival */
+	uint64_t dropped;          /* ring full, pool empty, or stopping */
+	uint64_t dropped_pool;     /* of which: pool empty */
+	uint64_t shutdown;         /* of answered_default: at stop */
+	uint64_t processed;        /* NOTIFY: handed to notify() */
 	uint64_t allowed;
 	uint64_t denied;
 	uint64_t audited;
-	uint64_t respond_errors;    /* backend refused an answer */
-	uint64_t ring_depth_max;    /* high-water mark over its shards */
-	uint64_t budget_min_ns;     /* shortest deadline budget on arrival */
-	int64_t margin_min_ns;      /* least time left before the deadline
-	                               when answered (negative: late) */
-	struct vd_hist latency;     /* submit -> answer, ns */
+	uint64_t respond_errors; /* backend refused an answer */
+	uint64_t ring_depth_max; /* high-water mark over its shards */
+	uint64_t budget_min_ns;  /* shortest deadline budget on arrival */
+	int64_t margin_min_ns;   /* least time left before the deadline
+	                            when answered (negative: late) */
+	struct vd_hist latency;  /* submit -> answer, ns */
 };
 
 struct vd_worker_stats {
 	uint64_t events;
 	uint64_t parks;
-	uint64_t wakeups;   /* wakes sent to this worker by producers */
-	uint64_t busy_ns;   /* time spent evaluating and answering */
+	uint64_t wakeups; /* wakes sent to this worker by producers */
+	uint64_t busy_ns; /* time spent evaluating and answering */
 };
 
 struct vd_timer_stats {
 	uint64_t armed;
-	uint64_t fired;     /* expired, won the race, answered default */
-	uint64_t lost;      /* expired but a worker had answered already */
+	uint64_t fired; /* expired, won the race, answered default */
+	uint64_t lost;  /* expired but a worker had answered already */
 	uint64_t cancelled;
 	uint64_t lateness_max_ns; /* fired after its expiry by at most */
 	uint64_t wakeups;

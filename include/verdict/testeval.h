@@ -34,8 +34,8 @@ struct vd_evaluator vd_testeval_evaluator(struct vd_testeval *te);
  * Stall every `every`-th evaluation (counted over all workers; 0: never) for
  * stall_ns nanoseconds.
  */
-void vd_testeval_set_stall(struct vd_testeval *te, uint64_t every,
-    uint64_t stall_ns);
+void vd_testeval_set_stall(
+    struct vd_testeval *te, uint64_t every, uint64_t stall_ns);
 
 /* Deny when (pid + handle id) % every == 0 (0: allow everything). */
 void vd_testeval_set_deny(struct vd_testeval *te, uint64_t every);

@@ -31,8 +31,9 @@ vd__cell_max(_Atomic uint64_t *x, uint64_t v)
 	uint64_t cur = atomic_load_explicit(x, memory_order_relaxed);
 
 	/* A CAS loop, so the shared cell stays right too. */
-	while (v > cur && !atomic_compare_exchange_weak_explicit(x, &cur, v,
-	    memory_order_relaxed, memory_order_relaxed))
+	while (v > cur &&
+	    !atomic_compare_exchange_weak_explicit(
+	        x, &cur, v, memory_order_relaxed, memory_order_relaxed))
 		;
 }
 
@@ -41,8 +42,9 @@ vd__cell_min_i64(_Atomic int64_t *x, int64_t v)
 {
 	int64_t cur = atomic_load_explicit(x, memory_order_relaxed);
 
-	while (v < cur && !atomic_compare_exchange_weak_explicit(x, &cur, v,
-	    memory_order_relaxed, memory_order_relaxed))
+	while (v < cur &&
+	    !atomic_compare_exchange_weak_explicit(
+	        x, &cur, v, memory_order_relaxed, memory_order_relaxed))
 		;
 }
 
@@ -53,8 +55,8 @@ vd__cell_min_u64(_Atomic uint64_t *x, uint64_t v)
 	uint64_t cur = atomic_load_explicit(x, memory_order_relaxed);
 
 	while ((cur == 0 || v < cur) &&
-	    !atomic_compare_exchange_weak_explicit(x, &cur, v,
-	    memory_order_relaxed, memory_order_relaxed))
+	    !atomic_compare_exchange_weak_explicit(
+	        x, &cur, v, memory_order_relaxed, memory_order_relaxed))
 		;
 }
 

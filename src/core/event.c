@@ -45,7 +45,8 @@ vd_event_type_parse(const char *name)
 		if (strcmp(name, type_names[t]) == 0)
 			return t;
 		/* "open" alone means the AUTH type. */
-		if (t < VD_AUTH_TYPE_COUNT && strcmp(name, type_names[t] + 5) == 0)
+		if (t < VD_AUTH_TYPE_COUNT &&
+		    strcmp(name, type_names[t] + 5) == 0)
 			return t;
 	}
 	return -1;

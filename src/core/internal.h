@@ -64,8 +64,8 @@ struct vd_box {
 	struct vd_event ev; /* the backend's pointer */
 };
 
-#define vd__box_of(e)                                                      \
-	((struct vd_box *)((char *)(e) - offsetof(struct vd_box, ev)))
+#define vd__box_of(e)                                                          \
+	((struct vd_box *)((char *)(e)-offsetof(struct vd_box, ev)))
 
 /*
  * A pool is a lock-free LIFO (ck_stack, ABA-safe through a generation
@@ -152,10 +152,10 @@ struct vd_pipeline {
 	struct vd_evaluator eval;
 	struct vd_backend_ops ops;
 	void *bctx;
-	uint64_t id;         /* distinguishes pipelines in thread-local caches */
+	uint64_t id; /* distinguishes pipelines in thread-local caches */
 	uint64_t start_ns;
 	unsigned nworkers;
-	unsigned ncpus;          /* the creating thread's CPUs, for pinning */
+	unsigned ncpus; /* the creating thread's CPUs, for pinning */
 	unsigned cpus[VD_MAX_WORKERS];
 
 	alignas(VD_CACHELINE) _Atomic bool accepting;
@@ -173,7 +173,7 @@ struct vd_pipeline {
 	/* Timer thread. */
 	struct vd_sleeper tsl;
 	alignas(VD_CACHELINE) _Atomic uint64_t t_next_wake_ns;
-	struct vd_ring arm;       /* producers -> timer */
+	struct vd_ring arm;        /* producers -> timer */
 	struct vd_ring ctl_cancel; /* controller -> timer, at stop */
 	struct vd_wheel *wheel;
 	pthread_t timer;
@@ -206,7 +206,7 @@ void vd__pool_put(struct vd_pool *pool, struct vd_box *b);
 
 void vd__timer_arm(struct vd_pipeline *p, struct vd_box *b);
 void vd__timer_cancel(struct vd_pipeline *p, struct vd_box *b);
-void vd__timer_fire(struct vd_pipeline *p, struct vd_box *b, uint64_t now,
-    bool shutdown);
+void vd__timer_fire(
+    struct vd_pipeline *p, struct vd_box *b, uint64_t now, bool shutdown);
 
 #endif

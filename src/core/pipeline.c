@@ -67,13 +67,13 @@ vd_config_init(struct vd_config *cfg, enum vd_profile profile)
 	}
 }
 
-#define CHECK(cond, ...)                                                   \
-	do {                                                               \
-		if (!(cond)) {                                             \
-			if (errsz > 0)                                     \
-				snprintf(err, errsz, __VA_ARGS__);         \
-			return -EINVAL;                                    \
-		}                                                          \
+#define CHECK(cond, ...)                                                       \
+	do {                                                                   \
+		if (!(cond)) {                                                 \
+			if (errsz > 0)                                         \
+				snprintf(err, errsz, __VA_ARGS__);             \
+			return -EINVAL;                                        \
+		}                                                              \
 	} while (0)
 
 static int
@@ -82,12 +82,11 @@ check_type(const struct vd_type_config *tc, enum vd_event_type t,
 {
 	const char *name = vd_event_type_name(t);
 
-	CHECK(tc->default_verdict == VD_ALLOW ||
-		tc->default_verdict == VD_DENY,
+	CHECK(tc->default_verdict == VD_ALLOW || tc->default_verdict == VD_DENY,
 	    "%s: default verdict must be allow or deny", name);
 	CHECK(tc->margin_fraction >= 0 && tc->margin_fraction < 1,
-	    "%s: margin_fraction must be at least 0 and below 1, got %g",
-	    name, tc->margin_fraction);
+	    "%s: margin_fraction must be at least 0 and below 1, got %g", name,
+	    tc->margin_fraction);
 	CHECK(tc->margin_floor_ns >= tick_ns,
 	    "%s: margin floor (%llu ns) must be at least one timer tick "
 	    "(%llu ns): the wheel may fire a tick early",
@@ -98,7 +97,7 @@ check_type(const struct vd_type_config *tc, enum vd_event_type t,
 	    (unsigned long long)tc->margin_ceiling_ns,
 	    (unsigned long long)tc->margin_floor_ns);
 	CHECK(tc->budget_ns > tc->margin_floor_ns &&
-		tc->budget_ns <= 3600000000000ull,
+	        tc->budget_ns <= 3600000000000ull,
 	    "%s: budget (%llu ns) must exceed the margin floor (%llu ns) and "
 	    "be at most one hour",
 	    name, (unsigned long long)tc->budget_ns,
@@ -112,23 +111,22 @@ vd_config_check(const struct vd_config *cfg, char *err, size_t errsz)
 	unsigned t;
 	int rc;
 
-	CHECK(cfg->workers <= VD_MAX_WORKERS,
-	    "workers: at most %d, got %u", VD_MAX_WORKERS, cfg->workers);
+	CHECK(cfg->workers <= VD_MAX_WORKERS, "workers: at most %d, got %u",
+	    VD_MAX_WORKERS, cfg->workers);
 	CHECK(cfg->ring_size >= 2 && cfg->ring_size <= (1u << 20) &&
-		(cfg->ring_size & (cfg->ring_size - 1)) == 0,
+	        (cfg->ring_size & (cfg->ring_size - 1)) == 0,
 	    "ring_size: expected a power of two from 2 to 1048576, got %u",
 	    cfg->ring_size);
 	CHECK(cfg->pool_size >= 1 && cfg->pool_size <= (1u << 20),
 	    "pool_size: expected 1 to 1048576, got %u", cfg->pool_size);
-	CHECK(cfg->spin_ns <= 10000000u,
-	    "spin: at most 10 ms, got %llu ns",
+	CHECK(cfg->spin_ns <= 10000000u, "spin: at most 10 ms, got %llu ns",
 	    (unsigned long long)cfg->spin_ns);
 	CHECK(cfg->tick_ns >= 10000u && cfg->tick_ns <= 100000000u,
 	    "tick: expected 10 us to 100 ms, got %llu ns",
 	    (unsigned long long)cfg->tick_ns);
 	for (t = 0; t < VD_EVENT_TYPE_COUNT; t++)
 		if ((rc = check_type(&cfg->types[t], (enum vd_event_type)t,
-			 cfg->tick_ns, err, errsz)) != 0)
+		         cfg->tick_ns, err, errsz)) != 0)
 			return rc;
 	return 0;
 }
@@ -146,31 +144,31 @@ live_store(struct vd_live_type *l, const struct vd_type_config *tc)
 
 	memcpy(&bits, &tc->margin_fraction, sizeof(bits));
 	atomic_store_explicit(&l->fraction_bits, bits, memory_order_relaxed);
-	atomic_store_explicit(&l->floor_ns, tc->margin_floor_ns,
-	    memory_order_relaxed);
-	atomic_store_explicit(&l->ceiling_ns, tc->margin_ceiling_ns,
-	    memory_order_relaxed);
-	atomic_store_explicit(&l->budget_ns, tc->budget_ns,
-	    memory_order_relaxed);
-	atomic_store_explicit(&l->default_verdict, tc->default_verdict,
-	    memory_order_relaxed);
+	atomic_store_explicit(
+	    &l->floor_ns, tc->margin_floor_ns, memory_order_relaxed);
+	atomic_store_explicit(
+	    &l->ceiling_ns, tc->margin_ceiling_ns, memory_order_relaxed);
+	atomic_store_explicit(
+	    &l->budget_ns, tc->budget_ns, memory_order_relaxed);
+	atomic_store_explicit(
+	    &l->default_verdict, tc->default_verdict, memory_order_relaxed);
 }
 
 static void
 live_load(const struct vd_live_type *l, struct vd_type_config *tc)
 {
-	uint64_t bits = atomic_load_explicit(&l->fraction_bits,
-	    memory_order_relaxed);
+	uint64_t bits =
+	    atomic_load_explicit(&l->fraction_bits, memory_order_relaxed);
 
 	memcpy(&tc->margin_fraction, &bits, sizeof(bits));
-	tc->margin_floor_ns = atomic_load_explicit(&l->floor_ns,
-	    memory_order_relaxed);
-	tc->margin_ceiling_ns = atomic_load_explicit(&l->ceiling_ns,
-	    memory_order_relaxed);
-	tc->budget_ns = atomic_load_explicit(&l->budget_ns,
-	    memory_order_relaxed);
-	tc->default_verdict = atomic_load_explicit(&l->default_verdict,
-	    memory_order_relaxed);
+	tc->margin_floor_ns =
+	    atomic_load_explicit(&l->floor_ns, memory_order_relaxed);
+	tc->margin_ceiling_ns =
+	    atomic_load_explicit(&l->ceiling_ns, memory_order_relaxed);
+	tc->budget_ns =
+	    atomic_load_explicit(&l->budget_ns, memory_order_relaxed);
+	tc->default_verdict =
+	    atomic_load_explicit(&l->default_verdict, memory_order_relaxed);
 }
 
 int
@@ -303,8 +301,7 @@ sleeper_wake(struct vd_sleeper *s)
 	if (atomic_load_explicit(&s->parked, memory_order_relaxed) == 0)
 		return;
 	/* Only the producer that clears the flag pays for the syscall. */
-	if (atomic_exchange_explicit(&s->parked, 0, memory_order_relaxed) ==
-	    0)
+	if (atomic_exchange_explicit(&s->parked, 0, memory_order_relaxed) == 0)
 		return;
 	atomic_fetch_add_explicit(&s->seq, 1, memory_order_release);
 	atomic_fetch_add_explicit(&s->wakeups, 1, memory_order_relaxed);
@@ -348,8 +345,8 @@ producer_cells(struct vd_pipeline *p)
 		return tls_producer.cells;
 	/* First submit from this thread: claim a private cell set, or share
 	 * the overflow one when the slots are gone. */
-	slot = atomic_fetch_add_explicit(&p->pcells_used, 1,
-	    memory_order_acq_rel);
+	slot =
+	    atomic_fetch_add_explicit(&p->pcells_used, 1, memory_order_acq_rel);
 	if (slot >= VD_PRODUCER_SLOTS)
 		slot = VD_PRODUCER_SLOTS;
 	tls_producer.pipeline_id = p->id;
@@ -396,22 +393,21 @@ static inline void
 count_decision(const struct vd_cells *c, struct vd_type_cells *tc,
     const struct vd_decision *d)
 {
-	vd__cell_add(c, d->verdict == VD_DENY ? &tc->denied : &tc->allowed,
-	    1);
+	vd__cell_add(c, d->verdict == VD_DENY ? &tc->denied : &tc->allowed, 1);
 	if (d->audit)
 		vd__cell_add(c, &tc->audited, 1);
 }
 
 static inline void
-default_decision(const struct vd_pipeline *p, enum vd_event_type t,
-    struct vd_decision *d)
+default_decision(
+    const struct vd_pipeline *p, enum vd_event_type t, struct vd_decision *d)
 {
-	d->verdict = atomic_load_explicit(&p->live[t].default_verdict,
-	    memory_order_relaxed);
+	d->verdict = atomic_load_explicit(
+	    &p->live[t].default_verdict, memory_order_relaxed);
 	d->audit = false;
 	d->cache = false;
-	d->open_flags = d->verdict == VD_ALLOW ? VD_OPEN_READ | VD_OPEN_WRITE :
-						 0;
+	d->open_flags =
+	    d->verdict == VD_ALLOW ? VD_OPEN_READ | VD_OPEN_WRITE : 0;
 }
 
 /*
@@ -437,14 +433,14 @@ answer_now(struct vd_pipeline *p, struct vd_cells *c, enum vd_event_type t,
 		now = vd_now_ns();
 		if (submit_ns != 0)
 			vd__hist_add(c, &tc->latency, now - submit_ns);
-		vd__cell_min_i64(&tc->margin_min_ns,
-		    (int64_t)(deadline_ns - now));
+		vd__cell_min_i64(
+		    &tc->margin_min_ns, (int64_t)(deadline_ns - now));
 	}
 }
 
 void
-vd_pipeline_refuse(struct vd_pipeline *p, enum vd_event_type t,
-    const struct vd_handle *h)
+vd_pipeline_refuse(
+    struct vd_pipeline *p, enum vd_event_type t, const struct vd_handle *h)
 {
 	struct vd_cells *c = producer_cells(p);
 	struct vd_type_cells *tc = &c->t[t];
@@ -461,8 +457,8 @@ vd_pipeline_refuse(struct vd_pipeline *p, enum vd_event_type t,
 }
 
 static bool
-submit_notify(struct vd_pipeline *p, struct vd_cells *c, struct vd_box *b,
-    uint64_t now)
+submit_notify(
+    struct vd_pipeline *p, struct vd_cells *c, struct vd_box *b, uint64_t now)
 {
 	enum vd_event_type t = b->ev.type;
 	struct vd_type_cells *tc = &c->t[t];
@@ -503,8 +499,8 @@ timer_poke(struct vd_pipeline *p, uint64_t fire_ns)
 	nw = atomic_load_explicit(&p->t_next_wake_ns, memory_order_relaxed);
 	while (fire_ns < nw) {
 		if (atomic_compare_exchange_weak_explicit(&p->t_next_wake_ns,
-			&nw, fire_ns, memory_order_relaxed,
-			memory_order_relaxed)) {
+		        &nw, fire_ns, memory_order_relaxed,
+		        memory_order_relaxed)) {
 			timer_kick(p);
 			return;
 		}
@@ -614,7 +610,7 @@ worker_answer(struct vd_worker *w, struct vd_box *b)
 	default_decision(p, t, &d);
 	p->eval.evaluate(p->eval.ctx, w->id, &b->ev, &d);
 	if (!atomic_compare_exchange_strong_explicit(&b->state, &expect,
-		VD_ANSWERED, memory_order_acq_rel, memory_order_acquire)) {
+	        VD_ANSWERED, memory_order_acq_rel, memory_order_acquire)) {
 		box_put(p, b); /* the timer won */
 		return;
 	}
@@ -624,8 +620,8 @@ worker_answer(struct vd_worker *w, struct vd_box *b)
 	vd__cell_add(c, &tc->answered_worker, 1);
 	count_decision(c, tc, &d);
 	vd__hist_add(c, &tc->latency, now - b->submit_ns);
-	vd__cell_min_i64(&tc->margin_min_ns,
-	    (int64_t)(b->ev.deadline_ns - now));
+	vd__cell_min_i64(
+	    &tc->margin_min_ns, (int64_t)(b->ev.deadline_ns - now));
 	/* Our reference travels with the cancel: the timer drops it, so the
 	 * box cannot be reused before the timer has seen the cancel. */
 	vd_ring_push_sp(&w->cancel, b);
@@ -647,8 +643,8 @@ worker_drain(struct vd_worker *w)
 	for (t = 0; t < VD_AUTH_TYPE_COUNT; t++) {
 		for (k = 0; k < WORKER_BATCH; k++) {
 			/* At stop, what is left gets the default instead. */
-			if (atomic_load_explicit(&p->stopping,
-				memory_order_relaxed))
+			if (atomic_load_explicit(
+			        &p->stopping, memory_order_relaxed))
 				return n;
 			b = vd_ring_pop_sc(&p->rings[t][w->id]);
 			if (b == NULL)
@@ -663,8 +659,9 @@ worker_drain(struct vd_worker *w)
 static void
 add_relaxed(_Atomic uint64_t *x, uint64_t n)
 {
-	atomic_store_explicit(x, atomic_load_explicit(x, memory_order_relaxed) +
-		n, memory_order_relaxed);
+	atomic_store_explicit(x,
+	    atomic_load_explicit(x, memory_order_relaxed) + n,
+	    memory_order_relaxed);
 }
 
 static void *
@@ -694,7 +691,8 @@ worker_main(void *arg)
 		}
 		if (atomic_load_explicit(&p->stopping, memory_order_acquire))
 			break;
-		/* Spin while events keep coming; park quickly once they stop. */
+		/* Spin while events keep coming; park quickly once they stop.
+		 */
 		spin_end = t0 + w->spin_cur;
 		/* Yield while spinning: where a producer shares this CPU
 		 * (as many workers as CPUs), it runs instead of waiting
@@ -722,8 +720,8 @@ worker_main(void *arg)
 /* ------------------------------------------------------------------ */
 /* Timer thread                                                        */
 
-#define box_of_node(n)                                                     \
-	((struct vd_box *)((char *)(n) - offsetof(struct vd_box, tnode)))
+#define box_of_node(n)                                                         \
+	((struct vd_box *)((char *)(n)-offsetof(struct vd_box, tnode)))
 
 void
 vd__timer_arm(struct vd_pipeline *p, struct vd_box *b)
@@ -759,8 +757,8 @@ vd__timer_cancel(struct vd_pipeline *p, struct vd_box *b)
 }
 
 void
-vd__timer_fire(struct vd_pipeline *p, struct vd_box *b, uint64_t now,
-    bool shutdown)
+vd__timer_fire(
+    struct vd_pipeline *p, struct vd_box *b, uint64_t now, bool shutdown)
 {
 	struct vd_cells *c = p->tcells;
 	enum vd_event_type t = b->ev.type;
@@ -769,7 +767,7 @@ vd__timer_fire(struct vd_pipeline *p, struct vd_box *b, uint64_t now,
 
 	b->tstate = VD_T_DONE;
 	if (atomic_compare_exchange_strong_explicit(&b->state, &expect,
-		VD_ANSWERED, memory_order_acq_rel, memory_order_acquire)) {
+	        VD_ANSWERED, memory_order_acq_rel, memory_order_acquire)) {
 		answer_now(p, c, t, &b->ev.handle, b->submit_ns,
 		    b->ev.deadline_ns, &tc->answered_default);
 		if (shutdown)
@@ -843,12 +841,12 @@ timer_main(void *arg)
 			wake = (now / tick + 1) * tick;
 		else
 			wake = UINT64_MAX;
-		atomic_store_explicit(&p->t_next_wake_ns, wake,
-		    memory_order_relaxed);
+		atomic_store_explicit(
+		    &p->t_next_wake_ns, wake, memory_order_relaxed);
 		sleep_ns = wake == UINT64_MAX ? UINT64_MAX : wake - now;
 		sleeper_park(&p->tsl, timer_has_work, p, sleep_ns);
-		atomic_store_explicit(&p->t_next_wake_ns, 0,
-		    memory_order_relaxed);
+		atomic_store_explicit(
+		    &p->t_next_wake_ns, 0, memory_order_relaxed);
 		vd__cell_add(p->tcells, &p->tcells->t_wakeups, 1);
 	}
 	/* Stopping: everything still on the wheel gets its default now. */
@@ -887,8 +885,8 @@ notify_drain(struct vd_pipeline *p)
 	unsigned t, n = 0, i;
 	uint64_t now;
 
-	for (t = VD_NOTIFY_TYPE_FIRST; t < VD_EVENT_TYPE_COUNT &&
-	     n < NOTIFY_BATCH; t++)
+	for (t = VD_NOTIFY_TYPE_FIRST;
+	     t < VD_EVENT_TYPE_COUNT && n < NOTIFY_BATCH; t++)
 		while (n < NOTIFY_BATCH &&
 		    (b = vd_ring_pop_sc(&p->rings[t][0])) != NULL)
 			evs[n++] = &b->ev;
@@ -932,9 +930,8 @@ notify_main(void *arg)
 /* Life cycle                                                          */
 
 struct vd_pipeline *
-vd_pipeline_create(const struct vd_config *cfg,
-    const struct vd_evaluator *eval, const struct vd_backend_ops *ops,
-    void *backend_ctx, int *err)
+vd_pipeline_create(const struct vd_config *cfg, const struct vd_evaluator *eval,
+    const struct vd_backend_ops *ops, void *backend_ctx, int *err)
 {
 	struct vd_pipeline *p;
 	unsigned t, i, nrings, auth_total = 0;
@@ -975,15 +972,15 @@ vd_pipeline_create(const struct vd_config *cfg,
 			goto fail;
 		}
 		for (i = 0; i < nrings; i++)
-			if ((rc = vd_ring_init(&p->rings[t][i],
-				 cfg->ring_size)) != 0)
+			if ((rc = vd_ring_init(
+			         &p->rings[t][i], cfg->ring_size)) != 0)
 				goto fail;
 		if (t < VD_AUTH_TYPE_COUNT)
 			auth_total += cfg->pool_size;
 	}
 	rc = -ENOMEM;
-	p->workers = aligned_alloc(VD_CACHELINE,
-	    p->nworkers * sizeof(*p->workers));
+	p->workers =
+	    aligned_alloc(VD_CACHELINE, p->nworkers * sizeof(*p->workers));
 	if (p->workers == NULL)
 		goto fail;
 	memset(p->workers, 0, p->nworkers * sizeof(*p->workers));
@@ -992,8 +989,8 @@ vd_pipeline_create(const struct vd_config *cfg,
 		p->workers[i].p = p;
 		p->workers[i].id = i;
 		p->workers[i].cancel_kick = cfg->pool_size / 4;
-		if ((rc = vd_ring_init(&p->workers[i].cancel,
-			 pow2_above(auth_total))) != 0)
+		if ((rc = vd_ring_init(
+		         &p->workers[i].cancel, pow2_above(auth_total))) != 0)
 			goto fail;
 	}
 	if ((rc = vd_ring_init(&p->arm, pow2_above(auth_total))) != 0 ||
@@ -1001,10 +998,10 @@ vd_pipeline_create(const struct vd_config *cfg,
 		goto fail;
 	rc = -ENOMEM;
 	p->wheel = malloc(sizeof(*p->wheel));
-	p->pcells = aligned_alloc(VD_CACHELINE,
-	    (VD_PRODUCER_SLOTS + 1) * sizeof(struct vd_cells));
-	p->wcells = aligned_alloc(VD_CACHELINE,
-	    (p->nworkers + 3) * sizeof(struct vd_cells));
+	p->pcells = aligned_alloc(
+	    VD_CACHELINE, (VD_PRODUCER_SLOTS + 1) * sizeof(struct vd_cells));
+	p->wcells = aligned_alloc(
+	    VD_CACHELINE, (p->nworkers + 3) * sizeof(struct vd_cells));
 	if (p->wheel == NULL || p->pcells == NULL || p->wcells == NULL)
 		goto fail;
 	memset(p->pcells, 0, (VD_PRODUCER_SLOTS + 1) * sizeof(struct vd_cells));
@@ -1053,8 +1050,8 @@ vd_pipeline_start(struct vd_pipeline *p)
 		goto fail;
 	p->notifier_started = true;
 	for (i = 0; i < p->nworkers; i++) {
-		rc = pthread_create(&p->workers[i].thread, NULL, worker_main,
-		    &p->workers[i]);
+		rc = pthread_create(
+		    &p->workers[i].thread, NULL, worker_main, &p->workers[i]);
 		if (rc != 0)
 			goto fail;
 		p->workers[i].started = true;
@@ -1078,9 +1075,9 @@ drain_auth_rings(struct vd_pipeline *p)
 			while ((b = vd_ring_pop_sc(&p->rings[t][i])) != NULL) {
 				expect = VD_PENDING;
 				if (!atomic_compare_exchange_strong_explicit(
-					&b->state, &expect, VD_ANSWERED,
-					memory_order_acq_rel,
-					memory_order_acquire)) {
+				        &b->state, &expect, VD_ANSWERED,
+				        memory_order_acq_rel,
+				        memory_order_acquire)) {
 					box_put(p, b);
 					continue;
 				}

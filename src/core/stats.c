@@ -79,8 +79,8 @@ vd__cells_init(struct vd_cells *c, bool shared)
 
 	c->shared = shared;
 	for (t = 0; t < VD_EVENT_TYPE_COUNT; t++)
-		atomic_store_explicit(&c->t[t].margin_min_ns, INT64_MAX,
-		    memory_order_relaxed);
+		atomic_store_explicit(
+		    &c->t[t].margin_min_ns, INT64_MAX, memory_order_relaxed);
 }
 
 #define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)

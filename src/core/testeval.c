@@ -40,8 +40,7 @@ vd_testeval_destroy(struct vd_testeval *te)
 }
 
 void
-vd_testeval_set_stall(struct vd_testeval *te, uint64_t every,
-    uint64_t stall_ns)
+vd_testeval_set_stall(struct vd_testeval *te, uint64_t every, uint64_t stall_ns)
 {
 	atomic_store(&te->stall_ns, stall_ns);
 	atomic_store(&te->stall_every, every);
@@ -120,8 +119,8 @@ evaluate(void *ctx, unsigned worker, const struct vd_event *ev,
 	every = atomic_load_explicit(&te->stall_every, memory_order_relaxed);
 	if (every != 0 && n % every == 0) {
 		atomic_fetch_add(&te->inside, 1);
-		stall(atomic_load_explicit(&te->stall_ns,
-		    memory_order_relaxed));
+		stall(
+		    atomic_load_explicit(&te->stall_ns, memory_order_relaxed));
 		atomic_fetch_sub(&te->inside, 1);
 	}
 	deny = atomic_load_explicit(&te->deny_every, memory_order_relaxed);

@@ -55,8 +55,8 @@ void vd_wheel_node_init(struct vd_wheel_node *n);
  * Arms n to expire at tick `expires`.  An expiry <= the wheel's time goes
  * straight onto the expired list.  n must not be linked.
  */
-void vd_wheel_add(struct vd_wheel *w, struct vd_wheel_node *n,
-    uint64_t expires);
+void
+vd_wheel_add(struct vd_wheel *w, struct vd_wheel_node *n, uint64_t expires);
 
 /* Unlinks n wherever it is (slot or expired list); no-op if not linked. */
 void vd_wheel_del(struct vd_wheel *w, struct vd_wheel_node *n);

@@ -34,8 +34,8 @@
 #define NS_PER_US UINT64_C(1000)
 
 /* Default event mix of the generator. */
-#define GEN_TYPES_DEFAULT \
-	((UINT32_C(1) << VD_AUTH_OPEN) | (UINT32_C(1) << VD_AUTH_EXEC) | \
+#define GEN_TYPES_DEFAULT                                                      \
+	((UINT32_C(1) << VD_AUTH_OPEN) | (UINT32_C(1) << VD_AUTH_EXEC) |       \
 	    (UINT32_C(1) << VD_NOTIFY_CLOSE))
 
 _Static_assert(VD_EVENT_TYPE_COUNT <= 32, "gen.types is a 32-bit mask");
@@ -69,58 +69,55 @@ struct conf_key {
 	bool live;         /* can change on SIGHUP */
 };
 
-#define PIPE(f) (offsetof(struct vd_conf, pipe) + \
-	offsetof(struct vd_config, f))
-#define GEN(f) (offsetof(struct vd_conf, gen) + \
-	offsetof(struct vd_conf_gen, f))
+#define PIPE(f) (offsetof(struct vd_conf, pipe) + offsetof(struct vd_config, f))
+#define GEN(f)  (offsetof(struct vd_conf, gen) + offsetof(struct vd_conf_gen, f))
 #define TYPE(f) offsetof(struct vd_type_config, f)
 
 static const struct conf_key conf_keys[] = {
-	{ SCOPE_PIPELINE, "workers", KIND_UINT, PIPE(workers),
-	    0, VD_MAX_WORKERS, 1, "a number of workers", false },
-	{ SCOPE_PIPELINE, "ring_size", KIND_POW2, PIPE(ring_size),
-	    2, 1048576, 1, "a power of two", false },
-	{ SCOPE_PIPELINE, "pool_size", KIND_UINT, PIPE(pool_size),
-	    1, 65536, 1, "a number of events", false },
-	{ SCOPE_PIPELINE, "spin_us", KIND_U64, PIPE(spin_ns),
-	    0, 10000, NS_PER_US, "a number of microseconds", false },
-	{ SCOPE_PIPELINE, "tick_us", KIND_U64, PIPE(tick_ns),
-	    10, 100000, NS_PER_US, "a number of microseconds", false },
-	{ SCOPE_PIPELINE, "pin_workers", KIND_BOOL, PIPE(pin_workers),
-	    0, 0, 1, NULL, false },
-	{ SCOPE_BACKEND, "name", KIND_BACKEND, offsetof(struct vd_conf, backend),
-	    0, 0, 1, NULL, false },
-	{ SCOPE_GEN, "rate", KIND_U64, GEN(rate),
-	    1, 10000000, 1, "a number of events per second", false },
-	{ SCOPE_GEN, "duration", KIND_U64, GEN(duration_s),
-	    1, 86400, 1, "a number of seconds", false },
-	{ SCOPE_GEN, "producers", KIND_UINT, GEN(producers),
-	    1, 64, 1, "a number of threads", false },
-	{ SCOPE_GEN, "stall_every", KIND_U64, GEN(stall_every),
-	    0, 1000000000, 1, "a count", true },
-	{ SCOPE_GEN, "stall_ms", KIND_U64, GEN(stall_ms),
-	    0, 600000, 1, "a number of milliseconds", true },
-	{ SCOPE_GEN, "deny_every", KIND_U64, GEN(deny_every),
-	    0, 1000000000, 1, "a count", true },
-	{ SCOPE_GEN, "seed", KIND_U64, GEN(seed),
-	    0, UINT64_MAX, 1, "a number", false },
-	{ SCOPE_GEN, "short_every", KIND_U64, GEN(short_every),
-	    0, 1000000000, 1, "a count", false },
-	{ SCOPE_GEN, "short_ms", KIND_U64, GEN(short_ms),
-	    1, 600000, 1, "a number of milliseconds", false },
-	{ SCOPE_GEN, "types", KIND_TYPES, GEN(types),
-	    0, 0, 1, NULL, false },
+	{ SCOPE_PIPELINE, "workers", KIND_UINT, PIPE(workers), 0,
+	    VD_MAX_WORKERS, 1, "a number of workers", false },
+	{ SCOPE_PIPELINE, "ring_size", KIND_POW2, PIPE(ring_size), 2, 1048576,
+	    1, "a power of two", false },
+	{ SCOPE_PIPELINE, "pool_size", KIND_UINT, PIPE(pool_size), 1, 65536, 1,
+	    "a number of events", false },
+	{ SCOPE_PIPELINE, "spin_us", KIND_U64, PIPE(spin_ns), 0, 10000,
+	    NS_PER_US, "a number of microseconds", false },
+	{ SCOPE_PIPELINE, "tick_us", KIND_U64, PIPE(tick_ns), 10, 100000,
+	    NS_PER_US, "a number of microseconds", false },
+	{ SCOPE_PIPELINE, "pin_workers", KIND_BOOL, PIPE(pin_workers), 0, 0, 1,
+	    NULL, false },
+	{ SCOPE_BACKEND, "name", KIND_BACKEND,
+	    offsetof(struct vd_conf, backend), 0, 0, 1, NULL, false },
+	{ SCOPE_GEN, "rate", KIND_U64, GEN(rate), 1, 10000000, 1,
+	    "a number of events per second", false },
+	{ SCOPE_GEN, "duration", KIND_U64, GEN(duration_s), 1, 86400, 1,
+	    "a number of seconds", false },
+	{ SCOPE_GEN, "producers", KIND_UINT, GEN(producers), 1, 64, 1,
+	    "a number of threads", false },
+	{ SCOPE_GEN, "stall_every", KIND_U64, GEN(stall_every), 0, 1000000000,
+	    1, "a count", true },
+	{ SCOPE_GEN, "stall_ms", KIND_U64, GEN(stall_ms), 0, 600000, 1,
+	    "a number of milliseconds", true },
+	{ SCOPE_GEN, "deny_every", KIND_U64, GEN(deny_every), 0, 1000000000, 1,
+	    "a count", true },
+	{ SCOPE_GEN, "seed", KIND_U64, GEN(seed), 0, UINT64_MAX, 1, "a number",
+	    false },
+	{ SCOPE_GEN, "short_every", KIND_U64, GEN(short_every), 0, 1000000000,
+	    1, "a count", false },
+	{ SCOPE_GEN, "short_ms", KIND_U64, GEN(short_ms), 1, 600000, 1,
+	    "a number of milliseconds", false },
+	{ SCOPE_GEN, "types", KIND_TYPES, GEN(types), 0, 0, 1, NULL, false },
 	/* Per-type settings apply live (vd_pipeline_set_type). */
-	{ SCOPE_TYPE, "default", KIND_VERDICT, TYPE(default_verdict),
-	    0, 0, 1, NULL, true },
+	{ SCOPE_TYPE, "default", KIND_VERDICT, TYPE(default_verdict), 0, 0, 1,
+	    NULL, true },
 	{ SCOPE_TYPE, "margin_fraction", KIND_FRACTION, TYPE(margin_fraction),
 	    0, 1, 1, NULL, true },
-	{ SCOPE_TYPE, "margin_floor_ms", KIND_U64, TYPE(margin_floor_ns),
-	    0, 600000, NS_PER_MS, "a number of milliseconds", true },
-	{ SCOPE_TYPE, "margin_ceiling_ms", KIND_U64, TYPE(margin_ceiling_ns),
-	    0, 600000, NS_PER_MS, "a number of milliseconds", true },
-	{ SCOPE_TYPE, "budget_ms", KIND_U64, TYPE(budget_ns),
-	    1, 600000, NS_PER_MS, "a number of milliseconds", false },
+	{ SCOPE_TYPE, "margin_floor_ms", KIND_U64, TYPE(margin_floor_ns), 0,
+	    600000, NS_PER_MS, "a number of milliseconds", true },
+	{ SCOPE_TYPE, "margin_ceiling_ms", KIND_U64, TYPE(margin_ceiling_ns), 0,
+	    600000, NS_PER_MS, "a number of milliseconds", true },
+	{ SCOPE_TYPE, "budget_ms", KIND_U64, TYPE(budget_ns), 1, 600000,
+	    NS_PER_MS, "a number of milliseconds", false },
 };
 
 #define CONF_NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
@@ -131,8 +128,7 @@ static const char *const scope_names[] = {
 	[SCOPE_GEN] = "gen",
 };
 
-static void
-errf(char *err, size_t errsz, const char *fmt, ...)
+static void errf(char *err, size_t errsz, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void
@@ -163,7 +159,8 @@ quote(char *buf, size_t bufsz, const char *s)
 		if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\')
 			buf[o++] = (char)ch;
 		else
-			o += (size_t)snprintf(buf + o, bufsz - o, "\\x%02x", ch);
+			o +=
+			    (size_t)snprintf(buf + o, bufsz - o, "\\x%02x", ch);
 	}
 	if (*s != '\0' && o + 4 <= bufsz) {
 		memcpy(buf + o, "...", 3);
@@ -183,7 +180,7 @@ section_lookup(const char *section, enum conf_scope *scope, int *type)
 	int t;
 
 	for (size_t i = 0; i < sizeof(scope_names) / sizeof(scope_names[0]);
-	    i++) {
+	     i++) {
 		if (strcmp(section, scope_names[i]) == 0) {
 			*scope = (enum conf_scope)i;
 			*type = 0;
@@ -191,8 +188,8 @@ section_lookup(const char *section, enum conf_scope *scope, int *type)
 		}
 	}
 	t = vd_event_type_parse(section);
-	if (t < 0 || vd_event_type_action((enum vd_event_type)t) !=
-	    VD_ACTION_AUTH)
+	if (t < 0 ||
+	    vd_event_type_action((enum vd_event_type)t) != VD_ACTION_AUTH)
 		return false;
 	*scope = SCOPE_TYPE;
 	*type = t;
@@ -206,11 +203,13 @@ section_error(const char *section, char *err, size_t errsz)
 	int t = vd_event_type_parse(section);
 
 	if (t >= 0)
-		errf(err, errsz, "[%s]: %s is a NOTIFY type, which has no "
-		    "settings (only AUTH types do)", quote(q, sizeof(q), section),
-		    section);
+		errf(err, errsz,
+		    "[%s]: %s is a NOTIFY type, which has no "
+		    "settings (only AUTH types do)",
+		    quote(q, sizeof(q), section), section);
 	else
-		errf(err, errsz, "unknown section [%s] (expected pipeline, "
+		errf(err, errsz,
+		    "unknown section [%s] (expected pipeline, "
 		    "backend, gen, or an AUTH event type such as auth.open)",
 		    quote(q, sizeof(q), section));
 }
@@ -385,8 +384,9 @@ key_set(const struct conf_key *k, void *base, const char *section,
 		return 0;
 	case KIND_BOOL:
 		if (!parse_bool(value, &b)) {
-			errf(err, errsz, "[%s] %s: expected yes or no, got \"%s\"",
-			    section, k->name, quote(q, sizeof(q), value));
+			errf(err, errsz,
+			    "[%s] %s: expected yes or no, got \"%s\"", section,
+			    k->name, quote(q, sizeof(q), value));
 			return -EINVAL;
 		}
 		*(bool *)(void *)field = b;
@@ -397,9 +397,10 @@ key_set(const struct conf_key *k, void *base, const char *section,
 		else if (strcmp(value, "deny") == 0)
 			*(uint8_t *)field = VD_DENY;
 		else {
-			errf(err, errsz, "[%s] %s: expected allow or deny, got "
-			    "\"%s\"", section, k->name,
-			    quote(q, sizeof(q), value));
+			errf(err, errsz,
+			    "[%s] %s: expected allow or deny, got "
+			    "\"%s\"",
+			    section, k->name, quote(q, sizeof(q), value));
 			return -EINVAL;
 		}
 		return 0;
@@ -407,9 +408,11 @@ key_set(const struct conf_key *k, void *base, const char *section,
 		/* A margin of the whole budget would answer on arrival. */
 		if (!parse_fraction(value, &d) || d < (double)k->min ||
 		    d >= (double)k->max) {
-			errf(err, errsz, "[%s] %s: expected a decimal fraction "
+			errf(err, errsz,
+			    "[%s] %s: expected a decimal fraction "
 			    "from %" PRIu64 " to below %" PRIu64 " (such as "
-			    "0.2), got \"%s\"", section, k->name, k->min, k->max,
+			    "0.2), got \"%s\"",
+			    section, k->name, k->min, k->max,
 			    quote(q, sizeof(q), value));
 			return -EINVAL;
 		}
@@ -418,20 +421,23 @@ key_set(const struct conf_key *k, void *base, const char *section,
 	case KIND_BACKEND:
 		/* The only backend the daemon has for now. */
 		if (strcmp(value, "gen") != 0) {
-			errf(err, errsz, "[%s] %s: expected a backend name "
-			    "(available: gen), got \"%s\"", section, k->name,
-			    quote(q, sizeof(q), value));
+			errf(err, errsz,
+			    "[%s] %s: expected a backend name "
+			    "(available: gen), got \"%s\"",
+			    section, k->name, quote(q, sizeof(q), value));
 			return -EINVAL;
 		}
 		snprintf(field, VD_CONF_BACKEND_MAX, "%s", value);
 		return 0;
 	case KIND_TYPES:
 		if (!parse_types(value, &mask, bad, sizeof(bad))) {
-			errf(err, errsz, "[%s] %s: expected a comma-separated "
+			errf(err, errsz,
+			    "[%s] %s: expected a comma-separated "
 			    "list of event types (such as auth.open,auth.exec,"
-			    "notify.close, or all, auth, notify), got \"%s\" in "
-			    "\"%s\"", section, k->name, quote(q, sizeof(q), bad),
-			    value);
+			    "notify.close, or all, auth, notify), got \"%s\" "
+			    "in "
+			    "\"%s\"",
+			    section, k->name, quote(q, sizeof(q), bad), value);
 			return -EINVAL;
 		}
 		*(uint32_t *)(void *)field = mask;
@@ -440,8 +446,9 @@ key_set(const struct conf_key *k, void *base, const char *section,
 	return -EINVAL;
 
 range:
-	errf(err, errsz, "[%s] %s: expected %s from %" PRIu64 " to %" PRIu64
-	    ", got \"%s\"", section, k->name, k->unit, k->min, k->max,
+	errf(err, errsz,
+	    "[%s] %s: expected %s from %" PRIu64 " to %" PRIu64 ", got \"%s\"",
+	    section, k->name, k->unit, k->min, k->max,
 	    quote(q, sizeof(q), value));
 	return -EINVAL;
 }
@@ -449,8 +456,8 @@ range:
 static void *
 key_base(struct vd_conf *c, const struct conf_key *k, int type)
 {
-	return k->scope == SCOPE_TYPE ? (void *)&c->pipe.types[type] :
-	    (void *)c;
+	return k->scope == SCOPE_TYPE ? (void *)&c->pipe.types[type]
+	                              : (void *)c;
 }
 
 void
@@ -491,8 +498,8 @@ vd_conf_set(struct vd_conf *c, const char *section, const char *key,
 }
 
 int
-vd_conf_set_arg(struct vd_conf *c, const char *assignment, char *err,
-    size_t errsz)
+vd_conf_set_arg(
+    struct vd_conf *c, const char *assignment, char *err, size_t errsz)
 {
 	char buf[256], q[96];
 	char *eq, *dot;
@@ -510,7 +517,8 @@ vd_conf_set_arg(struct vd_conf *c, const char *assignment, char *err,
 	return vd_conf_set(c, buf, dot + 1, eq + 1, err, errsz);
 
 bad:
-	errf(err, errsz, "expected SECTION.KEY=VALUE (such as "
+	errf(err, errsz,
+	    "expected SECTION.KEY=VALUE (such as "
 	    "auth.open.default=deny), got \"%s\"",
 	    quote(q, sizeof(q), assignment));
 	return -EINVAL;
@@ -519,21 +527,20 @@ bad:
 /* --- the file ------------------------------------------------------------ */
 
 struct conf_load {
-	struct vd_conf conf;      /* working copy, committed on success */
+	struct vd_conf conf; /* working copy, committed on success */
 	FILE *fp;
 	const char *path;
-	char *buf;                /* getline's */
+	char *buf; /* getline's */
 	size_t bufsz;
-	int line;                 /* of the line last handed to inih */
-	int err_line;             /* first error, 0: none yet */
+	int line;     /* of the line last handed to inih */
+	int err_line; /* first error, 0: none yet */
 	int err_code;
-	char msg[512];            /* its message, without location */
+	char msg[512]; /* its message, without location */
 	/* Line each setting was first set on, to catch repeated keys. */
 	int seen[CONF_NKEYS][VD_AUTH_TYPE_COUNT];
 };
 
-static void
-load_fail(struct conf_load *l, int code, const char *fmt, ...)
+static void load_fail(struct conf_load *l, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void
@@ -602,15 +609,19 @@ line_check(struct conf_load *l, const char *s, size_t n)
 
 		if (u[i] == '\t' || (u[i] >= 0x20 && u[i] != 0x7f)) {
 			if ((len = utf8_len(u + i, n - i)) == 0) {
-				load_fail(l, -EINVAL, "invalid UTF-8 (byte 0x%02x "
-				    "at column %zu)", u[i], i + 1);
+				load_fail(l, -EINVAL,
+				    "invalid UTF-8 (byte 0x%02x "
+				    "at column %zu)",
+				    u[i], i + 1);
 				return false;
 			}
 			i += len;
 			continue;
 		}
-		load_fail(l, -EINVAL, "unexpected control character 0x%02x at "
-		    "column %zu", u[i], i + 1);
+		load_fail(l, -EINVAL,
+		    "unexpected control character 0x%02x at "
+		    "column %zu",
+		    u[i], i + 1);
 		return false;
 	}
 	return true;
@@ -629,14 +640,16 @@ line_section(struct conf_load *l, char *s)
 	int type;
 
 	if ((end = strchr(s, ']')) == NULL) {
-		load_fail(l, -EINVAL, "syntax error: expected ']' to close the "
+		load_fail(l, -EINVAL,
+		    "syntax error: expected ']' to close the "
 		    "section name");
 		return false;
 	}
 	for (rest = end + 1; *rest == ' ' || *rest == '\t'; rest++)
 		continue;
 	if (*rest != '\0' && *rest != ';' && *rest != '#') {
-		load_fail(l, -EINVAL, "syntax error: unexpected text after "
+		load_fail(l, -EINVAL,
+		    "syntax error: unexpected text after "
 		    "']'");
 		return false;
 	}
@@ -668,7 +681,8 @@ load_reader(char *str, int num, void *stream)
 	if ((n = getline(&l->buf, &l->bufsz, l->fp)) < 0) {
 		if (ferror(l->fp)) {
 			l->line++;
-			load_fail(l, errno != 0 ? -errno : -EIO, "read error: %s",
+			load_fail(l, errno != 0 ? -errno : -EIO,
+			    "read error: %s",
 			    strerror(errno != 0 ? errno : EIO));
 		}
 		return NULL;
@@ -698,8 +712,10 @@ load_reader(char *str, int num, void *stream)
 	}
 	/* inih needs room for the newline and the NUL. */
 	if (len + 3 > (size_t)num) {
-		load_fail(l, -EINVAL, "line too long (%zu bytes; the limit is "
-		    "%d)", len, num - 3);
+		load_fail(l, -EINVAL,
+		    "line too long (%zu bytes; the limit is "
+		    "%d)",
+		    len, num - 3);
 		return NULL;
 	}
 	if (*s == '[' && !line_section(l, s))
@@ -711,8 +727,8 @@ load_reader(char *str, int num, void *stream)
 }
 
 static int
-load_handler(void *user, const char *section, const char *name,
-    const char *value)
+load_handler(
+    void *user, const char *section, const char *name, const char *value)
 {
 	struct conf_load *l = user;
 	const struct conf_key *k;
@@ -722,8 +738,10 @@ load_handler(void *user, const char *section, const char *name,
 	if (l->err_line != 0)
 		return 0;
 	if (*section == '\0') {
-		load_fail(l, -EINVAL, "%s: key outside any section (a [section] "
-		    "line must come first)", name);
+		load_fail(l, -EINVAL,
+		    "%s: key outside any section (a [section] "
+		    "line must come first)",
+		    name);
 		return 0;
 	}
 	/* The reader checked the header; a long name may be cut by inih. */
@@ -747,7 +765,7 @@ load_handler(void *user, const char *section, const char *name,
 	}
 	*seen = l->line;
 	if (key_set(k, key_base(&l->conf, k, type), section, value, l->msg,
-	    sizeof(l->msg)) != 0) {
+	        sizeof(l->msg)) != 0) {
 		l->err_line = l->line;
 		l->err_code = -EINVAL;
 		return 0;
@@ -782,7 +800,8 @@ vd_conf_load(struct vd_conf *c, const char *path, char *err, size_t errsz)
 	if (rc > 0 && (l->err_line == 0 || rc < l->err_line)) {
 		l->err_line = rc;
 		l->err_code = -EINVAL;
-		snprintf(l->msg, sizeof(l->msg), "syntax error: expected "
+		snprintf(l->msg, sizeof(l->msg),
+		    "syntax error: expected "
 		    "[section] or key = value");
 	}
 	if (l->err_line != 0) {
@@ -819,20 +838,24 @@ vd_conf_check(struct vd_conf *c, char *err, size_t errsz)
 	if (strcmp(c->backend, "gen") == 0) {
 		events = c->gen.rate * c->gen.duration_s;
 		if (events > VD_CONF_GEN_EVENTS_MAX) {
-			errf(err, errsz, "[gen] rate x duration is %" PRIu64
-			    " events, more than the generator's limit of %"
-			    PRIu64 "; lower rate or duration", events,
-			    VD_CONF_GEN_EVENTS_MAX);
+			errf(err, errsz,
+			    "[gen] rate x duration is %" PRIu64
+			    " events, more than the generator's limit of "
+			    "%" PRIu64 "; lower rate or duration",
+			    events, VD_CONF_GEN_EVENTS_MAX);
 			return -EINVAL;
 		}
 		if (c->gen.producers > c->gen.rate) {
-			errf(err, errsz, "[gen] producers (%u) is more than rate "
+			errf(err, errsz,
+			    "[gen] producers (%u) is more than rate "
 			    "(%" PRIu64 "): each producer needs at least one "
-			    "event per second", c->gen.producers, c->gen.rate);
+			    "event per second",
+			    c->gen.producers, c->gen.rate);
 			return -EINVAL;
 		}
 		if (c->gen.types == 0) {
-			errf(err, errsz, "[gen] types: no event type to generate");
+			errf(err, errsz,
+			    "[gen] types: no event type to generate");
 			return -EINVAL;
 		}
 	}
@@ -871,8 +894,8 @@ key_equal(const struct conf_key *k, const void *a, const void *b)
 }
 
 static void
-diff_name(char *names, size_t namesz, size_t *o, const char *section,
-    const char *key)
+diff_name(
+    char *names, size_t namesz, size_t *o, const char *section, const char *key)
 {
 	int n;
 

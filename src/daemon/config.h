@@ -30,16 +30,18 @@
 #define VD_CONF_GEN_EVENTS_MAX (UINT64_C(1) << 25)
 
 struct vd_conf_gen {
-	uint64_t rate;         /* events per second, all producers together */
-	uint64_t duration_s;   /* how long producers run */
-	unsigned producers;    /* producer threads */
-	uint64_t stall_every;  /* evaluator: stall every n-th evaluation, 0 off */
-	uint64_t stall_ms;     /* evaluator: for this long */
-	uint64_t deny_every;   /* evaluator: deny when (pid + id) % n == 0 */
-	uint64_t seed;         /* event mix and payload */
-	uint64_t short_every;  /* every n-th event gets a short deadline, 0 off */
-	uint64_t short_ms;     /* that deadline, from arrival */
-	uint32_t types;        /* bit (1 << enum vd_event_type) per type */
+	uint64_t rate;       /* events per second, all producers together */
+	uint64_t duration_s; /* how long producers run */
+	unsigned producers;  /* producer threads */
+	uint64_t
+	    stall_every;     /* evaluator: stall every n-th evaluation, 0 off */
+	uint64_t stall_ms;   /* evaluator: for this long */
+	uint64_t deny_every; /* evaluator: deny when (pid + id) % n == 0 */
+	uint64_t seed;       /* event mix and payload */
+	uint64_t
+	    short_every;   /* every n-th event gets a short deadline, 0 off */
+	uint64_t short_ms; /* that deadline, from arrival */
+	uint32_t types;    /* bit (1 << enum vd_event_type) per type */
 };
 
 struct vd_conf {
@@ -59,8 +61,7 @@ void vd_conf_init(struct vd_conf *c);
  * names the file and line ("verdictd.conf:12: [pipeline] ring_size: expected
  * ...").  On error *c is unchanged.
  */
-int vd_conf_load(struct vd_conf *c, const char *path, char *err,
-    size_t errsz);
+int vd_conf_load(struct vd_conf *c, const char *path, char *err, size_t errsz);
 
 /*
  * Sets one setting from text, the way a file line would.  section is
@@ -71,8 +72,8 @@ int vd_conf_set(struct vd_conf *c, const char *section, const char *key,
     const char *value, char *err, size_t errsz);
 
 /* The same from "section.key=value" (--set): the key is after the last dot. */
-int vd_conf_set_arg(struct vd_conf *c, const char *assignment, char *err,
-    size_t errsz);
+int vd_conf_set_arg(
+    struct vd_conf *c, const char *assignment, char *err, size_t errsz);
 
 /*
  * Derives what follows from other settings (several producers mean a

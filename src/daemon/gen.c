@@ -26,17 +26,17 @@
 #define NS_PER_SEC UINT64_C(1000000000)
 #define NS_PER_MS  UINT64_C(1000000)
 
-#define GEN_NPROCS     320  /* fake processes */
-#define GEN_NPATHS     1024 /* fake target paths */
-#define GEN_BURST      1024 /* most events between two looks at the clock */
-#define GEN_BATCH_HZ   1000 /* a producer wakes about this often */
-#define GEN_START_NS   (2 * NS_PER_MS) /* so every producer starts together */
+#define GEN_NPROCS   320  /* fake processes */
+#define GEN_NPATHS   1024 /* fake target paths */
+#define GEN_BURST    1024 /* most events between two looks at the clock */
+#define GEN_BATCH_HZ 1000 /* a producer wakes about this often */
+#define GEN_START_NS (2 * NS_PER_MS) /* so every producer starts together */
 
 /* One per event id. */
 struct gen_slot {
 	_Atomic uint64_t deadline_ns; /* as stamped; 0 for NOTIFY */
 	_Atomic uint32_t answers;     /* respond or release calls */
-	_Atomic uint32_t type;        /* enum vd_event_type + 1; 0: not issued */
+	_Atomic uint32_t type; /* enum vd_event_type + 1; 0: not issued */
 };
 
 struct gen_proc {
@@ -45,7 +45,7 @@ struct gen_proc {
 	uid_t uid;
 	gid_t gid;
 	uint64_t start_time;
-	unsigned exe;   /* index into gen_exes */
+	unsigned exe; /* index into gen_exes */
 	bool platform;
 };
 
@@ -57,7 +57,7 @@ struct gen_path {
 struct gen_producer {
 	struct vd_gen *g;
 	pthread_t thread;
-	uint64_t rate;      /* its share of gen.rate */
+	uint64_t rate; /* its share of gen.rate */
 	uint64_t rng;
 	/* Written by the producer, read after it is joined. */
 	uint64_t submitted;
@@ -84,7 +84,7 @@ struct vd_gen {
 	struct vd_conf_gen cfg;
 	struct vd_pipeline *p;
 	struct gen_slot *slots;
-	uint64_t cap;                 /* slots */
+	uint64_t cap;                     /* slots */
 	alignas(64) _Atomic uint64_t seq; /* next id */
 	_Atomic bool stop;
 	struct gen_counters c;
@@ -94,27 +94,40 @@ struct vd_gen {
 	unsigned types[VD_EVENT_TYPE_COUNT];
 	unsigned ntypes;
 	unsigned nproducers;
-	unsigned started;             /* producer threads running */
+	unsigned started; /* producer threads running */
 	struct gen_producer *producers;
 	struct gen_proc procs[GEN_NPROCS];
 	struct gen_path paths[GEN_NPATHS];
 };
 
 static const char *const gen_exes[] = {
-	"/usr/bin/bash", "/usr/bin/python3", "/usr/bin/git", "/usr/bin/make",
-	"/usr/bin/cc", "/usr/lib/systemd/systemd-journald", "/usr/sbin/sshd",
-	"/usr/bin/vim", "/usr/bin/rsync", "/usr/bin/tar",
-	"/usr/lib/firefox/firefox", "/opt/app/bin/server",
+	"/usr/bin/bash",
+	"/usr/bin/python3",
+	"/usr/bin/git",
+	"/usr/bin/make",
+	"/usr/bin/cc",
+	"/usr/lib/systemd/systemd-journald",
+	"/usr/sbin/sshd",
+	"/usr/bin/vim",
+	"/usr/bin/rsync",
+	"/usr/bin/tar",
+	"/usr/lib/firefox/firefox",
+	"/opt/app/bin/server",
 };
 #define GEN_NEXES (sizeof(gen_exes) / sizeof(gen_exes[0]))
 
 static const char *const gen_dirs[] = {
-	"/home/alice/src/project", "/home/bob/.cache/thumbnails", "/etc",
-	"/var/log", "/tmp/build", "/usr/share/doc", "/srv/data/shared",
+	"/home/alice/src/project",
+	"/home/bob/.cache/thumbnails",
+	"/etc",
+	"/var/log",
+	"/tmp/build",
+	"/usr/share/doc",
+	"/srv/data/shared",
 	"/usr/lib/x86_64-linux-gnu",
 };
-static const char *const gen_exts[] = { "c", "h", "conf", "log", "so",
-	"txt", "json", "py" };
+static const char *const gen_exts[] = { "c", "h", "conf", "log", "so", "txt",
+	"json", "py" };
 
 /* Deadlines are read against the pipeline's own clock. */
 static uint64_t
@@ -131,8 +144,8 @@ gen_sleep_until(uint64_t t)
 		.tv_nsec = (long)(t % NS_PER_SEC),
 	};
 
-	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) ==
-	    EINTR)
+	while (
+	    clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
 		continue;
 }
 
@@ -167,9 +180,11 @@ gen_payload_init(struct vd_gen *g)
 
 		pr->pid = (pid_t)(1000 + i * 7 + (r & 3));
 		pr->ppid = i == 0 ? 1 : g->procs[(r >> 8) % i].pid;
-		pr->uid = (r >> 20) % 4 == 0 ? 0 : (uid_t)(1000 + (r >> 24) % 3);
+		pr->uid =
+		    (r >> 20) % 4 == 0 ? 0 : (uid_t)(1000 + (r >> 24) % 3);
 		pr->gid = pr->uid;
-		pr->start_time = UINT64_C(1700000000) * NS_PER_SEC + r % NS_PER_SEC;
+		pr->start_time =
+		    UINT64_C(1700000000) * NS_PER_SEC + r % NS_PER_SEC;
 		pr->exe = (unsigned)((r >> 32) % GEN_NEXES);
 		pr->platform = pr->exe < 10;
 	}
@@ -177,9 +192,11 @@ gen_payload_init(struct vd_gen *g)
 		uint64_t r = splitmix64(&x);
 		int n;
 
-		n = snprintf(g->paths[i].s, sizeof(g->paths[i].s), "%s/f%04u.%s",
+		n = snprintf(g->paths[i].s, sizeof(g->paths[i].s),
+		    "%s/f%04u.%s",
 		    gen_dirs[r % (sizeof(gen_dirs) / sizeof(gen_dirs[0]))], i,
-		    gen_exts[(r >> 8) % (sizeof(gen_exts) / sizeof(gen_exts[0]))]);
+		    gen_exts[(r >> 8) %
+		        (sizeof(gen_exts) / sizeof(gen_exts[0]))]);
 		g->paths[i].len = n > 0 ? (size_t)n : 0;
 	}
 }
@@ -207,8 +224,8 @@ gen_fill(const struct vd_gen *g, struct vd_event *ev, enum vd_event_type t,
 
 	ev->open_flags = 0;
 	if (t == VD_AUTH_OPEN)
-		ev->open_flags = (r >> 40) & 1 ? VD_OPEN_READ | VD_OPEN_WRITE :
-		    VD_OPEN_READ;
+		ev->open_flags =
+		    (r >> 40) & 1 ? VD_OPEN_READ | VD_OPEN_WRITE : VD_OPEN_READ;
 	ev->close_modified = t == VD_NOTIFY_CLOSE && ((r >> 41) & 1);
 
 	proc->pid = pr->pid;
@@ -224,17 +241,17 @@ gen_fill(const struct vd_gen *g, struct vd_event *ev, enum vd_event_type t,
 	proc->team_id[0] = '\0';
 	vd_copy_path(proc->signing_id, sizeof(proc->signing_id), proc->comm,
 	    strlen(proc->comm));
-	proc->exe_truncated = vd_copy_path(proc->exe, sizeof(proc->exe), exe,
-	    strlen(exe));
+	proc->exe_truncated =
+	    vd_copy_path(proc->exe, sizeof(proc->exe), exe, strlen(exe));
 
 	if (t == VD_AUTH_EXEC || t == VD_NOTIFY_EXEC) {
 		const char *img = gen_exes[(r >> 44) % GEN_NEXES];
 
-		ev->target_truncated = vd_copy_path(ev->target,
-		    sizeof(ev->target), img, strlen(img));
+		ev->target_truncated = vd_copy_path(
+		    ev->target, sizeof(ev->target), img, strlen(img));
 	} else
-		ev->target_truncated = vd_copy_path(ev->target,
-		    sizeof(ev->target), tp->s, tp->len);
+		ev->target_truncated = vd_copy_path(
+		    ev->target, sizeof(ev->target), tp->s, tp->len);
 
 	switch (t) {
 	case VD_AUTH_RENAME:
@@ -242,8 +259,8 @@ gen_fill(const struct vd_gen *g, struct vd_event *ev, enum vd_event_type t,
 	case VD_AUTH_CLONE:
 	case VD_AUTH_COPYFILE:
 	case VD_NOTIFY_RENAME:
-		ev->target2_truncated = vd_copy_path(ev->target2,
-		    sizeof(ev->target2), tp->s, tp->len);
+		ev->target2_truncated = vd_copy_path(
+		    ev->target2, sizeof(ev->target2), tp->s, tp->len);
 		if (!ev->target2_truncated && tp->len + 4 < sizeof(ev->target2))
 			memcpy(ev->target2 + tp->len, ".new", 5);
 		break;
@@ -273,8 +290,8 @@ static void
 gen_one(struct vd_gen *g, struct gen_producer *pp)
 {
 	uint64_t r = gen_rand(&pp->rng);
-	enum vd_event_type t = (enum vd_event_type)
-	    g->types[(r >> 50) % g->ntypes];
+	enum vd_event_type t =
+	    (enum vd_event_type)g->types[(r >> 50) % g->ntypes];
 	bool auth = vd_event_type_action(t) == VD_ACTION_AUTH;
 	struct vd_handle h = { .ptr = NULL, .fd = -1 };
 	uint64_t id, now, deadline = 0;
@@ -362,30 +379,33 @@ gen_respond(void *ctx, enum vd_event_type type, const struct vd_handle *h,
 	int64_t margin, min;
 
 	(void)type;
-	if (h->id >= g->cap || atomic_load_explicit(&g->slots[h->id].type,
-	    memory_order_relaxed) == 0) {
-		atomic_fetch_add_explicit(&g->c.unknown, 1, memory_order_relaxed);
+	if (h->id >= g->cap ||
+	    atomic_load_explicit(&g->slots[h->id].type, memory_order_relaxed) ==
+	        0) {
+		atomic_fetch_add_explicit(
+		    &g->c.unknown, 1, memory_order_relaxed);
 		return false;
 	}
 	s = &g->slots[h->id];
 	if (atomic_fetch_add_explicit(&s->answers, 1, memory_order_relaxed) !=
 	    0) {
 		/* A kernel refuses a second answer; so do we. */
-		atomic_fetch_add_explicit(&g->c.duplicates, 1,
-		    memory_order_relaxed);
+		atomic_fetch_add_explicit(
+		    &g->c.duplicates, 1, memory_order_relaxed);
 		return false;
 	}
 	deadline = atomic_load_explicit(&s->deadline_ns, memory_order_relaxed);
 	if (now > deadline)
 		atomic_fetch_add_explicit(&g->c.late, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&g->c.answered, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(d->verdict == VD_DENY ? &g->c.denied :
-	    &g->c.allowed, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(
+	    d->verdict == VD_DENY ? &g->c.denied : &g->c.allowed, 1,
+	    memory_order_relaxed);
 	margin = (int64_t)(deadline - now);
 	min = atomic_load_explicit(&g->c.margin_min_ns, memory_order_relaxed);
-	while (margin < min && !atomic_compare_exchange_weak_explicit(
-	    &g->c.margin_min_ns, &min, margin, memory_order_relaxed,
-	    memory_order_relaxed))
+	while (margin < min &&
+	    !atomic_compare_exchange_weak_explicit(&g->c.margin_min_ns, &min,
+	        margin, memory_order_relaxed, memory_order_relaxed))
 		continue;
 	return true;
 }
@@ -397,16 +417,18 @@ gen_release(void *ctx, enum vd_event_type type, const struct vd_handle *h)
 	struct gen_slot *s;
 
 	(void)type;
-	if (h->id >= g->cap || atomic_load_explicit(&g->slots[h->id].type,
-	    memory_order_relaxed) == 0) {
-		atomic_fetch_add_explicit(&g->c.unknown, 1, memory_order_relaxed);
+	if (h->id >= g->cap ||
+	    atomic_load_explicit(&g->slots[h->id].type, memory_order_relaxed) ==
+	        0) {
+		atomic_fetch_add_explicit(
+		    &g->c.unknown, 1, memory_order_relaxed);
 		return;
 	}
 	s = &g->slots[h->id];
 	if (atomic_fetch_add_explicit(&s->answers, 1, memory_order_relaxed) !=
 	    0) {
-		atomic_fetch_add_explicit(&g->c.duplicates, 1,
-		    memory_order_relaxed);
+		atomic_fetch_add_explicit(
+		    &g->c.duplicates, 1, memory_order_relaxed);
 		return;
 	}
 	atomic_fetch_add_explicit(&g->c.released, 1, memory_order_relaxed);
@@ -459,8 +481,8 @@ vd_gen_create(const struct vd_conf_gen *cfg, int *err)
 			g->types[g->ntypes++] = t;
 	/* Zeroed pages: only the slots a run uses get touched. */
 	if ((g->slots = calloc(cap, sizeof(*g->slots))) == NULL ||
-	    (g->producers = calloc(g->nproducers,
-	    sizeof(*g->producers))) == NULL) {
+	    (g->producers = calloc(g->nproducers, sizeof(*g->producers))) ==
+	        NULL) {
 		error = -ENOMEM;
 		goto fail;
 	}
@@ -500,8 +522,8 @@ vd_gen_start(struct vd_gen *g, struct vd_pipeline *p)
 		do
 			pp->rng = splitmix64(&x);
 		while (pp->rng == 0); /* xorshift's one bad state */
-		if ((rc = pthread_create(&pp->thread, NULL, gen_producer_main,
-		    pp)) != 0) {
+		if ((rc = pthread_create(
+		         &pp->thread, NULL, gen_producer_main, pp)) != 0) {
 			vd_gen_stop(g);
 			return -rc;
 		}
@@ -570,11 +592,12 @@ vd_gen_report(const struct vd_gen *g, struct vd_gen_report *r)
 		issued = g->cap;
 	for (uint64_t id = 0; id < issued; id++) {
 		const struct gen_slot *s = &g->slots[id];
-		uint32_t t = atomic_load_explicit(&s->type,
-		    memory_order_relaxed);
+		uint32_t t =
+		    atomic_load_explicit(&s->type, memory_order_relaxed);
 
-		if (t == 0 || atomic_load_explicit(&s->answers,
-		    memory_order_relaxed) != 0)
+		if (t == 0 ||
+		    atomic_load_explicit(&s->answers, memory_order_relaxed) !=
+		        0)
 			continue;
 		if (vd_event_type_action((enum vd_event_type)(t - 1)) ==
 		    VD_ACTION_AUTH)

@@ -28,23 +28,23 @@ struct vd_gen;
 
 /* The generator's own view of a run. */
 struct vd_gen_report {
-	uint64_t elapsed_ns;      /* producers' start to the last one's end */
-	uint64_t submitted;       /* events made, AUTH + NOTIFY */
-	uint64_t auth;            /* of which AUTH */
-	uint64_t notify;          /* of which NOTIFY */
-	uint64_t short_deadline;  /* AUTH events given a short deadline */
-	uint64_t refused;         /* pool empty: vd_pipeline_refuse */
-	uint64_t answered;        /* AUTH ids answered (first answers) */
+	uint64_t elapsed_ns;     /* producers' start to the last one's end */
+	uint64_t submitted;      /* events made, AUTH + NOTIFY */
+	uint64_t auth;           /* of which AUTH */
+	uint64_t notify;         /* of which NOTIFY */
+	uint64_t short_deadline; /* AUTH events given a short deadline */
+	uint64_t refused;        /* pool empty: vd_pipeline_refuse */
+	uint64_t answered;       /* AUTH ids answered (first answers) */
 	uint64_t allowed;
 	uint64_t denied;
-	uint64_t released;        /* NOTIFY ids released (first releases) */
-	uint64_t duplicates;      /* second and later answers or releases */
-	uint64_t late;            /* answered after the stamped deadline */
-	uint64_t unanswered;      /* AUTH ids never answered */
-	uint64_t unreleased;      /* NOTIFY ids never released */
-	uint64_t unknown;         /* answers for ids never issued */
-	int64_t margin_min_ns;    /* least time left before a deadline when
-	                             answered (INT64_MAX: no answer) */
+	uint64_t released;     /* NOTIFY ids released (first releases) */
+	uint64_t duplicates;   /* second and later answers or releases */
+	uint64_t late;         /* answered after the stamped deadline */
+	uint64_t unanswered;   /* AUTH ids never answered */
+	uint64_t unreleased;   /* NOTIFY ids never released */
+	uint64_t unknown;      /* answers for ids never issued */
+	int64_t margin_min_ns; /* least time left before a deadline when
+	                          answered (INT64_MAX: no answer) */
 };
 
 /*

@@ -9,7 +9,7 @@
 
 #include "daemon/log.h"
 
-#define LOG_PREFIX "verdictd: "
+#define LOG_PREFIX   "verdictd: "
 #define LOG_LINE_MAX 1024
 
 /*
@@ -33,7 +33,8 @@ log_emit(const char *errtext, const char *fmt, va_list ap)
 	if (errtext != NULL && len < room) {
 		n = snprintf(buf + len, room - len, ": %s", errtext);
 		if (n > 0)
-			len += (size_t)n < room - len ? (size_t)n : room - len - 1;
+			len +=
+			    (size_t)n < room - len ? (size_t)n : room - len - 1;
 	}
 	buf[len++] = '\n';
 	/* Nothing useful to do when stderr is gone. */

@@ -9,13 +9,10 @@
 #define VD_DAEMON_LOG_H
 
 /* The message, ": ", strerror(errno) of the errno on entry. */
-void vd_log_warn(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
+void vd_log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The message alone. */
-void vd_log_warnx(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
+void vd_log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Informational: the same channel, for things an operator asked about. */
-void vd_log_info(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
+void vd_log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

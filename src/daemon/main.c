@@ -119,13 +119,13 @@ static const struct opt_setting {
 
 /* A command-line setting, applied after the file (and again on reload). */
 struct override {
-	const char *opt;     /* long option name, for messages */
+	const char *opt;                   /* long option name, for messages */
 	const struct opt_setting *setting; /* NULL: --set */
 	const char *value;
 };
 
 struct daemon {
-	const char *path;    /* NULL: built-in defaults only */
+	const char *path; /* NULL: built-in defaults only */
 	struct override *ov;
 	size_t nov;
 	bool json;
@@ -133,17 +133,21 @@ struct daemon {
 	struct vd_testeval *te;
 	struct vd_gen *gen;
 	struct vd_pipeline *p;
-	int stop_signal;     /* what ended the run, 0: its duration */
+	int stop_signal; /* what ended the run, 0: its duration */
 };
 
 static int sig_fds[2] = { -1, -1 };
 
 static const char synopsis[] =
-"usage: verdictd [-hjnV] [-c file] [-b backend] [-s section.key=value]\n"
-"                [-w workers] [--ring-size n] [--pool-size n] [--spin-us us]\n"
-"                [--tick-us us] [--pin-workers yes|no] [-r rate] [-d seconds]\n"
-"                [-p producers] [-t types] [--stall-every n] [--stall-ms ms]\n"
-"                [--deny-every n] [--seed n] [--short-every n] [--short-ms ms]\n";
+    "usage: verdictd [-hjnV] [-c file] [-b backend] [-s section.key=value]\n"
+    "                [-w workers] [--ring-size n] [--pool-size n] [--spin-us "
+    "us]\n"
+    "                [--tick-us us] [--pin-workers yes|no] [-r rate] [-d "
+    "seconds]\n"
+    "                [-p producers] [-t types] [--stall-every n] [--stall-ms "
+    "ms]\n"
+    "                [--deny-every n] [--seed n] [--short-every n] [--short-ms "
+    "ms]\n";
 
 /* A usage error gets the synopsis on stderr; --help the whole text. */
 static void
@@ -158,42 +162,59 @@ usage(FILE *fp)
 {
 	fputs(synopsis, fp);
 	fprintf(fp,
-"\n"
-"Answer permission events before their deadline; runs in the foreground and\n"
-"prints a report when the run ends (its duration, SIGTERM or SIGINT).\n"
-"\n"
-"  -c, --config FILE        read settings from FILE (see verdictd.conf(5))\n"
-"  -n, --check              check the configuration and exit\n"
-"  -j, --json               print the final report as one JSON object\n"
-"  -s, --set SECTION.KEY=VALUE\n"
-"                           set any setting, e.g. auth.open.default=deny\n"
-"  -b, --backend NAME       event source: gen (the load generator)\n"
-"  -h, --help               print this help and exit\n"
-"  -V, --version            print the version and exit\n"
-"\n"
-"pipeline:\n"
-"  -w, --workers N          worker threads, 0: automatic (CPUs - 1, 1..4)\n"
-"      --ring-size N        ring slots per type and worker, a power of two\n"
-"      --pool-size N        preallocated events per type\n"
-"      --spin-us US         longest an idle worker spins before parking\n"
-"      --tick-us US         timer wheel resolution\n"
-"      --pin-workers yes|no pin each worker to a CPU\n"
-"\n"
-"gen backend:\n"
-"  -r, --rate N             events per second, all producers together\n"
-"  -d, --duration S         seconds to generate events for\n"
-"  -p, --producers N        producer threads\n"
-"  -t, --types LIST         event types, e.g. auth.open,auth.exec,notify.close\n"
-"      --stall-every N      the evaluator stalls every N-th evaluation (0: off)\n"
-"      --stall-ms MS        for MS milliseconds\n"
-"      --deny-every N       the evaluator denies when (pid + id) %% N == 0\n"
-"      --seed N             seed of the event mix and payloads\n"
-"      --short-every N      every N-th AUTH event gets a short deadline\n"
-"      --short-ms MS        that deadline, in milliseconds after arrival\n"
-"\n"
-"Command-line settings override the file.  SIGHUP re-reads the file.\n"
-"Exit status: 0 clean run, 1 runtime failure or a duplicate, late or missing\n"
-"answer, 2 usage or configuration error.\n");
+	    "\n"
+	    "Answer permission events before their deadline; runs in the "
+	    "foreground and\n"
+	    "prints a report when the run ends (its duration, SIGTERM or "
+	    "SIGINT).\n"
+	    "\n"
+	    "  -c, --config FILE        read settings from FILE (see "
+	    "verdictd.conf(5))\n"
+	    "  -n, --check              check the configuration and exit\n"
+	    "  -j, --json               print the final report as one JSON "
+	    "object\n"
+	    "  -s, --set SECTION.KEY=VALUE\n"
+	    "                           set any setting, e.g. "
+	    "auth.open.default=deny\n"
+	    "  -b, --backend NAME       event source: gen (the load "
+	    "generator)\n"
+	    "  -h, --help               print this help and exit\n"
+	    "  -V, --version            print the version and exit\n"
+	    "\n"
+	    "pipeline:\n"
+	    "  -w, --workers N          worker threads, 0: automatic (CPUs - "
+	    "1, 1..4)\n"
+	    "      --ring-size N        ring slots per type and worker, a "
+	    "power of two\n"
+	    "      --pool-size N        preallocated events per type\n"
+	    "      --spin-us US         longest an idle worker spins before "
+	    "parking\n"
+	    "      --tick-us US         timer wheel resolution\n"
+	    "      --pin-workers yes|no pin each worker to a CPU\n"
+	    "\n"
+	    "gen backend:\n"
+	    "  -r, --rate N             events per second, all producers "
+	    "together\n"
+	    "  -d, --duration S         seconds to generate events for\n"
+	    "  -p, --producers N        producer threads\n"
+	    "  -t, --types LIST         event types, e.g. "
+	    "auth.open,auth.exec,notify.close\n"
+	    "      --stall-every N      the evaluator stalls every N-th "
+	    "evaluation (0: off)\n"
+	    "      --stall-ms MS        for MS milliseconds\n"
+	    "      --deny-every N       the evaluator denies when (pid + id) "
+	    "%% N == 0\n"
+	    "      --seed N             seed of the event mix and payloads\n"
+	    "      --short-every N      every N-th AUTH event gets a short "
+	    "deadline\n"
+	    "      --short-ms MS        that deadline, in milliseconds after "
+	    "arrival\n"
+	    "\n"
+	    "Command-line settings override the file.  SIGHUP re-reads the "
+	    "file.\n"
+	    "Exit status: 0 clean run, 1 runtime failure or a duplicate, late "
+	    "or missing\n"
+	    "answer, 2 usage or configuration error.\n");
 }
 
 static uint64_t
@@ -207,8 +228,7 @@ now_ns(void)
  * check: the same steps at start-up and on SIGHUP.
  */
 static int
-conf_build(struct vd_conf *c, const struct daemon *d, char *err,
-    size_t errsz)
+conf_build(struct vd_conf *c, const struct daemon *d, char *err, size_t errsz)
 {
 	char msg[512];
 	int rc;
@@ -342,18 +362,18 @@ reload(struct daemon *d)
 
 	if (d->path == NULL) {
 		vd_log_warnx("reload: started without -c, no configuration "
-		    "file to re-read");
+		             "file to re-read");
 		return;
 	}
 	if (conf_build(&next, d, err, sizeof(err)) != 0) {
-		vd_log_warnx("reload: %s; keeping the running configuration",
-		    err);
+		vd_log_warnx(
+		    "reload: %s; keeping the running configuration", err);
 		return;
 	}
-	live = vd_conf_diff(&d->conf, &next, true, live_names,
-	    sizeof(live_names));
-	restart = vd_conf_diff(&d->conf, &next, false, restart_names,
-	    sizeof(restart_names));
+	live =
+	    vd_conf_diff(&d->conf, &next, true, live_names, sizeof(live_names));
+	restart = vd_conf_diff(
+	    &d->conf, &next, false, restart_names, sizeof(restart_names));
 	if (live > 0) {
 		for (unsigned t = 0; t < VD_EVENT_TYPE_COUNT; t++) {
 			struct vd_type_config tc = next.pipe.types[t];
@@ -362,30 +382,32 @@ reload(struct daemon *d)
 			 * deadlines with the one it started with. */
 			tc.budget_ns = d->conf.pipe.types[t].budget_ns;
 			if (vd_pipeline_set_type(d->p, (enum vd_event_type)t,
-				&tc, err, sizeof(err)) != 0) {
+			        &tc, err, sizeof(err)) != 0) {
 				vd_log_warnx("reload: %s; keeping the running "
-				    "%s settings", err,
+				             "%s settings",
+				    err,
 				    vd_event_type_name((enum vd_event_type)t));
 				continue;
 			}
 			d->conf.pipe.types[t] = tc;
 		}
-		vd_testeval_set_stall(d->te, next.gen.stall_every,
-		    next.gen.stall_ms * NS_PER_MS);
+		vd_testeval_set_stall(
+		    d->te, next.gen.stall_every, next.gen.stall_ms * NS_PER_MS);
 		vd_testeval_set_deny(d->te, next.gen.deny_every);
 		d->conf.gen.stall_every = next.gen.stall_every;
 		d->conf.gen.stall_ms = next.gen.stall_ms;
 		d->conf.gen.deny_every = next.gen.deny_every;
 	}
 	vd_log_info("reload: configuration OK, %u setting%s need%s a restart%s"
-	    "%s%s; %u applied%s%s%s", restart, restart == 1 ? "" : "s",
-	    restart == 1 ? "s" : "", restart > 0 ? " (" : "",
-	    restart > 0 ? restart_names : "", restart > 0 ? ")" : "", live,
-	    live > 0 ? " (" : "", live > 0 ? live_names : "",
-	    live > 0 ? ")" : "");
+	            "%s%s; %u applied%s%s%s",
+	    restart, restart == 1 ? "" : "s", restart == 1 ? "s" : "",
+	    restart > 0 ? " (" : "", restart > 0 ? restart_names : "",
+	    restart > 0 ? ")" : "", live, live > 0 ? " (" : "",
+	    live > 0 ? live_names : "", live > 0 ? ")" : "");
 }
 
-/* --- the report ------------------------------------------------------------ */
+/* --- the report ------------------------------------------------------------
+ */
 
 static double
 hist_us(const struct vd_hist *h, double q)
@@ -422,8 +444,9 @@ report_text(const struct daemon *d, const struct vd_stats *st,
 	int t;
 
 	printf("verdictd %s: backend %s, %u worker%s, %.2f s, %" PRIu64
-	    " events (%.0f/s)", VD_VERSION_STRING, d->conf.backend,
-	    st->workers, st->workers == 1 ? "" : "s", secs, g->submitted,
+	       " events (%.0f/s)",
+	    VD_VERSION_STRING, d->conf.backend, st->workers,
+	    st->workers == 1 ? "" : "s", secs, g->submitted,
 	    secs > 0 ? (double)g->submitted / secs : 0.0);
 	if (d->stop_signal != 0)
 		printf(", stopped by %s", signal_name(d->stop_signal));
@@ -437,15 +460,15 @@ report_text(const struct daemon *d, const struct vd_stats *st,
 			continue;
 		if (!header) {
 			printf("\n%-14s %9s %9s %9s %9s %9s %9s %9s %9s %9s "
-			    "%9s %9s\n", "auth", "received", "worker",
-			    "default", "arrival", "dropped", "allowed",
-			    "denied", "p50_us", "p99_us", "p999_us",
-			    "max_us");
+			       "%9s %9s\n",
+			    "auth", "received", "worker", "default", "arrival",
+			    "dropped", "allowed", "denied", "p50_us", "p99_us",
+			    "p999_us", "max_us");
 			header = true;
 		}
-		printf("%-14s %9" PRIu64 " %9" PRIu64 " %9" PRIu64 " %9"
-		    PRIu64 " %9" PRIu64 " %9" PRIu64 " %9" PRIu64 " %9.1f "
-		    "%9.1f %9.1f %9.1f\n",
+		printf("%-14s %9" PRIu64 " %9" PRIu64 " %9" PRIu64 " %9" PRIu64
+		       " %9" PRIu64 " %9" PRIu64 " %9" PRIu64 " %9.1f "
+		       "%9.1f %9.1f %9.1f\n",
 		    vd_event_type_name((enum vd_event_type)t), ts->received,
 		    ts->answered_worker, ts->answered_default,
 		    ts->answered_arrival, ts->dropped, ts->allowed, ts->denied,
@@ -466,7 +489,7 @@ report_text(const struct daemon *d, const struct vd_stats *st,
 			header = true;
 		}
 		printf("%-14s %9" PRIu64 " %9" PRIu64 " %9" PRIu64 " %9.1f "
-		    "%9.1f %9.1f %9.1f\n",
+		       "%9.1f %9.1f %9.1f\n",
 		    vd_event_type_name((enum vd_event_type)t), ts->received,
 		    ts->processed, ts->dropped, hist_us(&ts->latency, 0.5),
 		    hist_us(&ts->latency, 0.99), hist_us(&ts->latency, 0.999),
@@ -474,47 +497,52 @@ report_text(const struct daemon *d, const struct vd_stats *st,
 	}
 	for (t = 0; t < VD_EVENT_TYPE_COUNT; t++) {
 		const struct vd_type_stats *ts = &st->types[t];
-		uint64_t sum = t < VD_AUTH_TYPE_COUNT ? ts->answered_worker +
-		    ts->answered_default + ts->answered_arrival + ts->dropped :
-		    ts->processed + ts->dropped;
+		uint64_t sum = t < VD_AUTH_TYPE_COUNT
+		    ? ts->answered_worker + ts->answered_default +
+		        ts->answered_arrival + ts->dropped
+		    : ts->processed + ts->dropped;
 
 		if (sum != ts->received)
 			printf("warning: %s: the books do not close: received "
-			    "%" PRIu64 ", answered or dropped %" PRIu64 "\n",
+			       "%" PRIu64 ", answered or dropped %" PRIu64 "\n",
 			    vd_event_type_name((enum vd_event_type)t),
 			    ts->received, sum);
 	}
 
 	printf("\ntimer: armed %" PRIu64 ", fired %" PRIu64 ", lost %" PRIu64
-	    ", cancelled %" PRIu64 ", lateness max %.1f us\n",
+	       ", cancelled %" PRIu64 ", lateness max %.1f us\n",
 	    st->timer.armed, st->timer.fired, st->timer.lost,
 	    st->timer.cancelled, (double)st->timer.lateness_max_ns / 1000.0);
 
 	printf("gen: submitted %" PRIu64 " (auth %" PRIu64 ", notify %" PRIu64
-	    "), short deadlines %" PRIu64 ", refused (pool empty) %" PRIu64
-	    "\n", g->submitted, g->auth, g->notify, g->short_deadline,
-	    g->refused);
+	       "), short deadlines %" PRIu64 ", refused (pool empty) %" PRIu64
+	       "\n",
+	    g->submitted, g->auth, g->notify, g->short_deadline, g->refused);
 	printf("gen: answered %" PRIu64 " (allowed %" PRIu64 ", denied %" PRIu64
-	    "), released %" PRIu64 "\n", g->answered, g->allowed, g->denied,
-	    g->released);
-	printf("gen: duplicates %" PRIu64 ", late %" PRIu64 ", unanswered %"
-	    PRIu64 ", unreleased %" PRIu64 ", unknown ids %" PRIu64 "\n",
+	       "), released %" PRIu64 "\n",
+	    g->answered, g->allowed, g->denied, g->released);
+	printf("gen: duplicates %" PRIu64 ", late %" PRIu64
+	       ", unanswered %" PRIu64 ", unreleased %" PRIu64
+	       ", unknown ids %" PRIu64 "\n",
 	    g->duplicates, g->late, g->unanswered, g->unreleased, g->unknown);
 	if (g->margin_min_ns != INT64_MAX)
 		printf("gen: closest answer %.3f ms %s its deadline\n",
-		    (double)(g->margin_min_ns < 0 ? -g->margin_min_ns :
-		    g->margin_min_ns) / 1e6,
+		    (double)(g->margin_min_ns < 0 ? -g->margin_min_ns
+		                                  : g->margin_min_ns) /
+		        1e6,
 		    g->margin_min_ns < 0 ? "after" : "before");
-	printf("result: %s\n", report_ok(g) ? "OK" :
-	    "FAILED (duplicate, late or missing answers)");
+	printf("result: %s\n",
+	    report_ok(g) ? "OK"
+	                 : "FAILED (duplicate, late or missing answers)");
 }
 
 static void
 json_hist(const struct vd_hist *h)
 {
 	printf("\"latency_us\":{\"p50\":%.1f,\"p99\":%.1f,\"p999\":%.1f,"
-	    "\"max\":%.1f}", hist_us(h, 0.5), hist_us(h, 0.99),
-	    hist_us(h, 0.999), (double)h->max / 1000.0);
+	       "\"max\":%.1f}",
+	    hist_us(h, 0.5), hist_us(h, 0.99), hist_us(h, 0.999),
+	    (double)h->max / 1000.0);
 }
 
 static void
@@ -524,8 +552,9 @@ report_json(const struct daemon *d, const struct vd_stats *st,
 	const char *sep = "";
 
 	printf("{\"version\":\"%s\",\"backend\":\"%s\",\"workers\":%u,"
-	    "\"elapsed_s\":%.3f,\"stopped_by\":", VD_VERSION_STRING,
-	    d->conf.backend, st->workers, (double)g->elapsed_ns / 1e9);
+	       "\"elapsed_s\":%.3f,\"stopped_by\":",
+	    VD_VERSION_STRING, d->conf.backend, st->workers,
+	    (double)g->elapsed_ns / 1e9);
 	if (d->stop_signal != 0)
 		printf("\"%s\"", signal_name(d->stop_signal));
 	else
@@ -541,40 +570,41 @@ report_json(const struct daemon *d, const struct vd_stats *st,
 		sep = ",";
 		if (t < VD_AUTH_TYPE_COUNT)
 			printf(",\"answered_worker\":%" PRIu64
-			    ",\"answered_default\":%" PRIu64
-			    ",\"answered_arrival\":%" PRIu64
-			    ",\"dropped\":%" PRIu64 ",\"dropped_pool\":%" PRIu64
-			    ",\"shutdown\":%" PRIu64 ",\"allowed\":%" PRIu64
-			    ",\"denied\":%" PRIu64 ",\"respond_errors\":%"
-			    PRIu64 ",\"ring_depth_max\":%" PRIu64 ",",
+			       ",\"answered_default\":%" PRIu64
+			       ",\"answered_arrival\":%" PRIu64
+			       ",\"dropped\":%" PRIu64
+			       ",\"dropped_pool\":%" PRIu64
+			       ",\"shutdown\":%" PRIu64 ",\"allowed\":%" PRIu64
+			       ",\"denied\":%" PRIu64
+			       ",\"respond_errors\":%" PRIu64
+			       ",\"ring_depth_max\":%" PRIu64 ",",
 			    ts->answered_worker, ts->answered_default,
-			    ts->answered_arrival, ts->dropped,
-			    ts->dropped_pool, ts->shutdown, ts->allowed,
-			    ts->denied, ts->respond_errors,
-			    ts->ring_depth_max);
+			    ts->answered_arrival, ts->dropped, ts->dropped_pool,
+			    ts->shutdown, ts->allowed, ts->denied,
+			    ts->respond_errors, ts->ring_depth_max);
 		else
-			printf(",\"processed\":%" PRIu64 ",\"dropped\":%"
-			    PRIu64 ",\"ring_depth_max\":%" PRIu64 ",",
+			printf(",\"processed\":%" PRIu64 ",\"dropped\":%" PRIu64
+			       ",\"ring_depth_max\":%" PRIu64 ",",
 			    ts->processed, ts->dropped, ts->ring_depth_max);
 		json_hist(&ts->latency);
 		printf("}");
 	}
 	printf("},\"timer\":{\"armed\":%" PRIu64 ",\"fired\":%" PRIu64
-	    ",\"lost\":%" PRIu64 ",\"cancelled\":%" PRIu64
-	    ",\"lateness_max_us\":%.1f}", st->timer.armed, st->timer.fired,
-	    st->timer.lost, st->timer.cancelled,
-	    (double)st->timer.lateness_max_ns / 1000.0);
+	       ",\"lost\":%" PRIu64 ",\"cancelled\":%" PRIu64
+	       ",\"lateness_max_us\":%.1f}",
+	    st->timer.armed, st->timer.fired, st->timer.lost,
+	    st->timer.cancelled, (double)st->timer.lateness_max_ns / 1000.0);
 	printf(",\"gen\":{\"submitted\":%" PRIu64 ",\"auth\":%" PRIu64
-	    ",\"notify\":%" PRIu64 ",\"short_deadline\":%" PRIu64
-	    ",\"refused\":%" PRIu64 ",\"answered\":%" PRIu64
-	    ",\"allowed\":%" PRIu64 ",\"denied\":%" PRIu64
-	    ",\"released\":%" PRIu64 ",\"duplicates\":%" PRIu64
-	    ",\"late\":%" PRIu64 ",\"unanswered\":%" PRIu64
-	    ",\"unreleased\":%" PRIu64 ",\"unknown\":%" PRIu64
-	    ",\"margin_min_us\":", g->submitted, g->auth, g->notify,
-	    g->short_deadline, g->refused, g->answered, g->allowed, g->denied,
-	    g->released, g->duplicates, g->late, g->unanswered, g->unreleased,
-	    g->unknown);
+	       ",\"notify\":%" PRIu64 ",\"short_deadline\":%" PRIu64
+	       ",\"refused\":%" PRIu64 ",\"answered\":%" PRIu64
+	       ",\"allowed\":%" PRIu64 ",\"denied\":%" PRIu64
+	       ",\"released\":%" PRIu64 ",\"duplicates\":%" PRIu64
+	       ",\"late\":%" PRIu64 ",\"unanswered\":%" PRIu64
+	       ",\"unreleased\":%" PRIu64 ",\"unknown\":%" PRIu64
+	       ",\"margin_min_us\":",
+	    g->submitted, g->auth, g->notify, g->short_deadline, g->refused,
+	    g->answered, g->allowed, g->denied, g->released, g->duplicates,
+	    g->late, g->unanswered, g->unreleased, g->unknown);
 	if (g->margin_min_ns != INT64_MAX)
 		printf("%.1f", (double)g->margin_min_ns / 1000.0);
 	else
@@ -582,15 +612,16 @@ report_json(const struct daemon *d, const struct vd_stats *st,
 	printf("},\"ok\":%s}\n", report_ok(g) ? "true" : "false");
 }
 
-/* --- the run --------------------------------------------------------------- */
+/* --- the run ---------------------------------------------------------------
+ */
 
 /* The longest deadline an event of this run can have. */
 static uint64_t
 longest_budget(const struct daemon *d)
 {
 	const struct vd_config *pc = vd_pipeline_config(d->p);
-	uint64_t max = d->conf.gen.short_every != 0 ?
-	    d->conf.gen.short_ms * NS_PER_MS : 0;
+	uint64_t max =
+	    d->conf.gen.short_every != 0 ? d->conf.gen.short_ms * NS_PER_MS : 0;
 
 	for (int t = 0; t < VD_AUTH_TYPE_COUNT; t++)
 		if ((d->conf.gen.types & (UINT32_C(1) << t)) &&
@@ -643,21 +674,21 @@ run(struct daemon *d)
 	if (signals_init(&blocked, &old) != 0)
 		goto fail;
 	if ((d->te = vd_testeval_create()) == NULL) {
-		vd_log_warnx("cannot create the evaluator: %s",
-		    strerror(ENOMEM));
+		vd_log_warnx(
+		    "cannot create the evaluator: %s", strerror(ENOMEM));
 		goto fail;
 	}
-	vd_testeval_set_stall(d->te, d->conf.gen.stall_every,
-	    d->conf.gen.stall_ms * NS_PER_MS);
+	vd_testeval_set_stall(
+	    d->te, d->conf.gen.stall_every, d->conf.gen.stall_ms * NS_PER_MS);
 	vd_testeval_set_deny(d->te, d->conf.gen.deny_every);
 	if ((d->gen = vd_gen_create(&d->conf.gen, &rc)) == NULL) {
-		vd_log_warnx("cannot create the gen backend: %s",
-		    strerror(-rc));
+		vd_log_warnx(
+		    "cannot create the gen backend: %s", strerror(-rc));
 		goto fail;
 	}
 	eval = vd_testeval_evaluator(d->te);
-	if ((d->p = vd_pipeline_create(&d->conf.pipe, &eval, vd_gen_ops(),
-	    d->gen, &rc)) == NULL) {
+	if ((d->p = vd_pipeline_create(
+	         &d->conf.pipe, &eval, vd_gen_ops(), d->gen, &rc)) == NULL) {
 		vd_log_warnx("cannot create the pipeline: %s", strerror(-rc));
 		goto fail;
 	}
@@ -666,8 +697,8 @@ run(struct daemon *d)
 		goto fail;
 	}
 	if ((rc = vd_gen_start(d->gen, d->p)) != 0) {
-		vd_log_warnx("cannot start the gen producers: %s",
-		    strerror(-rc));
+		vd_log_warnx(
+		    "cannot start the gen producers: %s", strerror(-rc));
 		goto fail;
 	}
 	/* Threads exist with the signals blocked; let the main thread in. */
@@ -720,8 +751,8 @@ main(int argc, char *argv[])
 		vd_log_warn("calloc");
 		return EXIT_RUNTIME;
 	}
-	while ((ch = getopt_long(argc, argv, short_opts, long_opts, &idx)) !=
-	    -1) {
+	while (
+	    (ch = getopt_long(argc, argv, short_opts, long_opts, &idx)) != -1) {
 		const struct opt_setting *s = NULL;
 		const char *name = NULL;
 
@@ -729,11 +760,13 @@ main(int argc, char *argv[])
 		case 'h':
 			usage(stdout);
 			free(d.ov);
-			return fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_RUNTIME;
+			return fflush(stdout) == 0 ? EXIT_SUCCESS
+			                           : EXIT_RUNTIME;
 		case 'V':
 			printf("verdictd %s\n", VD_VERSION_STRING);
 			free(d.ov);
-			return fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_RUNTIME;
+			return fflush(stdout) == 0 ? EXIT_SUCCESS
+			                           : EXIT_RUNTIME;
 		case 'c':
 			d.path = optarg;
 			continue;
@@ -744,7 +777,8 @@ main(int argc, char *argv[])
 			d.json = true;
 			continue;
 		case 's':
-			d.ov[d.nov++] = (struct override){ "set", NULL, optarg };
+			d.ov[d.nov++] =
+			    (struct override){ "set", NULL, optarg };
 			continue;
 		case '?':
 			usage_error();

@@ -42,11 +42,11 @@ void
 vd_park_wake(_Atomic uint32_t *addr, int n)
 {
 	if (n == 1)
-		os_sync_wake_by_address_any(addr, sizeof(uint32_t),
-		    OS_SYNC_WAKE_BY_ADDRESS_NONE);
+		os_sync_wake_by_address_any(
+		    addr, sizeof(uint32_t), OS_SYNC_WAKE_BY_ADDRESS_NONE);
 	else
-		os_sync_wake_by_address_all(addr, sizeof(uint32_t),
-		    OS_SYNC_WAKE_BY_ADDRESS_NONE);
+		os_sync_wake_by_address_all(
+		    addr, sizeof(uint32_t), OS_SYNC_WAKE_BY_ADDRESS_NONE);
 }
 
 unsigned

@@ -40,8 +40,8 @@ vd_park_wait(_Atomic uint32_t *addr, uint32_t expected, uint64_t timeout_ns)
 void
 vd_park_wake(_Atomic uint32_t *addr, int n)
 {
-	syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL,
-	    0);
+	syscall(
+	    SYS_futex, (uint32_t *)addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
 }
 
 unsigned

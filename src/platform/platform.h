@@ -22,8 +22,8 @@
 uint64_t vd_now_ns(void);
 
 /* Waits while *addr == expected, at most timeout_ns (UINT64_MAX: forever). */
-void vd_park_wait(_Atomic uint32_t *addr, uint32_t expected,
-    uint64_t timeout_ns);
+void
+vd_park_wait(_Atomic uint32_t *addr, uint32_t expected, uint64_t timeout_ns);
 void vd_park_wake(_Atomic uint32_t *addr, int n);
 
 /*

@@ -69,7 +69,8 @@ race_producer(void *a)
 	pthread_barrier_wait(r->start);
 	for (i = 0; i < r->per_producer; i++) {
 		/* Budgets just above the floor: the timer fires within 0..2 ms
-		 * of submission, while bursts keep the workers 1-2 ms behind. */
+		 * of submission, while bursts keep the workers 1-2 ms behind.
+		 */
 		budget = 200 * US + 1 + splitmix(&seed) % (2 * MS);
 		tb_submit(r->tb, r->p, VD_AUTH_OPEN + (unsigned)(i % 2),
 		    (pid_t)(splitmix(&seed) % 1000), budget, NULL);
@@ -140,22 +141,23 @@ Test(stress_pipeline, worker_and_timer_race_and_each_event_is_answered_once,
 	    (unsigned long long)st->types[VD_AUTH_OPEN].answered_arrival);
 	cr_log_info("worker %llu timer %llu other %llu, timer lost %llu",
 	    (unsigned long long)by_worker, (unsigned long long)by_timer,
-	    (unsigned long long)by_other,
-	    (unsigned long long)st->timer.lost);
+	    (unsigned long long)by_other, (unsigned long long)st->timer.lost);
 	/* Both sides really raced. */
 	cr_assert_gt(by_worker, n / 100);
 	cr_assert_gt(by_timer, n / 1000);
 	/* The pipeline's books agree with the backend's. */
 	for (t = VD_AUTH_OPEN; t <= VD_AUTH_EXEC; t++) {
 		const struct vd_type_stats *ts = &st->types[t];
-		cr_assert_eq(ts->received, ts->answered_worker +
-			ts->answered_default + ts->answered_arrival +
-			ts->dropped);
+		cr_assert_eq(ts->received,
+		    ts->answered_worker + ts->answered_default +
+		        ts->answered_arrival + ts->dropped);
 	}
-	cr_assert_eq(st->types[VD_AUTH_OPEN].received +
-		st->types[VD_AUTH_EXEC].received, n);
+	cr_assert_eq(
+	    st->types[VD_AUTH_OPEN].received + st->types[VD_AUTH_EXEC].received,
+	    n);
 	cr_assert_eq(st->types[VD_AUTH_OPEN].answered_worker +
-		st->types[VD_AUTH_EXEC].answered_worker, by_worker);
+	        st->types[VD_AUTH_EXEC].answered_worker,
+	    by_worker);
 	cr_assert_eq(st->timer.fired, by_timer);
 	vd_pipeline_destroy(p);
 	tb_destroy(tb);
@@ -181,8 +183,8 @@ ping(void *a)
 
 	pthread_barrier_wait(g->start);
 	for (i = 0; i < g->count; i++) {
-		id = tb_submit(g->tb, g->p, VD_AUTH_OPEN, (pid_t)(g->id + 1),
-		    0, &queued);
+		id = tb_submit(
+		    g->tb, g->p, VD_AUTH_OPEN, (pid_t)(g->id + 1), 0, &queued);
 		/* A starved timer thread returns boxes late: the pool may run
 		 * dry, and then submit answers at once (not a wake-up). */
 		if (!queued)
@@ -232,8 +234,8 @@ Test(stress_pipeline, park_and_wake_never_lose_a_wakeup, .timeout = 300)
 	cr_assert_eq(vd_pipeline_start(p), 0);
 	pthread_barrier_init(&start, NULL, producers + 1);
 	for (i = 0; i < producers; i++) {
-		g[i] = (struct pinger){ tb, p, per, i, &stuck, &start,
-			&refused };
+		g[i] =
+		    (struct pinger){ tb, p, per, i, &stuck, &start, &refused };
 		pthread_create(&th[i], NULL, ping, &g[i]);
 	}
 	pthread_barrier_wait(&start);
@@ -243,15 +245,17 @@ Test(stress_pipeline, park_and_wake_never_lose_a_wakeup, .timeout = 300)
 	    "%llu events waited 2 s for a wake-up",
 	    (unsigned long long)atomic_load(&stuck));
 	vd_pipeline_stats(p, st);
-	cr_assert_eq(tb_count_by(tb, per * producers, TB_WORKER) +
-		atomic_load(&refused), per * producers, "by worker %llu, timer %llu, other %llu",
+	cr_assert_eq(
+	    tb_count_by(tb, per * producers, TB_WORKER) + atomic_load(&refused),
+	    per * producers, "by worker %llu, timer %llu, other %llu",
 	    (unsigned long long)tb_count_by(tb, per * producers, TB_WORKER),
 	    (unsigned long long)tb_count_by(tb, per * producers, TB_TIMER),
 	    (unsigned long long)tb_count_by(tb, per * producers, TB_OTHER));
 	cr_assert_eq(tb_count_by(tb, per * producers, TB_TIMER), 0);
 	cr_assert_lt(atomic_load(&refused), per / 10);
-	cr_log_info("parks %llu wakeups %llu refused %llu", (unsigned long long)
-	    st->worker[0].parks, (unsigned long long)st->worker[0].wakeups,
+	cr_log_info("parks %llu wakeups %llu refused %llu",
+	    (unsigned long long)st->worker[0].parks,
+	    (unsigned long long)st->worker[0].wakeups,
 	    (unsigned long long)atomic_load(&refused));
 	/* The handshake really ran, many times. */
 	cr_assert_gt(st->worker[0].parks, per / 10);

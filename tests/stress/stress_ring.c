@@ -18,9 +18,9 @@
 #define VD_STRESS_SCALE 10
 #endif
 
-#define PRODUCERS 2
+#define PRODUCERS    2
 #define PER_PRODUCER (100000ull * VD_STRESS_SCALE)
-#define POISON 0xdeadbeefu
+#define POISON       0xdeadbeefu
 
 struct item {
 	uint32_t producer;
@@ -56,8 +56,8 @@ producer(void *a)
 		it->producer = arg->id;
 		it->seq = i;
 		while (!vd_ring_push_mp(&s->ring, it)) {
-			atomic_fetch_add_explicit(&s->full, 1,
-			    memory_order_relaxed);
+			atomic_fetch_add_explicit(
+			    &s->full, 1, memory_order_relaxed);
 			/* Two cores, three threads: let the consumer run. */
 			sched_yield();
 		}

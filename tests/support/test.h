@@ -41,8 +41,8 @@ vd_plain_register(const char *suite, const char *name, void (*fn)(void))
 }
 
 __attribute__((format(printf, 4, 5))) static inline void
-vd_plain_fail(const char *file, int line, const char *expr, const char *fmt,
-    ...)
+vd_plain_fail(
+    const char *file, int line, const char *expr, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -58,23 +58,24 @@ vd_plain_fail(const char *file, int line, const char *expr, const char *fmt,
 	}
 	fprintf(stderr,
 	    "[====] Synthesis: Tested: %d | Passing: %d | Failing: 1 | "
-	    "Crashing: 0\n", vd_plain_passed + 1, vd_plain_passed);
+	    "Crashing: 0\n",
+	    vd_plain_passed + 1, vd_plain_passed);
 	exit(1);
 }
 
-#define Test(suite, name, ...)                                             \
-	static void suite##_##name(void);                                  \
-	__attribute__((constructor)) static void reg_##suite##_##name(void) \
-	{                                                                  \
-		vd_plain_register(#suite, #name, suite##_##name);          \
-	}                                                                  \
+#define Test(suite, name, ...)                                                 \
+	static void suite##_##name(void);                                      \
+	__attribute__((constructor)) static void reg_##suite##_##name(void)    \
+	{                                                                      \
+		vd_plain_register(#suite, #name, suite##_##name);              \
+	}                                                                      \
 	static void suite##_##name(void)
 
-#define cr_assert(cond, ...)                                               \
-	do {                                                               \
-		if (!(cond))                                               \
-			vd_plain_fail(__FILE__, __LINE__, #cond,           \
-			    "" __VA_ARGS__);                               \
+#define cr_assert(cond, ...)                                                   \
+	do {                                                                   \
+		if (!(cond))                                                   \
+			vd_plain_fail(                                         \
+			    __FILE__, __LINE__, #cond, "" __VA_ARGS__);        \
 	} while (0)
 #define cr_assert_not(c, ...)      cr_assert(!(c), __VA_ARGS__)
 #define cr_assert_eq(a, b, ...)    cr_assert((a) == (b), __VA_ARGS__)
@@ -83,13 +84,13 @@ vd_plain_fail(const char *file, int line, const char *expr, const char *fmt,
 #define cr_assert_lt(a, b, ...)    cr_assert((a) < (b), __VA_ARGS__)
 #define cr_assert_null(a, ...)     cr_assert((a) == NULL, __VA_ARGS__)
 #define cr_assert_not_null(a, ...) cr_assert((a) != NULL, __VA_ARGS__)
-#define cr_assert_float_eq(a, b, eps, ...)                                 \
+#define cr_assert_float_eq(a, b, eps, ...)                                     \
 	cr_assert(fabs((double)(a) - (double)(b)) <= (eps), __VA_ARGS__)
-#define cr_log_info(...)                                                   \
-	do {                                                               \
-		fputs("[----] ", stderr);                                  \
-		fprintf(stderr, __VA_ARGS__);                              \
-		fputc('\n', stderr);                                       \
+#define cr_log_info(...)                                                       \
+	do {                                                                   \
+		fputs("[----] ", stderr);                                      \
+		fprintf(stderr, __VA_ARGS__);                                  \
+		fputc('\n', stderr);                                           \
 	} while (0)
 
 int
@@ -105,7 +106,8 @@ main(void)
 	}
 	fprintf(stderr,
 	    "[====] Synthesis: Tested: %d | Passing: %d | Failing: 0 | "
-	    "Crashing: 0\n", vd_plain_count, vd_plain_passed);
+	    "Crashing: 0\n",
+	    vd_plain_count, vd_plain_passed);
 	return 0;
 }
 

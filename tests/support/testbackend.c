@@ -114,8 +114,8 @@ tb_new_id(struct tb *b, uint64_t deadline_ns)
 }
 
 uint64_t
-tb_submit(struct tb *b, struct vd_pipeline *p, enum vd_event_type t,
-    pid_t pid, uint64_t budget_ns, bool *queued)
+tb_submit(struct tb *b, struct vd_pipeline *p, enum vd_event_type t, pid_t pid,
+    uint64_t budget_ns, bool *queued)
 {
 	const struct vd_config *cfg = vd_pipeline_config(p);
 	uint64_t now = tb_now_ns(), deadline, id;
@@ -124,8 +124,8 @@ tb_submit(struct tb *b, struct vd_pipeline *p, enum vd_event_type t,
 	bool q;
 
 	deadline = now + (budget_ns ? budget_ns : cfg->types[t].budget_ns);
-	id = tb_new_id(b, vd_event_type_action(t) == VD_ACTION_AUTH ?
-		deadline : 0);
+	id = tb_new_id(
+	    b, vd_event_type_action(t) == VD_ACTION_AUTH ? deadline : 0);
 	ev = vd_pipeline_event_get(p, t);
 	if (ev == NULL) {
 		h.id = id;
@@ -170,7 +170,8 @@ tb_count_not_once(struct tb *b, uint64_t n)
 
 	for (i = 0; i < n && i < b->cap; i++)
 		if (atomic_load(&b->msgs[i].answers) +
-			atomic_load(&b->msgs[i].released) != 1)
+		        atomic_load(&b->msgs[i].released) !=
+		    1)
 			bad++;
 	return bad;
 }

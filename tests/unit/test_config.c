@@ -93,36 +93,35 @@ expect_error(const char *text, size_t n, int line, const char *needle,
 
 Test(config, good_file_parses_to_expected_values)
 {
-	const char *path = write_file(
-	    "# a comment\n"
-	    "; another\n"
-	    "\n"
-	    "[pipeline]\n"
-	    "workers = 2\n"
-	    "ring_size = 4096   ; inline comment\n"
-	    "pool_size = 2048\n"
-	    "spin_us = 5\n"
-	    "tick_us = 500\n"
-	    "pin_workers = no\n"
-	    "[backend]\n"
-	    "name = gen\n"
-	    "[gen]\n"
-	    "rate = 20000\n"
-	    "duration = 3\n"
-	    "producers = 2\n"
-	    "types = auth.open, exec ,notify.close\n"
-	    "stall_every = 1000\n"
-	    "stall_ms = 1500\n"
-	    "deny_every = 7\n"
-	    "seed = 18446744073709551615\n"
-	    "short_every = 10\n"
-	    "short_ms = 30\n"
-	    "[auth.open]\n"
-	    "default = deny\n"
-	    "margin_fraction = 0.25\n"
-	    "margin_floor_ms = 60\n"
-	    "margin_ceiling_ms = 900\n"
-	    "budget_ms = 2000\n");
+	const char *path = write_file("# a comment\n"
+	                              "; another\n"
+	                              "\n"
+	                              "[pipeline]\n"
+	                              "workers = 2\n"
+	                              "ring_size = 4096   ; inline comment\n"
+	                              "pool_size = 2048\n"
+	                              "spin_us = 5\n"
+	                              "tick_us = 500\n"
+	                              "pin_workers = no\n"
+	                              "[backend]\n"
+	                              "name = gen\n"
+	                              "[gen]\n"
+	                              "rate = 20000\n"
+	                              "duration = 3\n"
+	                              "producers = 2\n"
+	                              "types = auth.open, exec ,notify.close\n"
+	                              "stall_every = 1000\n"
+	                              "stall_ms = 1500\n"
+	                              "deny_every = 7\n"
+	                              "seed = 18446744073709551615\n"
+	                              "short_every = 10\n"
+	                              "short_ms = 30\n"
+	                              "[auth.open]\n"
+	                              "default = deny\n"
+	                              "margin_fraction = 0.25\n"
+	                              "margin_floor_ms = 60\n"
+	                              "margin_ceiling_ms = 900\n"
+	                              "budget_ms = 2000\n");
 	struct vd_conf c, def;
 	char err[512];
 
@@ -139,8 +138,9 @@ Test(config, good_file_parses_to_expected_values)
 	cr_assert_eq(c.gen.rate, 20000);
 	cr_assert_eq(c.gen.duration_s, 3);
 	cr_assert_eq(c.gen.producers, 2);
-	cr_assert_eq(c.gen.types, (1u << VD_AUTH_OPEN) | (1u << VD_AUTH_EXEC) |
-	    (1u << VD_NOTIFY_CLOSE));
+	cr_assert_eq(c.gen.types,
+	    (1u << VD_AUTH_OPEN) | (1u << VD_AUTH_EXEC) |
+	        (1u << VD_NOTIFY_CLOSE));
 	cr_assert_eq(c.gen.stall_every, 1000);
 	cr_assert_eq(c.gen.stall_ms, 1500);
 	cr_assert_eq(c.gen.deny_every, 7);
@@ -148,16 +148,18 @@ Test(config, good_file_parses_to_expected_values)
 	cr_assert_eq(c.gen.short_every, 10);
 	cr_assert_eq(c.gen.short_ms, 30);
 	cr_assert_eq(c.pipe.types[VD_AUTH_OPEN].default_verdict, VD_DENY);
-	cr_assert_float_eq(c.pipe.types[VD_AUTH_OPEN].margin_fraction, 0.25,
-	    1e-12);
-	cr_assert_eq(c.pipe.types[VD_AUTH_OPEN].margin_floor_ns,
-	    60 * NS_PER_MS);
-	cr_assert_eq(c.pipe.types[VD_AUTH_OPEN].margin_ceiling_ns,
-	    900 * NS_PER_MS);
+	cr_assert_float_eq(
+	    c.pipe.types[VD_AUTH_OPEN].margin_fraction, 0.25, 1e-12);
+	cr_assert_eq(
+	    c.pipe.types[VD_AUTH_OPEN].margin_floor_ns, 60 * NS_PER_MS);
+	cr_assert_eq(
+	    c.pipe.types[VD_AUTH_OPEN].margin_ceiling_ns, 900 * NS_PER_MS);
 	cr_assert_eq(c.pipe.types[VD_AUTH_OPEN].budget_ns, 2000 * NS_PER_MS);
 	/* Untouched types keep the defaults. */
-	cr_assert_eq(memcmp(&c.pipe.types[VD_AUTH_EXEC],
-	    &def.pipe.types[VD_AUTH_EXEC], sizeof(struct vd_type_config)), 0);
+	cr_assert_eq(
+	    memcmp(&c.pipe.types[VD_AUTH_EXEC], &def.pipe.types[VD_AUTH_EXEC],
+	        sizeof(struct vd_type_config)),
+	    0);
 	cr_assert_eq(vd_conf_check(&c, err, sizeof(err)), 0, "%s", err);
 	cr_assert(c.pipe.multi_producer, "two producers need multi_producer");
 }
@@ -180,9 +182,9 @@ Test(config, bom_crlf_and_indented_lines)
 {
 	/* An indented line is a line of its own, not a continuation. */
 	const char *path = write_file("\xef\xbb\xbf[pipeline]\r\n"
-	    "workers = 3\r\n"
-	    "    ring_size = 64\r\n"
-	    "\tpool_size = 128\n");
+	                              "workers = 3\r\n"
+	                              "    ring_size = 64\r\n"
+	                              "\tpool_size = 128\n");
 	struct vd_conf c;
 	char err[256];
 
@@ -202,10 +204,12 @@ Test(config, type_groups)
 	vd_conf_init(&c);
 	cr_assert_eq(vd_conf_load(&c, path, err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(c.gen.types, (1u << VD_EVENT_TYPE_COUNT) - 1);
-	cr_assert_eq(vd_conf_set(&c, "gen", "types", "notify", err,
-	    sizeof(err)), 0, "%s", err);
-	cr_assert_eq(c.gen.types, ((1u << VD_EVENT_TYPE_COUNT) - 1) &
-	    ~((1u << VD_NOTIFY_TYPE_FIRST) - 1));
+	cr_assert_eq(
+	    vd_conf_set(&c, "gen", "types", "notify", err, sizeof(err)), 0,
+	    "%s", err);
+	cr_assert_eq(c.gen.types,
+	    ((1u << VD_EVENT_TYPE_COUNT) - 1) &
+	        ~((1u << VD_NOTIFY_TYPE_FIRST) - 1));
 }
 
 Test(config, unknown_key)
@@ -241,7 +245,8 @@ Test(config, not_a_number)
 {
 	expect_error("[gen]\nrate = 12abc\n", 0, 2,
 	    "[gen] rate: expected a number of events per second from 1 to "
-	    "10000000", "got \"12abc\"");
+	    "10000000",
+	    "got \"12abc\"");
 	expect_error("[gen]\nrate = 0x10\n", 0, 2, "got \"0x10\"", NULL);
 	expect_error("[gen]\nrate = 1 000\n", 0, 2, "got \"1 000\"", NULL);
 	expect_error("[gen]\nrate =\n", 0, 2, "got \"\"", NULL);
@@ -263,19 +268,19 @@ Test(config, out_of_range)
 	    "[pipeline] workers: expected a number of workers from 0 to 64",
 	    "got \"65\"");
 	expect_error("[gen]\nrate = 0\n", 0, 2, "from 1 to", NULL);
-	expect_error("[gen]\nproducers = 100000\n", 0, 2, "[gen] producers",
-	    NULL);
+	expect_error(
+	    "[gen]\nproducers = 100000\n", 0, 2, "[gen] producers", NULL);
 	/* Past UINT64_MAX: strtoull's ERANGE, not a wrap. */
-	expect_error("[gen]\nseed = 18446744073709551616\n", 0, 2, "[gen] seed",
-	    NULL);
+	expect_error(
+	    "[gen]\nseed = 18446744073709551616\n", 0, 2, "[gen] seed", NULL);
 	expect_error("[gen]\nstall_every = 99999999999999999999999\n", 0, 2,
 	    "[gen] stall_every", NULL);
 	expect_error("[auth.exec]\nmargin_fraction = 1\n", 0, 2,
 	    "margin_fraction", NULL);
 	expect_error("[auth.exec]\nmargin_fraction = 1e-1\n", 0, 2,
 	    "got \"1e-1\"", NULL);
-	expect_error("[auth.exec]\nmargin_fraction = nan\n", 0, 2, "got \"nan\"",
-	    NULL);
+	expect_error(
+	    "[auth.exec]\nmargin_fraction = nan\n", 0, 2, "got \"nan\"", NULL);
 }
 
 Test(config, ring_size_not_a_power_of_two)
@@ -286,8 +291,10 @@ Test(config, ring_size_not_a_power_of_two)
 
 	vd_conf_init(&c);
 	cr_assert_eq(vd_conf_load(&c, path, err, sizeof(err)), -EINVAL);
-	snprintf(want, sizeof(want), "%s:2: [pipeline] ring_size: expected a "
-	    "power of two from 2 to 1048576, got \"1000\"", path);
+	snprintf(want, sizeof(want),
+	    "%s:2: [pipeline] ring_size: expected a "
+	    "power of two from 2 to 1048576, got \"1000\"",
+	    path);
 	cr_assert_str_eq(err, want);
 	expect_error("[pipeline]\nring_size = 1\n", 0, 2, "got \"1\"", NULL);
 	expect_error("[pipeline]\nring_size = 0\n", 0, 2, "got \"0\"", NULL);
@@ -297,8 +304,8 @@ Test(config, bad_verdict_and_bool_words)
 {
 	expect_error("[auth.open]\ndefault = maybe\n", 0, 2,
 	    "[auth.open] default: expected allow or deny", "got \"maybe\"");
-	expect_error("[auth.open]\ndefault = ALLOW\n", 0, 2, "allow or deny",
-	    NULL);
+	expect_error(
+	    "[auth.open]\ndefault = ALLOW\n", 0, 2, "allow or deny", NULL);
 	expect_error("[pipeline]\npin_workers = 2\n", 0, 2, "yes or no", NULL);
 	expect_error("[backend]\nname = fanotify\n", 0, 2,
 	    "[backend] name: expected a backend name (available: gen)",
@@ -311,8 +318,8 @@ Test(config, bad_verdict_and_bool_words)
 
 Test(config, invalid_utf8)
 {
-	expect_error("[gen]\nseed = 1\n; caf\xc3\xa9 is fine\nrate = 5 \xff\n", 0,
-	    4, "invalid UTF-8", "0xff");
+	expect_error("[gen]\nseed = 1\n; caf\xc3\xa9 is fine\nrate = 5 \xff\n",
+	    0, 4, "invalid UTF-8", "0xff");
 	/* An overlong '/' and a UTF-16 surrogate are invalid too. */
 	expect_error("[gen]\n; \xc0\xaf\n", 0, 2, "invalid UTF-8", NULL);
 	expect_error("[gen]\n; \xed\xa0\x80\n", 0, 2, "invalid UTF-8", NULL);
@@ -322,8 +329,8 @@ Test(config, invalid_utf8)
 
 Test(config, control_characters)
 {
-	expect_error("[gen]\nrate = 1\x1b[2J\n", 0, 2, "control character",
-	    "0x1b");
+	expect_error(
+	    "[gen]\nrate = 1\x1b[2J\n", 0, 2, "control character", "0x1b");
 	expect_error("[gen]\nrate = 1\rx\n", 0, 2, "control character", NULL);
 	expect_error("[gen]\nrate\x7f = 1\n", 0, 2, "control character", NULL);
 	expect_error("[gen]\nrate = 1\0002\n", 17, 2, "NUL", NULL);
@@ -335,8 +342,9 @@ Test(config, weird_value_is_quoted_safely)
 	struct vd_conf c;
 
 	vd_conf_init(&c);
-	cr_assert_eq(vd_conf_set(&c, "gen", "rate", "1\x1b]0;x", err,
-	    sizeof(err)), -EINVAL);
+	cr_assert_eq(
+	    vd_conf_set(&c, "gen", "rate", "1\x1b]0;x", err, sizeof(err)),
+	    -EINVAL);
 	cr_assert_null(strchr(err, '\x1b'), "escape echoed: %s", err);
 	cr_assert_not_null(strstr(err, "\\x1b"), "%s", err);
 }
@@ -370,7 +378,8 @@ Test(config, missing_file)
 
 Test(config, failed_load_leaves_config_unchanged)
 {
-	const char *path = write_file("[pipeline]\nworkers = 1\nring_size = 3\n");
+	const char *path =
+	    write_file("[pipeline]\nworkers = 1\nring_size = 3\n");
 	struct vd_conf c, before;
 	char err[256];
 
@@ -384,7 +393,7 @@ Test(config, failed_load_leaves_config_unchanged)
 Test(config, command_line_beats_file)
 {
 	const char *path = write_file("[pipeline]\nworkers = 2\n"
-	    "[auth.open]\ndefault = allow\n");
+	                              "[auth.open]\ndefault = allow\n");
 	struct vd_conf c;
 	char err[256];
 
@@ -392,12 +401,15 @@ Test(config, command_line_beats_file)
 	cr_assert_eq(vd_conf_load(&c, path, err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(c.pipe.workers, 2);
 	/* The order main() uses: file first, then the command line. */
-	cr_assert_eq(vd_conf_set(&c, "pipeline", "workers", "3", err,
-	    sizeof(err)), 0, "%s", err);
-	cr_assert_eq(vd_conf_set_arg(&c, "auth.open.default=deny", err,
-	    sizeof(err)), 0, "%s", err);
-	cr_assert_eq(vd_conf_set_arg(&c, "exec.budget_ms=250", err,
-	    sizeof(err)), 0, "%s", err);
+	cr_assert_eq(
+	    vd_conf_set(&c, "pipeline", "workers", "3", err, sizeof(err)), 0,
+	    "%s", err);
+	cr_assert_eq(
+	    vd_conf_set_arg(&c, "auth.open.default=deny", err, sizeof(err)), 0,
+	    "%s", err);
+	cr_assert_eq(
+	    vd_conf_set_arg(&c, "exec.budget_ms=250", err, sizeof(err)), 0,
+	    "%s", err);
 	cr_assert_eq(c.pipe.workers, 3);
 	cr_assert_eq(c.pipe.types[VD_AUTH_OPEN].default_verdict, VD_DENY);
 	cr_assert_eq(c.pipe.types[VD_AUTH_EXEC].budget_ns, 250 * NS_PER_MS);
@@ -409,18 +421,19 @@ Test(config, set_arg_errors)
 	char err[256];
 
 	vd_conf_init(&c);
-	cr_assert_eq(vd_conf_set_arg(&c, "pipeline.workers", err, sizeof(err)),
-	    -EINVAL);
+	cr_assert_eq(
+	    vd_conf_set_arg(&c, "pipeline.workers", err, sizeof(err)), -EINVAL);
 	cr_assert_not_null(strstr(err, "SECTION.KEY=VALUE"), "%s", err);
-	cr_assert_eq(vd_conf_set_arg(&c, "workers=2", err, sizeof(err)),
-	    -EINVAL);
-	cr_assert_eq(vd_conf_set_arg(&c, "pipeline.=2", err, sizeof(err)),
-	    -EINVAL);
-	cr_assert_eq(vd_conf_set_arg(&c, "pipeline.bogus=2", err, sizeof(err)),
-	    -EINVAL);
+	cr_assert_eq(
+	    vd_conf_set_arg(&c, "workers=2", err, sizeof(err)), -EINVAL);
+	cr_assert_eq(
+	    vd_conf_set_arg(&c, "pipeline.=2", err, sizeof(err)), -EINVAL);
+	cr_assert_eq(
+	    vd_conf_set_arg(&c, "pipeline.bogus=2", err, sizeof(err)), -EINVAL);
 	cr_assert_not_null(strstr(err, "unknown key"), "%s", err);
-	cr_assert_eq(vd_conf_set_arg(&c, "auth.nope.default=deny", err,
-	    sizeof(err)), -EINVAL);
+	cr_assert_eq(
+	    vd_conf_set_arg(&c, "auth.nope.default=deny", err, sizeof(err)),
+	    -EINVAL);
 	cr_assert_not_null(strstr(err, "unknown section"), "%s", err);
 }
 
@@ -431,24 +444,26 @@ Test(config, whole_check)
 
 	/* A floor below one timer tick is caught by vd_config_check. */
 	vd_conf_init(&c);
-	cr_assert_eq(vd_conf_set_arg(&c, "auth.open.margin_floor_ms=0", err,
-	    sizeof(err)), 0, "%s", err);
+	cr_assert_eq(vd_conf_set_arg(
+	                 &c, "auth.open.margin_floor_ms=0", err, sizeof(err)),
+	    0, "%s", err);
 	cr_assert_eq(vd_conf_check(&c, err, sizeof(err)), -EINVAL);
 	cr_assert_not_null(strstr(err, "auth.open"), "%s", err);
 
 	/* More events than the generator can judge. */
 	vd_conf_init(&c);
-	cr_assert_eq(vd_conf_set_arg(&c, "gen.rate=10000000", err,
-	    sizeof(err)), 0, "%s", err);
-	cr_assert_eq(vd_conf_set_arg(&c, "gen.duration=86400", err,
-	    sizeof(err)), 0, "%s", err);
+	cr_assert_eq(vd_conf_set_arg(&c, "gen.rate=10000000", err, sizeof(err)),
+	    0, "%s", err);
+	cr_assert_eq(
+	    vd_conf_set_arg(&c, "gen.duration=86400", err, sizeof(err)), 0,
+	    "%s", err);
 	cr_assert_eq(vd_conf_check(&c, err, sizeof(err)), -EINVAL);
 	cr_assert_not_null(strstr(err, "limit"), "%s", err);
 
 	vd_conf_init(&c);
 	cr_assert_eq(vd_conf_set_arg(&c, "gen.rate=2", err, sizeof(err)), 0);
-	cr_assert_eq(vd_conf_set_arg(&c, "gen.producers=3", err, sizeof(err)),
-	    0);
+	cr_assert_eq(
+	    vd_conf_set_arg(&c, "gen.producers=3", err, sizeof(err)), 0);
 	cr_assert_eq(vd_conf_check(&c, err, sizeof(err)), -EINVAL);
 }
 
@@ -462,12 +477,12 @@ Test(config, reload_diff)
 	cr_assert_eq(vd_conf_diff(&a, &b, true, names, sizeof(names)), 0);
 	cr_assert_eq(vd_conf_diff(&a, &b, false, names, sizeof(names)), 0);
 	cr_assert_str_eq(names, "");
-	cr_assert_eq(vd_conf_set_arg(&b, "gen.stall_every=10", err,
-	    sizeof(err)), 0);
-	cr_assert_eq(vd_conf_set_arg(&b, "auth.open.default=deny", err,
-	    sizeof(err)), 0);
-	cr_assert_eq(vd_conf_set_arg(&b, "pipeline.ring_size=64", err,
-	    sizeof(err)), 0);
+	cr_assert_eq(
+	    vd_conf_set_arg(&b, "gen.stall_every=10", err, sizeof(err)), 0);
+	cr_assert_eq(
+	    vd_conf_set_arg(&b, "auth.open.default=deny", err, sizeof(err)), 0);
+	cr_assert_eq(
+	    vd_conf_set_arg(&b, "pipeline.ring_size=64", err, sizeof(err)), 0);
 	cr_assert_eq(vd_conf_diff(&a, &b, true, names, sizeof(names)), 2);
 	cr_assert_str_eq(names, "gen.stall_every, auth.open.default");
 	cr_assert_eq(vd_conf_diff(&a, &b, false, names, sizeof(names)), 1);

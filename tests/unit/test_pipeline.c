@@ -67,7 +67,7 @@ assert_books_close(const struct vd_stats *st)
 		if (t < VD_AUTH_TYPE_COUNT)
 			cr_assert_eq(ts->received,
 			    ts->answered_worker + ts->answered_default +
-				ts->answered_arrival + ts->dropped,
+			        ts->answered_arrival + ts->dropped,
 			    "%s: received %llu != answered/dropped sum",
 			    vd_event_type_name(t),
 			    (unsigned long long)ts->received);
@@ -173,16 +173,21 @@ Test(pipeline, fast_rules_are_answered_by_workers_once_in_time)
 	    (unsigned long long)n);
 	cr_assert_eq(tb_count_not_once(f.tb, n), 0);
 	cr_assert_eq(atomic_load(&f.tb->late), 0);
-	cr_assert_eq(tb_count_by(f.tb, n, TB_WORKER), n, "worker %llu timer %llu other %llu", (unsigned long long)tb_count_by(f.tb, n, TB_WORKER), (unsigned long long)tb_count_by(f.tb, n, TB_TIMER), (unsigned long long)tb_count_by(f.tb, n, TB_OTHER));
+	cr_assert_eq(tb_count_by(f.tb, n, TB_WORKER), n,
+	    "worker %llu timer %llu other %llu",
+	    (unsigned long long)tb_count_by(f.tb, n, TB_WORKER),
+	    (unsigned long long)tb_count_by(f.tb, n, TB_TIMER),
+	    (unsigned long long)tb_count_by(f.tb, n, TB_OTHER));
 	vd_pipeline_stop(f.p);
 	vd_pipeline_stats(f.p, f.st);
 	assert_books_close(f.st);
 	cr_assert_eq(f.st->types[VD_AUTH_OPEN].answered_worker, n / 2);
 	cr_assert_eq(f.st->types[VD_AUTH_EXEC].answered_worker, n / 2);
-	cr_assert_eq(f.st->types[VD_AUTH_OPEN].denied +
-		f.st->types[VD_AUTH_EXEC].denied,
-	    vd_testeval_evaluated(f.te) - (f.st->types[VD_AUTH_OPEN].allowed +
-		f.st->types[VD_AUTH_EXEC].allowed));
+	cr_assert_eq(
+	    f.st->types[VD_AUTH_OPEN].denied + f.st->types[VD_AUTH_EXEC].denied,
+	    vd_testeval_evaluated(f.te) -
+	        (f.st->types[VD_AUTH_OPEN].allowed +
+	            f.st->types[VD_AUTH_EXEC].allowed));
 	cr_assert(f.st->types[VD_AUTH_OPEN].denied > 0);
 	cr_assert_eq(f.st->types[VD_AUTH_OPEN].latency.count, n / 2);
 	cr_assert_eq(f.st->workers, 2);
@@ -209,7 +214,8 @@ Test(pipeline, stalled_rules_get_the_default_before_the_deadline)
 	cr_assert_eq(atomic_load(&f.tb->late), 0, "late answers: %llu",
 	    (unsigned long long)atomic_load(&f.tb->late));
 	by_timer = tb_count_by(f.tb, n, TB_TIMER);
-	cr_assert_eq(by_timer, n, "by timer: %llu", (unsigned long long)by_timer);
+	cr_assert_eq(
+	    by_timer, n, "by timer: %llu", (unsigned long long)by_timer);
 	for (i = 0; i < n; i++)
 		cr_assert_eq(atomic_load(&f.tb->msgs[i].verdict), VD_DENY);
 	vd_pipeline_stop(f.p);
@@ -272,8 +278,8 @@ Test(pipeline, a_full_ring_answers_at_once_and_counts)
 			refused++;
 			/* Answered before submit returned. */
 			cr_assert_eq(atomic_load(&f.tb->answers), before + 1);
-			cr_assert_eq(tb_count_by(f.tb, i + 1, TB_OTHER),
-			    refused);
+			cr_assert_eq(
+			    tb_count_by(f.tb, i + 1, TB_OTHER), refused);
 		}
 	}
 	cr_assert_eq(refused, n - 1 - 3);
@@ -302,12 +308,12 @@ Test(pipeline, an_empty_pool_refuses_with_the_default)
 	cfg.types[VD_AUTH_OPEN].default_verdict = VD_DENY;
 	setup(&f, &cfg, 16);
 	for (i = 0; i < 8; i++)
-		cr_assert_not_null(held[i] = vd_pipeline_event_get(f.p,
-				       VD_AUTH_OPEN));
+		cr_assert_not_null(
+		    held[i] = vd_pipeline_event_get(f.p, VD_AUTH_OPEN));
 	cr_assert_null(vd_pipeline_event_get(f.p, VD_AUTH_OPEN));
 	/* Other types have pools of their own. */
-	cr_assert_not_null(held[0] != NULL ?
-		vd_pipeline_event_get(f.p, VD_AUTH_EXEC) : NULL);
+	cr_assert_not_null(
+	    held[0] != NULL ? vd_pipeline_event_get(f.p, VD_AUTH_EXEC) : NULL);
 	id = tb_submit(f.tb, f.p, VD_AUTH_OPEN, 7, 0, NULL);
 	cr_assert_eq(atomic_load(&f.tb->msgs[id].answers), 1);
 	cr_assert_eq(atomic_load(&f.tb->msgs[id].verdict), VD_DENY);
@@ -435,9 +441,10 @@ Test(pipeline, notify_events_go_to_the_serial_notify_thread)
 	assert_books_close(f.st);
 	cr_assert_eq(vd_testeval_notified(f.te),
 	    f.st->types[VD_NOTIFY_CLOSE].processed +
-		f.st->types[VD_NOTIFY_EXEC].processed);
+	        f.st->types[VD_NOTIFY_EXEC].processed);
 	cr_assert_eq(f.st->types[VD_NOTIFY_CLOSE].processed +
-		f.st->types[VD_NOTIFY_CLOSE].dropped, n - n / 3 - 1);
+	        f.st->types[VD_NOTIFY_CLOSE].dropped,
+	    n - n / 3 - 1);
 	teardown(&f);
 }
 
@@ -457,8 +464,10 @@ Test(pipeline, one_process_events_stay_in_order_on_one_shard)
 	cr_assert(tb_wait(f.tb, n, 5000 * MS));
 	for (i = 0; i < n; i++) {
 		uint64_t at = atomic_load(&f.tb->msgs[i].answered_ns);
-		cr_assert(at >= prev, "event %llu answered before its "
-		    "predecessor", (unsigned long long)i);
+		cr_assert(at >= prev,
+		    "event %llu answered before its "
+		    "predecessor",
+		    (unsigned long long)i);
 		prev = at;
 	}
 	vd_pipeline_stop(f.p);
@@ -483,8 +492,9 @@ Test(pipeline, type_settings_change_live_and_bad_ones_are_refused)
 
 	vd_pipeline_type_config(f.p, VD_AUTH_OPEN, &tc);
 	tc.default_verdict = VD_DENY;
-	cr_assert_eq(vd_pipeline_set_type(f.p, VD_AUTH_OPEN, &tc, err,
-			 sizeof(err)), 0, "%s", err);
+	cr_assert_eq(
+	    vd_pipeline_set_type(f.p, VD_AUTH_OPEN, &tc, err, sizeof(err)), 0,
+	    "%s", err);
 	id = tb_submit(f.tb, f.p, VD_AUTH_OPEN, 1, 30 * MS, NULL);
 	cr_assert_eq(atomic_load(&f.tb->msgs[id].verdict), VD_DENY);
 
@@ -492,8 +502,9 @@ Test(pipeline, type_settings_change_live_and_bad_ones_are_refused)
 	tc.default_verdict = VD_ALLOW;
 	tc.margin_floor_ns = tc.budget_ns + 1;
 	tc.margin_ceiling_ns = tc.budget_ns + 1;
-	cr_assert_eq(vd_pipeline_set_type(f.p, VD_AUTH_OPEN, &tc, err,
-			 sizeof(err)), -EINVAL);
+	cr_assert_eq(
+	    vd_pipeline_set_type(f.p, VD_AUTH_OPEN, &tc, err, sizeof(err)),
+	    -EINVAL);
 	cr_assert(strstr(err, "auth.open") != NULL, "%s", err);
 	vd_pipeline_type_config(f.p, VD_AUTH_OPEN, &now);
 	cr_assert_eq(now.default_verdict, VD_DENY);

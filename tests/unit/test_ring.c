@@ -52,8 +52,7 @@ Test(ring, order_is_kept_across_wraps)
 		for (k = 0; k < 1 + round % 3; k++)
 			cr_assert(vd_ring_push_sp(&r, (void *)next_in++));
 		while (vd_ring_depth(&r) > 0)
-			cr_assert_eq((uintptr_t)vd_ring_pop_sc(&r),
-			    next_out++);
+			cr_assert_eq((uintptr_t)vd_ring_pop_sc(&r), next_out++);
 	}
 	cr_assert_eq(next_in, next_out);
 	vd_ring_fini(&r);

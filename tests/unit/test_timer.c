@@ -82,8 +82,8 @@ worker_wins(struct vd_box *b)
 {
 	uint32_t expect = VD_PENDING;
 
-	cr_assert(atomic_compare_exchange_strong(&b->state, &expect,
-	    VD_ANSWERED));
+	cr_assert(
+	    atomic_compare_exchange_strong(&b->state, &expect, VD_ANSWERED));
 	/* The worker's reference now travels with its cancel. */
 }
 

@@ -22,8 +22,8 @@ struct timer {
 static struct timer *
 timer_of(struct vd_wheel_node *n)
 {
-	return (struct timer *)(void *)((char *)n -
-	    offsetof(struct timer, node));
+	return (
+	    struct timer *)(void *)((char *)n - offsetof(struct timer, node));
 }
 
 /* splitmix64: tiny, and a fixed seed replays a failure exactly. */
@@ -68,12 +68,13 @@ drain(struct vd_wheel *w, uint64_t prev, bool late_ok)
 		cr_assert(t->armed, "fired a timer that is not armed");
 		cr_assert(!vd_wheel_node_linked(n), "got node still linked");
 		cr_assert(t->expires <= w->now,
-		    "fired early: expires %" PRIu64 " now %" PRIu64,
-		    t->expires, w->now);
+		    "fired early: expires %" PRIu64 " now %" PRIu64, t->expires,
+		    w->now);
 		if (!late_ok)
 			cr_assert(t->expires > prev,
-			    "fired late: expires %" PRIu64 " previous now %"
-			    PRIu64, t->expires, prev);
+			    "fired late: expires %" PRIu64
+			    " previous now %" PRIu64,
+			    t->expires, prev);
 		t->armed = false;
 		t->fired++;
 		got++;
@@ -132,8 +133,8 @@ random_expiry(uint64_t *s, uint64_t now)
 	case 4:
 		return sat_add(now, rng(s) >> (rng(s) % 64));
 	case 5:
-		return sat_add(now, ((uint64_t)1 << (6 * (rng(s) % 11))) -
-		    1 + rng(s) % 3);
+		return sat_add(
+		    now, ((uint64_t)1 << (6 * (rng(s) % 11))) - 1 + rng(s) % 3);
 	default:
 		return sat_add(now, rng(s) % (1u << 22));
 	}
@@ -175,7 +176,8 @@ model_run(uint64_t seed, uint64_t start, unsigned ops)
 			if (armed > 0)
 				cr_assert_eq(vd_wheel_next(&w), 0,
 				    "seed %" PRIu64 " op %u: due but next() "
-				    "not 0", seed, op);
+				    "not 0",
+				    seed, op);
 			/* armed-already-expired timers may predate prev */
 			drain(&w, prev, true);
 		}
@@ -184,8 +186,8 @@ model_run(uint64_t seed, uint64_t start, unsigned ops)
 		min = UINT64_MAX;
 		for (i = 0; i < N; i++) {
 			cr_assert_eq(vd_wheel_node_linked(&tm[i].node),
-			    tm[i].armed, "seed %" PRIu64 " op %u: linked",
-			    seed, op);
+			    tm[i].armed, "seed %" PRIu64 " op %u: linked", seed,
+			    op);
 			if (!tm[i].armed)
 				continue;
 			armed++;
@@ -194,24 +196,24 @@ model_run(uint64_t seed, uint64_t start, unsigned ops)
 			if (r >= 6)
 				cr_assert(tm[i].expires > w.now,
 				    "seed %" PRIu64 " op %u: timer at %" PRIu64
-				    " not fired by %" PRIu64, seed, op,
-				    tm[i].expires, w.now);
+				    " not fired by %" PRIu64,
+				    seed, op, tm[i].expires, w.now);
 		}
 		cr_assert_eq(vd_wheel_count(&w), armed,
 		    "seed %" PRIu64 " op %u: count", seed, op);
-		cr_assert(vd_wheel_check(&w),
-		    "seed %" PRIu64 " op %u: check", seed, op);
+		cr_assert(vd_wheel_check(&w), "seed %" PRIu64 " op %u: check",
+		    seed, op);
 		next = vd_wheel_next(&w);
 		if (armed == 0)
 			cr_assert_eq(next, UINT64_MAX);
 		else if (min <= w.now)
-			cr_assert_eq(next, 0, "seed %" PRIu64 " op %u: next",
-			    seed, op);
+			cr_assert_eq(
+			    next, 0, "seed %" PRIu64 " op %u: next", seed, op);
 		else
 			cr_assert(next >= 1 && next <= min - w.now,
 			    "seed %" PRIu64 " op %u: next %" PRIu64
-			    " earliest in %" PRIu64, seed, op, next,
-			    min - w.now);
+			    " earliest in %" PRIu64,
+			    seed, op, next, min - w.now);
 	}
 }
 
@@ -268,8 +270,9 @@ Test(wheel, fires_exactly_on_the_tick)
 			cr_assert_eq(next, UINT64_MAX);
 		else
 			cr_assert(next >= 1 && next <= sorted[first] - now,
-			    "next %" PRIu64 " at %" PRIu64 ", earliest %"
-			    PRIu64, next, now, sorted[first]);
+			    "next %" PRIu64 " at %" PRIu64
+			    ", earliest %" PRIu64,
+			    next, now, sorted[first]);
 	}
 	for (i = 0; i < N; i++)
 		cr_assert_eq(tm[i].fired, 1);
@@ -412,8 +415,8 @@ Test(wheel, million_timers_fire_once_at_the_right_advance)
 	cr_assert_eq(fired, N);
 	cr_assert(vd_wheel_check(&w));
 	for (i = 0; i < N; i++)
-		cr_assert_eq(tm[i].fired, 1, "timer %zu fired %u times", i,
-		    tm[i].fired);
+		cr_assert_eq(
+		    tm[i].fired, 1, "timer %zu fired %u times", i, tm[i].fired);
 	free(tm);
 }
 
@@ -471,15 +474,38 @@ run_exact(uint64_t start, const uint64_t *exp, size_t n, uint64_t tick_until)
 Test(wheel, cascades_across_level_boundaries)
 {
 	static const uint64_t e[] = {
-		1, 2, 62, 63, 64, 65, 127, 128, 129,
-		4095, 4096, 4097, 4096 + 63, 4096 + 64, 8191, 8192,
-		(1u << 18) - 1, 1u << 18, (1u << 18) + 1,
-		(1u << 24) - 1, 1u << 24, (1u << 24) + 1,
-		((uint64_t)1 << 30) - 1, ((uint64_t)1 << 30) + 5,
+		1,
+		2,
+		62,
+		63,
+		64,
+		65,
+		127,
+		128,
+		129,
+		4095,
+		4096,
+		4097,
+		4096 + 63,
+		4096 + 64,
+		8191,
+		8192,
+		(1u << 18) - 1,
+		1u << 18,
+		(1u << 18) + 1,
+		(1u << 24) - 1,
+		1u << 24,
+		(1u << 24) + 1,
+		((uint64_t)1 << 30) - 1,
+		((uint64_t)1 << 30) + 5,
 		((uint64_t)1 << 36) + 4096 + 64 + 1,
-		((uint64_t)1 << 42) - 1, ((uint64_t)1 << 48) + 3,
-		(uint64_t)1 << 54, ((uint64_t)1 << 60) + 1,
-		(uint64_t)1 << 63, UINT64_MAX - 1, UINT64_MAX,
+		((uint64_t)1 << 42) - 1,
+		((uint64_t)1 << 48) + 3,
+		(uint64_t)1 << 54,
+		((uint64_t)1 << 60) + 1,
+		(uint64_t)1 << 63,
+		UINT64_MAX - 1,
+		UINT64_MAX,
 	};
 	uint64_t off[sizeof(e) / sizeof(e[0])];
 	const uint64_t base = ((uint64_t)1 << 30) - 3;
@@ -565,8 +591,15 @@ Test(wheel, time_jumps)
 Test(wheel, starts_at_a_large_time)
 {
 	static const uint64_t off[] = {
-		1, 63, 64, 65, 4096, 1u << 20, (uint64_t)1 << 36,
-		(uint64_t)1 << 49, ((uint64_t)1 << 50) + 7,
+		1,
+		63,
+		64,
+		65,
+		4096,
+		1u << 20,
+		(uint64_t)1 << 36,
+		(uint64_t)1 << 49,
+		((uint64_t)1 << 50) + 7,
 	};
 	const uint64_t base = (uint64_t)1 << 50;
 	uint64_t e[sizeof(off) / sizeof(off[0])];
@@ -587,12 +620,29 @@ Test(wheel, starts_at_a_large_time)
 Test(wheel, next_is_never_late)
 {
 	static const uint64_t nows[] = {
-		0, 1, 63, 64, 4095, 4096 + 17, 123456789,
-		((uint64_t)1 << 50) + 17, UINT64_MAX - ((uint64_t)1 << 41),
+		0,
+		1,
+		63,
+		64,
+		4095,
+		4096 + 17,
+		123456789,
+		((uint64_t)1 << 50) + 17,
+		UINT64_MAX - ((uint64_t)1 << 41),
 	};
 	static const uint64_t ks[] = {
-		1, 2, 63, 64, 65, 4095, 4096, 4097, 262143, 1000003,
-		(uint64_t)1 << 40, ((uint64_t)1 << 40) + 12345,
+		1,
+		2,
+		63,
+		64,
+		65,
+		4095,
+		4096,
+		4097,
+		262143,
+		1000003,
+		(uint64_t)1 << 40,
+		((uint64_t)1 << 40) + 12345,
 	};
 	struct vd_wheel w;
 	struct timer t;
@@ -610,24 +660,28 @@ Test(wheel, next_is_never_late)
 
 	for (a = 0; a < sizeof(nows) / sizeof(nows[0]) + 20; a++) {
 		for (b = 0; b < sizeof(ks) / sizeof(ks[0]) + 20; b++) {
-			now = a < sizeof(nows) / sizeof(nows[0]) ? nows[a] :
-			    rng(&s) >> (rng(&s) % 64);
-			e = sat_add(now, b < sizeof(ks) / sizeof(ks[0]) ?
-			    ks[b] : 1 + (rng(&s) >> (rng(&s) % 64)));
+			now = a < sizeof(nows) / sizeof(nows[0])
+			    ? nows[a]
+			    : rng(&s) >> (rng(&s) % 64);
+			e = sat_add(now,
+			    b < sizeof(ks) / sizeof(ks[0])
+			        ? ks[b]
+			        : 1 + (rng(&s) >> (rng(&s) % 64)));
 			if (e == now)
 				continue;
 			vd_wheel_init(&w, now);
 			arm(&w, &t, e);
 			nx = vd_wheel_next(&w);
 			cr_assert(nx >= 1 && nx <= e - now,
-			    "now %" PRIu64 " k %" PRIu64 ": next %" PRIu64,
-			    now, e - now, nx);
+			    "now %" PRIu64 " k %" PRIu64 ": next %" PRIu64, now,
+			    e - now, nx);
 			/* Sleeping for next() each time lands on e exactly. */
 			for (steps = 0; w.now < e; steps++) {
 				nx = vd_wheel_next(&w);
 				cr_assert(nx >= 1 && nx <= e - w.now,
 				    "overshoot: now %" PRIu64 " next %" PRIu64
-				    " expiry %" PRIu64, w.now, nx, e);
+				    " expiry %" PRIu64,
+				    w.now, nx, e);
 				cr_assert_null(vd_wheel_get(&w));
 				vd_wheel_advance(&w, w.now + nx);
 				cr_assert(steps < 2 * VD_WHEEL_LEVELS,
