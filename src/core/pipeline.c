@@ -254,6 +254,10 @@ pool_init(struct vd_pool *pool, unsigned size)
 		return -ENOMEM;
 	pool->size = size;
 	ck_stack_init(&pool->free);
+	/* ck keeps its ABA generation as a char * and adds 1 to it on each
+	 * pop; starting from NULL that is an offset on a null pointer, which
+	 * UBSan rightly reports.  Any other start value counts as well. */
+	pool->free.generation = (char *)pool;
 	/* Pushed in reverse, so the first boxes taken are the lowest. */
 	for (i = size; i > 0; i--)
 		ck_stack_push_mpmc(&pool->free, &pool->boxes[i - 1].free);
@@ -515,7 +519,7 @@ vd_pipeline_submit(struct vd_pipeline *p, struct vd_event *ev)
 	struct vd_cells *c = producer_cells(p);
 	struct vd_type_cells *tc = &c->t[t];
 	struct vd_type_config tcfg_live, *tcfg = &tcfg_live;
-	uint64_t now = vd_now_ns(), budget, margin;
+	uint64_t now = vd_now_ns(), budget, margin, fire_ns;
 	struct vd_ring *r;
 	unsigned shard;
 
@@ -547,7 +551,10 @@ vd_pipeline_submit(struct vd_pipeline *p, struct vd_event *ev)
 
 	shard = shard_of(p, ev->proc.pid);
 	ev->shard = (uint16_t)shard;
-	b->fire_ns = ev->deadline_ns - margin;
+	/* Kept in a local: once published, the box may be answered, freed
+	 * and reused by another producer before we return. */
+	fire_ns = ev->deadline_ns - margin;
+	b->fire_ns = fire_ns;
 	b->tstate = VD_T_NONE;
 	vd_wheel_node_init(&b->tnode);
 	atomic_store_explicit(&b->state, VD_PENDING, memory_order_relaxed);
@@ -560,7 +567,7 @@ vd_pipeline_submit(struct vd_pipeline *p, struct vd_event *ev)
 	vd_ring_push(&p->arm, b, p->cfg.multi_producer);
 	publish_fence();
 	sleeper_wake(&p->workers[shard].sl);
-	timer_poke(p, b->fire_ns);
+	timer_poke(p, fire_ns);
 	vd__cell_max(&tc->ring_depth_max, vd_ring_depth(r));
 	return true;
 
