@@ -1,0 +1,220 @@
+/*
+ * essim_internal.h — the simulated kernel's own structures, shared by
+ * essim.c (kernel, processes, posting, deadlines, cache, reports),
+ * essim_client.c (the ES client API and the delivery threads) and
+ * essim_msg.c (building, copying and reference-counting messages).
+ *
+ * One mutex, essim__k.lock, guards all kernel state: the client list,
+ * every client's queue, subscriptions, mute sets and books, the pending
+ * deadline heap, the result cache and the process table.  This is a
+ * simulator, not verdictd's hot path, so one lock is the design: it makes
+ * "answered once, in time" easy to judge exactly.  What is not under the
+ * lock is reference counting (messages and clients use atomics) so that a
+ * message retained by a client can be released from any thread, even
+ * after its client was deleted or the kernel was stopped.
+ *
+ * Lifetimes:
+ *  - a process record lives until essim_kernel_fini();
+ *  - a message is one self-contained allocation (header, es_message_t,
+ *    then every es_process_t / es_file_t / string it points to), so it
+ *    never points into kernel state and outlives anything it was built
+ *    from; it holds a reference on its client;
+ *  - a client is freed when the kernel's reference (dropped at fini) and
+ *    every message's reference are gone, so es_release_message() after
+ *    es_delete_client() or essim_kernel_fini() is safe.
+ */
+#ifndef ESSIM_INTERNAL_H
+#define ESSIM_INTERNAL_H
+
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <essim.h>
+
+/* macOS MAXPATHLEN: ES truncates longer paths and sets path_truncated. */
+#define ESSIM_PATH_MAX    1024
+#define ESSIM_MSG_VERSION 6
+/* Budget of an AUTH event posted with deadline_ns == 0. */
+#define ESSIM_DEFAULT_DEADLINE_NS (15ull * 1000000000ull)
+#define ESSIM_CACHE_MAX           65536u
+#define ESSIM_CACHE_BUCKETS       16384u
+
+#define ESSIM_MSG_MAGIC    0x65736d67u /* "esmg" */
+#define ESSIM_CLIENT_MAGIC 0x6573636cu /* "escl" */
+
+enum essim_kmsg_state {
+	KMSG_NOTIFY,    /* no answer expected */
+	KMSG_PENDING,   /* AUTH, in the deadline heap */
+	KMSG_ANSWERED,  /* an answer was accepted */
+	KMSG_EXPIRED,   /* its deadline passed unanswered: client killed */
+	KMSG_ABANDONED, /* client killed or deleted first: kernel allowed */
+};
+
+/*
+ * The kernel's header in front of every message, original or copy.  Its
+ * size is a multiple of max_align_t, so the es_message_t follows it with
+ * no padding and the header is found again by pointer arithmetic; strict
+ * C11 forbids nesting es_message_t (it has a flexible array member) as a
+ * struct member.
+ */
+struct essim_kmsg {
+	alignas(max_align_t) uint32_t magic;
+	bool is_copy;
+	uint8_t state;         /* enum essim_kmsg_state; under the lock */
+	atomic_uint refs;      /* every holder: queue, heap, handler, user */
+	atomic_uint user_refs; /* es_retain_message / es_copy_message */
+	uint64_t id;           /* kernel-wide; a copy carries the original's */
+	struct es_client_s *client;
+	struct essim_kmsg *orig; /* copies: the original (one reference) */
+	struct essim_kmsg *qnext;
+	size_t heap_idx;
+	uint64_t deadline_ns; /* CLOCK_MONOTONIC; AUTH only */
+	uint64_t deliver_ns;
+};
+
+static inline es_message_t *
+essim__kmsg_msg(struct essim_kmsg *k)
+{
+	return (es_message_t *)(void *)(k + 1);
+}
+
+static inline struct essim_kmsg *
+essim__kmsg_of(const es_message_t *m)
+{
+	return (struct essim_kmsg *)(uintptr_t)m - 1;
+}
+
+/* Processes are told apart by (pid, pidversion), as ES does. */
+static inline uint64_t
+essim__tok_key(const audit_token_t *t)
+{
+	return (uint64_t)t->val[5] << 32 | t->val[7];
+}
+
+struct essim_kproc {
+	struct essim_kproc *hnext; /* hash chain */
+	struct essim_kproc *next;  /* registration order */
+	uint64_t key;              /* pid << 32 | pidversion */
+	bool default_muted;
+	es_process_t proc;
+	es_file_t exe;
+	char strs[]; /* exe, signing id, team id */
+};
+
+struct essim_pmute {
+	es_mute_path_type_t type;
+	size_t len;
+	char *path;
+};
+
+struct es_client_s {
+	uint32_t magic;
+	atomic_uint refs; /* the kernel's, plus one per live message */
+	struct es_client_s *next;
+	es_handler_block_t handler;
+	pthread_t thread;
+	pthread_cond_t cv; /* queue non-empty, or stop */
+	bool thread_started;
+	bool deleted;
+	bool terminated;
+	struct essim_kmsg *qhead, *qtail;
+	uint32_t qlen;
+	bool subs[ES_EVENT_TYPE_LAST];
+	uint64_t seq[ES_EVENT_TYPE_LAST];
+	uint64_t gseq;
+	/* Muted processes, sorted by (pid, pidversion). */
+	audit_token_t *mutes;
+	size_t nmutes, capmutes;
+	struct essim_pmute *pmutes;
+	size_t npmutes, cappmutes;
+	struct essim_client_report rep; /* all but retained_now: lock */
+	atomic_uint_least64_t retained;
+};
+
+struct essim_centry;
+
+struct essim_kernel {
+	pthread_mutex_t lock;
+	bool running;
+	bool stopping; /* fini in progress: no new clients or events */
+	bool wd_stop;
+	bool wd_hold; /* test hook: the watchdog sleeps through deadlines */
+	struct essim_config cfg;
+	pthread_cond_t wd_cv;   /* earliest deadline changed, or stop */
+	pthread_cond_t idle_cv; /* the deadline heap became empty */
+	pthread_t wd_thread;
+	/* Every client since init, deleted ones too (for the books). */
+	struct es_client_s *clients, **clients_tail;
+	unsigned nlive;
+	struct essim_kproc **ptab, *procs, **procs_tail;
+	size_t pmask, nprocs;
+	struct essim_centry **ctab;
+	size_t ncache, chand;
+	/* Pending AUTH messages, a binary min-heap on deadline_ns. */
+	struct essim_kmsg **heap;
+	size_t nheap, capheap;
+	uint64_t next_id;
+	uint32_t next_pidversion;
+	uint64_t last_clear_ns;
+	bool cleared;
+};
+
+extern struct essim_kernel essim__k;
+
+/*
+ * A message as essim_post() sees it before it is copied to each client:
+ * its pointers lead into this structure, the posted event's strings and
+ * the process record.  essim__msg_build() turns it into a self-contained
+ * message per client.  The es_message_t itself is kept apart (it has a
+ * flexible array member, so it cannot be a member here in C11).
+ */
+struct essim_tmpl {
+	es_file_t f_target, f_dir2, f_aux;
+	es_process_t p_target;
+	struct essim_statfs sfs;
+	es_thread_t thread;
+	/* Target paths for TARGET_* muting; empty: not target-mutable. */
+	const char *tpath[2];
+	size_t ntpath;
+	/* Scratch strings: not zeroed by essim__tmpl_init. */
+	char aux_path[ESSIM_PATH_MAX];
+	char name_buf[ESSIM_PATH_MAX];
+	char joined[2 * ESSIM_PATH_MAX + 2];
+};
+
+/* essim.c */
+/*
+ * Test hook: while held, the watchdog does not fire, as when its wake-up
+ * comes late on a loaded machine; the delivery thread and the respond
+ * calls must then judge deadlines themselves.  Not part of essim.h.
+ */
+void essim__watchdog_hold(bool hold);
+uint64_t essim__mono_ns(void);
+uint64_t essim__ns_to_mach(uint64_t ns);
+void essim__heap_remove_locked(struct essim_kmsg *k);
+void essim__terminate_locked(struct es_client_s *c, uint64_t now);
+void essim__abandon_locked(struct es_client_s *c);
+bool essim__cacheable(es_event_type_t t);
+void essim__cache_store_locked(const es_message_t *m, uint32_t flags);
+void essim__cache_clear_locked(void);
+void essim__idle_check_locked(void);
+
+/* essim_msg.c */
+int essim__tmpl_init(struct essim_tmpl *t, es_message_t *m,
+    const struct essim_event *ev, const struct essim_kproc *p,
+    es_action_type_t *action);
+struct essim_kmsg *
+essim__msg_build(const es_message_t *src, struct es_client_s *c);
+void essim__kmsg_put(struct essim_kmsg *k);
+void essim__client_put(struct es_client_s *c);
+const char *essim__cache_target(const es_message_t *m);
+
+/* essim_client.c */
+bool essim__muted_locked(const struct es_client_s *c, const es_message_t *m,
+    const struct essim_tmpl *t);
+
+#endif
