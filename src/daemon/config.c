@@ -44,6 +44,7 @@ enum conf_scope {
 	SCOPE_PIPELINE,
 	SCOPE_BACKEND,
 	SCOPE_GEN,
+	SCOPE_SIM,
 	SCOPE_TYPE, /* [auth.open] and the other AUTH types */
 };
 
@@ -56,6 +57,8 @@ enum conf_kind {
 	KIND_FRACTION, /* double from 0 to 1 */
 	KIND_BACKEND,  /* char[VD_CONF_BACKEND_MAX] */
 	KIND_TYPES,    /* uint32_t mask of event types */
+	KIND_PATH,     /* char[VD_CONF_PATH_MAX] */
+	KIND_SCALE,    /* double from 0.001 to 1 */
 };
 
 struct conf_key {
@@ -72,6 +75,7 @@ struct conf_key {
 #define PIPE(f) (offsetof(struct vd_conf, pipe) + offsetof(struct vd_config, f))
 #define GEN(f)  (offsetof(struct vd_conf, gen) + offsetof(struct vd_conf_gen, f))
 #define TYPE(f) offsetof(struct vd_type_config, f)
+#define SIM(f)  (offsetof(struct vd_conf, sim) + offsetof(struct vd_conf_sim, f))
 
 static const struct conf_key conf_keys[] = {
 	{ SCOPE_PIPELINE, "workers", KIND_UINT, PIPE(workers), 0,
@@ -107,6 +111,12 @@ static const struct conf_key conf_keys[] = {
 	{ SCOPE_GEN, "short_ms", KIND_U64, GEN(short_ms), 1, 600000, 1,
 	    "a number of milliseconds", false },
 	{ SCOPE_GEN, "types", KIND_TYPES, GEN(types), 0, 0, 1, NULL, false },
+	{ SCOPE_SIM, "scenario", KIND_PATH, SIM(scenario), 0, 0, 1, NULL,
+	    false },
+	{ SCOPE_SIM, "time_scale", KIND_SCALE, SIM(time_scale), 0, 1, 1, NULL,
+	    false },
+	{ SCOPE_SIM, "duration", KIND_U64, SIM(duration_s), 0, 86400, 1,
+	    "a number of seconds (0: the scenario's)", false },
 	/* Per-type settings apply live (vd_pipeline_set_type). */
 	{ SCOPE_TYPE, "default", KIND_VERDICT, TYPE(default_verdict), 0, 0, 1,
 	    NULL, true },
@@ -125,6 +135,7 @@ static const struct conf_key conf_keys[] = {
 static const char *const scope_names[] = {
 	[SCOPE_PIPELINE] = "pipeline",
 	[SCOPE_BACKEND] = "backend",
+	[SCOPE_SIM] = "sim",
 	[SCOPE_GEN] = "gen",
 };
 
@@ -210,7 +221,8 @@ section_error(const char *section, char *err, size_t errsz)
 	else
 		errf(err, errsz,
 		    "unknown section [%s] (expected pipeline, "
-		    "backend, gen, or an AUTH event type such as auth.open)",
+		    "backend, gen, sim, or an AUTH event type such as "
+		    "auth.open)",
 		    quote(q, sizeof(q), section));
 }
 
@@ -419,15 +431,35 @@ key_set(const struct conf_key *k, void *base, const char *section,
 		*(double *)(void *)field = d;
 		return 0;
 	case KIND_BACKEND:
-		/* The only backend the daemon has for now. */
-		if (strcmp(value, "gen") != 0) {
+		if (strcmp(value, "gen") != 0 && strcmp(value, "sim") != 0) {
 			errf(err, errsz,
 			    "[%s] %s: expected a backend name "
-			    "(available: gen), got \"%s\"",
+			    "(gen or sim), got \"%s\"",
 			    section, k->name, quote(q, sizeof(q), value));
 			return -EINVAL;
 		}
 		snprintf(field, VD_CONF_BACKEND_MAX, "%s", value);
+		return 0;
+	case KIND_PATH:
+		if (value[0] == '\0' || strlen(value) >= VD_CONF_PATH_MAX) {
+			errf(err, errsz,
+			    "[%s] %s: expected a file name of 1 to %d bytes",
+			    section, k->name, VD_CONF_PATH_MAX - 1);
+			return -EINVAL;
+		}
+		snprintf(field, VD_CONF_PATH_MAX, "%s", value);
+		return 0;
+	case KIND_SCALE:
+		/* Faster than 1000x, deadlines fall below what the machine's
+		 * scheduling can meet; slower than real time makes no sense. */
+		if (!parse_fraction(value, &d) || d < 0.001 || d > 1) {
+			errf(err, errsz,
+			    "[%s] %s: expected a factor from 0.001 to 1 "
+			    "(such as 0.01), got \"%s\"",
+			    section, k->name, quote(q, sizeof(q), value));
+			return -EINVAL;
+		}
+		*(double *)(void *)field = d;
 		return 0;
 	case KIND_TYPES:
 		if (!parse_types(value, &mask, bad, sizeof(bad))) {
@@ -476,6 +508,7 @@ vd_conf_init(struct vd_conf *c)
 	c->gen.short_every = 0;
 	c->gen.short_ms = 100;
 	c->gen.types = GEN_TYPES_DEFAULT;
+	c->sim.time_scale = 1.0;
 }
 
 int
@@ -835,6 +868,12 @@ vd_conf_check(struct vd_conf *c, char *err, size_t errsz)
 	c->pipe.multi_producer = c->gen.producers > 1;
 	if ((rc = vd_config_check(&c->pipe, err, errsz)) != 0)
 		return rc;
+	if (strcmp(c->backend, "sim") == 0 && c->sim.scenario[0] == '\0') {
+		errf(err, errsz,
+		    "[sim] scenario: the sim backend needs a scenario file "
+		    "(--scenario FILE; see essim-scenario(5))");
+		return -EINVAL;
+	}
 	if (strcmp(c->backend, "gen") == 0) {
 		events = c->gen.rate * c->gen.duration_s;
 		if (events > VD_CONF_GEN_EVENTS_MAX) {
@@ -882,10 +921,13 @@ key_equal(const struct conf_key *k, const void *a, const void *b)
 	case KIND_VERDICT:
 		return *(const uint8_t *)fa == *(const uint8_t *)fb;
 	case KIND_FRACTION:
+	case KIND_SCALE:
 		return *(const double *)(const void *)fa ==
 		    *(const double *)(const void *)fb;
 	case KIND_BACKEND:
 		return strncmp(fa, fb, VD_CONF_BACKEND_MAX) == 0;
+	case KIND_PATH:
+		return strncmp(fa, fb, VD_CONF_PATH_MAX) == 0;
 	case KIND_TYPES:
 		return *(const uint32_t *)(const void *)fa ==
 		    *(const uint32_t *)(const void *)fb;

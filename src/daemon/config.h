@@ -44,10 +44,20 @@ struct vd_conf_gen {
 	uint32_t types;    /* bit (1 << enum vd_event_type) per type */
 };
 
+#define VD_CONF_PATH_MAX 1024
+
+/* The sim backend: a scenario run on the EndpointSecurity simulator. */
+struct vd_conf_sim {
+	char scenario[VD_CONF_PATH_MAX]; /* essim-scenario(5) file */
+	double time_scale;   /* deadlines, stalls and margins x this */
+	uint64_t duration_s; /* 0: the scenario's own */
+};
+
 struct vd_conf {
 	struct vd_config pipe;
 	char backend[VD_CONF_BACKEND_MAX];
 	struct vd_conf_gen gen;
+	struct vd_conf_sim sim;
 };
 
 /* Built-in defaults: vd_config_init(VD_PROFILE_FANOTIFY) plus ours. */
@@ -65,7 +75,8 @@ int vd_conf_load(struct vd_conf *c, const char *path, char *err, size_t errsz);
 
 /*
  * Sets one setting from text, the way a file line would.  section is
- * "pipeline", "backend", "gen" or an AUTH type name ("auth.open", or "open").
+ * "pipeline", "backend", "gen", "sim" or an AUTH type name ("auth.open", or
+ * "open").
  * Returns 0 or -EINVAL with "[section] key: expected ..., got ..." in err.
  */
 int vd_conf_set(struct vd_conf *c, const char *section, const char *key,

@@ -36,6 +36,8 @@
 #include <verdict/version.h>
 
 #include "daemon/config.h"
+#include "daemon/report.h"
+#include "daemon/sim.h"
 #include "daemon/gen.h"
 #include "daemon/log.h"
 
@@ -61,6 +63,8 @@ enum {
 	OPT_SEED,
 	OPT_SHORT_EVERY,
 	OPT_SHORT_MS,
+	OPT_SCENARIO,
+	OPT_TIME_SCALE,
 };
 
 static const struct option long_opts[] = {
@@ -87,6 +91,8 @@ static const struct option long_opts[] = {
 	{ "seed", required_argument, NULL, OPT_SEED },
 	{ "short-every", required_argument, NULL, OPT_SHORT_EVERY },
 	{ "short-ms", required_argument, NULL, OPT_SHORT_MS },
+	{ "scenario", required_argument, NULL, OPT_SCENARIO },
+	{ "time-scale", required_argument, NULL, OPT_TIME_SCALE },
 	{ NULL, 0, NULL, 0 },
 };
 static const char short_opts[] = "b:c:d:hjnp:r:s:t:Vw:";
@@ -114,6 +120,8 @@ static const struct opt_setting {
 	{ OPT_SEED, "gen", "seed" },
 	{ OPT_SHORT_EVERY, "gen", "short_every" },
 	{ OPT_SHORT_MS, "gen", "short_ms" },
+	{ OPT_SCENARIO, "sim", "scenario" },
+	{ OPT_TIME_SCALE, "sim", "time_scale" },
 };
 #define NOPT_SETTINGS (sizeof(opt_settings) / sizeof(opt_settings[0]))
 
@@ -147,7 +155,8 @@ static const char synopsis[] =
     "                [-p producers] [-t types] [--stall-every n] [--stall-ms "
     "ms]\n"
     "                [--deny-every n] [--seed n] [--short-every n] [--short-ms "
-    "ms]\n";
+    "ms]\n"
+    "                [--scenario file] [--time-scale x]\n";
 
 /* A usage error gets the synopsis on stderr; --help the whole text. */
 static void
@@ -177,7 +186,8 @@ usage(FILE *fp)
 	    "                           set any setting, e.g. "
 	    "auth.open.default=deny\n"
 	    "  -b, --backend NAME       event source: gen (the load "
-	    "generator)\n"
+	    "generator) or sim\n"
+	    "                           (the EndpointSecurity simulator)\n"
 	    "  -h, --help               print this help and exit\n"
 	    "  -V, --version            print the version and exit\n"
 	    "\n"
@@ -209,6 +219,14 @@ usage(FILE *fp)
 	    "deadline\n"
 	    "      --short-ms MS        that deadline, in milliseconds after "
 	    "arrival\n"
+	    "\n"
+	    "sim backend (the es backend on the EndpointSecurity "
+	    "simulator):\n"
+	    "      --scenario FILE      the workload, see essim-scenario(5)\n"
+	    "      --time-scale X       deadlines, stalls and margins x X "
+	    "(0.001..1)\n"
+	    "  -d, --duration S         run for S seconds instead of the "
+	    "scenario's\n"
 	    "\n"
 	    "Command-line settings override the file.  SIGHUP re-reads the "
 	    "file.\n"
@@ -409,12 +427,6 @@ reload(struct daemon *d)
 /* --- the report ------------------------------------------------------------
  */
 
-static double
-hist_us(const struct vd_hist *h, double q)
-{
-	return (double)vd_hist_quantile(h, q) / 1000.0;
-}
-
 static const char *
 signal_name(int signo)
 {
@@ -440,8 +452,6 @@ report_text(const struct daemon *d, const struct vd_stats *st,
     const struct vd_gen_report *g)
 {
 	double secs = (double)g->elapsed_ns / 1e9;
-	bool header;
-	int t;
 
 	printf("verdictd %s: backend %s, %u worker%s, %.2f s, %" PRIu64
 	       " events (%.0f/s)",
@@ -452,67 +462,7 @@ report_text(const struct daemon *d, const struct vd_stats *st,
 		printf(", stopped by %s", signal_name(d->stop_signal));
 	printf("\n");
 
-	header = false;
-	for (t = 0; t < VD_AUTH_TYPE_COUNT; t++) {
-		const struct vd_type_stats *ts = &st->types[t];
-
-		if (ts->received == 0)
-			continue;
-		if (!header) {
-			printf("\n%-14s %9s %9s %9s %9s %9s %9s %9s %9s %9s "
-			       "%9s %9s\n",
-			    "auth", "received", "worker", "default", "arrival",
-			    "dropped", "allowed", "denied", "p50_us", "p99_us",
-			    "p999_us", "max_us");
-			header = true;
-		}
-		printf("%-14s %9" PRIu64 " %9" PRIu64 " %9" PRIu64 " %9" PRIu64
-		       " %9" PRIu64 " %9" PRIu64 " %9" PRIu64 " %9.1f "
-		       "%9.1f %9.1f %9.1f\n",
-		    vd_event_type_name((enum vd_event_type)t), ts->received,
-		    ts->answered_worker, ts->answered_default,
-		    ts->answered_arrival, ts->dropped, ts->allowed, ts->denied,
-		    hist_us(&ts->latency, 0.5), hist_us(&ts->latency, 0.99),
-		    hist_us(&ts->latency, 0.999),
-		    (double)ts->latency.max / 1000.0);
-	}
-	header = false;
-	for (t = VD_NOTIFY_TYPE_FIRST; t < VD_EVENT_TYPE_COUNT; t++) {
-		const struct vd_type_stats *ts = &st->types[t];
-
-		if (ts->received == 0)
-			continue;
-		if (!header) {
-			printf("\n%-14s %9s %9s %9s %9s %9s %9s %9s\n",
-			    "notify", "received", "processed", "dropped",
-			    "p50_us", "p99_us", "p999_us", "max_us");
-			header = true;
-		}
-		printf("%-14s %9" PRIu64 " %9" PRIu64 " %9" PRIu64 " %9.1f "
-		       "%9.1f %9.1f %9.1f\n",
-		    vd_event_type_name((enum vd_event_type)t), ts->received,
-		    ts->processed, ts->dropped, hist_us(&ts->latency, 0.5),
-		    hist_us(&ts->latency, 0.99), hist_us(&ts->latency, 0.999),
-		    (double)ts->latency.max / 1000.0);
-	}
-	for (t = 0; t < VD_EVENT_TYPE_COUNT; t++) {
-		const struct vd_type_stats *ts = &st->types[t];
-		uint64_t sum = t < VD_AUTH_TYPE_COUNT
-		    ? ts->answered_worker + ts->answered_default +
-		        ts->answered_arrival + ts->dropped
-		    : ts->processed + ts->dropped;
-
-		if (sum != ts->received)
-			printf("warning: %s: the books do not close: received "
-			       "%" PRIu64 ", answered or dropped %" PRIu64 "\n",
-			    vd_event_type_name((enum vd_event_type)t),
-			    ts->received, sum);
-	}
-
-	printf("\ntimer: armed %" PRIu64 ", fired %" PRIu64 ", lost %" PRIu64
-	       ", cancelled %" PRIu64 ", lateness max %.1f us\n",
-	    st->timer.armed, st->timer.fired, st->timer.lost,
-	    st->timer.cancelled, (double)st->timer.lateness_max_ns / 1000.0);
+	vd_report_tables(st);
 
 	printf("gen: submitted %" PRIu64 " (auth %" PRIu64 ", notify %" PRIu64
 	       "), short deadlines %" PRIu64 ", refused (pool empty) %" PRIu64
@@ -537,20 +487,9 @@ report_text(const struct daemon *d, const struct vd_stats *st,
 }
 
 static void
-json_hist(const struct vd_hist *h)
-{
-	printf("\"latency_us\":{\"p50\":%.1f,\"p99\":%.1f,\"p999\":%.1f,"
-	       "\"max\":%.1f}",
-	    hist_us(h, 0.5), hist_us(h, 0.99), hist_us(h, 0.999),
-	    (double)h->max / 1000.0);
-}
-
-static void
 report_json(const struct daemon *d, const struct vd_stats *st,
     const struct vd_gen_report *g)
 {
-	const char *sep = "";
-
 	printf("{\"version\":\"%s\",\"backend\":\"%s\",\"workers\":%u,"
 	       "\"elapsed_s\":%.3f,\"stopped_by\":",
 	    VD_VERSION_STRING, d->conf.backend, st->workers,
@@ -559,41 +498,7 @@ report_json(const struct daemon *d, const struct vd_stats *st,
 		printf("\"%s\"", signal_name(d->stop_signal));
 	else
 		printf("null");
-	printf(",\"types\":{");
-	for (int t = 0; t < VD_EVENT_TYPE_COUNT; t++) {
-		const struct vd_type_stats *ts = &st->types[t];
-
-		if (ts->received == 0)
-			continue;
-		printf("%s\"%s\":{\"received\":%" PRIu64, sep,
-		    vd_event_type_name((enum vd_event_type)t), ts->received);
-		sep = ",";
-		if (t < VD_AUTH_TYPE_COUNT)
-			printf(",\"answered_worker\":%" PRIu64
-			       ",\"answered_default\":%" PRIu64
-			       ",\"answered_arrival\":%" PRIu64
-			       ",\"dropped\":%" PRIu64
-			       ",\"dropped_pool\":%" PRIu64
-			       ",\"shutdown\":%" PRIu64 ",\"allowed\":%" PRIu64
-			       ",\"denied\":%" PRIu64
-			       ",\"respond_errors\":%" PRIu64
-			       ",\"ring_depth_max\":%" PRIu64 ",",
-			    ts->answered_worker, ts->answered_default,
-			    ts->answered_arrival, ts->dropped, ts->dropped_pool,
-			    ts->shutdown, ts->allowed, ts->denied,
-			    ts->respond_errors, ts->ring_depth_max);
-		else
-			printf(",\"processed\":%" PRIu64 ",\"dropped\":%" PRIu64
-			       ",\"ring_depth_max\":%" PRIu64 ",",
-			    ts->processed, ts->dropped, ts->ring_depth_max);
-		json_hist(&ts->latency);
-		printf("}");
-	}
-	printf("},\"timer\":{\"armed\":%" PRIu64 ",\"fired\":%" PRIu64
-	       ",\"lost\":%" PRIu64 ",\"cancelled\":%" PRIu64
-	       ",\"lateness_max_us\":%.1f}",
-	    st->timer.armed, st->timer.fired, st->timer.lost,
-	    st->timer.cancelled, (double)st->timer.lateness_max_ns / 1000.0);
+	vd_report_json_tables(st);
 	printf(",\"gen\":{\"submitted\":%" PRIu64 ",\"auth\":%" PRIu64
 	       ",\"notify\":%" PRIu64 ",\"short_deadline\":%" PRIu64
 	       ",\"refused\":%" PRIu64 ",\"answered\":%" PRIu64
@@ -671,6 +576,15 @@ run(struct daemon *d)
 	sigset_t blocked, old;
 	int rc, status = EXIT_RUNTIME;
 
+	if (strcmp(d->conf.backend, "sim") == 0) {
+#ifdef VD_HAVE_SIM
+		return vd_sim_main(&d->conf, d->json);
+#else
+		vd_log_warnx("this verdictd was built without the sim backend "
+		             "(it needs clang's blocks: build with CC=clang)");
+		return EXIT_USAGE;
+#endif
+	}
 	if (signals_init(&blocked, &old) != 0)
 		goto fail;
 	if ((d->te = vd_testeval_create()) == NULL) {
@@ -811,6 +725,12 @@ main(int argc, char *argv[])
 		free(d.ov);
 		return EXIT_USAGE;
 	}
+	/* -d is the run's length for either backend. */
+	if (d.conf.sim.duration_s == 0)
+		for (size_t i = 0; i < d.nov; i++)
+			if (d.ov[i].setting != NULL &&
+			    d.ov[i].setting->val == 'd')
+				d.conf.sim.duration_s = d.conf.gen.duration_s;
 	if (check) {
 		vd_log_info("configuration OK");
 		free(d.ov);

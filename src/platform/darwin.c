@@ -12,7 +12,9 @@
 #include <sched.h>
 #include <pthread/qos.h>
 #include <stdint.h>
+#include <libproc.h>
 #include <sys/sysctl.h>
+#include <unistd.h>
 
 #include "platform/platform.h"
 
@@ -77,6 +79,14 @@ vd_usable_cpus(void)
 	if (sysctlbyname("hw.activecpu", &n, &len, NULL, 0) != 0 || n < 1)
 		return 1;
 	return (unsigned)n;
+}
+
+int
+vd_self_exe(char *buf, size_t size)
+{
+	if (proc_pidpath(getpid(), buf, (uint32_t)size) <= 0)
+		return -errno;
+	return 0;
 }
 
 void

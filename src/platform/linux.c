@@ -81,6 +81,20 @@ vd_usable_cpus(void)
 	return n > 0 ? (unsigned)n : 1;
 }
 
+int
+vd_self_exe(char *buf, size_t size)
+{
+	ssize_t n;
+
+	if (size == 0)
+		return -EINVAL;
+	n = readlink("/proc/self/exe", buf, size - 1);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	return 0;
+}
+
 void
 vd_yield(void)
 {

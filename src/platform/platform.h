@@ -16,6 +16,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Monotonic time in nanoseconds. */
@@ -44,6 +45,9 @@ unsigned vd_usable_cpus(void);
 
 /* Names the calling thread (truncated to the OS limit). */
 void vd_thread_name(const char *name);
+
+/* The running program's executable path.  0 or -errno. */
+int vd_self_exe(char *buf, size_t size);
 
 /* Gives the CPU to another runnable thread, if there is one. */
 void vd_yield(void);

@@ -1,0 +1,191 @@
+/*
+ * sim.c — verdictd --backend sim.  See sim.h.
+ *
+ * The report's last part is the simulated kernel's own books, not
+ * verdictd's: whether the client was terminated, and how many answers were
+ * missed, late or duplicated, as macOS would count them.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <verdict/stats.h>
+#include <verdict/version.h>
+
+#include "backend/simrun.h"
+#include "daemon/log.h"
+#include "daemon/report.h"
+#include "daemon/sim.h"
+
+#define NS_PER_S 1000000000ull
+
+static void
+client_text(const char *name, const struct essim_client_report *r)
+{
+	printf("kernel: %s client: delivered %" PRIu64 " AUTH, %" PRIu64
+	       " NOTIFY; answered %" PRIu64 " (allowed %" PRIu64
+	       ", denied %" PRIu64 ")\n",
+	    name, r->auth_delivered, r->notify_delivered, r->answered,
+	    r->allowed, r->denied);
+	printf("kernel: %s client: duplicates %" PRIu64 ", late %" PRIu64
+	       ", missed %" PRIu64 ", wrong type %" PRIu64
+	       ", kernel drops %" PRIu64 ", cache hits %" PRIu64
+	       ", still retained %" PRIu64 "\n",
+	    name, r->duplicates, r->late, r->missed, r->wrong_type,
+	    r->kernel_drops, r->cache_hits, r->retained_now);
+	if (r->slack_min_ns != UINT64_MAX && r->answered > 0)
+		printf("kernel: %s client: closest answer %.3f ms before its "
+		       "deadline\n",
+		    name, (double)r->slack_min_ns / 1e6);
+	printf("kernel: %s client terminated: %s%s%s\n", name,
+	    r->terminated ? "YES (" : "no", r->terminated ? r->reason : "",
+	    r->terminated ? ")" : "");
+}
+
+static void
+client_json(const char *name, const struct essim_client_report *r)
+{
+	printf("\"%s\":{\"auth_delivered\":%" PRIu64
+	       ",\"notify_delivered\":%" PRIu64 ",\"answered\":%" PRIu64
+	       ",\"allowed\":%" PRIu64 ",\"denied\":%" PRIu64
+	       ",\"duplicates\":%" PRIu64 ",\"late\":%" PRIu64
+	       ",\"missed\":%" PRIu64 ",\"wrong_type\":%" PRIu64
+	       ",\"kernel_drops\":%" PRIu64 ",\"cache_hits\":%" PRIu64
+	       ",\"retained_now\":%" PRIu64 ",\"slack_min_ms\":",
+	    name, r->auth_delivered, r->notify_delivered, r->answered,
+	    r->allowed, r->denied, r->duplicates, r->late, r->missed,
+	    r->wrong_type, r->kernel_drops, r->cache_hits, r->retained_now);
+	if (r->slack_min_ns != UINT64_MAX && r->answered > 0)
+		printf("%.3f", (double)r->slack_min_ns / 1e6);
+	else
+		printf("null");
+	printf(",\"terminated\":%s,\"reason\":\"%s\"}",
+	    r->terminated ? "true" : "false", r->terminated ? r->reason : "");
+}
+
+static void
+report_text(const struct vd_conf *c, const struct vd_simrun_report *r)
+{
+	const struct essim_workload_report *w = &r->workload;
+	double secs = (double)r->elapsed_ns / 1e9;
+	unsigned i;
+
+	printf("verdictd %s: backend sim (es), scenario %s, time scale %g, "
+	       "%u worker%s, %.2f s, %" PRIu64 " events posted\n",
+	    VD_VERSION_STRING, c->sim.scenario, c->sim.time_scale,
+	    r->stats->workers, r->stats->workers == 1 ? "" : "s", secs,
+	    w->posted);
+	vd_report_tables(r->stats);
+	printf("es: AUTH messages %" PRIu64 ", NOTIFY messages %" PRIu64
+	       ", kernel drops seen as seq_num gaps %" PRIu64
+	       ", retained %" PRIu64 ", released %" PRIu64 "\n",
+	    r->es.auth_messages, r->es.notify_messages, r->es.kernel_drops,
+	    r->es.retained, r->es.released);
+	for (i = 1; i < 8; i++)
+		if (r->es.respond_errors[i] != 0)
+			printf("es: respond errors %s: %" PRIu64 "\n",
+			    vd_es_respond_result_name(i),
+			    r->es.respond_errors[i]);
+	printf("workload: posted %" PRIu64 " (AUTH %" PRIu64 ", NOTIFY %" PRIu64
+	       "), short deadlines %" PRIu64 ", bursts %" PRIu64 "\n",
+	    w->posted, w->posted_auth, w->posted_notify, w->short_deadlines,
+	    w->bursts);
+	client_text("AUTH", &r->auth);
+	client_text("NOTIFY", &r->notify);
+	printf("result: %s\n",
+	    vd_simrun_clean(r) ? "OK"
+	                       : "FAILED (the kernel's books show missed, "
+	                         "late or duplicate answers, or a terminated "
+	                         "client)");
+}
+
+static void
+report_json(const struct vd_conf *c, const struct vd_simrun_report *r)
+{
+	const struct essim_workload_report *w = &r->workload;
+	unsigned i;
+
+	printf("{\"version\":\"%s\",\"backend\":\"sim\",\"scenario\":\"",
+	    VD_VERSION_STRING);
+	/* The path as given; escape what JSON needs. */
+	for (const char *p = c->sim.scenario; *p != '\0'; p++) {
+		if (*p == '"' || *p == '\\')
+			printf("\\%c", *p);
+		else if ((unsigned char)*p < 0x20)
+			printf("\\u%04x", (unsigned char)*p);
+		else
+			putchar(*p);
+	}
+	printf("\",\"time_scale\":%g,\"workers\":%u,\"elapsed_s\":%.3f",
+	    c->sim.time_scale, r->stats->workers, (double)r->elapsed_ns / 1e9);
+	vd_report_json_tables(r->stats);
+	printf(",\"es\":{\"auth_messages\":%" PRIu64
+	       ",\"notify_messages\":%" PRIu64 ",\"kernel_drops\":%" PRIu64
+	       ",\"retained\":%" PRIu64 ",\"released\":%" PRIu64
+	       ",\"respond_errors\":{",
+	    r->es.auth_messages, r->es.notify_messages, r->es.kernel_drops,
+	    r->es.retained, r->es.released);
+	for (i = 1; i < 6; i++)
+		printf("%s\"%s\":%" PRIu64, i == 1 ? "" : ",",
+		    vd_es_respond_result_name(i), r->es.respond_errors[i]);
+	printf("}},\"workload\":{\"posted\":%" PRIu64 ",\"auth\":%" PRIu64
+	       ",\"notify\":%" PRIu64 ",\"short_deadlines\":%" PRIu64
+	       ",\"bursts\":%" PRIu64 "},\"kernel\":{",
+	    w->posted, w->posted_auth, w->posted_notify, w->short_deadlines,
+	    w->bursts);
+	client_json("auth_client", &r->auth);
+	printf(",");
+	client_json("notify_client", &r->notify);
+	printf("},\"ok\":%s}\n", vd_simrun_clean(r) ? "true" : "false");
+}
+
+int
+vd_sim_main(const struct vd_conf *c, bool json)
+{
+	struct essim_scenario s;
+	struct vd_simrun_report r;
+	struct vd_config cfg;
+	char err[640];
+	int t, status;
+
+	essim_scenario_init(&s);
+	if (essim_scenario_load(&s, c->sim.scenario, err, sizeof(err)) != 0) {
+		vd_log_warnx("%s", err);
+		return 2;
+	}
+	essim_scenario_scale(&s, c->sim.time_scale);
+	if (c->sim.duration_s != 0)
+		essim_scenario_set_duration(&s, c->sim.duration_s * NS_PER_S);
+	/* Margins follow the ES profile, scaled with the scenario's
+	 * deadlines; the pipeline's sizes, threads and default verdicts
+	 * come from the configuration.  Each ES client has one delivery
+	 * thread: every ring has a single producer. */
+	vd_simrun_config(&cfg, c->sim.time_scale);
+	cfg.workers = c->pipe.workers;
+	cfg.ring_size = c->pipe.ring_size;
+	cfg.pool_size = c->pipe.pool_size;
+	cfg.spin_ns = c->pipe.spin_ns;
+	cfg.pin_workers = c->pipe.pin_workers;
+	cfg.multi_producer = false;
+	for (t = 0; t < VD_EVENT_TYPE_COUNT; t++)
+		cfg.types[t].default_verdict = c->pipe.types[t].default_verdict;
+	if ((r.stats = malloc(sizeof(*r.stats))) == NULL) {
+		vd_log_warn("malloc");
+		return 1;
+	}
+	if (vd_simrun(&s, &cfg, &r, err, sizeof(err)) != 0) {
+		vd_log_warnx("%s", err);
+		free(r.stats);
+		return 1;
+	}
+	if (json)
+		report_json(c, &r);
+	else
+		report_text(c, &r);
+	status = vd_simrun_clean(&r) ? 0 : 1;
+	free(r.stats);
+	if (fflush(stdout) != 0)
+		return 1;
+	return status;
+}
