@@ -51,6 +51,7 @@ struct vd_type_stats {
 	uint64_t audited;
 	uint64_t respond_errors; /* backend refused an answer */
 	uint64_t ring_depth_max; /* high-water mark over its shards */
+	uint64_t ring_depth;     /* queued now, over its shards */
 	uint64_t budget_min_ns;  /* shortest deadline budget on arrival */
 	int64_t margin_min_ns;   /* least time left before the deadline
 	                            when answered (negative: late) */

@@ -156,9 +156,15 @@ vd_pipeline_stats(const struct vd_pipeline *p, struct vd_stats *out)
 	sum_cells(out, p->tcells);
 	sum_cells(out, p->ncells);
 	sum_cells(out, p->ccells);
-	for (t = 0; t < VD_EVENT_TYPE_COUNT; t++)
+	for (t = 0; t < VD_EVENT_TYPE_COUNT; t++) {
+		unsigned shards = t < VD_AUTH_TYPE_COUNT ? p->nworkers : 1;
+
 		if (out->types[t].margin_min_ns == INT64_MAX)
 			out->types[t].margin_min_ns = 0;
+		/* A racy snapshot, as any gauge read from outside is. */
+		for (i = 0; i < shards; i++)
+			out->types[t].ring_depth += vd_ring_depth(&p->rings[t][i]);
+	}
 	out->workers = p->nworkers;
 	for (i = 0; i < p->nworkers && i < VD_MAX_WORKERS; i++) {
 		out->worker[i].events = LD(p->workers[i].events);
