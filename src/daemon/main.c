@@ -141,7 +141,11 @@ struct daemon {
 	struct vd_testeval *te;
 	struct vd_gen *gen;
 	struct vd_pipeline *p;
-	int stop_signal; /* what ended the run, 0: its duration */
+	int stop_signal;             /* what ended the run, 0: its duration */
+	pthread_mutex_t reload_lock; /* reload() from main or control */
+	uint64_t generation;         /* configurations loaded, from 1 */
+	uint64_t reloads, reload_failures;
+	uint64_t start_ns;
 };
 
 static int sig_fds[2] = { -1, -1 };
@@ -266,6 +270,10 @@ conf_build(struct vd_conf *c, const struct daemon *d, char *err, size_t errsz)
 			snprintf(err, errsz, "--%s: %s", o->opt, msg);
 			return rc;
 		}
+		/* -d is the run's length for either backend. */
+		if (o->setting != NULL && o->setting->val == 'd' &&
+		    c->sim.duration_s == 0)
+			c->sim.duration_s = c->gen.duration_s;
 	}
 	if ((rc = vd_conf_check(c, msg, sizeof(msg))) != 0) {
 		if (d->path != NULL)
@@ -371,22 +379,34 @@ signals_wait(int timeout_ms, int *stopsig)
  * the others are only counted, since the pipeline would have to be rebuilt.
  * A file that fails keeps the running configuration.
  */
-static void
-reload(struct daemon *d)
+/*
+ * Re-reads the file (SIGHUP, verdictctl reload).  Settings that can change
+ * live are applied; the others are only counted, since the pipeline would
+ * have to be rebuilt.  A file that fails keeps the running configuration.
+ * Returns 0 or an errno, with the outcome in one sentence in msg; the
+ * caller logs it.  Serialized by reload_lock (main and control threads).
+ */
+static int
+reload(struct daemon *d, char *msg, size_t msgsz)
 {
 	char err[640], live_names[256], restart_names[512];
-	unsigned live, restart;
+	unsigned live, restart, refused = 0;
 	struct vd_conf next;
+	int rc = 0;
 
+	pthread_mutex_lock(&d->reload_lock);
 	if (d->path == NULL) {
-		vd_log_warnx("reload: started without -c, no configuration "
-		             "file to re-read");
-		return;
+		snprintf(msg, msgsz,
+		    "reload: started without -c, no "
+		    "configuration file to re-read");
+		rc = ENOENT;
+		goto out;
 	}
 	if (conf_build(&next, d, err, sizeof(err)) != 0) {
-		vd_log_warnx(
+		snprintf(msg, msgsz,
 		    "reload: %s; keeping the running configuration", err);
-		return;
+		rc = EINVAL;
+		goto out;
 	}
 	live =
 	    vd_conf_diff(&d->conf, &next, true, live_names, sizeof(live_names));
@@ -405,6 +425,7 @@ reload(struct daemon *d)
 				             "%s settings",
 				    err,
 				    vd_event_type_name((enum vd_event_type)t));
+				refused++;
 				continue;
 			}
 			d->conf.pipe.types[t] = tc;
@@ -416,12 +437,35 @@ reload(struct daemon *d)
 		d->conf.gen.stall_ms = next.gen.stall_ms;
 		d->conf.gen.deny_every = next.gen.deny_every;
 	}
-	vd_log_info("reload: configuration OK, %u setting%s need%s a restart%s"
-	            "%s%s; %u applied%s%s%s",
-	    restart, restart == 1 ? "" : "s", restart == 1 ? "s" : "",
-	    restart > 0 ? " (" : "", restart > 0 ? restart_names : "",
-	    restart > 0 ? ")" : "", live, live > 0 ? " (" : "",
-	    live > 0 ? live_names : "", live > 0 ? ")" : "");
+	d->generation++;
+	snprintf(msg, msgsz,
+	    "reload: configuration OK (generation %" PRIu64 "), %u setting%s "
+	    "need%s a restart%s%s%s; %u applied%s%s%s%s",
+	    d->generation, restart, restart == 1 ? "" : "s",
+	    restart == 1 ? "s" : "", restart > 0 ? " (" : "",
+	    restart > 0 ? restart_names : "", restart > 0 ? ")" : "", live,
+	    live > 0 ? " (" : "", live > 0 ? live_names : "",
+	    live > 0 ? ")" : "",
+	    refused > 0 ? "; some per-type settings were refused" : "");
+out:
+	if (rc == 0)
+		d->reloads++;
+	else
+		d->reload_failures++;
+	pthread_mutex_unlock(&d->reload_lock);
+	return rc;
+}
+
+/* SIGHUP: reload and log the outcome. */
+static void
+reload_signal(struct daemon *d)
+{
+	char msg[1024];
+
+	if (reload(d, msg, sizeof(msg)) == 0)
+		vd_log_info("%s", msg);
+	else
+		vd_log_warnx("%s", msg);
 }
 
 /* --- the report ------------------------------------------------------------
@@ -546,7 +590,7 @@ run_wait(struct daemon *d)
 		ms = (int)((end - now + NS_PER_MS - 1) / NS_PER_MS);
 		got = signals_wait(ms, &d->stop_signal);
 		if (got & GOT_HUP)
-			reload(d);
+			reload_signal(d);
 		if (got & GOT_STOP)
 			return;
 	}
@@ -561,7 +605,7 @@ run_wait(struct daemon *d)
 	while (vd_gen_pending(d->gen) > 0 && now_ns() < drain_end) {
 		got = signals_wait(10, &d->stop_signal);
 		if (got & GOT_HUP)
-			reload(d);
+			reload_signal(d);
 		if (got & GOT_STOP)
 			return;
 	}
@@ -661,6 +705,9 @@ main(int argc, char *argv[])
 	int ch, idx;
 
 	memset(&d, 0, sizeof(d));
+	pthread_mutex_init(&d.reload_lock, NULL);
+	d.generation = 1;
+	d.start_ns = vd_clock_ns();
 	if ((d.ov = calloc((size_t)argc, sizeof(*d.ov))) == NULL) {
 		vd_log_warn("calloc");
 		return EXIT_RUNTIME;
@@ -725,12 +772,6 @@ main(int argc, char *argv[])
 		free(d.ov);
 		return EXIT_USAGE;
 	}
-	/* -d is the run's length for either backend. */
-	if (d.conf.sim.duration_s == 0)
-		for (size_t i = 0; i < d.nov; i++)
-			if (d.ov[i].setting != NULL &&
-			    d.ov[i].setting->val == 'd')
-				d.conf.sim.duration_s = d.conf.gen.duration_s;
 	if (check) {
 		vd_log_info("configuration OK");
 		free(d.ov);
