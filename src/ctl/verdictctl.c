@@ -1,0 +1,1427 @@
+/*
+ * verdictctl.c — the operator's tool: reads verdictd's counters the way
+ * sysctl(8) reads the kernel's, prints the daemon's status and asks it to
+ * re-read its configuration, over the control socket of proto.h.
+ *
+ * One request per connection, as the protocol says: connect, send, read
+ * the reply, close.  The reply is not trusted: its header is checked
+ * (magic, kind, flags, a length of at most VD_CTL_MAX_REPLY) before any
+ * payload byte is read or memory allocated, and every record of the
+ * payload is split and checked before it is printed.  Names given on the
+ * command line are checked with the protocol's own rule before they are
+ * sent, so a typo is a usage error here rather than a refusal there.
+ *
+ * The timeout bounds the whole exchange: the connect by the socket's
+ * SO_SNDTIMEO (Linux applies it to a connect that waits on a full
+ * backlog), the reads by vd_ctl_read_full()'s deadline, set to what is
+ * left of it.  The send needs no bound: a request is at most 4 KiB and
+ * fits in an empty socket buffer.
+ *
+ * Exit status: 0 success, 1 no such counter or reload refused, 2 usage
+ * error, 3 the daemon is not running, 4 permission denied on the socket,
+ * 5 a protocol or I/O error (timeout, malformed reply, closed connection).
+ * Functions below the option parsing that talk to the daemon print their
+ * own message and return one of these, so main() only passes it on.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <verdict/version.h>
+
+#include "ctl/proto.h"
+
+enum {
+	EXIT_NOTFOUND = 1, /* no such counter, or reload refused */
+	EXIT_USAGE = 2,
+	EXIT_NODAEMON = 3, /* no socket, or nothing listens on it */
+	EXIT_PERM = 4,     /* the socket is root-only */
+	EXIT_PROTO = 5,    /* timeout, I/O error, malformed reply */
+};
+
+#define DEFAULT_TIMEOUT  5.0
+#define DEFAULT_INTERVAL 1.0
+#define MIN_INTERVAL     0.1
+#define MAX_INTERVAL     3600.0
+#define MIN_TIMEOUT      0.001
+#define MAX_TIMEOUT      3600.0
+
+/* Longest daemon message echoed to stderr: enough for a sentence, and a
+ * bound on what a confused daemon can make us print. */
+#define MAX_ECHO 512
+
+/* "verdictd_" + a name + "_seconds" + "_total", with room to spare. */
+#define PROM_NAME_MAX (VD_CTL_MAX_NAME + 32)
+
+enum cmd {
+	CMD_GET,
+	CMD_STATUS,
+	CMD_RELOAD,
+};
+
+enum format {
+	FMT_TEXT,
+	FMT_VALUES, /* -n */
+	FMT_JSON,
+	FMT_PROM,
+};
+
+enum {
+	OPT_PROMETHEUS = 256,
+};
+
+struct opts {
+	enum cmd cmd;
+	enum format fmt;
+	bool all;
+	bool verbose;
+	bool watch;
+	double interval;
+	double timeout;
+	const char *socket;
+	char *const *names;
+	size_t nnames;
+};
+
+/* A reply, checked: status and a NUL-terminated copy of the payload. */
+struct reply {
+	uint32_t status;
+	char *buf;
+	size_t len;
+};
+
+/* One GET record; the strings point into the reply's buffer. */
+struct rec {
+	const char *name;
+	const char *kind; /* "counter" or "gauge" */
+	const char *unit;
+	const char *help;
+	int64_t value;
+	bool counter;
+};
+
+struct recs {
+	struct reply r;
+	struct rec *v;
+	size_t n;
+};
+
+/* Set by SIGINT / SIGTERM while watching; the loop checks it. */
+static volatile sig_atomic_t stop_requested;
+
+/* The protocol's rule (vd_ctl_name_ok()), for messages. */
+static const char name_rule[] =
+    "1 to 127 of [a-z0-9_.], no dot first, last or twice in a row";
+
+static const char synopsis[] =
+    "usage: verdictctl [-S socket] [-t seconds] [-njv] [--prometheus] -a\n"
+    "       verdictctl [-S socket] [-t seconds] [-njv] [--prometheus] "
+    "name ...\n"
+    "       verdictctl [-S socket] [-t seconds] [-v] -w [seconds] "
+    "-a | name ...\n"
+    "       verdictctl [-S socket] [-t seconds] [-nj] status\n"
+    "       verdictctl [-S socket] [-t seconds] reload\n"
+    "       verdictctl -h | -V\n";
+
+static const struct option long_opts[] = {
+	{ "all", no_argument, NULL, 'a' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "json", no_argument, NULL, 'j' },
+	{ "values", no_argument, NULL, 'n' },
+	{ "prometheus", no_argument, NULL, OPT_PROMETHEUS },
+	{ "socket", required_argument, NULL, 'S' },
+	{ "timeout", required_argument, NULL, 't' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "version", no_argument, NULL, 'V' },
+	{ "watch", optional_argument, NULL, 'w' },
+	{ NULL, 0, NULL, 0 },
+};
+static const char short_opts[] = "ahjnS:t:vVw::";
+
+static void
+usage(FILE *fp)
+{
+	static const char *const text[] = {
+		"",
+		"Read verdictd's counters and status over its control socket.",
+		"A name selects that counter or every counter under it.",
+		"",
+		"  -a, --all              every counter",
+		"  -n, --values           print values only",
+		"  -j, --json             print one JSON object",
+		"  -v, --verbose          with -j: kind, unit and help too;",
+		"                         otherwise: units after the values",
+		"      --prometheus       Prometheus text format 0.0.4",
+		"  -w, --watch [SECONDS]  refresh every SECONDS (0.1..3600,",
+		"                         default 1) with rates; ^C stops",
+		"  -S, --socket PATH      control socket (default:",
+		"                         $VERDICTD_SOCKET "
+		"or " VD_CTL_DEFAULT_PATH ")",
+		"  -t, --timeout SECONDS  give up after SECONDS (default 5)",
+		"  -h, --help             print this help and exit",
+		"  -V, --version          print the version and exit",
+		"",
+		"  status                 the daemon's status, key: value",
+		"  reload                 re-read the configuration file",
+		"",
+		"Exit status: 0 success, 1 no such counter or reload refused,",
+		"2 usage error, 3 verdictd not running, 4 permission denied,",
+		"5 protocol or I/O error.",
+	};
+
+	fputs(synopsis, fp);
+	for (size_t i = 0; i < sizeof(text) / sizeof(text[0]); i++)
+		fprintf(fp, "%s\n", text[i]);
+}
+
+/* After a message on stderr; returns the usage exit status. */
+static int
+try_help(void)
+{
+	fputs("Try 'verdictctl --help' for more information.\n", stderr);
+	return EXIT_USAGE;
+}
+
+static int
+usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A message says what is wrong; without one, the synopsis does. */
+static int
+usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (fmt != NULL) {
+		fputs("verdictctl: ", stderr);
+		va_start(ap, fmt);
+		vfprintf(stderr, fmt, ap);
+		va_end(ap);
+		fputc('\n', stderr);
+	} else {
+		fputs(synopsis, stderr);
+	}
+	return try_help();
+}
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void
+say(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("verdictctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static double
+mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A whole string that strtod takes, in [lo, hi]; false otherwise. */
+static bool
+parse_seconds(const char *s, double lo, double hi, double *out)
+{
+	char *end;
+	double v;
+
+	if (*s == '\0')
+		return false;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno != 0 || *end != '\0' || !(v >= lo && v <= hi))
+		return false;
+	*out = v;
+	return true;
+}
+
+/*
+ * Looks like an interval: starts with a digit or a dot and strtod takes all
+ * of it.  Counter names start with a letter, so "-w 2 auth" is unambiguous.
+ */
+static bool
+is_number(const char *s)
+{
+	char *end;
+
+	if (!((*s >= '0' && *s <= '9') || *s == '.'))
+		return false;
+	(void)strtod(s, &end);
+	return *end == '\0';
+}
+
+/*
+ * "--name" without "=", or an abbreviation getopt_long takes: every long
+ * option that needs this (socket, timeout, watch) is the only one starting
+ * with its first letter.
+ */
+static bool
+is_long(const char *arg, const char *name)
+{
+	size_t n;
+
+	if (strncmp(arg, "--", 2) != 0)
+		return false;
+	arg += 2;
+	n = strlen(arg);
+	return n >= 1 && strchr(arg, '=') == NULL && strncmp(name, arg, n) == 0;
+}
+
+static void
+glue_free(char **av, int argc)
+{
+	for (char **g = av + argc + 1; *g != NULL; g++)
+		free(*g);
+	free(av);
+}
+
+/*
+ * getopt's optional arguments must be attached (-w2, --watch=2), but
+ * "-w 2" is how people type it.  Before getopt runs, glue a number that
+ * follows -w, a cluster ending in w, or --watch onto it, in a copy of
+ * argv.  Arguments of -S and -t are skipped, and so is everything after
+ * "--".  Returns the copy, argc + 1 pointers NULL-terminated, followed by
+ * argc + 1 more that list the glued strings to free (glue_free()); NULL
+ * when out of memory.
+ */
+static char **
+glue_watch_arg(int argc, char **argv)
+{
+	size_t slots = (size_t)argc + 1;
+	char **av, **glued;
+	int i, o;
+
+	static char prog[] = "verdictctl";
+
+	if ((av = calloc(2 * slots, sizeof(*av))) == NULL)
+		return NULL;
+	glued = av + slots;
+	for (i = 0, o = 0; i < argc; i++) {
+		const char *a = argv[i];
+		size_t n = strlen(a);
+		bool takes_next = false, watch = false;
+
+		av[o++] = i == 0 ? prog : argv[i];
+		if (i == 0 || a[0] != '-' || n < 2)
+			continue;
+		if (strcmp(a, "--") == 0) {
+			while (++i < argc)
+				av[o++] = argv[i];
+			break;
+		}
+		if (a[1] == '-') {
+			watch = is_long(a, "watch");
+			takes_next =
+			    is_long(a, "socket") || is_long(a, "timeout");
+		} else {
+			/* A cluster: an option with an argument ends it. */
+			for (size_t k = 1; k < n; k++) {
+				if (a[k] == 'S' || a[k] == 't' || a[k] == 'w') {
+					takes_next = k == n - 1 && a[k] != 'w';
+					watch = k == n - 1 && a[k] == 'w';
+					break;
+				}
+			}
+		}
+		if (takes_next && i + 1 < argc) {
+			av[o++] = argv[++i];
+		} else if (watch && i + 1 < argc && is_number(argv[i + 1])) {
+			const char *sep = a[1] == '-' ? "=" : "";
+			size_t len = n + strlen(sep) + strlen(argv[i + 1]) + 1;
+			char *g = malloc(len);
+
+			if (g == NULL)
+				goto fail;
+			snprintf(g, len, "%s%s%s", a, sep, argv[i + 1]);
+			*glued++ = g;
+			av[o - 1] = g;
+			i++;
+		}
+	}
+	return av;
+fail:
+	glue_free(av, argc);
+	return NULL;
+}
+
+/*
+ * Option parsing.  Returns 0 with *o filled, or an exit status: -1 for
+ * "done, exit 0" (--help, --version), EXIT_USAGE after saying why.
+ */
+static int
+parse_args(int argc, char **argv, struct opts *o)
+{
+	bool json = false, values = false, prom = false;
+	const char *env;
+	int ch;
+
+	memset(o, 0, sizeof(*o));
+	o->interval = DEFAULT_INTERVAL;
+	o->timeout = DEFAULT_TIMEOUT;
+	env = getenv("VERDICTD_SOCKET");
+	o->socket = env != NULL && *env != '\0' ? env : VD_CTL_DEFAULT_PATH;
+
+	/* getopt's own messages are the most precise ("ambiguous", "doesn't
+	 * allow an argument"); argv[0] is "verdictctl" for their prefix. */
+	opterr = 1;
+	while (
+	    (ch = getopt_long(argc, argv, short_opts, long_opts, NULL)) != -1) {
+		switch (ch) {
+		case 'a':
+			o->all = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return -1;
+		case 'j':
+			json = true;
+			break;
+		case 'n':
+			values = true;
+			break;
+		case OPT_PROMETHEUS:
+			prom = true;
+			break;
+		case 'S':
+			o->socket = optarg;
+			break;
+		case 't':
+			if (!parse_seconds(
+			        optarg, MIN_TIMEOUT, MAX_TIMEOUT, &o->timeout))
+				return usage_error("-t %s: %s", optarg,
+				    "not a number from 0.001 to 3600");
+			break;
+		case 'v':
+			o->verbose = true;
+			break;
+		case 'V':
+			printf("verdictctl %s\n", VD_VERSION_STRING);
+			return -1;
+		case 'w':
+			o->watch = true;
+			if (optarg != NULL &&
+			    !parse_seconds(optarg, MIN_INTERVAL, MAX_INTERVAL,
+			        &o->interval))
+				return usage_error("-w %s: %s", optarg,
+				    "not a number from 0.1 to 3600");
+			break;
+		default:
+			return try_help(); /* getopt said what */
+		}
+	}
+
+	if (json + values + prom > 1)
+		return usage_error(
+		    "-j, -n and --prometheus exclude each other");
+	o->fmt = FMT_TEXT;
+	if (json)
+		o->fmt = FMT_JSON;
+	else if (values)
+		o->fmt = FMT_VALUES;
+	else if (prom)
+		o->fmt = FMT_PROM;
+	o->names = argv + optind;
+	o->nnames = (size_t)(argc - optind);
+
+	if (strlen(o->socket) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		return usage_error("socket path too long: %s", o->socket);
+	if (*o->socket == '\0')
+		return usage_error("empty socket path");
+
+	if (o->nnames > 0 && strcmp(o->names[0], "status") == 0)
+		o->cmd = CMD_STATUS;
+	else if (o->nnames > 0 && strcmp(o->names[0], "reload") == 0)
+		o->cmd = CMD_RELOAD;
+	if (o->cmd != CMD_GET) {
+		const char *what = o->names[0];
+
+		if (o->nnames > 1)
+			return usage_error("%s takes no arguments", what);
+		if (o->all || o->watch || prom || o->verbose)
+			return usage_error("%s takes none of %s", what,
+			    "-a, -v, -w and --prometheus");
+		if (o->cmd == CMD_RELOAD && o->fmt != FMT_TEXT)
+			return usage_error("-j and -n do not apply to reload");
+		o->nnames = 0;
+		return 0;
+	}
+
+	if (o->all && o->nnames > 0)
+		return usage_error("-a and names exclude each other");
+	if (!o->all && o->nnames == 0)
+		return usage_error(NULL);
+	if (o->watch && o->fmt != FMT_TEXT)
+		return usage_error("-w excludes -j, -n and --prometheus");
+	if (o->verbose && (o->fmt == FMT_VALUES || o->fmt == FMT_PROM))
+		return usage_error("-v does not apply to -n or --prometheus");
+	if (o->nnames > VD_CTL_MAX_NAMES)
+		return usage_error(
+		    "too many names (at most %d)", VD_CTL_MAX_NAMES);
+	for (size_t i = 0; i < o->nnames; i++) {
+		const char *s = o->names[i];
+
+		if (!vd_ctl_name_ok(s, strlen(s)))
+			return usage_error(
+			    "malformed counter name '%s': %s", s, name_rule);
+	}
+	return 0;
+}
+
+/* ---- talking to the daemon ---- */
+
+/*
+ * Bounds a connect() that waits on a full backlog (Linux) by `secs`, at
+ * least a microsecond: a zero timeval would mean no timeout at all.
+ * 0 or -errno.
+ */
+static int
+send_timeout(int fd, double secs)
+{
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)secs;
+	tv.tv_usec = (suseconds_t)((secs - (double)tv.tv_sec) * 1e6);
+	if (tv.tv_sec == 0 && tv.tv_usec == 0)
+		tv.tv_usec = 1;
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == -1)
+		return -errno;
+	return 0;
+}
+
+static bool
+is_timeout(int err)
+{
+	return err == EAGAIN || err == EWOULDBLOCK || err == ETIMEDOUT ||
+	    err == EINPROGRESS;
+}
+
+/* The message and exit status for a failed connect(). */
+static int
+connect_failed(const struct opts *o, int err)
+{
+	switch (err) {
+	case ENOENT:
+	case ENOTDIR:
+		say("verdictd is not running (no socket at %s)", o->socket);
+		return EXIT_NODAEMON;
+	case ECONNREFUSED:
+		say("nothing listens on %s (verdictd is not running?)",
+		    o->socket);
+		return EXIT_NODAEMON;
+	case EACCES:
+	case EPERM:
+		say("%s: permission denied: the control socket is root-only "
+		    "(mode 0600)",
+		    o->socket);
+		return EXIT_PERM;
+	default:
+		if (is_timeout(err))
+			say("%s: connect timed out after %gs", o->socket,
+			    o->timeout);
+		else
+			say("%s: connect: %s", o->socket, strerror(err));
+		return EXIT_PROTO;
+	}
+}
+
+/* The message and exit status for a failed receive of `what`. */
+static int
+io_failed(const struct opts *o, const char *what, int err)
+{
+	if (is_timeout(err))
+		say("%s: no %s within %gs", o->socket, what, o->timeout);
+	else if (err == EPIPE || err == ECONNRESET)
+		say("%s: verdictd closed the connection before the %s",
+		    o->socket, what);
+	else
+		say("%s: %s: %s", o->socket, what, strerror(err));
+	return EXIT_PROTO;
+}
+
+/* Milliseconds left until `deadline` (monotonic seconds), rounded up. */
+static int
+ms_until(double deadline)
+{
+	double left = deadline - mono_now();
+
+	return left <= 0 ? 0 : (int)(left * 1000.0 + 0.999);
+}
+
+/*
+ * Sends one request and reads its reply into *r (free r->buf).  Returns 0
+ * or an exit status after printing why; a reply with a non-zero status is
+ * a success here, the caller reads r->status.
+ */
+static int
+request(const struct opts *o, enum vd_ctl_kind kind, const char *payload,
+    size_t plen, struct reply *r)
+{
+	unsigned char hdr[VD_CTL_HEADER];
+	struct vd_ctl_header h;
+	struct sockaddr_un sun;
+	double deadline = mono_now() + o->timeout;
+	int fd, rc, ex;
+
+	memset(r, 0, sizeof(*r));
+	if (plen > VD_CTL_MAX_REQUEST) {
+		/* parse_args() bounds names; this is the last guard. */
+		say("request too long (%zu bytes, at most %d)", plen,
+		    VD_CTL_MAX_REQUEST);
+		return EXIT_USAGE;
+	}
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, o->socket, strlen(o->socket) + 1);
+
+	if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) == -1) {
+		say("socket: %s", strerror(errno));
+		return EXIT_PROTO;
+	}
+	/* The reads below keep their own deadline. */
+	if ((rc = send_timeout(fd, o->timeout)) != 0) {
+		say("setsockopt: %s", strerror(-rc));
+		ex = EXIT_PROTO;
+		goto fail;
+	}
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		ex = connect_failed(o, errno);
+		goto fail;
+	}
+
+	/* At most 4 KiB: it fits the socket's buffer, so the send does not
+	 * wait for the daemon. */
+	if ((rc = vd_ctl_send(fd, kind, 0, payload, plen)) != 0) {
+		say("%s: sending the request: %s", o->socket, strerror(-rc));
+		ex = EXIT_PROTO;
+		goto fail;
+	}
+	rc = vd_ctl_read_full(fd, hdr, sizeof(hdr), ms_until(deadline));
+	if (rc != 0) {
+		ex = io_failed(o, "reply", -rc);
+		goto fail;
+	}
+	vd_ctl_header_unpack(hdr, &h);
+	if (h.magic != VD_CTL_MAGIC || h.kind != (uint16_t)kind ||
+	    h.flags != 0 || h.len > VD_CTL_MAX_REPLY || h.status > INT_MAX) {
+		say("%s: malformed reply header (magic %#" PRIx32
+		    ", kind %u, flags %#x, status %" PRIu32 ", length %" PRIu32
+		    "): not verdictd, or another version?",
+		    o->socket, h.magic, (unsigned)h.kind, (unsigned)h.flags,
+		    h.status, h.len);
+		ex = EXIT_PROTO;
+		goto fail;
+	}
+	/* h.len is now at most VD_CTL_MAX_REPLY: safe to allocate. */
+	if ((r->buf = malloc((size_t)h.len + 1)) == NULL) {
+		say("out of memory for a %" PRIu32 "-byte reply", h.len);
+		ex = EXIT_PROTO;
+		goto fail;
+	}
+	rc = 0;
+	if (h.len > 0)
+		rc = vd_ctl_read_full(fd, r->buf, h.len, ms_until(deadline));
+	if (rc != 0) {
+		ex = io_failed(o, "reply payload", -rc);
+		goto fail;
+	}
+	r->buf[h.len] = '\0';
+	r->len = h.len;
+	r->status = h.status;
+	if (memchr(r->buf, '\0', r->len) != NULL) {
+		say("%s: malformed reply: a NUL byte in the payload",
+		    o->socket);
+		ex = EXIT_PROTO;
+		goto fail;
+	}
+	close(fd);
+	return 0;
+fail:
+	free(r->buf);
+	r->buf = NULL;
+	close(fd);
+	return ex;
+}
+
+/* Control characters from the daemon are shown as '?'. */
+static void
+defang(char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+}
+
+/*
+ * Prints the daemon's error message, at most MAX_ECHO bytes of it and with
+ * control characters shown as '?': it came from the other end of a socket.
+ */
+static void
+warn_reply(const char *prefix, const struct reply *r)
+{
+	char msg[MAX_ECHO + 1];
+	size_t n = r->len < MAX_ECHO ? r->len : MAX_ECHO;
+
+	memcpy(msg, r->buf, n);
+	while (n > 0 && msg[n - 1] == '\n')
+		n--;
+	msg[n] = '\0';
+	defang(msg);
+	if (n == 0)
+		say("%s%s", prefix, strerror((int)r->status));
+	else
+		say("%s%s", prefix, msg);
+}
+
+/* The exit status for a reply whose status is not 0. */
+static int
+reply_failed(enum vd_ctl_kind kind, const struct reply *r)
+{
+	int err = (int)r->status;
+
+	if (err == EACCES || err == EPERM) {
+		warn_reply("permission denied: ", r);
+		return EXIT_PERM;
+	}
+	if (kind == VD_CTL_GET && err == ENOENT) {
+		warn_reply("", r);
+		return EXIT_NOTFOUND;
+	}
+	if (kind == VD_CTL_RELOAD) {
+		warn_reply("reload failed: ", r);
+		return EXIT_NOTFOUND;
+	}
+	warn_reply("verdictd refused the request: ", r);
+	return EXIT_PROTO;
+}
+
+/* A signed decimal that fits an int64_t, all of s. */
+static bool
+parse_int64(const char *s, int64_t *out)
+{
+	const char *p = s;
+	char *end;
+	long long v;
+
+	if (*p == '-')
+		p++;
+	if (*p < '0' || *p > '9')
+		return false;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return false;
+	*out = (int64_t)v;
+	return true;
+}
+
+/*
+ * Splits a NUL-terminated line in place into exactly `nf` tab-separated
+ * fields.  False when it has another number of them.
+ */
+static bool
+split_tabs(char *line, char **f, size_t nf)
+{
+	size_t i = 0;
+
+	f[i++] = line;
+	for (char *p = line; *p != '\0'; p++) {
+		if (*p != '\t')
+			continue;
+		if (i == nf)
+			return false;
+		*p = '\0';
+		f[i++] = p + 1;
+	}
+	return i == nf;
+}
+
+/* Counts lines; false when the payload does not end with a newline. */
+static bool
+count_lines(const struct reply *r, size_t *n)
+{
+	size_t k = 0;
+
+	if (r->len > 0 && r->buf[r->len - 1] != '\n')
+		return false;
+	for (size_t i = 0; i < r->len; i++)
+		if (r->buf[i] == '\n')
+			k++;
+	*n = k;
+	return true;
+}
+
+static bool
+kind_ok(const char *s)
+{
+	return strcmp(s, "counter") == 0 || strcmp(s, "gauge") == 0;
+}
+
+/*
+ * Checks and splits a GET payload: "name\tkind\tunit\tvalue\thelp\n" per
+ * counter.  0 or EXIT_PROTO after saying which line is wrong.
+ */
+static int
+parse_get(const struct opts *o, struct recs *rs)
+{
+	char *line = rs->r.buf, *nl, *f[5];
+	size_t n, i;
+
+	if (!count_lines(&rs->r, &n)) {
+		say("%s: malformed reply: the last line is cut", o->socket);
+		return EXIT_PROTO;
+	}
+	if (n > 0 && (rs->v = calloc(n, sizeof(*rs->v))) == NULL) {
+		say("out of memory for %zu counters", n);
+		return EXIT_PROTO;
+	}
+	for (i = 0; i < n; i++, line = nl + 1) {
+		struct rec *c = &rs->v[i];
+
+		nl = strchr(line, '\n');
+		*nl = '\0';
+		if (!split_tabs(line, f, 5) ||
+		    !vd_ctl_name_ok(f[0], strlen(f[0])) || !kind_ok(f[1]) ||
+		    !parse_int64(f[3], &c->value)) {
+			say("%s: malformed reply: counter record %zu",
+			    o->socket, i + 1);
+			return EXIT_PROTO;
+		}
+		/* Unit and help go to terminals and Prometheus files. */
+		defang(f[2]);
+		defang(f[4]);
+		c->name = f[0];
+		c->kind = f[1];
+		c->counter = f[1][0] == 'c';
+		c->unit = f[2];
+		c->help = f[4];
+	}
+	rs->n = n;
+	return 0;
+}
+
+static void
+recs_free(struct recs *rs)
+{
+	free(rs->v);
+	free(rs->r.buf);
+	memset(rs, 0, sizeof(*rs));
+}
+
+/* GET for the names asked (none: all), checked and split into *rs. */
+static int
+get(const struct opts *o, struct recs *rs)
+{
+	char payload[VD_CTL_MAX_REQUEST];
+	size_t plen = 0;
+	int ex;
+
+	memset(rs, 0, sizeof(*rs));
+	for (size_t i = 0; i < o->nnames; i++) {
+		size_t n = strlen(o->names[i]) + 1;
+
+		if (n > sizeof(payload) - plen)
+			return usage_error("names add up to more than %d bytes",
+			    VD_CTL_MAX_REQUEST);
+		memcpy(payload + plen, o->names[i], n);
+		plen += n;
+	}
+	if ((ex = request(o, VD_CTL_GET, payload, plen, &rs->r)) != 0)
+		return ex;
+	if (rs->r.status != 0) {
+		ex = reply_failed(VD_CTL_GET, &rs->r);
+		recs_free(rs);
+		return ex;
+	}
+	if ((ex = parse_get(o, rs)) != 0)
+		recs_free(rs);
+	return ex;
+}
+
+/* ---- output ---- */
+
+/* A JSON string: quotes, backslashes and control characters escaped. */
+static void
+json_str(FILE *fp, const char *s)
+{
+	fputc('"', fp);
+	for (; *s != '\0'; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			fprintf(fp, "\\%c", ch);
+		else if (ch < 0x20 || ch == 0x7f)
+			fprintf(fp, "\\u%04x", ch);
+		else
+			fputc(ch, fp);
+	}
+	fputc('"', fp);
+}
+
+/* A JSON value: canonical integers as numbers, anything else a string. */
+static void
+json_value(FILE *fp, const char *s)
+{
+	const char *p = s + (*s == '-');
+	int64_t v;
+
+	if (parse_int64(s, &v) && (p[0] != '0' || p[1] == '\0'))
+		fputs(s, fp);
+	else
+		json_str(fp, s);
+}
+
+static void
+print_text(const struct opts *o, const struct recs *rs)
+{
+	for (size_t i = 0; i < rs->n; i++) {
+		const struct rec *c = &rs->v[i];
+
+		if (o->fmt == FMT_VALUES)
+			printf("%" PRId64 "\n", c->value);
+		else if (o->verbose)
+			printf(
+			    "%s: %" PRId64 " %s\n", c->name, c->value, c->unit);
+		else
+			printf("%s: %" PRId64 "\n", c->name, c->value);
+	}
+}
+
+static void
+print_json(const struct opts *o, const struct recs *rs)
+{
+	fputc('{', stdout);
+	for (size_t i = 0; i < rs->n; i++) {
+		const struct rec *c = &rs->v[i];
+
+		printf("%s\n  ", i == 0 ? "" : ",");
+		json_str(stdout, c->name);
+		if (!o->verbose) {
+			printf(": %" PRId64, c->value);
+			continue;
+		}
+		printf(": {\"value\": %" PRId64 ", \"kind\": ", c->value);
+		json_str(stdout, c->kind);
+		fputs(", \"unit\": ", stdout);
+		json_str(stdout, c->unit);
+		fputs(", \"help\": ", stdout);
+		json_str(stdout, c->help);
+		fputc('}', stdout);
+	}
+	fputs(rs->n > 0 ? "\n}\n" : "}\n", stdout);
+}
+
+/* Time units Prometheus wants in seconds, with the decimal places it
+ * takes to get there. */
+static const struct {
+	const char *unit;
+	int digits;
+} time_units[] = {
+	{ "s", 0 },
+	{ "ms", 3 },
+	{ "us", 6 },
+	{ "ns", 9 },
+};
+
+struct prom {
+	char name[PROM_NAME_MAX];
+	int digits; /* value / 10^digits, printed exactly */
+	size_t rec;
+	bool skip;
+};
+
+static bool
+ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/*
+ * The Prometheus name of a counter (see "Prometheus" in verdictctl(8)):
+ * "verdictd_" + the name with dots as underscores; a time unit's "_us"
+ * (or "_s", "_ms", "_ns") token taken out of the name, the value scaled
+ * to seconds and "_seconds" appended; "_bytes" appended for bytes when
+ * missing; "_total" appended for counters.  Names are at most
+ * VD_CTL_MAX_NAME bytes, so the result fits.
+ */
+static void
+prom_name(const struct rec *c, struct prom *p)
+{
+	char tok[8];
+	char *s = p->name;
+	size_t n;
+
+	p->digits = -1;
+	for (size_t i = 0; i < sizeof(time_units) / sizeof(time_units[0]); i++)
+		if (strcmp(c->unit, time_units[i].unit) == 0)
+			p->digits = time_units[i].digits;
+
+	n = (size_t)snprintf(s, PROM_NAME_MAX, "verdictd_%s", c->name);
+	if (p->digits >= 0) {
+		/* "auth.open.latency_us.p99": drop "_us" where it ends a
+		 * component, so the unit is said once, at the end. */
+		char *t;
+
+		snprintf(tok, sizeof(tok), "_%s", c->unit);
+		t = strstr(s + strlen("verdictd_"), tok);
+		for (; t != NULL; t = strstr(t + 1, tok)) {
+			char after = t[strlen(tok)];
+
+			if (after == '.' || after == '\0') {
+				memmove(t, t + strlen(tok),
+				    strlen(t + strlen(tok)) + 1);
+				n -= strlen(tok);
+				break;
+			}
+		}
+	}
+	for (char *q = s; *q != '\0'; q++)
+		if (*q == '.')
+			*q = '_';
+	if (p->digits >= 0 && !ends_with(s, "_seconds"))
+		n += (size_t)snprintf(s + n, PROM_NAME_MAX - n, "_seconds");
+	else if (strcmp(c->unit, "bytes") == 0 && !ends_with(s, "_bytes"))
+		n += (size_t)snprintf(s + n, PROM_NAME_MAX - n, "_bytes");
+	if (c->counter && !ends_with(s, "_total"))
+		snprintf(s + n, PROM_NAME_MAX - n, "_total");
+}
+
+static int
+prom_cmp(const void *a, const void *b)
+{
+	const struct prom *x = a, *y = b;
+	int d = strcmp(x->name, y->name);
+
+	if (d != 0)
+		return d;
+	return x->rec < y->rec ? -1 : x->rec > y->rec;
+}
+
+static int
+prom_cmp_rec(const void *a, const void *b)
+{
+	const struct prom *x = a, *y = b;
+
+	return x->rec < y->rec ? -1 : x->rec > y->rec;
+}
+
+/* v / 10^digits, exactly, as a decimal. */
+static void
+print_scaled(FILE *fp, int64_t v, int digits)
+{
+	uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+	uint64_t div = 1;
+
+	for (int i = 0; i < digits; i++)
+		div *= 10;
+	if (digits <= 0) {
+		fprintf(fp, "%" PRId64, v);
+		return;
+	}
+	fprintf(fp, "%s%" PRIu64 ".%0*" PRIu64, v < 0 ? "-" : "", mag / div,
+	    digits, mag % div);
+}
+
+/* HELP text: the format wants backslash and newline escaped. */
+static void
+prom_help(FILE *fp, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (*s == '\\')
+			fputs("\\\\", fp);
+		else if (*s == '\n')
+			fputs("\\n", fp);
+		else
+			fputc(*s, fp);
+	}
+}
+
+/*
+ * Prometheus text exposition format 0.0.4.  Every counter is a family of
+ * its own.  Two names that map to the same metric would make the whole
+ * file invalid for node_exporter, so the later one is left out, with a
+ * warning.  0 or EXIT_PROTO.
+ */
+static int
+print_prom(const struct recs *rs)
+{
+	struct prom *p;
+	size_t i;
+
+	if (rs->n == 0)
+		return 0;
+	if ((p = calloc(rs->n, sizeof(*p))) == NULL) {
+		say("out of memory");
+		return EXIT_PROTO;
+	}
+	for (i = 0; i < rs->n; i++) {
+		p[i].rec = i;
+		prom_name(&rs->v[i], &p[i]);
+	}
+	qsort(p, rs->n, sizeof(*p), prom_cmp);
+	for (i = 1; i < rs->n; i++) {
+		if (strcmp(p[i].name, p[i - 1].name) == 0) {
+			p[i].skip = true;
+			say("%s and %s are both %s: left %s out",
+			    rs->v[p[i - 1].rec].name, rs->v[p[i].rec].name,
+			    p[i].name, rs->v[p[i].rec].name);
+		}
+	}
+	qsort(p, rs->n, sizeof(*p), prom_cmp_rec);
+	for (i = 0; i < rs->n; i++) {
+		const struct rec *c = &rs->v[i];
+
+		if (p[i].skip)
+			continue;
+		printf("# HELP %s ", p[i].name);
+		prom_help(stdout, c->help);
+		printf("\n# TYPE %s %s\n%s ", p[i].name,
+		    c->counter ? "counter" : "gauge", p[i].name);
+		print_scaled(stdout, c->value, p[i].digits);
+		fputc('\n', stdout);
+	}
+	free(p);
+	return 0;
+}
+
+/* Flushes stdout; a write error (a closed pipe, a full disk) is exit 5. */
+static int
+flush_stdout(void)
+{
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		if (errno != EPIPE)
+			say("standard output: %s", strerror(errno));
+		return EXIT_PROTO;
+	}
+	return 0;
+}
+
+/* ---- -w ---- */
+
+static void
+on_stop(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+/* The previous round's value of c, matched by name: by index when the set
+ * is unchanged (always, unless the daemon restarted in between). */
+static const struct rec *
+prev_of(const struct recs *prev, size_t i, const struct rec *c)
+{
+	if (i < prev->n && strcmp(prev->v[i].name, c->name) == 0)
+		return &prev->v[i];
+	for (size_t k = 0; k < prev->n; k++)
+		if (strcmp(prev->v[k].name, c->name) == 0)
+			return &prev->v[k];
+	return NULL;
+}
+
+/* Rows of the terminal on stdout; 0 when unknown. */
+static size_t
+tty_rows(void)
+{
+	struct winsize ws;
+
+	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == -1)
+		return 0;
+	return ws.ws_row;
+}
+
+static void
+print_round(const struct opts *o, const struct recs *cur,
+    const struct recs *prev, double dt, bool tty, bool first)
+{
+	/* On a terminal each line clears its own end and the screen below
+	 * the last one is cleared: no flicker from a full-screen erase. */
+	const char *eol = tty ? "\033[K\n" : "\n";
+	size_t shown = cur->n, rows;
+	int wname = 0, wval = 1, wunit = 0;
+	char val[32];
+
+	/* Lines past the bottom would scroll the header away and the next
+	 * round would start mid-screen: keep the header, a blank line and
+	 * the last row (the cursor's) free. */
+	if (tty && (rows = tty_rows()) > 0)
+		shown = cur->n <= rows - 3 || rows < 4 ? cur->n : rows - 4;
+	for (size_t i = 0; i < cur->n; i++) {
+		int n = (int)strlen(cur->v[i].name) + 1;
+
+		if (n > wname)
+			wname = n;
+		n = snprintf(val, sizeof(val), "%" PRId64, cur->v[i].value);
+		if (n > wval)
+			wval = n;
+		n = (int)strlen(cur->v[i].unit);
+		if (n > wunit)
+			wunit = n;
+	}
+	if (tty) {
+		char clock[16];
+		time_t t = time(NULL);
+		struct tm tm;
+
+		localtime_r(&t, &tm);
+		strftime(clock, sizeof(clock), "%H:%M:%S", &tm);
+		/* Erase once; later rounds overwrite in place. */
+		printf("%s\033[Hevery %gs: verdictd at %s  %s%s%s",
+		    first ? "\033[2J" : "", o->interval, o->socket, clock, eol,
+		    eol);
+	}
+	for (size_t i = 0; i < shown; i++) {
+		const struct rec *c = &cur->v[i], *p = NULL;
+		bool rate;
+
+		if (c->counter && prev != NULL && dt > 0)
+			p = prev_of(prev, i, c);
+		/* No rate across a restart of the daemon (a smaller value). */
+		rate = p != NULL && c->value >= p->value;
+
+		printf("%s:%*s %*" PRId64, c->name,
+		    wname - (int)strlen(c->name) - 1, "", wval, c->value);
+		if (o->verbose)
+			printf(" %-*s", rate ? wunit : 0, c->unit);
+		if (rate)
+			printf("  %.1f/s", (double)(c->value - p->value) / dt);
+		fputs(eol, stdout);
+	}
+	if (shown < cur->n)
+		printf("... %zu more: a taller terminal or fewer names%s",
+		    cur->n - shown, eol);
+	if (tty)
+		fputs("\033[J", stdout);
+}
+
+/* Sleeps until `until` on the monotonic clock, or a stop signal. */
+static void
+sleep_until(double until)
+{
+	double left;
+
+	while (!stop_requested && (left = until - mono_now()) > 0) {
+		struct timespec ts;
+
+		ts.tv_sec = (time_t)left;
+		ts.tv_nsec = (long)((left - (double)ts.tv_sec) * 1e9);
+		nanosleep(&ts, NULL); /* EINTR: the loop checks the flag */
+	}
+}
+
+static int
+watch(const struct opts *o)
+{
+	struct recs cur, prev;
+	struct sigaction sa;
+	bool tty = isatty(STDOUT_FILENO) == 1;
+	double t_prev = 0, t_cur, next;
+	int ex = 0;
+
+	memset(&prev, 0, sizeof(prev));
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sigemptyset(&sa.sa_mask);
+	/* No SA_RESTART: the sleep must end at once on ^C. */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+
+	next = mono_now();
+	for (bool first = true; !stop_requested; first = false) {
+		if ((ex = get(o, &cur)) != 0)
+			break;
+		t_cur = mono_now();
+		if (!first && !tty)
+			fputc('\n', stdout);
+		print_round(
+		    o, &cur, first ? NULL : &prev, t_cur - t_prev, tty, first);
+		recs_free(&prev);
+		prev = cur;
+		t_prev = t_cur;
+		if ((ex = flush_stdout()) != 0)
+			break;
+		/* Fixed ticks, not "interval after the last one": rounds do
+		 * not drift by the request's own time.  After a long stall
+		 * skip the missed ticks rather than catch up. */
+		next += o->interval;
+		if (next < mono_now())
+			next = mono_now();
+		sleep_until(next);
+	}
+	recs_free(&prev);
+	return ex;
+}
+
+/* ---- commands ---- */
+
+static int
+cmd_get(const struct opts *o)
+{
+	struct recs rs;
+	int ex;
+
+	if (o->watch)
+		return watch(o);
+	if ((ex = get(o, &rs)) != 0)
+		return ex;
+	switch (o->fmt) {
+	case FMT_JSON:
+		print_json(o, &rs);
+		break;
+	case FMT_PROM:
+		ex = print_prom(&rs);
+		break;
+	case FMT_TEXT:
+	case FMT_VALUES:
+		print_text(o, &rs);
+		break;
+	}
+	recs_free(&rs);
+	return ex != 0 ? ex : flush_stdout();
+}
+
+static int
+cmd_status(const struct opts *o)
+{
+	struct reply r;
+	char *line, *nl, *f[2], **kv = NULL;
+	size_t n, i;
+	int ex;
+
+	if ((ex = request(o, VD_CTL_STATUS, NULL, 0, &r)) != 0)
+		return ex;
+	if (r.status != 0) {
+		ex = reply_failed(VD_CTL_STATUS, &r);
+		goto out;
+	}
+	if (!count_lines(&r, &n)) {
+		say("%s: malformed status reply: the last line is cut",
+		    o->socket);
+		ex = EXIT_PROTO;
+		goto out;
+	}
+	/* Check every line before printing any. */
+	if (n > 0 && (kv = calloc(2 * n, sizeof(*kv))) == NULL) {
+		say("out of memory");
+		ex = EXIT_PROTO;
+		goto out;
+	}
+	line = r.buf;
+	for (i = 0; i < n; i++, line = nl + 1) {
+		nl = strchr(line, '\n');
+		*nl = '\0';
+		if (!split_tabs(line, f, 2) || *f[0] == '\0') {
+			say("%s: malformed status reply: line %zu", o->socket,
+			    i + 1);
+			ex = EXIT_PROTO;
+			goto out;
+		}
+		defang(f[0]);
+		defang(f[1]);
+		kv[2 * i] = f[0];
+		kv[2 * i + 1] = f[1];
+	}
+	if (o->fmt == FMT_JSON)
+		fputc('{', stdout);
+	for (i = 0; i < n; i++) {
+		if (o->fmt == FMT_JSON) {
+			printf("%s\n  ", i == 0 ? "" : ",");
+			json_str(stdout, kv[2 * i]);
+			fputs(": ", stdout);
+			json_value(stdout, kv[2 * i + 1]);
+		} else if (o->fmt == FMT_VALUES) {
+			printf("%s\n", kv[2 * i + 1]);
+		} else {
+			printf("%s: %s\n", kv[2 * i], kv[2 * i + 1]);
+		}
+	}
+	if (o->fmt == FMT_JSON)
+		fputs(n > 0 ? "\n}\n" : "}\n", stdout);
+	ex = flush_stdout();
+out:
+	free(kv);
+	free(r.buf);
+	return ex;
+}
+
+static int
+cmd_reload(const struct opts *o)
+{
+	struct reply r;
+	size_t n;
+	int ex;
+
+	if ((ex = request(o, VD_CTL_RELOAD, NULL, 0, &r)) != 0)
+		return ex;
+	if (r.status != 0) {
+		ex = reply_failed(VD_CTL_RELOAD, &r);
+		free(r.buf);
+		return ex;
+	}
+	n = r.len;
+	while (n > 0 && r.buf[n - 1] == '\n')
+		n--;
+	r.buf[n] = '\0';
+	defang(r.buf);
+	printf("%s\n", r.buf);
+	free(r.buf);
+	return flush_stdout();
+}
+
+int
+main(int argc, char **argv)
+{
+	char **av;
+	struct opts o;
+	int argc0 = argc, ex;
+
+	/* A closed pipe or socket is an error return, not a silent death. */
+	signal(SIGPIPE, SIG_IGN);
+
+	if ((av = glue_watch_arg(argc, argv)) == NULL) {
+		say("out of memory");
+		return EXIT_PROTO;
+	}
+	for (argc = 0; av[argc] != NULL; argc++)
+		continue; /* glued arguments make it shorter */
+	ex = parse_args(argc, av, &o);
+	if (ex == 0) {
+		switch (o.cmd) {
+		case CMD_GET:
+			ex = cmd_get(&o);
+			break;
+		case CMD_STATUS:
+			ex = cmd_status(&o);
+			break;
+		case CMD_RELOAD:
+			ex = cmd_reload(&o);
+			break;
+		}
+	} else if (ex == -1) {
+		ex = flush_stdout();
+	}
+	glue_free(av, argc0);
+	return ex;
+}
