@@ -54,6 +54,7 @@
 #ifdef VD_HAVE_SIM
 #include "backend/simrun.h"
 #endif
+#include <verdict/counters.h>
 #include <verdict/verdict.h>
 
 #include "core/ring.h"
@@ -1786,6 +1787,46 @@ bench_throughput(void)
 #define LAT_RING   4096u
 #define LAT_PERIOD NS_PER_MS /* one batch per period */
 
+/*
+ * Queriers for the "query" benchmark: threads doing what verdictd's control
+ * thread does for each verdictctl request (sum every cell, walk every
+ * counter name), about a hundred times a second each (a busy monitoring
+ * setup asks once a second), while latency is measured.
+ */
+static unsigned lat_queriers;
+
+struct querier {
+	pthread_t th;
+	struct vd_pipeline *p;
+	_Atomic bool *stop;
+	uint64_t queries;
+};
+
+static void
+count_ctr(void *ctx, const struct vd_ctr *c)
+{
+	(void)c;
+	(*(uint64_t *)ctx)++;
+}
+
+static void *
+querier_main(void *arg)
+{
+	struct querier *q = arg;
+	struct vd_stats *st = xalloc(sizeof(*st));
+	struct timespec ts = { 0, 10000000 };
+	uint64_t names = 0;
+
+	while (!atomic_load(q->stop)) {
+		vd_pipeline_stats(q->p, st);
+		vd_counters_walk(st, NULL, 0, count_ctr, &names);
+		q->queries++;
+		nanosleep(&ts, NULL);
+	}
+	free(st);
+	return NULL;
+}
+
 static void
 bench_latency_one(const char *bench, struct layout l, uint64_t rate,
     uint64_t spin_ns, double duration_s)
@@ -1802,6 +1843,9 @@ bench_latency_one(const char *bench, struct layout l, uint64_t rate,
 	double p99;
 	int cpu;
 	bool ok;
+	struct querier qs[8];
+	_Atomic bool qstop = false;
+	uint64_t queries = 0;
 
 	if (batch == 0)
 		batch = 1;
@@ -1816,6 +1860,10 @@ bench_latency_one(const char *bench, struct layout l, uint64_t rate,
 	if (!prun_start(
 	        &r, l.workers, LAT_POOL, LAT_RING, spin_ns, cap, true, 1))
 		return;
+	for (i = 0; i < lat_queriers && i < 8; i++) {
+		qs[i] = (struct querier){ 0, r.p, &qstop, 0 };
+		pthread_create(&qs[i].th, NULL, querier_main, &qs[i]);
+	}
 	cpu = layout_pin_producer(&l);
 	tls_producer = true;
 	c0 = cpu_ns();
@@ -1840,6 +1888,11 @@ bench_latency_one(const char *bench, struct layout l, uint64_t rate,
 	ok = bk_wait(r.bk, id, 10 * NS_PER_S);
 	t_end = now_ns();
 	c1 = cpu_ns();
+	atomic_store(&qstop, true);
+	for (i = 0; i < lat_queriers && i < 8; i++) {
+		pthread_join(qs[i].th, NULL);
+		queries += qs[i].queries;
+	}
 	vd_pipeline_stop(r.p);
 	s = xalloc(sizeof(*s));
 	vd_pipeline_stats(r.p, s);
@@ -1863,6 +1916,8 @@ bench_latency_one(const char *bench, struct layout l, uint64_t rate,
 	json_i64(&j, "producer_cpu", cpu);
 	json_u64(&j, "rate", rate);
 	json_u64(&j, "spin_ns", spin_ns);
+	json_u64(&j, "queriers", lat_queriers);
+	json_u64(&j, "queries", queries);
 	json_dbl(&j, "duration_s", duration_s, 2);
 	json_u64(&j, "batch", batch);
 	json_u64(&j, "period_us", LAT_PERIOD / 1000);
@@ -1908,6 +1963,24 @@ bench_latency(void)
 	if (ncpus() > 1)
 		bench_latency_one("latency", layout_reader_cpu(), 100000, 20000,
 		    opt.duration_s);
+}
+
+/*
+ * Latency at 100 000 events/s with no verdictctl-style queries, then with
+ * four threads querying every counter 100 times a second each: the
+ * query path takes no lock the AUTH path takes, so the two should differ
+ * by noise only.
+ */
+static void
+bench_query(void)
+{
+	lat_queriers = 0;
+	bench_latency_one(
+	    "query", layout_shared(), 100000, 20000, opt.duration_s);
+	lat_queriers = 4;
+	bench_latency_one(
+	    "query", layout_shared(), 100000, 20000, opt.duration_s);
+	lat_queriers = 0;
 }
 
 static void
@@ -2041,6 +2114,7 @@ static const struct bench benches[] = {
 	{ "throughput", bench_throughput },
 	{ "latency", bench_latency },
 	{ "spin", bench_spin },
+	{ "query", bench_query },
 #ifdef VD_HAVE_SIM
 	{ "es_flood", bench_es_flood },
 #endif

@@ -45,6 +45,7 @@ enum conf_scope {
 	SCOPE_BACKEND,
 	SCOPE_GEN,
 	SCOPE_SIM,
+	SCOPE_CONTROL,
 	SCOPE_TYPE, /* [auth.open] and the other AUTH types */
 };
 
@@ -111,6 +112,8 @@ static const struct conf_key conf_keys[] = {
 	{ SCOPE_GEN, "short_ms", KIND_U64, GEN(short_ms), 1, 600000, 1,
 	    "a number of milliseconds", false },
 	{ SCOPE_GEN, "types", KIND_TYPES, GEN(types), 0, 0, 1, NULL, false },
+	{ SCOPE_CONTROL, "socket", KIND_PATH,
+	    offsetof(struct vd_conf, control_socket), 0, 0, 1, NULL, false },
 	{ SCOPE_SIM, "scenario", KIND_PATH, SIM(scenario), 0, 0, 1, NULL,
 	    false },
 	{ SCOPE_SIM, "time_scale", KIND_SCALE, SIM(time_scale), 0, 1, 1, NULL,
@@ -136,6 +139,7 @@ static const char *const scope_names[] = {
 	[SCOPE_PIPELINE] = "pipeline",
 	[SCOPE_BACKEND] = "backend",
 	[SCOPE_SIM] = "sim",
+	[SCOPE_CONTROL] = "control",
 	[SCOPE_GEN] = "gen",
 };
 
@@ -221,7 +225,8 @@ section_error(const char *section, char *err, size_t errsz)
 	else
 		errf(err, errsz,
 		    "unknown section [%s] (expected pipeline, "
-		    "backend, gen, sim, or an AUTH event type such as "
+		    "backend, gen, sim, control, or an AUTH event type such "
+		    "as "
 		    "auth.open)",
 		    quote(q, sizeof(q), section));
 }
@@ -509,6 +514,8 @@ vd_conf_init(struct vd_conf *c)
 	c->gen.short_ms = 100;
 	c->gen.types = GEN_TYPES_DEFAULT;
 	c->sim.time_scale = 1.0;
+	snprintf(c->control_socket, sizeof(c->control_socket), "%s",
+	    "/run/verdictd.sock");
 }
 
 int

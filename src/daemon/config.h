@@ -58,6 +58,8 @@ struct vd_conf {
 	char backend[VD_CONF_BACKEND_MAX];
 	struct vd_conf_gen gen;
 	struct vd_conf_sim sim;
+	/* The control socket verdictctl talks to; "off": none. */
+	char control_socket[VD_CONF_PATH_MAX];
 };
 
 /* Built-in defaults: vd_config_init(VD_PROFILE_FANOTIFY) plus ours. */

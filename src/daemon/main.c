@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <verdict/counters.h>
 #include <verdict/event.h>
 #include <verdict/pipeline.h>
 #include <verdict/stats.h>
@@ -36,6 +37,7 @@
 #include <verdict/version.h>
 
 #include "daemon/config.h"
+#include "daemon/control.h"
 #include "daemon/report.h"
 #include "daemon/sim.h"
 #include "daemon/gen.h"
@@ -65,6 +67,7 @@ enum {
 	OPT_SHORT_MS,
 	OPT_SCENARIO,
 	OPT_TIME_SCALE,
+	OPT_CONTROL_SOCKET,
 };
 
 static const struct option long_opts[] = {
@@ -93,6 +96,7 @@ static const struct option long_opts[] = {
 	{ "short-ms", required_argument, NULL, OPT_SHORT_MS },
 	{ "scenario", required_argument, NULL, OPT_SCENARIO },
 	{ "time-scale", required_argument, NULL, OPT_TIME_SCALE },
+	{ "control-socket", required_argument, NULL, OPT_CONTROL_SOCKET },
 	{ NULL, 0, NULL, 0 },
 };
 static const char short_opts[] = "b:c:d:hjnp:r:s:t:Vw:";
@@ -122,6 +126,7 @@ static const struct opt_setting {
 	{ OPT_SHORT_MS, "gen", "short_ms" },
 	{ OPT_SCENARIO, "sim", "scenario" },
 	{ OPT_TIME_SCALE, "sim", "time_scale" },
+	{ OPT_CONTROL_SOCKET, "control", "socket" },
 };
 #define NOPT_SETTINGS (sizeof(opt_settings) / sizeof(opt_settings[0]))
 
@@ -146,6 +151,8 @@ struct daemon {
 	uint64_t generation;         /* configurations loaded, from 1 */
 	uint64_t reloads, reload_failures;
 	uint64_t start_ns;
+	struct vd_control *ctl;
+	struct vd_stats *ctl_stats; /* the control thread's snapshot */
 };
 
 static int sig_fds[2] = { -1, -1 };
@@ -192,6 +199,9 @@ usage(FILE *fp)
 	    "  -b, --backend NAME       event source: gen (the load "
 	    "generator) or sim\n"
 	    "                           (the EndpointSecurity simulator)\n"
+	    "      --control-socket PATH\n"
+	    "                           where verdictctl(8) connects; off: "
+	    "none\n"
 	    "  -h, --help               print this help and exit\n"
 	    "  -V, --version            print the version and exit\n"
 	    "\n"
@@ -611,6 +621,211 @@ run_wait(struct daemon *d)
 	}
 }
 
+/* --- the control socket (verdictctl) ---------------------------------------
+ */
+
+struct get_ctx {
+	void (*emit)(void *ectx, const char *line, size_t len);
+	void *ectx;
+	size_t n;
+};
+
+static void
+emit_ctr(void *ctx, const struct vd_ctr *c)
+{
+	struct get_ctx *g = ctx;
+	char line[512];
+	int n;
+
+	g->n++;
+	if (g->emit == NULL)
+		return; /* only counting */
+	n = snprintf(line, sizeof(line), "%s\t%s\t%s\t%" PRId64 "\t%s\n",
+	    c->name, c->kind == VD_CTR_COUNTER ? "counter" : "gauge", c->unit,
+	    c->value, c->help);
+	if (n > 0 && (size_t)n < sizeof(line))
+		g->emit(g->ectx, line, (size_t)n);
+}
+
+/* /proc/self/statm's resident pages, and the thread count of
+ * /proc/self/stat, for the process.* gauges; 0 when unreadable. */
+static void
+process_usage(uint64_t *rss_bytes, uint64_t *threads)
+{
+	unsigned long long size, resident;
+	char buf[1024], *p;
+	FILE *f;
+	int field;
+
+	*rss_bytes = *threads = 0;
+	if ((f = fopen("/proc/self/statm", "r")) != NULL) {
+		if (fscanf(f, "%llu %llu", &size, &resident) == 2)
+			*rss_bytes = resident * (uint64_t)sysconf(_SC_PAGESIZE);
+		fclose(f);
+	}
+	if ((f = fopen("/proc/self/stat", "r")) == NULL)
+		return;
+	if (fgets(buf, sizeof(buf), f) != NULL &&
+	    (p = strrchr(buf, ')')) != NULL) {
+		/* Field 20 is num_threads; fields 3.. follow the ')'. */
+		for (field = 2; p != NULL && field < 20; field++)
+			p = strchr(p + 1, ' ');
+		if (p != NULL)
+			*threads = strtoull(p + 1, NULL, 10);
+	}
+	fclose(f);
+}
+
+/* The daemon's own counters, after the pipeline's. */
+static void
+daemon_counters(
+    struct daemon *d, const char *const *names, size_t n, struct get_ctx *g)
+{
+	struct vd_control_stats cs = { 0 };
+	uint64_t rss, threads;
+	struct vd_ctr c[8];
+	size_t i, k;
+
+	process_usage(&rss, &threads);
+	if (d->ctl != NULL)
+		vd_control_get_stats(d->ctl, &cs);
+	c[0] = (struct vd_ctr){ "process.uptime_s", VD_CTR_GAUGE, "s",
+		"seconds since verdictd started",
+		(int64_t)((vd_clock_ns() - d->start_ns) / 1000000000u) };
+	c[1] = (struct vd_ctr){ "process.rss_bytes", VD_CTR_GAUGE, "bytes",
+		"resident memory", (int64_t)rss };
+	c[2] = (struct vd_ctr){ "process.threads", VD_CTR_GAUGE, "threads",
+		"threads of the process", (int64_t)threads };
+	c[3] = (struct vd_ctr){ "config.generation", VD_CTR_GAUGE, "count",
+		"configurations loaded, the first one included",
+		(int64_t)d->generation };
+	c[4] = (struct vd_ctr){ "config.reloads", VD_CTR_COUNTER, "times",
+		"reloads that succeeded", (int64_t)d->reloads };
+	c[5] = (struct vd_ctr){ "config.reload_failures", VD_CTR_COUNTER,
+		"times", "reloads refused (the running configuration stayed)",
+		(int64_t)d->reload_failures };
+	c[6] = (struct vd_ctr){ "control.requests", VD_CTR_COUNTER, "requests",
+		"control requests served", (int64_t)cs.requests };
+	c[7] = (struct vd_ctr){ "control.errors", VD_CTR_COUNTER, "requests",
+		"control requests refused as malformed or failed",
+		(int64_t)cs.errors };
+	for (k = 0; k < sizeof(c) / sizeof(c[0]); k++) {
+		if (n == 0) {
+			emit_ctr(g, &c[k]);
+			continue;
+		}
+		for (i = 0; i < n; i++)
+			if (vd_counters_match(c[k].name, names[i])) {
+				emit_ctr(g, &c[k]);
+				break;
+			}
+	}
+}
+
+static void
+count_only(void *ctx, const struct vd_ctr *c)
+{
+	(void)ctx;
+	(void)c;
+}
+
+static int
+ctl_get(void *ctx, const char *const *names, size_t n,
+    void (*emit)(void *ectx, const char *line, size_t len), void *ectx,
+    char *bad, size_t badsz)
+{
+	struct daemon *d = ctx;
+	struct get_ctx g = { emit, ectx, 0 };
+	size_t i;
+
+	vd_pipeline_stats(d->p, d->ctl_stats);
+	/* A requested name that matches nothing is an error, not silence;
+	 * check each one before answering any. */
+	for (i = 0; i < n; i++) {
+		struct get_ctx probe = { NULL, NULL, 0 };
+
+		if (vd_counters_walk(
+		        d->ctl_stats, &names[i], 1, count_only, NULL) != 0)
+			continue;
+		daemon_counters(d, &names[i], 1, &probe);
+		if (probe.n == 0) {
+			snprintf(bad, badsz, "%s", names[i]);
+			return -ENOENT;
+		}
+	}
+	vd_counters_walk(d->ctl_stats, names, n, emit_ctr, &g);
+	daemon_counters(d, names, n, &g);
+	return 0;
+}
+
+static size_t
+ctl_status(void *ctx, char *buf, size_t bufsz)
+{
+	struct daemon *d = ctx;
+	int n;
+
+	n = snprintf(buf, bufsz,
+	    "version\t%s\nbackend\t%s\npid\t%ld\nuptime_s\t%" PRIu64
+	    "\nconfig\t%s\nconfig_generation\t%" PRIu64
+	    "\nworkers\t%u\nhealth\tok\n",
+	    VD_VERSION_STRING, d->conf.backend, (long)getpid(),
+	    (vd_clock_ns() - d->start_ns) / 1000000000u,
+	    d->path != NULL ? d->path : "(built-in defaults)", d->generation,
+	    vd_pipeline_workers(d->p));
+	return n < 0 ? 0 : (size_t)n;
+}
+
+static int
+ctl_reload(void *ctx, char *msg, size_t msgsz)
+{
+	struct daemon *d = ctx;
+	int rc = reload(d, msg, msgsz);
+
+	/* Logged here too, like a SIGHUP reload, for the journal. */
+	if (rc == 0)
+		vd_log_info("%s (verdictctl)", msg);
+	else
+		vd_log_warnx("%s (verdictctl)", msg);
+	return -rc;
+}
+
+static const struct vd_control_ops ctl_ops = {
+	.get = ctl_get,
+	.status = ctl_status,
+	.reload = ctl_reload,
+};
+
+/* Starts the control socket; a failure is reported, not fatal: the
+ * daemon's job is answering events, and it still does. */
+static void
+control_start(struct daemon *d)
+{
+	char msg[512];
+	int err;
+
+	if (strcmp(d->conf.control_socket, "off") == 0)
+		return;
+	if ((d->ctl_stats = malloc(sizeof(*d->ctl_stats))) == NULL) {
+		vd_log_warnx("control: %s", strerror(ENOMEM));
+		return;
+	}
+	d->ctl = vd_control_start(
+	    d->conf.control_socket, &ctl_ops, d, 0, &err, msg, sizeof(msg));
+	if (d->ctl == NULL)
+		vd_log_warnx("control socket %s: %s; running without it",
+		    d->conf.control_socket, msg);
+}
+
+static void
+control_stop(struct daemon *d)
+{
+	if (d->ctl != NULL)
+		vd_control_stop(d->ctl);
+	d->ctl = NULL;
+	free(d->ctl_stats);
+	d->ctl_stats = NULL;
+}
+
 static int
 run(struct daemon *d)
 {
@@ -659,6 +874,7 @@ run(struct daemon *d)
 		    "cannot start the gen producers: %s", strerror(-rc));
 		goto fail;
 	}
+	control_start(d);
 	/* Threads exist with the signals blocked; let the main thread in. */
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 
@@ -666,6 +882,7 @@ run(struct daemon *d)
 
 	/* Producers first, so nothing is submitted to a stopping pipeline. */
 	vd_gen_stop(d->gen);
+	control_stop(d);
 	vd_pipeline_stop(d->p);
 	if ((st = malloc(sizeof(*st))) == NULL) {
 		vd_log_warnx("report: %s", strerror(ENOMEM));
@@ -684,6 +901,7 @@ run(struct daemon *d)
 	status = report_ok(&gr) ? EXIT_SUCCESS : EXIT_RUNTIME;
 
 fail:
+	control_stop(d);
 	free(st);
 	/* Stop the producers before the pipeline they submit to goes away. */
 	if (d->gen != NULL)
