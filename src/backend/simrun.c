@@ -54,6 +54,15 @@ int
 vd_simrun(const struct essim_scenario *s, const struct vd_config *cfg,
     struct vd_simrun_report *out, char *err, size_t errsz)
 {
+	return vd_simrun_hooked(s, cfg, NULL, out, err, errsz);
+}
+
+int
+vd_simrun_hooked(const struct essim_scenario *s, const struct vd_config *cfg,
+    const struct vd_simrun_hooks *hooks, struct vd_simrun_report *out,
+    char *err, size_t errsz)
+{
+	bool hooked = false;
 	struct essim_config kcfg;
 	struct vd_testeval *te = NULL;
 	struct vd_evaluator eval;
@@ -99,6 +108,9 @@ vd_simrun(const struct essim_scenario *s, const struct vd_config *cfg,
 	}
 	if ((rc = vd_es_start(es, p, err, errsz)) != 0)
 		goto fail;
+	if (hooks != NULL && hooks->started != NULL)
+		hooks->started(hooks->ctx, p, es);
+	hooked = true;
 	t0 = vd_clock_ns();
 	if ((rc = essim_workload_run(w)) != 0) {
 		snprintf(
@@ -109,6 +121,9 @@ vd_simrun(const struct essim_scenario *s, const struct vd_config *cfg,
 	/* Every AUTH message settles by its deadline at the latest. */
 	out->idle = essim_wait_idle(max_deadline(s) + 1000 * NS_PER_MS);
 	out->elapsed_ns = vd_clock_ns() - t0;
+	if (hooks != NULL && hooks->stopping != NULL)
+		hooks->stopping(hooks->ctx);
+	hooked = false;
 	/* Order matters: no handler submits once quiesced, so stopping the
 	 * pipeline answers everything still pending while the clients are
 	 * alive; only then are they deleted. */
@@ -121,6 +136,8 @@ vd_simrun(const struct essim_scenario *s, const struct vd_config *cfg,
 	essim_workload_report(w, &out->workload);
 	rc = 0;
 fail:
+	if (hooked && hooks != NULL && hooks->stopping != NULL)
+		hooks->stopping(hooks->ctx);
 	if (es != NULL)
 		vd_es_quiesce(es);
 	if (p != NULL)

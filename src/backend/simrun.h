@@ -46,6 +46,22 @@ void vd_simrun_config(struct vd_config *cfg, double time_scale);
 int vd_simrun(const struct essim_scenario *s, const struct vd_config *cfg,
     struct vd_simrun_report *out, char *err, size_t errsz);
 
+/*
+ * Called on the controlling thread: started() once the es backend answers
+ * (the pipeline and backend may be queried from then on), stopping() before
+ * they are stopped.  Either may be NULL.
+ */
+struct vd_simrun_hooks {
+	void (*started)(void *ctx, struct vd_pipeline *p, struct vd_es *es);
+	void (*stopping)(void *ctx);
+	void *ctx;
+};
+
+/* vd_simrun with hooks (NULL: none). */
+int vd_simrun_hooked(const struct essim_scenario *s,
+    const struct vd_config *cfg, const struct vd_simrun_hooks *hooks,
+    struct vd_simrun_report *out, char *err, size_t errsz);
+
 /* True when the kernel's books show a clean run: no client terminated, no
  * missed, late or duplicate answer, nothing left retained. */
 bool vd_simrun_clean(const struct vd_simrun_report *r);

@@ -211,6 +211,12 @@ vd_counters_walk(const struct vd_stats *st, const char *const *prefixes,
 		putf(&w, VD_CTR_COUNTER, "us",
 		    "time spent evaluating and answering", us(ws->busy_ns),
 		    "worker.%u.busy_us", i);
+		putf(&w, VD_CTR_COUNTER, "us",
+		    "time not spent evaluating: spinning, parked, or waiting "
+		    "for the CPU",
+		    us(st->uptime_ns > ws->busy_ns ? st->uptime_ns - ws->busy_ns
+		                                   : 0),
+		    "worker.%u.idle_us", i);
 		putf(&w, VD_CTR_COUNTER, "times", "times the worker parked",
 		    (int64_t)ws->parks, "worker.%u.parks", i);
 		putf(&w, VD_CTR_COUNTER, "times",

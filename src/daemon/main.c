@@ -40,6 +40,9 @@
 #include "daemon/control.h"
 #include "daemon/report.h"
 #include "daemon/sim.h"
+#ifdef VD_HAVE_SIM
+#include "backend/simrun.h"
+#endif
 #include "daemon/gen.h"
 #include "daemon/log.h"
 
@@ -153,6 +156,7 @@ struct daemon {
 	uint64_t start_ns;
 	struct vd_control *ctl;
 	struct vd_stats *ctl_stats; /* the control thread's snapshot */
+	void *es;                   /* struct vd_es, with the sim backend */
 };
 
 static int sig_fds[2] = { -1, -1 };
@@ -676,6 +680,66 @@ process_usage(uint64_t *rss_bytes, uint64_t *threads)
 	fclose(f);
 }
 
+static void
+emit_selected(struct get_ctx *g, const struct vd_ctr *c,
+    const char *const *names, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (vd_counters_match(c->name, names[i]))
+			break;
+	if (n == 0 || i < n)
+		emit_ctr(g, c);
+}
+
+#ifdef VD_HAVE_SIM
+/* backend.es.*: the es backend's own books. */
+static void
+es_counters(void *es, const char *const *names, size_t n, struct get_ctx *g)
+{
+	struct vd_es_stats st;
+	char name[96];
+	unsigned r;
+
+	vd_es_stats(es, &st);
+	struct vd_ctr c[] = {
+		{ "backend.es.auth_messages", VD_CTR_COUNTER, "messages",
+		    "messages the AUTH client was handed",
+		    (int64_t)st.auth_messages },
+		{ "backend.es.notify_messages", VD_CTR_COUNTER, "messages",
+		    "messages the NOTIFY client was handed",
+		    (int64_t)st.notify_messages },
+		{ "backend.es.kernel_drops", VD_CTR_COUNTER, "messages",
+		    "messages the kernel dropped, seen as global_seq_num gaps",
+		    (int64_t)st.kernel_drops },
+		{ "backend.es.retained", VD_CTR_COUNTER, "messages",
+		    "messages retained until their answer",
+		    (int64_t)st.retained },
+		{ "backend.es.released", VD_CTR_COUNTER, "messages",
+		    "retained messages released after their answer",
+		    (int64_t)st.released },
+		{ "backend.es.cached", VD_CTR_COUNTER, "answers",
+		    "answers the kernel was allowed to cache",
+		    (int64_t)st.cached },
+		{ "backend.es.clear_cache_throttled", VD_CTR_COUNTER, "calls",
+		    "es_clear_cache calls the kernel throttled",
+		    (int64_t)st.clear_cache_throttled },
+	};
+	for (size_t k = 0; k < sizeof(c) / sizeof(c[0]); k++)
+		emit_selected(g, &c[k], names, n);
+	for (r = 1; r <= 5; r++) {
+		struct vd_ctr e = { name, VD_CTR_COUNTER, "answers",
+			"answers the kernel refused, by es_respond_result_t",
+			(int64_t)st.respond_errors[r] };
+
+		snprintf(name, sizeof(name), "backend.es.respond_errors.%s",
+		    vd_es_respond_result_name(r));
+		emit_selected(g, &e, names, n);
+	}
+}
+#endif
+
 /* The daemon's own counters, after the pipeline's. */
 static void
 daemon_counters(
@@ -684,7 +748,7 @@ daemon_counters(
 	struct vd_control_stats cs = { 0 };
 	uint64_t rss, threads;
 	struct vd_ctr c[8];
-	size_t i, k;
+	size_t k;
 
 	process_usage(&rss, &threads);
 	if (d->ctl != NULL)
@@ -709,17 +773,12 @@ daemon_counters(
 	c[7] = (struct vd_ctr){ "control.errors", VD_CTR_COUNTER, "requests",
 		"control requests refused as malformed or failed",
 		(int64_t)cs.errors };
-	for (k = 0; k < sizeof(c) / sizeof(c[0]); k++) {
-		if (n == 0) {
-			emit_ctr(g, &c[k]);
-			continue;
-		}
-		for (i = 0; i < n; i++)
-			if (vd_counters_match(c[k].name, names[i])) {
-				emit_ctr(g, &c[k]);
-				break;
-			}
-	}
+	for (k = 0; k < sizeof(c) / sizeof(c[0]); k++)
+		emit_selected(g, &c[k], names, n);
+#ifdef VD_HAVE_SIM
+	if (d->es != NULL)
+		es_counters(d->es, names, n, g);
+#endif
 }
 
 static void
@@ -826,6 +885,29 @@ control_stop(struct daemon *d)
 	d->ctl_stats = NULL;
 }
 
+#ifdef VD_HAVE_SIM
+/* The sim backend's run: the control socket serves while it lasts. */
+static void
+sim_started(void *ctx, struct vd_pipeline *p, struct vd_es *es)
+{
+	struct daemon *d = ctx;
+
+	d->p = p;
+	d->es = es;
+	control_start(d);
+}
+
+static void
+sim_stopping(void *ctx)
+{
+	struct daemon *d = ctx;
+
+	control_stop(d);
+	d->es = NULL;
+	d->p = NULL;
+}
+#endif
+
 static int
 run(struct daemon *d)
 {
@@ -837,7 +919,9 @@ run(struct daemon *d)
 
 	if (strcmp(d->conf.backend, "sim") == 0) {
 #ifdef VD_HAVE_SIM
-		return vd_sim_main(&d->conf, d->json);
+		struct vd_simrun_hooks hooks = { sim_started, sim_stopping, d };
+
+		return vd_sim_main(&d->conf, d->json, &hooks);
 #else
 		vd_log_warnx("this verdictd was built without the sim backend "
 		             "(it needs clang's blocks: build with CC=clang)");

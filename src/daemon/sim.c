@@ -141,7 +141,8 @@ report_json(const struct vd_conf *c, const struct vd_simrun_report *r)
 }
 
 int
-vd_sim_main(const struct vd_conf *c, bool json)
+vd_sim_main(const struct vd_conf *c, bool json,
+    const struct vd_simrun_hooks *hooks)
 {
 	struct essim_scenario s;
 	struct vd_simrun_report r;
@@ -174,7 +175,7 @@ vd_sim_main(const struct vd_conf *c, bool json)
 		vd_log_warn("malloc");
 		return 1;
 	}
-	if (vd_simrun(&s, &cfg, &r, err, sizeof(err)) != 0) {
+	if (vd_simrun_hooked(&s, &cfg, hooks, &r, err, sizeof(err)) != 0) {
 		vd_log_warnx("%s", err);
 		free(r.stats);
 		return 1;

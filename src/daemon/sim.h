@@ -12,6 +12,8 @@
 /* Runs c->sim.scenario and prints the run report (text, or JSON).  Returns
  * the exit status: 0 clean run, 1 the kernel's books show a missed, late or
  * duplicate answer or a terminated client, 2 a bad scenario file. */
-int vd_sim_main(const struct vd_conf *c, bool json);
+struct vd_simrun_hooks;
+int vd_sim_main(const struct vd_conf *c, bool json,
+    const struct vd_simrun_hooks *hooks);
 
 #endif
