@@ -23,12 +23,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <ini.h>
-
 #include <verdict/event.h>
 #include <verdict/pipeline.h>
 
 #include "daemon/config.h"
+#include "util/inifile.h"
 
 #define NS_PER_MS UINT64_C(1000000)
 #define NS_PER_US UINT64_C(1000)
@@ -568,217 +567,38 @@ bad:
 
 struct conf_load {
 	struct vd_conf conf; /* working copy, committed on success */
-	FILE *fp;
-	const char *path;
-	char *buf; /* getline's */
-	size_t bufsz;
-	int line;     /* of the line last handed to inih */
-	int err_line; /* first error, 0: none yet */
-	int err_code;
-	char msg[512]; /* its message, without location */
 	/* Line each setting was first set on, to catch repeated keys. */
 	int seen[CONF_NKEYS][VD_AUTH_TYPE_COUNT];
 };
 
-static void load_fail(struct conf_load *l, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-load_fail(struct conf_load *l, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (l->err_line != 0)
-		return;
-	l->err_line = l->line;
-	l->err_code = code;
-	va_start(ap, fmt);
-	vsnprintf(l->msg, sizeof(l->msg), fmt, ap);
-	va_end(ap);
-}
-
-/*
- * Length of the UTF-8 sequence at s (at most n bytes), or 0 when it is not
- * valid UTF-8: overlong forms, surrogates and code points past U+10FFFF are
- * invalid too.
- */
-static size_t
-utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned char c = s[0];
-	size_t len;
-	uint32_t cp;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		len = 2;
-		cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		len = 3;
-		cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4;
-		cp = c & 0x07;
-	} else
-		return 0;
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3fu);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-		return 0;
-	return len;
-}
-
-/*
- * Checks the text of one line (without its line ending): valid UTF-8, no
- * control character but tab.  Returns false with the message set.
- */
+/* A [section] header: known, even when no key follows. */
 static bool
-line_check(struct conf_load *l, const char *s, size_t n)
-{
-	const unsigned char *u = (const unsigned char *)s;
-
-	for (size_t i = 0; i < n;) {
-		size_t len;
-
-		if (u[i] == '\t' || (u[i] >= 0x20 && u[i] != 0x7f)) {
-			if ((len = utf8_len(u + i, n - i)) == 0) {
-				load_fail(l, -EINVAL,
-				    "invalid UTF-8 (byte 0x%02x "
-				    "at column %zu)",
-				    u[i], i + 1);
-				return false;
-			}
-			i += len;
-			continue;
-		}
-		load_fail(l, -EINVAL,
-		    "unexpected control character 0x%02x at "
-		    "column %zu",
-		    u[i], i + 1);
-		return false;
-	}
-	return true;
-}
-
-/*
- * A section header: checked here rather than in the handler, which inih
- * calls only for keys, so that an empty unknown section is an error too.
- * inih takes the name verbatim between the brackets, so do we.
- */
-static bool
-line_section(struct conf_load *l, char *s)
+load_section(void *ctx, struct vd_ini *ini, const char *name)
 {
 	enum conf_scope scope;
-	char *end, *rest;
+	char msg[256];
 	int type;
 
-	if ((end = strchr(s, ']')) == NULL) {
-		load_fail(l, -EINVAL,
-		    "syntax error: expected ']' to close the "
-		    "section name");
-		return false;
-	}
-	for (rest = end + 1; *rest == ' ' || *rest == '\t'; rest++)
-		continue;
-	if (*rest != '\0' && *rest != ';' && *rest != '#') {
-		load_fail(l, -EINVAL,
-		    "syntax error: unexpected text after "
-		    "']'");
-		return false;
-	}
-	*end = '\0';
-	if (!section_lookup(s + 1, &scope, &type)) {
-		section_error(s + 1, l->msg, sizeof(l->msg));
-		*end = ']';
-		/* Keep the message section_error wrote. */
-		l->err_line = l->line;
-		l->err_code = -EINVAL;
-		return false;
-	}
-	*end = ']';
-	return true;
-}
-
-/* inih's fgets: one line per call, checked; NULL ends the parse. */
-static char *
-load_reader(char *str, int num, void *stream)
-{
-	struct conf_load *l = stream;
-	ssize_t n;
-	size_t len;
-	char *s;
-
-	if (l->err_line != 0)
-		return NULL; /* stop at the first error */
-	errno = 0;
-	if ((n = getline(&l->buf, &l->bufsz, l->fp)) < 0) {
-		if (ferror(l->fp)) {
-			l->line++;
-			load_fail(l, errno != 0 ? -errno : -EIO,
-			    "read error: %s",
-			    strerror(errno != 0 ? errno : EIO));
-		}
-		return NULL;
-	}
-	l->line++;
-	s = l->buf;
-	len = (size_t)n;
-	if (len > 0 && s[len - 1] == '\n')
-		s[--len] = '\0';
-	if (len > 0 && s[len - 1] == '\r')
-		s[--len] = '\0';
-	if (strlen(s) != len) {
-		load_fail(l, -EINVAL, "unexpected NUL byte at column %zu",
-		    strlen(s) + 1);
-		return NULL;
-	}
-	/* A byte order mark is allowed before the first line. */
-	if (l->line == 1 && len >= 3 && memcmp(s, "\xef\xbb\xbf", 3) == 0) {
-		s += 3;
-		len -= 3;
-	}
-	if (!line_check(l, s, len))
-		return NULL;
-	while (*s == ' ' || *s == '\t') {
-		s++;
-		len--;
-	}
-	/* inih needs room for the newline and the NUL. */
-	if (len + 3 > (size_t)num) {
-		load_fail(l, -EINVAL,
-		    "line too long (%zu bytes; the limit is "
-		    "%d)",
-		    len, num - 3);
-		return NULL;
-	}
-	if (*s == '[' && !line_section(l, s))
-		return NULL;
-	memcpy(str, s, len);
-	str[len] = '\n';
-	str[len + 1] = '\0';
-	return str;
+	(void)ctx;
+	if (section_lookup(name, &scope, &type))
+		return true;
+	section_error(name, msg, sizeof(msg));
+	vd_ini_fail(ini, -EINVAL, "%s", msg);
+	return false;
 }
 
 static int
-load_handler(
-    void *user, const char *section, const char *name, const char *value)
+load_key(void *ctx, struct vd_ini *ini, const char *section, const char *name,
+    const char *value)
 {
-	struct conf_load *l = user;
+	struct conf_load *l = ctx;
 	const struct conf_key *k;
 	enum conf_scope scope;
+	char msg[512];
 	int type, *seen;
 
-	if (l->err_line != 0)
-		return 0;
 	if (*section == '\0') {
-		load_fail(l, -EINVAL,
+		vd_ini_fail(ini, -EINVAL,
 		    "%s: key outside any section (a [section] "
 		    "line must come first)",
 		    name);
@@ -786,28 +606,26 @@ load_handler(
 	}
 	/* The reader checked the header; a long name may be cut by inih. */
 	if (!section_lookup(section, &scope, &type)) {
-		section_error(section, l->msg, sizeof(l->msg));
-		l->err_line = l->line;
-		l->err_code = -EINVAL;
+		section_error(section, msg, sizeof(msg));
+		vd_ini_fail(ini, -EINVAL, "%s", msg);
 		return 0;
 	}
 	if ((k = key_lookup(scope, name)) == NULL) {
-		key_error(scope, section, name, l->msg, sizeof(l->msg));
-		l->err_line = l->line;
-		l->err_code = -EINVAL;
+		key_error(scope, section, name, msg, sizeof(msg));
+		vd_ini_fail(ini, -EINVAL, "%s", msg);
 		return 0;
 	}
 	seen = &l->seen[k - conf_keys][type];
 	if (*seen != 0) {
-		load_fail(l, -EINVAL, "[%s] %s: set twice (first on line %d)",
-		    section, name, *seen);
+		vd_ini_fail(ini, -EINVAL,
+		    "[%s] %s: set twice (first on line %d)", section, name,
+		    *seen);
 		return 0;
 	}
-	*seen = l->line;
-	if (key_set(k, key_base(&l->conf, k, type), section, value, l->msg,
-	        sizeof(l->msg)) != 0) {
-		l->err_line = l->line;
-		l->err_code = -EINVAL;
+	*seen = ini->line;
+	if (key_set(k, key_base(&l->conf, k, type), section, value, msg,
+	        sizeof(msg)) != 0) {
+		vd_ini_fail(ini, -EINVAL, "%s", msg);
 		return 0;
 	}
 	return 1;
@@ -817,50 +635,18 @@ int
 vd_conf_load(struct vd_conf *c, const char *path, char *err, size_t errsz)
 {
 	struct conf_load *l;
-	int rc, error;
+	int rc;
 
 	if ((l = calloc(1, sizeof(*l))) == NULL) {
 		errf(err, errsz, "%s: %s", path, strerror(ENOMEM));
 		return -ENOMEM;
 	}
 	l->conf = *c;
-	l->path = path;
-	if ((l->fp = fopen(path, "re")) == NULL) {
-		error = -errno;
-		errf(err, errsz, "%s: %s", path, strerror(errno));
-		goto fail;
-	}
-	rc = ini_parse_stream(load_reader, l, load_handler, l);
-	if (rc == -2) {
-		error = -ENOMEM;
-		errf(err, errsz, "%s: %s", path, strerror(ENOMEM));
-		goto fail;
-	}
-	/* inih reports syntax errors (a line without '=') by line only. */
-	if (rc > 0 && (l->err_line == 0 || rc < l->err_line)) {
-		l->err_line = rc;
-		l->err_code = -EINVAL;
-		snprintf(l->msg, sizeof(l->msg),
-		    "syntax error: expected "
-		    "[section] or key = value");
-	}
-	if (l->err_line != 0) {
-		error = l->err_code;
-		errf(err, errsz, "%s:%d: %s", path, l->err_line, l->msg);
-		goto fail;
-	}
-	*c = l->conf;
-	fclose(l->fp);
-	free(l->buf);
+	rc = vd_ini_parse(path, load_section, load_key, l, err, errsz);
+	if (rc == 0)
+		*c = l->conf;
 	free(l);
-	return 0;
-
-fail:
-	if (l->fp != NULL)
-		fclose(l->fp);
-	free(l->buf);
-	free(l);
-	return error;
+	return rc;
 }
 
 /* --- whole-configuration checks ----------------------------------------- */

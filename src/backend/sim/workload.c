@@ -29,7 +29,7 @@
 #include <string.h>
 #include <time.h>
 
-#include <ini.h>
+#include "util/inifile.h"
 
 #include "essim.h"
 #include "essim_workload.h"
@@ -565,130 +565,41 @@ essim_scenario_check(const struct essim_scenario *s, char *err, size_t errsz)
 
 struct sc_load {
 	struct essim_scenario sc;
-	const char *path;
-	FILE *fp;
-	char *buf;
-	size_t bufsz;
-	int line;
-	int seen[NKEYS]; /* line each key was set on */
+	struct vd_ini *ini; /* the reader, during a callback */
+	int seen[NKEYS];    /* line each key was set on */
 	int mix_seen[ESSIM_KIND_COUNT];
 	int mix_line; /* the last [mix] key's line */
-	int err_line; /* 0: no error yet */
-	int err_code;
 	char msg[400];
 };
-
 static void load_fail(struct sc_load *l, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void
 load_fail(struct sc_load *l, int code, const char *fmt, ...)
 {
+	char msg[512];
 	va_list ap;
 
-	if (l->err_line != 0)
-		return;
 	va_start(ap, fmt);
-	vsnprintf(l->msg, sizeof(l->msg), fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	l->err_line = l->line > 0 ? l->line : 1;
-	l->err_code = code;
+	vd_ini_fail(l->ini, code, "%s", msg);
 }
 
-/* A [section] line: a known name, then nothing but blanks or a comment. */
+/* A [section] header: a known name, even when no key follows. */
 static bool
-line_section(struct sc_load *l, const char *s)
+load_section(void *ctx, struct vd_ini *ini, const char *name)
 {
-	char name[32];
-	const char *e, *p;
-	size_t len;
+	struct sc_load *l = ctx;
 
-	if ((e = strchr(s, ']')) == NULL) {
-		load_fail(l, -EINVAL, "expected ']' to close the section name");
-		return false;
-	}
-	for (p = e + 1; *p == ' ' || *p == '\t'; p++)
-		continue;
-	if (*p != '\0' && *p != ';' && *p != '#') {
-		load_fail(l, -EINVAL,
-		    "expected nothing but a comment after ']', got \"%s\"", p);
-		return false;
-	}
-	len = (size_t)(e - s - 1);
-	if (len >= sizeof(name))
-		len = sizeof(name) - 1;
-	memcpy(name, s + 1, len);
-	name[len] = '\0';
-	if (!section_known(name)) {
-		load_fail(l, -EINVAL,
-		    "[%s]: unknown section; expected [run], [load], [burst], "
-		    "[mix], [processes], [files], [deadline] or [stall]",
-		    name);
-		return false;
-	}
-	return true;
-}
-
-/* inih's reader: one line per call, counted, checked, leading blanks cut. */
-static char *
-load_reader(char *str, int num, void *stream)
-{
-	struct sc_load *l = stream;
-	ssize_t n;
-	size_t len, i;
-	char *s;
-
-	if (l->err_line != 0)
-		return NULL;
-	errno = 0;
-	if ((n = getline(&l->buf, &l->bufsz, l->fp)) < 0) {
-		if (ferror(l->fp)) {
-			l->line++;
-			load_fail(l, errno != 0 ? -errno : -EIO,
-			    "read error: %s",
-			    strerror(errno != 0 ? errno : EIO));
-		}
-		return NULL;
-	}
-	l->line++;
-	s = l->buf;
-	len = (size_t)n;
-	if (len > 0 && s[len - 1] == '\n')
-		s[--len] = '\0';
-	if (len > 0 && s[len - 1] == '\r')
-		s[--len] = '\0';
-	if (l->line == 1 && len >= 3 && memcmp(s, "\xef\xbb\xbf", 3) == 0) {
-		s += 3;
-		len -= 3;
-	}
-	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if ((c < 0x20 && c != '\t') || c == 0x7f) {
-			load_fail(l, -EINVAL,
-			    "unexpected control character 0x%02x at column "
-			    "%zu",
-			    c, i + 1);
-			return NULL;
-		}
-	}
-	while (*s == ' ' || *s == '\t') {
-		s++;
-		len--;
-	}
-	/* inih needs room for the newline and the NUL. */
-	if (len + 3 > (size_t)num) {
-		load_fail(l, -EINVAL,
-		    "line too long (%zu bytes; expected at most %d)", len,
-		    num - 3);
-		return NULL;
-	}
-	if (*s == '[' && !line_section(l, s))
-		return NULL;
-	memcpy(str, s, len);
-	str[len] = '\n';
-	str[len + 1] = '\0';
-	return str;
+	l->ini = ini;
+	if (section_known(name))
+		return true;
+	load_fail(l, -EINVAL,
+	    "[%s]: unknown section; expected [run], [load], [burst], [mix], "
+	    "[processes], [files], [deadline] or [stall]",
+	    name);
+	return false;
 }
 
 static int
@@ -721,21 +632,20 @@ load_mix(struct sc_load *l, const char *name, const char *value)
 	if (l->mix_line == 0)
 		memset(l->sc.weight, 0, sizeof(l->sc.weight));
 	l->sc.weight[k] = (uint32_t)u;
-	l->mix_seen[k] = l->line;
-	l->mix_line = l->line;
+	l->mix_seen[k] = l->ini->line;
+	l->mix_line = l->ini->line;
 	return 1;
 }
 
 static int
-load_handler(
-    void *user, const char *section, const char *name, const char *value)
+load_key(void *ctx, struct vd_ini *ini, const char *section, const char *name,
+    const char *value)
 {
-	struct sc_load *l = user;
+	struct sc_load *l = ctx;
 	const struct sc_key *k;
 	char keys[400];
 
-	if (l->err_line != 0)
-		return 0;
+	l->ini = ini;
 	if (*section == '\0') {
 		load_fail(l, -EINVAL,
 		    "%s: key outside any section; expected a [section] line "
@@ -762,10 +672,9 @@ load_handler(
 		    section, name, l->seen[k - sc_keys]);
 		return 0;
 	}
-	l->seen[k - sc_keys] = l->line;
+	l->seen[k - sc_keys] = ini->line;
 	if (!key_set(k, &l->sc, value, l->msg, sizeof(l->msg))) {
-		l->err_line = l->line;
-		l->err_code = -EINVAL;
+		vd_ini_fail(ini, -EINVAL, "%s", l->msg);
 		return 0;
 	}
 	return 1;
@@ -792,38 +701,16 @@ essim_scenario_load(
 {
 	const struct sc_key *bad, *alt;
 	struct sc_load *l;
-	int rc, error, line;
+	int error, line;
 
 	if ((l = calloc(1, sizeof(*l))) == NULL) {
 		errf(err, errsz, "%s: %s", path, strerror(ENOMEM));
 		return -ENOMEM;
 	}
 	essim_scenario_init(&l->sc);
-	l->path = path;
-	if ((l->fp = fopen(path, "re")) == NULL) {
-		error = -errno;
-		errf(err, errsz, "%s: %s", path, strerror(errno));
-		goto fail;
-	}
-	rc = ini_parse_stream(load_reader, l, load_handler, l);
-	if (rc == -2) {
-		error = -ENOMEM;
-		errf(err, errsz, "%s: %s", path, strerror(ENOMEM));
-		goto fail;
-	}
-	/* inih reports a line without '=' by its number only. */
-	if (rc > 0 && (l->err_line == 0 || rc < l->err_line)) {
-		l->err_line = rc;
-		l->err_code = -EINVAL;
-		snprintf(l->msg, sizeof(l->msg),
-		    "syntax error: expected [section], key = value, or a "
-		    "comment");
-	}
-	if (l->err_line != 0) {
-		error = l->err_code;
-		errf(err, errsz, "%s:%d: %s", path, l->err_line, l->msg);
-		goto fail;
-	}
+	error = vd_ini_parse(path, load_section, load_key, l, err, errsz);
+	if (error != 0)
+		goto out;
 	essim_scenario_scale(&l->sc, l->sc.time_scale_file);
 	if ((error = sc_check(&l->sc, &bad, &alt, l->msg, sizeof(l->msg))) !=
 	    0) {
@@ -834,18 +721,10 @@ essim_scenario_load(
 			errf(err, errsz, "%s:%d: %s", path, line, l->msg);
 		else
 			errf(err, errsz, "%s: %s", path, l->msg);
-		goto fail;
+		goto out;
 	}
 	*s = l->sc;
-	fclose(l->fp);
-	free(l->buf);
-	free(l);
-	return 0;
-
-fail:
-	if (l->fp != NULL)
-		fclose(l->fp);
-	free(l->buf);
+out:
 	free(l);
 	return error;
 }

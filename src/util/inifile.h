@@ -1,0 +1,54 @@
+/*
+ * inifile.h — a strict INI file reader in front of inih (internal).
+ *
+ * verdictd's configuration and the simulator's scenario files share one
+ * reader: every line is checked before inih sees it (valid UTF-8, no
+ * control character but tab, no NUL byte, not too long; a byte order mark
+ * is allowed before the first line; leading blanks are cut so an indented
+ * line is never taken for a continuation), every [section] header is
+ * checked even when no key follows it, and the first error stops the parse
+ * with "file:line: message".
+ *
+ * Single-threaded.
+ */
+#ifndef VD_UTIL_INIFILE_H
+#define VD_UTIL_INIFILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+struct vd_ini {
+	const char *path;
+	int line;     /* of the line being handled */
+	int err_line; /* of the first error, 0: none */
+	int err_code; /* its -errno */
+	char msg[512];
+	/* private */
+	FILE *fp;
+	char *buf;
+	size_t bufsz;
+	void *ctx;
+	bool (*section)(void *ctx, struct vd_ini *ini, const char *name);
+	int (*key)(void *ctx, struct vd_ini *ini, const char *section,
+	    const char *name, const char *value);
+};
+
+/* Records the first error at the current line; later calls do nothing. */
+void vd_ini_fail(struct vd_ini *ini, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/*
+ * Parses path.  section(ctx, ini, name) is called for each [name] header
+ * and returns false after vd_ini_fail(); key(ctx, ini, section, name,
+ * value) for each key and returns 0 after vd_ini_fail(), non-zero to go on.
+ * Returns 0, or the first error's -errno with "path:line: message" (or
+ * "path: message") in err.
+ */
+int vd_ini_parse(const char *path,
+    bool (*section)(void *ctx, struct vd_ini *ini, const char *name),
+    int (*key)(void *ctx, struct vd_ini *ini, const char *section,
+        const char *name, const char *value),
+    void *ctx, char *err, size_t errsz);
+
+#endif
