@@ -27,6 +27,7 @@
 #include <mach/mach_time.h>
 
 #include "baseline.h"
+#include "util/errf.h"
 
 #define NS_PER_S  UINT64_C(1000000000)
 #define NS_PER_MS UINT64_C(1000000)
@@ -529,21 +530,6 @@ fill_report(struct baseline *b, struct vd_baseline_report *out)
 #undef LD
 }
 
-static void errf(char *err, size_t errsz, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-errf(char *err, size_t errsz, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errsz == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errsz, fmt, ap);
-	va_end(ap);
-}
-
 /* Records when the kernel is first seen to have terminated the client. */
 static void
 watch(struct baseline *b, struct vd_baseline_report *out, uint64_t start)
@@ -572,7 +558,7 @@ vd_baseline_run(const struct essim_scenario *s, struct vd_baseline_report *out,
 	if ((rc = essim_scenario_check(s, err, errsz)) != 0)
 		return rc;
 	if ((b = calloc(1, sizeof(*b))) == NULL) {
-		errf(err, errsz, "%s", strerror(ENOMEM));
+		vd_errf(err, errsz, "%s", strerror(ENOMEM));
 		return -ENOMEM;
 	}
 	b->sc = s;
@@ -580,12 +566,12 @@ vd_baseline_run(const struct essim_scenario *s, struct vd_baseline_report *out,
 	b->margin_ns = (uint64_t)((double)NS_PER_S * s->time_scale);
 	pool_init(&b->pool);
 	if ((rc = timers_init(&b->timers, &b->pool)) != 0) {
-		errf(err, errsz, "timer thread: %s", strerror(-rc));
+		vd_errf(err, errsz, "timer thread: %s", strerror(-rc));
 		goto fail;
 	}
 	/* Processes first: a client's default mute set is taken at birth. */
 	if ((rc = essim_workload_create(s, &w)) != 0) {
-		errf(err, errsz, "workload: %s", strerror(-rc));
+		vd_errf(err, errsz, "workload: %s", strerror(-rc));
 		goto fail;
 	}
 
@@ -599,7 +585,7 @@ vd_baseline_run(const struct essim_scenario *s, struct vd_baseline_report *out,
 	ncr = es_new_client(&b->client, handler);
 	if (ncr != ES_NEW_CLIENT_RESULT_SUCCESS) {
 		b->client = NULL;
-		errf(err, errsz, "es_new_client: result %d", (int)ncr);
+		vd_errf(err, errsz, "es_new_client: result %d", (int)ncr);
 		rc = -EPERM;
 		goto fail;
 	}
@@ -608,14 +594,14 @@ vd_baseline_run(const struct essim_scenario *s, struct vd_baseline_report *out,
 		types[k] = essim_kind_type(k);
 	if (es_subscribe(b->client, types, ESSIM_KIND_COUNT) !=
 	    ES_RETURN_SUCCESS) {
-		errf(err, errsz, "es_subscribe failed");
+		vd_errf(err, errsz, "es_subscribe failed");
 		rc = -EINVAL;
 		goto fail;
 	}
 
 	start = mono_ns();
 	if ((rc = essim_workload_run(w)) != 0) {
-		errf(err, errsz, "workload thread: %s", strerror(-rc));
+		vd_errf(err, errsz, "workload thread: %s", strerror(-rc));
 		goto fail;
 	}
 	while (!essim_workload_wait(w, POLL_NS))

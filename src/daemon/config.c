@@ -27,6 +27,7 @@
 #include <verdict/pipeline.h>
 
 #include "daemon/config.h"
+#include "util/errf.h"
 #include "util/inifile.h"
 
 #define NS_PER_MS UINT64_C(1000000)
@@ -142,21 +143,6 @@ static const char *const scope_names[] = {
 	[SCOPE_GEN] = "gen",
 };
 
-static void errf(char *err, size_t errsz, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-errf(char *err, size_t errsz, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errsz == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errsz, fmt, ap);
-	va_end(ap);
-}
-
 /*
  * Copies a value into buf for quoting in a message, with anything that is
  * not printable ASCII shown as \xNN, so an error never echoes a terminal
@@ -217,12 +203,12 @@ section_error(const char *section, char *err, size_t errsz)
 	int t = vd_event_type_parse(section);
 
 	if (t >= 0)
-		errf(err, errsz,
+		vd_errf(err, errsz,
 		    "[%s]: %s is a NOTIFY type, which has no "
 		    "settings (only AUTH types do)",
 		    quote(q, sizeof(q), section), section);
 	else
-		errf(err, errsz,
+		vd_errf(err, errsz,
 		    "unknown section [%s] (expected pipeline, "
 		    "backend, gen, sim, control, or an AUTH event type such "
 		    "as "
@@ -256,8 +242,8 @@ key_error(enum conf_scope scope, const char *section, const char *name,
 		if (o >= sizeof(list))
 			break;
 	}
-	errf(err, errsz, "[%s] %s: unknown key (expected one of: %s)", section,
-	    quote(q, sizeof(q), name), list);
+	vd_errf(err, errsz, "[%s] %s: unknown key (expected one of: %s)",
+	    section, quote(q, sizeof(q), name), list);
 }
 
 /* Strict unsigned decimal: digits only, no sign, no blanks, no overflow. */
@@ -400,7 +386,7 @@ key_set(const struct conf_key *k, void *base, const char *section,
 		return 0;
 	case KIND_BOOL:
 		if (!parse_bool(value, &b)) {
-			errf(err, errsz,
+			vd_errf(err, errsz,
 			    "[%s] %s: expected yes or no, got \"%s\"", section,
 			    k->name, quote(q, sizeof(q), value));
 			return -EINVAL;
@@ -413,7 +399,7 @@ key_set(const struct conf_key *k, void *base, const char *section,
 		else if (strcmp(value, "deny") == 0)
 			*(uint8_t *)field = VD_DENY;
 		else {
-			errf(err, errsz,
+			vd_errf(err, errsz,
 			    "[%s] %s: expected allow or deny, got "
 			    "\"%s\"",
 			    section, k->name, quote(q, sizeof(q), value));
@@ -424,7 +410,7 @@ key_set(const struct conf_key *k, void *base, const char *section,
 		/* A margin of the whole budget would answer on arrival. */
 		if (!parse_fraction(value, &d) || d < (double)k->min ||
 		    d >= (double)k->max) {
-			errf(err, errsz,
+			vd_errf(err, errsz,
 			    "[%s] %s: expected a decimal fraction "
 			    "from %" PRIu64 " to below %" PRIu64 " (such as "
 			    "0.2), got \"%s\"",
@@ -436,7 +422,7 @@ key_set(const struct conf_key *k, void *base, const char *section,
 		return 0;
 	case KIND_BACKEND:
 		if (strcmp(value, "gen") != 0 && strcmp(value, "sim") != 0) {
-			errf(err, errsz,
+			vd_errf(err, errsz,
 			    "[%s] %s: expected a backend name "
 			    "(gen or sim), got \"%s\"",
 			    section, k->name, quote(q, sizeof(q), value));
@@ -446,7 +432,7 @@ key_set(const struct conf_key *k, void *base, const char *section,
 		return 0;
 	case KIND_PATH:
 		if (value[0] == '\0' || strlen(value) >= VD_CONF_PATH_MAX) {
-			errf(err, errsz,
+			vd_errf(err, errsz,
 			    "[%s] %s: expected a file name of 1 to %d bytes",
 			    section, k->name, VD_CONF_PATH_MAX - 1);
 			return -EINVAL;
@@ -457,7 +443,7 @@ key_set(const struct conf_key *k, void *base, const char *section,
 		/* Faster than 1000x, deadlines fall below what the machine's
 		 * scheduling can meet; slower than real time makes no sense. */
 		if (!parse_fraction(value, &d) || d < 0.001 || d > 1) {
-			errf(err, errsz,
+			vd_errf(err, errsz,
 			    "[%s] %s: expected a factor from 0.001 to 1 "
 			    "(such as 0.01), got \"%s\"",
 			    section, k->name, quote(q, sizeof(q), value));
@@ -467,7 +453,7 @@ key_set(const struct conf_key *k, void *base, const char *section,
 		return 0;
 	case KIND_TYPES:
 		if (!parse_types(value, &mask, bad, sizeof(bad))) {
-			errf(err, errsz,
+			vd_errf(err, errsz,
 			    "[%s] %s: expected a comma-separated "
 			    "list of event types (such as auth.open,auth.exec,"
 			    "notify.close, or all, auth, notify), got \"%s\" "
@@ -482,7 +468,7 @@ key_set(const struct conf_key *k, void *base, const char *section,
 	return -EINVAL;
 
 range:
-	errf(err, errsz,
+	vd_errf(err, errsz,
 	    "[%s] %s: expected %s from %" PRIu64 " to %" PRIu64 ", got \"%s\"",
 	    section, k->name, k->unit, k->min, k->max,
 	    quote(q, sizeof(q), value));
@@ -556,7 +542,7 @@ vd_conf_set_arg(
 	return vd_conf_set(c, buf, dot + 1, eq + 1, err, errsz);
 
 bad:
-	errf(err, errsz,
+	vd_errf(err, errsz,
 	    "expected SECTION.KEY=VALUE (such as "
 	    "auth.open.default=deny), got \"%s\"",
 	    quote(q, sizeof(q), assignment));
@@ -638,7 +624,7 @@ vd_conf_load(struct vd_conf *c, const char *path, char *err, size_t errsz)
 	int rc;
 
 	if ((l = calloc(1, sizeof(*l))) == NULL) {
-		errf(err, errsz, "%s: %s", path, strerror(ENOMEM));
+		vd_errf(err, errsz, "%s: %s", path, strerror(ENOMEM));
 		return -ENOMEM;
 	}
 	l->conf = *c;
@@ -662,7 +648,7 @@ vd_conf_check(struct vd_conf *c, char *err, size_t errsz)
 	if ((rc = vd_config_check(&c->pipe, err, errsz)) != 0)
 		return rc;
 	if (strcmp(c->backend, "sim") == 0 && c->sim.scenario[0] == '\0') {
-		errf(err, errsz,
+		vd_errf(err, errsz,
 		    "[sim] scenario: the sim backend needs a scenario file "
 		    "(--scenario FILE; see essim-scenario(5))");
 		return -EINVAL;
@@ -670,7 +656,7 @@ vd_conf_check(struct vd_conf *c, char *err, size_t errsz)
 	if (strcmp(c->backend, "gen") == 0) {
 		events = c->gen.rate * c->gen.duration_s;
 		if (events > VD_CONF_GEN_EVENTS_MAX) {
-			errf(err, errsz,
+			vd_errf(err, errsz,
 			    "[gen] rate x duration is %" PRIu64
 			    " events, more than the generator's limit of "
 			    "%" PRIu64 "; lower rate or duration",
@@ -678,7 +664,7 @@ vd_conf_check(struct vd_conf *c, char *err, size_t errsz)
 			return -EINVAL;
 		}
 		if (c->gen.producers > c->gen.rate) {
-			errf(err, errsz,
+			vd_errf(err, errsz,
 			    "[gen] producers (%u) is more than rate "
 			    "(%" PRIu64 "): each producer needs at least one "
 			    "event per second",
@@ -686,7 +672,7 @@ vd_conf_check(struct vd_conf *c, char *err, size_t errsz)
 			return -EINVAL;
 		}
 		if (c->gen.types == 0) {
-			errf(err, errsz,
+			vd_errf(err, errsz,
 			    "[gen] types: no event type to generate");
 			return -EINVAL;
 		}

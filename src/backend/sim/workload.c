@@ -29,6 +29,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "util/errf.h"
 #include "util/inifile.h"
 
 #include "essim.h"
@@ -680,21 +681,6 @@ load_key(void *ctx, struct vd_ini *ini, const char *section, const char *name,
 	return 1;
 }
 
-static void errf(char *err, size_t errsz, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-errf(char *err, size_t errsz, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errsz == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errsz, fmt, ap);
-	va_end(ap);
-}
-
 int
 essim_scenario_load(
     struct essim_scenario *s, const char *path, char *err, size_t errsz)
@@ -704,7 +690,7 @@ essim_scenario_load(
 	int error, line;
 
 	if ((l = calloc(1, sizeof(*l))) == NULL) {
-		errf(err, errsz, "%s: %s", path, strerror(ENOMEM));
+		vd_errf(err, errsz, "%s: %s", path, strerror(ENOMEM));
 		return -ENOMEM;
 	}
 	essim_scenario_init(&l->sc);
@@ -718,9 +704,9 @@ essim_scenario_load(
 		if (line == 0 && alt != NULL)
 			line = l->seen[alt - sc_keys];
 		if (line > 0)
-			errf(err, errsz, "%s:%d: %s", path, line, l->msg);
+			vd_errf(err, errsz, "%s:%d: %s", path, line, l->msg);
 		else
-			errf(err, errsz, "%s: %s", path, l->msg);
+			vd_errf(err, errsz, "%s: %s", path, l->msg);
 		goto out;
 	}
 	*s = l->sc;
