@@ -817,20 +817,51 @@ ctl_get(void *ctx, const char *const *names, size_t n,
 	return 0;
 }
 
+/*
+ * One word for an operator, worst first: "late" (an AUTH answer came after
+ * its deadline: ES would have killed us), "dropping" (events answered with
+ * the default without evaluation: ring full or pool empty), "defaults"
+ * (evaluations too slow: the timer answered), or "ok".
+ */
+static const char *
+health(const struct vd_stats *st)
+{
+	uint64_t dropped = 0, timer = 0;
+	bool late = false;
+	unsigned t;
+
+	for (t = 0; t < VD_AUTH_TYPE_COUNT; t++) {
+		const struct vd_type_stats *ts = &st->types[t];
+
+		dropped += ts->dropped;
+		timer += ts->answered_default - ts->shutdown;
+		if (ts->margin_min_ns < 0)
+			late = true;
+	}
+	if (late)
+		return "late";
+	if (dropped != 0)
+		return "dropping";
+	if (timer != 0)
+		return "defaults";
+	return "ok";
+}
+
 static size_t
 ctl_status(void *ctx, char *buf, size_t bufsz)
 {
 	struct daemon *d = ctx;
 	int n;
 
+	vd_pipeline_stats(d->p, d->ctl_stats);
 	n = snprintf(buf, bufsz,
 	    "version\t%s\nbackend\t%s\npid\t%ld\nuptime_s\t%" PRIu64
 	    "\nconfig\t%s\nconfig_generation\t%" PRIu64
-	    "\nworkers\t%u\nhealth\tok\n",
+	    "\nworkers\t%u\nhealth\t%s\n",
 	    VD_VERSION_STRING, d->conf.backend, (long)getpid(),
 	    (vd_clock_ns() - d->start_ns) / 1000000000u,
 	    d->path != NULL ? d->path : "(built-in defaults)", d->generation,
-	    vd_pipeline_workers(d->p));
+	    vd_pipeline_workers(d->p), health(d->ctl_stats));
 	return n < 0 ? 0 : (size_t)n;
 }
 
