@@ -12,6 +12,7 @@
 #include <verdict/counters.h>
 #include <verdict/event.h>
 #include <verdict/pipeline.h>
+#include <verdict/policy.h>
 #include <verdict/stats.h>
 #include <verdict/testeval.h>
 #include <verdict/version.h>
