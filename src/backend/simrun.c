@@ -86,9 +86,12 @@ vd_simrun_hooked(const struct essim_scenario *s, const struct vd_config *cfg,
 		snprintf(err, errsz, "out of memory");
 		goto fail;
 	}
-	/* The scenario's stalls, through the core's test evaluator. */
+	/* The scenario's stalls, through the core's test evaluator, unless
+	 * the caller brings its own verdict logic. */
 	vd_testeval_set_stall(te, s->stall_every, s->stall_ns);
 	eval = vd_testeval_evaluator(te);
+	if (hooks != NULL && hooks->eval != NULL)
+		eval = *hooks->eval;
 	p = vd_pipeline_create(cfg, &eval, vd_es_ops(), es, &rc);
 	if (p == NULL) {
 		vd_config_check(cfg, err, errsz);

@@ -55,6 +55,9 @@ struct vd_simrun_hooks {
 	void (*started)(void *ctx, struct vd_pipeline *p, struct vd_es *es);
 	void (*stopping)(void *ctx);
 	void *ctx;
+	/* The verdict logic; NULL: the core's test evaluator, stalling as
+	 * the scenario says. */
+	const struct vd_evaluator *eval;
 };
 
 /* vd_simrun with hooks (NULL: none). */

@@ -46,6 +46,7 @@ enum conf_scope {
 	SCOPE_GEN,
 	SCOPE_SIM,
 	SCOPE_CONTROL,
+	SCOPE_POLICY,
 	SCOPE_TYPE, /* [auth.open] and the other AUTH types */
 };
 
@@ -112,6 +113,8 @@ static const struct conf_key conf_keys[] = {
 	{ SCOPE_GEN, "short_ms", KIND_U64, GEN(short_ms), 1, 600000, 1,
 	    "a number of milliseconds", false },
 	{ SCOPE_GEN, "types", KIND_TYPES, GEN(types), 0, 0, 1, NULL, false },
+	{ SCOPE_POLICY, "file", KIND_PATH, offsetof(struct vd_conf, policy), 0,
+	    0, 1, NULL, false },
 	{ SCOPE_CONTROL, "socket", KIND_PATH,
 	    offsetof(struct vd_conf, control_socket), 0, 0, 1, NULL, false },
 	{ SCOPE_SIM, "scenario", KIND_PATH, SIM(scenario), 0, 0, 1, NULL,
@@ -140,6 +143,7 @@ static const char *const scope_names[] = {
 	[SCOPE_BACKEND] = "backend",
 	[SCOPE_SIM] = "sim",
 	[SCOPE_CONTROL] = "control",
+	[SCOPE_POLICY] = "policy",
 	[SCOPE_GEN] = "gen",
 };
 
@@ -210,7 +214,8 @@ section_error(const char *section, char *err, size_t errsz)
 	else
 		vd_errf(err, errsz,
 		    "unknown section [%s] (expected pipeline, "
-		    "backend, gen, sim, control, or an AUTH event type such "
+		    "backend, gen, sim, control, policy, or an AUTH event type "
+		    "such "
 		    "as "
 		    "auth.open)",
 		    quote(q, sizeof(q), section));

@@ -60,6 +60,8 @@ struct vd_conf {
 	struct vd_conf_sim sim;
 	/* The control socket verdictctl talks to; "off": none. */
 	char control_socket[VD_CONF_PATH_MAX];
+	/* The rules file (verdict.rules(5)); empty: the test evaluator. */
+	char policy[VD_CONF_PATH_MAX];
 };
 
 /* Built-in defaults: vd_config_init(VD_PROFILE_FANOTIFY) plus ours. */

@@ -32,6 +32,7 @@
 #include <verdict/counters.h>
 #include <verdict/event.h>
 #include <verdict/pipeline.h>
+#include <verdict/policy.h>
 #include <verdict/stats.h>
 #include <verdict/testeval.h>
 #include <verdict/version.h>
@@ -71,6 +72,8 @@ enum {
 	OPT_SCENARIO,
 	OPT_TIME_SCALE,
 	OPT_CONTROL_SOCKET,
+	OPT_POLICY,
+	OPT_CHECK_POLICY,
 };
 
 static const struct option long_opts[] = {
@@ -100,6 +103,8 @@ static const struct option long_opts[] = {
 	{ "scenario", required_argument, NULL, OPT_SCENARIO },
 	{ "time-scale", required_argument, NULL, OPT_TIME_SCALE },
 	{ "control-socket", required_argument, NULL, OPT_CONTROL_SOCKET },
+	{ "policy", required_argument, NULL, OPT_POLICY },
+	{ "check-policy", required_argument, NULL, OPT_CHECK_POLICY },
 	{ NULL, 0, NULL, 0 },
 };
 static const char short_opts[] = "b:c:d:hjnp:r:s:t:Vw:";
@@ -130,6 +135,7 @@ static const struct opt_setting {
 	{ OPT_SCENARIO, "sim", "scenario" },
 	{ OPT_TIME_SCALE, "sim", "time_scale" },
 	{ OPT_CONTROL_SOCKET, "control", "socket" },
+	{ OPT_POLICY, "policy", "file" },
 };
 #define NOPT_SETTINGS (sizeof(opt_settings) / sizeof(opt_settings[0]))
 
@@ -155,8 +161,10 @@ struct daemon {
 	uint64_t reloads, reload_failures;
 	uint64_t start_ns;
 	struct vd_control *ctl;
-	struct vd_stats *ctl_stats; /* the control thread's snapshot */
-	void *es;                   /* struct vd_es, with the sim backend */
+	struct vd_stats *ctl_stats;   /* the control thread's snapshot */
+	void *es;                     /* struct vd_es, with the sim backend */
+	struct vd_policy_runtime *rt; /* with a policy file */
+	uint64_t policy_reloads, policy_reload_failures;
 };
 
 static int sig_fds[2] = { -1, -1 };
@@ -206,6 +214,9 @@ usage(FILE *fp)
 	    "      --control-socket PATH\n"
 	    "                           where verdictctl(8) connects; off: "
 	    "none\n"
+	    "      --policy FILE        decide with the rules in FILE "
+	    "(verdict.rules(5))\n"
+	    "      --check-policy FILE  check a rules file and exit\n"
 	    "  -h, --help               print this help and exit\n"
 	    "  -V, --version            print the version and exit\n"
 	    "\n"
@@ -393,6 +404,60 @@ signals_wait(int timeout_ms, int *stopsig)
  * the others are only counted, since the pipeline would have to be rebuilt.
  * A file that fails keeps the running configuration.
  */
+/* What the daemon's backends can enforce: gen and sim (ES) both carry
+ * the opener's access mode and the code-signing identity. */
+#define POLICY_CAN (VD_POLICY_CAN_ACCESS | VD_POLICY_CAN_TEAM_ID)
+
+/* Loads and compiles a rules file; NULL with "file:line:col: why". */
+static struct vd_policy *
+policy_load(const char *path, char *msg, size_t msgsz)
+{
+	struct vd_policy_error pe;
+	struct vd_policy *pol;
+	int rc;
+
+	memset(&pe, 0, sizeof(pe));
+	if ((pol = vd_policy_load(path, POLICY_CAN, &pe, &rc)) != NULL)
+		return pol;
+	if (pe.line > 0 && pe.column > 0)
+		snprintf(msg, msgsz, "%s:%d:%d: %s", pe.file, pe.line,
+		    pe.column, pe.msg);
+	else if (pe.line > 0)
+		snprintf(msg, msgsz, "%s:%d: %s", pe.file, pe.line, pe.msg);
+	else
+		snprintf(msg, msgsz, "%s: %s", pe.file[0] ? pe.file : path,
+		    pe.msg[0] ? pe.msg : strerror(-rc));
+	return NULL;
+}
+
+/*
+ * Puts a new policy in force.  On ES, decisions the kernel cached under
+ * the old policy must go: es_clear_cache, retried for up to two seconds
+ * while the kernel throttles it.  Never on the AUTH path.
+ */
+static void
+policy_swap(struct daemon *d, struct vd_policy *pol)
+{
+	vd_policy_runtime_swap(d->rt, pol);
+	d->policy_reloads++;
+#ifdef VD_HAVE_SIM
+	if (d->es != NULL) {
+		struct timespec ts = { 0, 100000000 };
+		int i, rc = -EAGAIN;
+
+		for (i = 0; i < 20 && rc == -EAGAIN; i++) {
+			if ((rc = vd_es_clear_cache(d->es)) == -EAGAIN)
+				nanosleep(&ts, NULL);
+		}
+		if (rc != 0)
+			vd_log_warnx("reload: es_clear_cache failed (%s): "
+			             "the kernel may keep decisions of the "
+			             "old policy cached",
+			    rc == -EAGAIN ? "throttled" : strerror(-rc));
+	}
+#endif
+}
+
 /*
  * Re-reads the file (SIGHUP, verdictctl reload).  Settings that can change
  * live are applied; the others are only counted, since the pipeline would
@@ -450,6 +515,19 @@ reload(struct daemon *d, char *msg, size_t msgsz)
 		d->conf.gen.stall_every = next.gen.stall_every;
 		d->conf.gen.stall_ms = next.gen.stall_ms;
 		d->conf.gen.deny_every = next.gen.deny_every;
+	}
+	if (next.policy[0] != '\0' && d->rt != NULL) {
+		struct vd_policy *pol =
+		    policy_load(next.policy, err, sizeof(err));
+
+		if (pol == NULL) {
+			d->policy_reload_failures++;
+			snprintf(msg, msgsz,
+			    "reload: %s; keeping the running policy", err);
+			rc = EINVAL;
+			goto out;
+		}
+		policy_swap(d, pol);
 	}
 	d->generation++;
 	snprintf(msg, msgsz,
@@ -602,9 +680,12 @@ run_wait(struct daemon *d)
 
 	while ((now = now_ns()) < end) {
 		ms = (int)((end - now + NS_PER_MS - 1) / NS_PER_MS);
-		got = signals_wait(ms, &d->stop_signal);
+		got = signals_wait(ms > 1000 ? 1000 : ms, &d->stop_signal);
 		if (got & GOT_HUP)
 			reload_signal(d);
+		/* Old policies are freed once their grace period ends. */
+		if (d->rt != NULL)
+			vd_policy_runtime_poll(d->rt);
 		if (got & GOT_STOP)
 			return;
 	}
@@ -775,6 +856,41 @@ daemon_counters(
 		(int64_t)cs.errors };
 	for (k = 0; k < sizeof(c) / sizeof(c[0]); k++)
 		emit_selected(g, &c[k], names, n);
+	if (d->rt != NULL) {
+		struct vd_policy_runtime_stats ps;
+
+		vd_policy_runtime_stats(d->rt, &ps);
+		struct vd_ctr pc[] = {
+			{ "policy.generation", VD_CTR_GAUGE, "count",
+			    "policies put in force, the first one included",
+			    (int64_t)ps.generation },
+			{ "policy.rules", VD_CTR_GAUGE, "rules",
+			    "rules in the policy in force", (int64_t)ps.rules },
+			{ "policy.reloads", VD_CTR_COUNTER, "times",
+			    "policy reloads that succeeded",
+			    (int64_t)d->policy_reloads },
+			{ "policy.reload_failures", VD_CTR_COUNTER, "times",
+			    "policy reloads refused (the running policy "
+			    "stayed)",
+			    (int64_t)d->policy_reload_failures },
+			{ "policy.evaluations", VD_CTR_COUNTER, "events",
+			    "events evaluated against the policy",
+			    (int64_t)ps.evaluations },
+			{ "policy.matched", VD_CTR_COUNTER, "events",
+			    "decided by a rule", (int64_t)ps.matched },
+			{ "policy.defaulted", VD_CTR_COUNTER, "events",
+			    "decided by a default line or the type's default",
+			    (int64_t)ps.defaulted },
+			{ "policy.truncated", VD_CTR_COUNTER, "events",
+			    "a path condition met a truncated path",
+			    (int64_t)ps.truncated },
+			{ "policy.retired", VD_CTR_GAUGE, "policies",
+			    "old policies waiting for their grace period",
+			    (int64_t)ps.retired },
+		};
+		for (k = 0; k < sizeof(pc) / sizeof(pc[0]); k++)
+			emit_selected(g, &pc[k], names, n);
+	}
 #ifdef VD_HAVE_SIM
 	if (d->es != NULL)
 		es_counters(d->es, names, n, g);
@@ -948,11 +1064,32 @@ run(struct daemon *d)
 	sigset_t blocked, old;
 	int rc, status = EXIT_RUNTIME;
 
+	if (d->conf.policy[0] != '\0') {
+		char msg[640];
+		struct vd_policy *pol =
+		    policy_load(d->conf.policy, msg, sizeof(msg));
+
+		if (pol == NULL) {
+			vd_log_warnx("%s", msg);
+			return EXIT_USAGE;
+		}
+		if ((d->rt = vd_policy_runtime_create(
+		         pol, d->conf.pipe.workers, &rc)) == NULL) {
+			vd_policy_free(pol);
+			vd_log_warnx("policy: %s", strerror(-rc));
+			return EXIT_RUNTIME;
+		}
+		eval = vd_policy_runtime_evaluator(d->rt);
+	}
 	if (strcmp(d->conf.backend, "sim") == 0) {
 #ifdef VD_HAVE_SIM
-		struct vd_simrun_hooks hooks = { sim_started, sim_stopping, d };
+		struct vd_simrun_hooks hooks = { sim_started, sim_stopping, d,
+			d->rt != NULL ? &eval : NULL };
 
-		return vd_sim_main(&d->conf, d->json, &hooks);
+		rc = vd_sim_main(&d->conf, d->json, &hooks);
+		vd_policy_runtime_destroy(d->rt);
+		d->rt = NULL;
+		return rc;
 #else
 		vd_log_warnx("this verdictd was built without the sim backend "
 		             "(it needs clang's blocks: build with CC=clang)");
@@ -975,6 +1112,8 @@ run(struct daemon *d)
 		goto fail;
 	}
 	eval = vd_testeval_evaluator(d->te);
+	if (d->rt != NULL)
+		eval = vd_policy_runtime_evaluator(d->rt);
 	if ((d->p = vd_pipeline_create(
 	         &d->conf.pipe, &eval, vd_gen_ops(), d->gen, &rc)) == NULL) {
 		vd_log_warnx("cannot create the pipeline: %s", strerror(-rc));
@@ -1026,6 +1165,9 @@ fail:
 	vd_gen_destroy(d->gen);
 	if (d->te != NULL)
 		vd_testeval_destroy(d->te);
+	/* After the pipeline: no evaluation is left to protect. */
+	vd_policy_runtime_destroy(d->rt);
+	d->rt = NULL;
 	return status;
 }
 
@@ -1034,6 +1176,7 @@ main(int argc, char *argv[])
 {
 	struct daemon d;
 	bool check = false;
+	const char *check_policy = NULL;
 	char err[640];
 	int ch, idx;
 
@@ -1066,6 +1209,9 @@ main(int argc, char *argv[])
 			continue;
 		case 'n':
 			check = true;
+			continue;
+		case OPT_CHECK_POLICY:
+			check_policy = optarg;
 			continue;
 		case 'j':
 			d.json = true;
@@ -1104,6 +1250,23 @@ main(int argc, char *argv[])
 		vd_log_warnx("%s", err);
 		free(d.ov);
 		return EXIT_USAGE;
+	}
+	if (check_policy != NULL || (check && d.conf.policy[0] != '\0')) {
+		const char *path = check_policy ? check_policy : d.conf.policy;
+		struct vd_policy *pol = policy_load(path, err, sizeof(err));
+
+		if (pol == NULL) {
+			vd_log_warnx("%s", err);
+			free(d.ov);
+			return EXIT_USAGE;
+		}
+		vd_log_info(
+		    "policy %s OK: %zu rules", path, vd_policy_rules(pol));
+		vd_policy_free(pol);
+		if (check_policy != NULL) {
+			free(d.ov);
+			return EXIT_SUCCESS;
+		}
 	}
 	if (check) {
 		vd_log_info("configuration OK");
