@@ -122,6 +122,18 @@ struct vd_event {
 	bool target_truncated;
 	bool target2_truncated;
 	bool close_modified; /* NOTIFY_CLOSE: the file was written */
+	/*
+	 * The target file's identity, where the backend knows it (ES: the
+	 * es_file_t's stat).  target_id false: unknown, and the policy
+	 * runtime never caches the decision.  A backend sets it only when
+	 * the identity pins one path (a single link), so a hard link under
+	 * another name cannot share a cached decision.  target_ctime_ns is
+	 * a change stamp, not necessarily finer than a second.
+	 */
+	bool target_id;
+	uint64_t target_dev;
+	uint64_t target_ino;
+	uint64_t target_ctime_ns;
 	struct vd_process proc;
 	char target[VD_PATH_MAX];  /* object path */
 	char target2[VD_PATH_MAX]; /* destination of rename/link/clone */

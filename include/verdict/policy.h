@@ -47,9 +47,10 @@ struct vd_policy;
 
 /* What the backend can enforce: rules that need more are refused at load
  * with an error that says why. */
-#define VD_POLICY_CAN_ACCESS  0x1u /* the opener's access mode (ES) */
-#define VD_POLICY_CAN_TEAM_ID 0x2u /* team_id, signing_id, cdhash,
-                                      platform (ES) */
+#define VD_POLICY_CAN_ACCESS 0x1u /* the opener's access mode (ES) */
+#define VD_POLICY_CAN_TEAM_ID                                                  \
+	0x2u /* team_id, signing_id, cdhash,                                   \
+	        platform (ES) */
 
 struct vd_policy_error {
 	char file[256];
@@ -65,8 +66,8 @@ struct vd_policy_error {
  * and *rc = -EINVAL (bad policy), -ENOENT/-EACCES (a file), -ENOMEM.  A
  * policy with any error is rejected whole.
  */
-struct vd_policy *vd_policy_load(const char *path, unsigned can,
-    struct vd_policy_error *err, int *rc);
+struct vd_policy *vd_policy_load(
+    const char *path, unsigned can, struct vd_policy_error *err, int *rc);
 
 /* The same from text in memory (`name` is used in messages). */
 struct vd_policy *vd_policy_compile(const char *text, size_t len,
@@ -98,42 +99,78 @@ size_t vd_policy_eval(const struct vd_policy *pol, const struct vd_event *ev,
  *
  * Threads: the evaluator runs on the pipeline's workers; everything else
  * on one controlling thread.
+ *
+ * Decision cache: each worker keeps its own bounded table (2-way set
+ * associative; no lock, no allocation on the AUTH path) of the decisions
+ * it computed for open, exec, access, unlink and truncate events whose
+ * backend set target_id and whose path is whole.  The key is the type,
+ * the file's (dev, ino, ctime), the process (pid, start time, uid, gid,
+ * exe, comm, team and signing ids, cdhash, platform), the open flags, the
+ * target path and the preset decision: every field a rule can read, the
+ * strings as a seeded 64-bit hash.  Never cached: audited decisions
+ * (logged each time) and decisions that met a truncated path.  A swap
+ * invalidates every entry; the evaluator's notify() invalidates a file's
+ * entries on a NOTIFY_WRITE or a NOTIFY_CLOSE of a modified file (by a
+ * bucket of file epochs, which may invalidate a few other files too).
  */
 struct vd_policy_runtime;
+
+/* Entries per worker by default, and the most set_cache takes. */
+#define VD_POLICY_CACHE_DEFAULT 4096
+#define VD_POLICY_CACHE_MAX     (1u << 24)
 
 /*
  * Takes ownership of pol (may be NULL: every event gets its type's
  * default).  workers: the pipeline's worker count (0: the most there can
  * be).  NULL and *err = -ENOMEM on failure.
  */
-struct vd_policy_runtime *vd_policy_runtime_create(struct vd_policy *pol,
-    unsigned workers, int *err);
+struct vd_policy_runtime *
+vd_policy_runtime_create(struct vd_policy *pol, unsigned workers, int *err);
 
-/* The evaluator to give vd_pipeline_create (ctx is rt). */
+/*
+ * Resizes every worker's decision cache to `entries` (rounded up to a
+ * power of two, at least 2; 0 turns the cache off), emptying it.  The
+ * runtime starts with VD_POLICY_CACHE_DEFAULT.  Only while no evaluation
+ * runs: before vd_pipeline_start or after vd_pipeline_stop.  0, -EINVAL
+ * (more than VD_POLICY_CACHE_MAX), -ENOMEM (the cache is then off).
+ */
+int vd_policy_runtime_set_cache(struct vd_policy_runtime *rt, size_t entries);
+
+/* Entries per worker in force (0: off). */
+size_t vd_policy_runtime_cache_entries(const struct vd_policy_runtime *rt);
+
+/* The evaluator to give vd_pipeline_create (ctx is rt); its notify()
+ * feeds the decision cache's invalidation, so a wrapper must pass the
+ * NOTIFY batches on. */
 struct vd_evaluator vd_policy_runtime_evaluator(struct vd_policy_runtime *rt);
 
 /* Publishes next (owned from now on); the previous snapshot is freed once
  * no evaluation can use it.  Returns the new generation. */
-uint64_t vd_policy_runtime_swap(struct vd_policy_runtime *rt,
-    struct vd_policy *next);
+uint64_t
+vd_policy_runtime_swap(struct vd_policy_runtime *rt, struct vd_policy *next);
 
 /* Frees the snapshots whose grace period is over; cheap, never blocks.
  * Returns how many still wait. */
 unsigned vd_policy_runtime_poll(struct vd_policy_runtime *rt);
 
 struct vd_policy_runtime_stats {
-	uint64_t generation;   /* policies put in force, the first is 1 */
-	uint64_t rules;        /* in the policy in force */
-	uint64_t evaluations;
-	uint64_t matched;      /* decided by a rule */
-	uint64_t defaulted;    /* by a default line or the type's default */
-	uint64_t truncated;    /* a path condition met a truncated path */
-	uint64_t retired;      /* old snapshots waiting for their grace */
+	uint64_t generation;      /* policies put in force, the first is 1 */
+	uint64_t rules;           /* in the policy in force */
+	uint64_t evaluations;     /* the policy run, cache hits not included */
+	uint64_t matched;         /* decided by a rule */
+	uint64_t defaulted;       /* by a default line or the type's default */
+	uint64_t truncated;       /* a path condition met a truncated path */
+	uint64_t retired;         /* old snapshots waiting for their grace */
+	uint64_t cache_entries;   /* all workers' tables together */
+	uint64_t cache_hits;      /* answered from the cache */
+	uint64_t cache_misses;    /* looked up, then evaluated */
+	uint64_t cache_evictions; /* a live entry replaced by another */
+	uint64_t cache_invalidations; /* file epoch bumps by notify() */
 };
 
 /* Any thread. */
-void vd_policy_runtime_stats(const struct vd_policy_runtime *rt,
-    struct vd_policy_runtime_stats *out);
+void vd_policy_runtime_stats(
+    const struct vd_policy_runtime *rt, struct vd_policy_runtime_stats *out);
 
 /* After vd_pipeline_stop: frees everything.  NULL: no-op. */
 void vd_policy_runtime_destroy(struct vd_policy_runtime *rt);

@@ -227,6 +227,25 @@ copy_process(struct vd_process *p, const es_process_t *proc)
 }
 
 /* The event's object(s), by type. */
+/*
+ * The object file's identity, for the policy runtime's decision cache.
+ * st_ctime (seconds) is POSIX on both Linux and macOS, where the
+ * nanosecond field is spelled differently; with the inode it is a good
+ * enough change stamp, and a close-after-write invalidates the cache
+ * besides.  A file with more than one link has more than one path, which
+ * the identity does not pin: left unknown, so never cached.
+ */
+static void
+copy_file_id(struct vd_event *ev, const es_file_t *f)
+{
+	if (f == NULL || f->stat.st_nlink != 1)
+		return;
+	ev->target_dev = (uint64_t)f->stat.st_dev;
+	ev->target_ino = (uint64_t)f->stat.st_ino;
+	ev->target_ctime_ns = (uint64_t)f->stat.st_ctime * 1000000000ull;
+	ev->target_id = true;
+}
+
 static void
 copy_targets(struct vd_event *ev, const es_message_t *msg)
 {
@@ -237,6 +256,7 @@ copy_targets(struct vd_event *ev, const es_message_t *msg)
 	switch (msg->event_type) {
 	case ES_EVENT_TYPE_AUTH_OPEN:
 		ev->target_truncated = copy_file(t, sz, e->open.file);
+		copy_file_id(ev, e->open.file);
 		ev->open_flags = ((e->open.fflag & FREAD) ? VD_OPEN_READ : 0) |
 		    ((e->open.fflag & FWRITE) ? VD_OPEN_WRITE : 0);
 		break;
@@ -244,6 +264,7 @@ copy_targets(struct vd_event *ev, const es_message_t *msg)
 	case ES_EVENT_TYPE_NOTIFY_EXEC:
 		ev->target_truncated =
 		    copy_file(t, sz, e->exec.target->executable);
+		copy_file_id(ev, e->exec.target->executable);
 		break;
 	case ES_EVENT_TYPE_AUTH_RENAME:
 	case ES_EVENT_TYPE_NOTIFY_RENAME:
@@ -260,6 +281,7 @@ copy_targets(struct vd_event *ev, const es_message_t *msg)
 	case ES_EVENT_TYPE_AUTH_UNLINK:
 	case ES_EVENT_TYPE_NOTIFY_UNLINK:
 		ev->target_truncated = copy_file(t, sz, e->unlink.target);
+		copy_file_id(ev, e->unlink.target);
 		break;
 	case ES_EVENT_TYPE_AUTH_CREATE:
 	case ES_EVENT_TYPE_NOTIFY_CREATE:
@@ -274,6 +296,7 @@ copy_targets(struct vd_event *ev, const es_message_t *msg)
 		break;
 	case ES_EVENT_TYPE_AUTH_TRUNCATE:
 		ev->target_truncated = copy_file(t, sz, e->truncate.target);
+		copy_file_id(ev, e->truncate.target);
 		break;
 	case ES_EVENT_TYPE_AUTH_LINK:
 		ev->target_truncated = copy_file(t, sz, e->link.source);
@@ -305,10 +328,12 @@ copy_targets(struct vd_event *ev, const es_message_t *msg)
 		break;
 	case ES_EVENT_TYPE_NOTIFY_CLOSE:
 		ev->target_truncated = copy_file(t, sz, e->close.target);
+		copy_file_id(ev, e->close.target);
 		ev->close_modified = e->close.modified;
 		break;
 	case ES_EVENT_TYPE_NOTIFY_WRITE:
 		ev->target_truncated = copy_file(t, sz, e->write.target);
+		copy_file_id(ev, e->write.target);
 		break;
 	case ES_EVENT_TYPE_NOTIFY_FORK:
 		ev->target_truncated =

@@ -387,6 +387,8 @@ vd_pipeline_event_get(struct vd_pipeline *p, enum vd_event_type t)
 	ev->handle.fd = -1;
 	ev->target_truncated = ev->target2_truncated = false;
 	ev->close_modified = false;
+	/* The rest of the identity is read only when target_id is set. */
+	ev->target_id = false;
 	memset(&ev->proc, 0, offsetof(struct vd_process, comm));
 	ev->proc.comm[0] = ev->proc.team_id[0] = ev->proc.signing_id[0] = '\0';
 	ev->proc.exe[0] = ev->target[0] = ev->target2[0] = '\0';

@@ -7,12 +7,31 @@
  * grace period comes from ck_epoch, which TSan cannot see: the end of each
  * read section is annotated as a release on the runtime, and each free as
  * an acquire, the order the epoch guarantees.
+ *
+ * The decision cache is one table per worker, written and read by that
+ * worker only, so the AUTH path takes no lock and shares no cache line.
+ * What other threads change is read through two atomics: the generation
+ * (a reload makes every entry stale) and a shared array of file epochs
+ * (the notify thread bumps the one a written file hashes to).  An entry
+ * remembers both as they were before its evaluation, so a change during
+ * the evaluation makes it stale rather than hiding the change.
+ *
+ * The key holds every event field vd_policy_eval reads: the type, the
+ * open flags, pid, uid and the process's start time compared exactly; the
+ * target path, gid, exe, comm, team and signing ids, cdhash, platform and
+ * the preset decision folded into a 64-bit hash seeded per runtime, as
+ * the entries have no room for the strings.  The file's (dev, ino, ctime)
+ * are compared exactly too: the policy reads no file content today, but
+ * a rule that ever does must not inherit a decision about other bytes.
+ * Types with a second path (rename, link, clone, copyfile) and mount and
+ * signal are not cached: their key would need that path too.
  */
 #include <errno.h>
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <ck_epoch.h>
 
@@ -27,10 +46,36 @@ struct retired {
 	struct vd_policy_runtime *rt;
 };
 
-/* A worker's epoch record and counters, on their own cache lines. */
+/* Two ways per set: a hot file does not lose its entry to one other. */
+#define WAYS 2
+/* File epochs: a power of two; a bump invalidates the files that share
+ * the bucket too, which costs a miss, never a wrong answer. */
+#define FILE_EPOCHS 4096u
+
+/* One cached decision.  valid false: never filled. */
+struct centry {
+	uint64_t hash; /* the whole key, the strings included */
+	uint64_t dev, ino, ctime_ns, start_time;
+	uint64_t gen; /* the generation it was computed under */
+	int32_t pid;
+	uint32_t uid;
+	uint32_t open_flags; /* the event's, not the decision's */
+	uint32_t fepoch;     /* the file's epoch before the evaluation */
+	uint16_t type;
+	bool valid;
+	struct vd_decision d;
+};
+
+/* A worker's epoch record, counters and cache, on their own cache lines.
+ * Only that worker writes any of it (set_cache aside, which runs when no
+ * worker does). */
 struct slot {
 	alignas(VD_CACHELINE) ck_epoch_record_t record;
 	_Atomic uint64_t evaluations, matched, defaulted, truncated;
+	_Atomic uint64_t cache_hits, cache_misses, cache_evictions;
+	struct centry *cache; /* nsets * WAYS entries; NULL: no cache */
+	uint32_t setmask;     /* nsets - 1 */
+	uint32_t tick;        /* picks the way to evict */
 };
 
 struct vd_policy_runtime {
@@ -41,6 +86,11 @@ struct vd_policy_runtime {
 	struct slot *slots;
 	_Atomic uint64_t generation;
 	_Atomic uint64_t retired;
+	uint64_t seed;   /* keys the cache's hash */
+	size_t centries; /* per worker; 0: no cache */
+	/* Written by the notify thread only. */
+	alignas(VD_CACHELINE) _Atomic uint64_t cache_invalidations;
+	alignas(VD_CACHELINE) _Atomic uint32_t fepoch[FILE_EPOCHS];
 };
 
 static void
@@ -52,6 +102,109 @@ add(_Atomic uint64_t *x)
 	    memory_order_relaxed);
 }
 
+static inline uint64_t
+mix(uint64_t h, uint64_t v)
+{
+	h = (h ^ v) * 0xbf58476d1ce4e5b9ull;
+	return h ^ (h >> 31);
+}
+
+static inline uint64_t
+finish(uint64_t h)
+{
+	h ^= h >> 30;
+	h *= 0xbf58476d1ce4e5b9ull;
+	h ^= h >> 27;
+	h *= 0x94d049bb133111ebull;
+	return h ^ (h >> 31);
+}
+
+/* The bytes up to the first NUL or max, length included, so "ab" + "c"
+ * and "a" + "bc" differ. */
+static uint64_t
+mix_str(uint64_t h, const char *s, size_t max)
+{
+	size_t n = strnlen(s, max), len = n;
+	uint64_t w;
+
+	for (; n >= 8; s += 8, n -= 8) {
+		memcpy(&w, s, 8);
+		h = mix(h, w);
+	}
+	w = 0;
+	memcpy(&w, s, n);
+	return mix(mix(h, w), len);
+}
+
+static uint64_t
+key_hash(const struct vd_policy_runtime *rt, const struct vd_event *ev,
+    const struct vd_decision *preset)
+{
+	const struct vd_process *p = &ev->proc;
+	uint64_t h = rt->seed, w;
+
+	h = mix(h, ev->type | (uint64_t)ev->open_flags << 16);
+	h = mix(h, ev->target_dev);
+	h = mix(h, ev->target_ino);
+	h = mix(h, ev->target_ctime_ns);
+	h = mix(h, (uint32_t)p->pid | (uint64_t)(uint32_t)p->uid << 32);
+	h = mix(h, p->start_time);
+	h = mix(h,
+	    (uint32_t)p->gid | (uint64_t)p->platform_binary << 32 |
+	        (uint64_t)p->exe_truncated << 33);
+	/* Without a rule the policy leaves the preset: part of the key. */
+	h = mix(h,
+	    preset->verdict | (uint64_t)preset->audit << 8 |
+	        (uint64_t)preset->cache << 9 |
+	        (uint64_t)preset->open_flags << 32);
+	memcpy(&w, p->cdhash, 8);
+	h = mix(h, w);
+	memcpy(&w, p->cdhash + 8, 8);
+	h = mix(h, w);
+	w = 0;
+	memcpy(&w, p->cdhash + 16, 4);
+	h = mix(h, w);
+	h = mix_str(h, ev->target, VD_PATH_MAX);
+	h = mix_str(h, p->exe, VD_PATH_MAX);
+	h = mix_str(h, p->comm, VD_COMM_MAX);
+	h = mix_str(h, p->team_id, VD_ID_MAX);
+	h = mix_str(h, p->signing_id, VD_ID_MAX);
+	return finish(h);
+}
+
+static inline unsigned
+fepoch_index(const struct vd_event *ev)
+{
+	return (unsigned)finish(mix(ev->target_dev, ev->target_ino)) &
+	    (FILE_EPOCHS - 1);
+}
+
+static inline bool
+cacheable_type(unsigned t)
+{
+	switch (t) {
+	case VD_AUTH_OPEN:
+	case VD_AUTH_EXEC:
+	case VD_AUTH_ACCESS:
+	case VD_AUTH_UNLINK:
+	case VD_AUTH_TRUNCATE:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static inline bool
+key_eq(const struct centry *e, uint64_t h, const struct vd_event *ev)
+{
+	return e->valid && e->hash == h && e->type == ev->type &&
+	    e->dev == ev->target_dev && e->ino == ev->target_ino &&
+	    e->ctime_ns == ev->target_ctime_ns && e->pid == ev->proc.pid &&
+	    e->uid == (uint32_t)ev->proc.uid &&
+	    e->start_time == ev->proc.start_time &&
+	    e->open_flags == ev->open_flags;
+}
+
 static void
 evaluate(void *ctx, unsigned worker, const struct vd_event *ev,
     struct vd_decision *out)
@@ -59,9 +212,40 @@ evaluate(void *ctx, unsigned worker, const struct vd_event *ev,
 	struct vd_policy_runtime *rt = ctx;
 	struct slot *s = &rt->slots[worker % rt->nslots];
 	const struct vd_policy *pol;
+	struct centry *set = NULL, *e = NULL;
 	bool truncated = false;
 	size_t rule = 0;
+	uint64_t h = 0, gen = 0;
+	uint32_t fe = 0;
+	unsigned i;
 
+	/*
+	 * A worker beyond nslots shares its slot: its table would be
+	 * written by two threads, so it goes without.
+	 */
+	if (s->cache != NULL && worker < rt->nslots && ev->target_id &&
+	    !ev->target_truncated && cacheable_type(ev->type)) {
+		/* The generation before the snapshot: an entry is never
+		 * tagged newer than the policy that computed it. */
+		gen =
+		    atomic_load_explicit(&rt->generation, memory_order_acquire);
+		fe = atomic_load_explicit(
+		    &rt->fepoch[fepoch_index(ev)], memory_order_acquire);
+		h = key_hash(rt, ev, out);
+		set = &s->cache[(h & s->setmask) * WAYS];
+		for (i = 0; i < WAYS; i++) {
+			if (!key_eq(&set[i], h, ev))
+				continue;
+			if (set[i].gen == gen && set[i].fepoch == fe) {
+				*out = set[i].d;
+				add(&s->cache_hits);
+				return;
+			}
+			e = &set[i]; /* stale: refill in place */
+			break;
+		}
+		add(&s->cache_misses);
+	}
 	ck_epoch_begin(&s->record, NULL);
 	pol = atomic_load_explicit(&rt->cur, memory_order_acquire);
 	if (pol != NULL)
@@ -72,6 +256,95 @@ evaluate(void *ctx, unsigned worker, const struct vd_event *ev,
 	add(rule != 0 ? &s->matched : &s->defaulted);
 	if (truncated)
 		add(&s->truncated);
+	/* An audited decision is logged each time; one that met a cut
+	 * path is not the policy's answer for that file. */
+	if (set == NULL || out->audit || truncated)
+		return;
+	if (e == NULL) {
+		for (i = 0; i < WAYS && e == NULL; i++)
+			if (!set[i].valid || set[i].gen != gen)
+				e = &set[i];
+		if (e == NULL) {
+			e = &set[s->tick++ % WAYS];
+			add(&s->cache_evictions);
+		}
+	}
+	e->hash = h;
+	e->dev = ev->target_dev;
+	e->ino = ev->target_ino;
+	e->ctime_ns = ev->target_ctime_ns;
+	e->start_time = ev->proc.start_time;
+	e->gen = gen;
+	e->pid = ev->proc.pid;
+	e->uid = (uint32_t)ev->proc.uid;
+	e->open_flags = ev->open_flags;
+	e->fepoch = fe;
+	e->type = ev->type;
+	e->valid = true;
+	e->d = *out;
+}
+
+/*
+ * On the notify thread: a file written and closed (or written) may now
+ * warrant another answer once rules look at more than its name; its
+ * entries, in every worker's table, become stale at once.
+ */
+static void
+notify(void *ctx, const struct vd_event *const *evs, size_t n)
+{
+	struct vd_policy_runtime *rt = ctx;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		const struct vd_event *ev = evs[i];
+
+		if (!ev->target_id)
+			continue;
+		if (!(ev->type == VD_NOTIFY_WRITE ||
+		        (ev->type == VD_NOTIFY_CLOSE && ev->close_modified)))
+			continue;
+		atomic_fetch_add_explicit(
+		    &rt->fepoch[fepoch_index(ev)], 1, memory_order_release);
+		add(&rt->cache_invalidations);
+	}
+}
+
+int
+vd_policy_runtime_set_cache(struct vd_policy_runtime *rt, size_t entries)
+{
+	size_t nsets = 1, i;
+	struct centry *t;
+
+	if (entries > VD_POLICY_CACHE_MAX)
+		return -EINVAL;
+	if (entries != 0) {
+		while (nsets * WAYS < entries)
+			nsets <<= 1;
+	}
+	for (i = 0; i < rt->nslots; i++) {
+		free(rt->slots[i].cache);
+		rt->slots[i].cache = NULL;
+		rt->slots[i].setmask = 0;
+	}
+	rt->centries = 0;
+	if (entries == 0)
+		return 0;
+	for (i = 0; i < rt->nslots; i++) {
+		if ((t = calloc(nsets * WAYS, sizeof(*t))) == NULL) {
+			vd_policy_runtime_set_cache(rt, 0);
+			return -ENOMEM;
+		}
+		rt->slots[i].cache = t;
+		rt->slots[i].setmask = (uint32_t)(nsets - 1);
+	}
+	rt->centries = nsets * WAYS;
+	return 0;
+}
+
+size_t
+vd_policy_runtime_cache_entries(const struct vd_policy_runtime *rt)
+{
+	return rt->centries;
 }
 
 struct vd_policy_runtime *
@@ -80,8 +353,10 @@ vd_policy_runtime_create(struct vd_policy *pol, unsigned workers, int *err)
 	struct vd_policy_runtime *rt;
 	unsigned i;
 
-	if ((rt = calloc(1, sizeof(*rt))) == NULL)
+	/* aligned: the notify thread's fields have their own lines. */
+	if ((rt = aligned_alloc(VD_CACHELINE, sizeof(*rt))) == NULL)
 		goto fail;
+	memset(rt, 0, sizeof(*rt));
 	rt->nslots = workers != 0 ? workers : VD_MAX_WORKERS;
 	rt->slots =
 	    aligned_alloc(VD_CACHELINE, rt->nslots * sizeof(*rt->slots));
@@ -92,11 +367,21 @@ vd_policy_runtime_create(struct vd_policy *pol, unsigned workers, int *err)
 	ck_epoch_register(&rt->epoch, &rt->writer, NULL);
 	for (i = 0; i < rt->nslots; i++)
 		ck_epoch_register(&rt->epoch, &rt->slots[i].record, NULL);
+	/* Not secret against a local reader of our memory, only against
+	 * a remote guess; it keeps crafted names from colliding by design. */
+	rt->seed = finish(
+	    vd_clock_ns() ^ (uint64_t)(uintptr_t)rt ^ (uint64_t)getpid() << 32);
+	if (vd_policy_runtime_set_cache(rt, VD_POLICY_CACHE_DEFAULT) != 0)
+		goto fail;
 	atomic_store(&rt->cur, pol);
 	atomic_store(&rt->generation, 1);
 	*err = 0;
 	return rt;
 fail:
+	if (rt != NULL && rt->slots != NULL) {
+		for (i = 0; i < rt->nslots; i++)
+			free(rt->slots[i].cache);
+	}
 	if (rt != NULL)
 		free(rt->slots);
 	free(rt);
@@ -109,7 +394,7 @@ vd_policy_runtime_evaluator(struct vd_policy_runtime *rt)
 {
 	struct vd_evaluator e = {
 		.evaluate = evaluate,
-		.notify = NULL,
+		.notify = notify,
 		.ctx = rt,
 	};
 
@@ -180,7 +465,16 @@ vd_policy_runtime_stats(
 		    &rt->slots[i].defaulted, memory_order_relaxed);
 		out->truncated += atomic_load_explicit(
 		    &rt->slots[i].truncated, memory_order_relaxed);
+		out->cache_hits += atomic_load_explicit(
+		    &rt->slots[i].cache_hits, memory_order_relaxed);
+		out->cache_misses += atomic_load_explicit(
+		    &rt->slots[i].cache_misses, memory_order_relaxed);
+		out->cache_evictions += atomic_load_explicit(
+		    &rt->slots[i].cache_evictions, memory_order_relaxed);
 	}
+	out->cache_invalidations = atomic_load_explicit(
+	    &rt->cache_invalidations, memory_order_relaxed);
+	out->cache_entries = rt->centries * rt->nslots;
 	out->retired = atomic_load(&rt->retired);
 }
 
@@ -193,6 +487,7 @@ vd_policy_runtime_destroy(struct vd_policy_runtime *rt)
 	 * free can run now. */
 	ck_epoch_barrier(&rt->writer);
 	vd_policy_free(atomic_load(&rt->cur));
+	vd_policy_runtime_set_cache(rt, 0);
 	free(rt->slots);
 	free(rt);
 }

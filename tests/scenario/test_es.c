@@ -142,6 +142,36 @@ Test(es, the_event_carries_the_process_and_the_paths)
 	cr_assert_eq(k.wrong_type, 0);
 }
 
+Test(es, the_event_carries_the_file_identity_for_the_decision_cache)
+{
+	struct essim_client_report k;
+	struct rig r;
+	uint64_t ino;
+
+	rig_up(&r, 0, allow);
+	post(&r, ES_EVENT_TYPE_AUTH_OPEN, "/Users/alice/notes.txt", FREAD);
+	cr_assert(essim_wait_idle(5000 * MS));
+	cr_assert(r.f.last.target_id);
+	cr_assert_eq(r.f.last.target_dev, 0x1000001);
+	cr_assert_neq(r.f.last.target_ino, 0);
+	ino = r.f.last.target_ino;
+	/* The same file: the same identity; another: another. */
+	post(&r, ES_EVENT_TYPE_AUTH_OPEN, "/Users/alice/notes.txt", FREAD);
+	cr_assert(essim_wait_idle(5000 * MS));
+	cr_assert(r.f.last.target_id);
+	cr_assert_eq(r.f.last.target_ino, ino);
+	post(&r, ES_EVENT_TYPE_AUTH_OPEN, "/Users/alice/other.txt", FREAD);
+	cr_assert(essim_wait_idle(5000 * MS));
+	cr_assert_neq(r.f.last.target_ino, ino);
+	/* A rename has two paths: no identity, never cached. */
+	post(&r, ES_EVENT_TYPE_AUTH_RENAME, "/Users/alice/notes.txt", 0);
+	cr_assert(essim_wait_idle(5000 * MS));
+	cr_assert_eq(r.f.last.type, VD_AUTH_RENAME);
+	cr_assert(!r.f.last.target_id);
+	rig_down(&r, &k);
+	cr_assert_eq(k.answered, 4);
+}
+
 Test(es, opens_are_answered_with_flags_and_read_only_refuses_writes)
 {
 	struct essim_client_report k;

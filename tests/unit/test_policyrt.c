@@ -3,6 +3,7 @@
  * evaluate, old snapshots freed only after their grace period (ASan and
  * TSan watch for a use after free), every answer from a whole policy.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -150,6 +151,285 @@ Test(policyrt, a_runtime_without_policy_leaves_the_default)
 	d.verdict = VD_DENY;
 	ev.evaluate(ev.ctx, 0, e, &d);
 	cr_assert_eq(d.verdict, VD_ALLOW);
+	vd_policy_runtime_destroy(rt);
+	free(e);
+}
+
+/* --- the decision cache --------------------------------------------- */
+
+static const char pol_cache[] = "deny open all : prefix=/a/\n"
+                                "deny,audit open all : prefix=/loud/\n"
+                                "allow open all : all\n";
+
+/* An open of `path` with a known identity, as the es backend fills it. */
+static struct vd_event *
+cache_event(const char *path)
+{
+	struct vd_event *e = calloc(1, sizeof(*e));
+
+	cr_assert_not_null(e);
+	e->type = VD_AUTH_OPEN;
+	e->open_flags = VD_OPEN_READ;
+	e->proc.pid = 100;
+	e->proc.uid = 501;
+	e->proc.start_time = 12345;
+	strcpy(e->proc.exe, "/usr/bin/cat");
+	strcpy(e->target, path);
+	e->target_id = true;
+	e->target_dev = 7;
+	e->target_ino = 4242;
+	e->target_ctime_ns = 1000000000ull;
+	return e;
+}
+
+static struct vd_decision
+decide(struct vd_evaluator *ev, const struct vd_event *e)
+{
+	struct vd_decision d = { .verdict = VD_ALLOW };
+
+	ev->evaluate(ev->ctx, 0, e, &d);
+	return d;
+}
+
+static struct vd_policy_runtime_stats
+cstats(struct vd_policy_runtime *rt)
+{
+	struct vd_policy_runtime_stats st;
+
+	vd_policy_runtime_stats(rt, &st);
+	return st;
+}
+
+Test(policyrt, cache_answers_a_repeated_event_from_the_table)
+{
+	struct vd_policy_runtime *rt;
+	struct vd_evaluator ev;
+	struct vd_event *e = cache_event("/a/x");
+	struct vd_decision d;
+	int err;
+
+	rt = vd_policy_runtime_create(compile(pol_cache), 1, &err);
+	cr_assert_not_null(rt);
+	cr_assert_eq(
+	    vd_policy_runtime_cache_entries(rt), VD_POLICY_CACHE_DEFAULT);
+	ev = vd_policy_runtime_evaluator(rt);
+	cr_assert_not_null(ev.notify);
+	d = decide(&ev, e);
+	cr_assert_eq(d.verdict, VD_DENY);
+	cr_assert_eq(cstats(rt).cache_misses, 1);
+	cr_assert_eq(cstats(rt).cache_hits, 0);
+	d = decide(&ev, e);
+	cr_assert_eq(d.verdict, VD_DENY);
+	cr_assert_eq(cstats(rt).cache_hits, 1);
+	cr_assert_eq(cstats(rt).evaluations, 1, "a hit ran the policy");
+	vd_policy_runtime_destroy(rt);
+	free(e);
+}
+
+Test(policyrt, cache_misses_when_any_key_field_differs)
+{
+	struct vd_policy_runtime *rt;
+	struct vd_evaluator ev;
+	struct vd_event *e = cache_event("/c/x");
+	uint64_t misses;
+	int err, k;
+
+	rt = vd_policy_runtime_create(compile(pol_cache), 1, &err);
+	cr_assert_not_null(rt);
+	ev = vd_policy_runtime_evaluator(rt);
+	for (k = 0; k < 8; k++) {
+		struct vd_event *f = cache_event("/c/x");
+
+		decide(&ev, e); /* base in the table */
+		misses = cstats(rt).cache_misses;
+		switch (k) {
+		case 0:
+			f->proc.pid = 101;
+			break;
+		case 1:
+			f->proc.start_time = 12346;
+			break;
+		case 2:
+			f->open_flags = VD_OPEN_WRITE;
+			break;
+		case 3:
+			f->target_ctime_ns += 1000000000ull;
+			break;
+		case 4:
+			f->proc.uid = 0;
+			break;
+		case 5:
+			/* Same inode, another name: a rename. */
+			strcpy(f->target, "/a/x");
+			break;
+		case 6:
+			/* The same process after an exec. */
+			strcpy(f->proc.exe, "/usr/bin/curl");
+			break;
+		case 7:
+			f->target_ino = 4243;
+			break;
+		}
+		decide(&ev, f);
+		cr_assert_eq(
+		    cstats(rt).cache_misses, misses + 1, "field %d", k);
+		free(f);
+	}
+	/* The renamed file got its own answer, not the cached allow. */
+	{
+		struct vd_event *f = cache_event("/a/x");
+
+		cr_assert_eq(decide(&ev, f).verdict, VD_DENY);
+		free(f);
+	}
+	vd_policy_runtime_destroy(rt);
+	free(e);
+}
+
+Test(policyrt, cache_is_invalidated_by_a_reload)
+{
+	struct vd_policy_runtime *rt;
+	struct vd_evaluator ev;
+	struct vd_event *e = cache_event("/a/x");
+	int err;
+
+	rt = vd_policy_runtime_create(compile(pol_cache), 1, &err);
+	cr_assert_not_null(rt);
+	ev = vd_policy_runtime_evaluator(rt);
+	cr_assert_eq(decide(&ev, e).verdict, VD_DENY);
+	cr_assert_eq(decide(&ev, e).verdict, VD_DENY);
+	cr_assert_eq(cstats(rt).cache_hits, 1);
+	vd_policy_runtime_swap(rt, compile(pol_b)); /* allows /a/ */
+	cr_assert_eq(decide(&ev, e).verdict, VD_ALLOW);
+	cr_assert_eq(cstats(rt).cache_hits, 1);
+	cr_assert_eq(cstats(rt).cache_misses, 2);
+	cr_assert_eq(decide(&ev, e).verdict, VD_ALLOW);
+	cr_assert_eq(cstats(rt).cache_hits, 2);
+	vd_policy_runtime_destroy(rt);
+	free(e);
+}
+
+Test(policyrt, cache_is_invalidated_by_a_close_after_write)
+{
+	struct vd_policy_runtime *rt;
+	struct vd_evaluator ev;
+	struct vd_event *e = cache_event("/a/x");
+	struct vd_event *c = cache_event("/a/x");
+	const struct vd_event *batch[1] = { c };
+	int err;
+
+	rt = vd_policy_runtime_create(compile(pol_cache), 1, &err);
+	cr_assert_not_null(rt);
+	ev = vd_policy_runtime_evaluator(rt);
+	decide(&ev, e);
+	decide(&ev, e);
+	cr_assert_eq(cstats(rt).cache_hits, 1);
+	/* A close without a write changes nothing. */
+	c->type = VD_NOTIFY_CLOSE;
+	c->close_modified = false;
+	ev.notify(ev.ctx, batch, 1);
+	cr_assert_eq(cstats(rt).cache_invalidations, 0);
+	decide(&ev, e);
+	cr_assert_eq(cstats(rt).cache_hits, 2);
+	/* Nor does one of a file of unknown identity. */
+	c->close_modified = true;
+	c->target_id = false;
+	ev.notify(ev.ctx, batch, 1);
+	cr_assert_eq(cstats(rt).cache_invalidations, 0);
+	c->target_id = true;
+	ev.notify(ev.ctx, batch, 1);
+	cr_assert_eq(cstats(rt).cache_invalidations, 1);
+	cr_assert_eq(decide(&ev, e).verdict, VD_DENY);
+	cr_assert_eq(cstats(rt).cache_hits, 2);
+	cr_assert_eq(cstats(rt).cache_misses, 2);
+	decide(&ev, e);
+	cr_assert_eq(cstats(rt).cache_hits, 3);
+	/* A write invalidates as well. */
+	c->type = VD_NOTIFY_WRITE;
+	c->close_modified = false;
+	ev.notify(ev.ctx, batch, 1);
+	cr_assert_eq(cstats(rt).cache_invalidations, 2);
+	decide(&ev, e);
+	cr_assert_eq(cstats(rt).cache_misses, 3);
+	vd_policy_runtime_destroy(rt);
+	free(e);
+	free(c);
+}
+
+Test(policyrt, cache_keeps_no_audited_truncated_or_anonymous_decision)
+{
+	struct vd_policy_runtime *rt;
+	struct vd_evaluator ev;
+	struct vd_event *loud = cache_event("/loud/x");
+	struct vd_event *anon = cache_event("/a/x");
+	struct vd_event *cut = cache_event("/a/x");
+	struct vd_event *ren = cache_event("/a/x");
+	int err, i;
+
+	rt = vd_policy_runtime_create(compile(pol_cache), 1, &err);
+	cr_assert_not_null(rt);
+	ev = vd_policy_runtime_evaluator(rt);
+	anon->target_id = false;
+	cut->target_truncated = true;
+	ren->type = VD_AUTH_RENAME; /* has a second path */
+	for (i = 0; i < 3; i++) {
+		struct vd_decision d = decide(&ev, loud);
+
+		cr_assert_eq(d.verdict, VD_DENY);
+		cr_assert(d.audit, "audit lost on pass %d", i);
+		decide(&ev, anon);
+		decide(&ev, cut);
+		decide(&ev, ren);
+	}
+	cr_assert_eq(cstats(rt).cache_hits, 0);
+	/* Only the audited one was looked up. */
+	cr_assert_eq(cstats(rt).cache_misses, 3);
+	cr_assert_eq(cstats(rt).evaluations, 12);
+	vd_policy_runtime_destroy(rt);
+	free(loud);
+	free(anon);
+	free(cut);
+	free(ren);
+}
+
+Test(policyrt, cache_full_table_evicts_and_counts)
+{
+	struct vd_policy_runtime *rt;
+	struct vd_evaluator ev;
+	struct vd_policy_runtime_stats st;
+	struct vd_event *e = cache_event("/c/x");
+	const unsigned n = 64;
+	unsigned i;
+	int err;
+
+	rt = vd_policy_runtime_create(compile(pol_cache), 1, &err);
+	cr_assert_not_null(rt);
+	cr_assert_eq(vd_policy_runtime_set_cache(rt, 5), 0);
+	cr_assert_eq(vd_policy_runtime_cache_entries(rt), 8);
+	cr_assert_eq(
+	    vd_policy_runtime_set_cache(rt, VD_POLICY_CACHE_MAX + 1), -EINVAL);
+	cr_assert_eq(vd_policy_runtime_set_cache(rt, 8), 0);
+	ev = vd_policy_runtime_evaluator(rt);
+	for (i = 0; i < n; i++) {
+		e->target_ino = 1000 + i;
+		decide(&ev, e);
+	}
+	st = cstats(rt);
+	cr_assert_eq(st.cache_misses, n);
+	/* 8 entries: everything after the table filled up evicted one
+	 * (at least n - 8; a set fills later when the hash is uneven). */
+	cr_assert_gt(st.cache_evictions, n - 8 - 8 - 1);
+	cr_assert_lt(st.cache_evictions, n - 1);
+	cr_assert_eq(st.cache_entries, 8);
+	/* The last one is still there. */
+	decide(&ev, e);
+	cr_assert_eq(cstats(rt).cache_hits, 1);
+	/* Off: no lookups at all. */
+	cr_assert_eq(vd_policy_runtime_set_cache(rt, 0), 0);
+	decide(&ev, e);
+	decide(&ev, e);
+	cr_assert_eq(cstats(rt).cache_hits, 1);
+	cr_assert_eq(cstats(rt).cache_misses, n);
 	vd_policy_runtime_destroy(rt);
 	free(e);
 }
