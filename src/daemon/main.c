@@ -887,6 +887,19 @@ daemon_counters(
 			{ "policy.retired", VD_CTR_GAUGE, "policies",
 			    "old policies waiting for their grace period",
 			    (int64_t)ps.retired },
+			{ "policy.cache.hits", VD_CTR_COUNTER, "events",
+			    "decisions answered from a worker's decision cache",
+			    (int64_t)ps.cache_hits },
+			{ "policy.cache.misses", VD_CTR_COUNTER, "events",
+			    "cache lookups that found nothing usable",
+			    (int64_t)ps.cache_misses },
+			{ "policy.cache.evictions", VD_CTR_COUNTER, "entries",
+			    "live entries replaced by newer decisions",
+			    (int64_t)ps.cache_evictions },
+			{ "policy.cache.invalidations", VD_CTR_COUNTER, "files",
+			    "files whose cached decisions a close-after-write "
+			    "or write dropped",
+			    (int64_t)ps.cache_invalidations },
 		};
 		for (k = 0; k < sizeof(pc) / sizeof(pc[0]); k++)
 			emit_selected(g, &pc[k], names, n);
@@ -1073,8 +1086,13 @@ run(struct daemon *d)
 			vd_log_warnx("%s", msg);
 			return EXIT_USAGE;
 		}
-		if ((d->rt = vd_policy_runtime_create(
-		         pol, d->conf.pipe.workers, &rc)) == NULL) {
+		/* One cache and epoch record per worker the pipeline will
+		 * really have. */
+		if ((d->rt = vd_policy_runtime_create(pol,
+		         d->conf.pipe.workers != 0
+		             ? d->conf.pipe.workers
+		             : vd_config_default_workers(),
+		         &rc)) == NULL) {
 			vd_policy_free(pol);
 			vd_log_warnx("policy: %s", strerror(-rc));
 			return EXIT_RUNTIME;
