@@ -15,6 +15,7 @@
 #include "backend/es.h"
 #include "platform/platform.h"
 #include <essim.h>
+#include <verdict/policy.h>
 #include <verdict/verdict.h>
 
 #define MS 1000000ull
@@ -45,8 +46,10 @@ struct rig {
 	audit_token_t proc;
 };
 
+/* With override non-NULL, that evaluator decides instead of d. */
 static void
-rig_up(struct rig *r, uint32_t queue_size, struct vd_decision d)
+rig_up_eval(struct rig *r, uint32_t queue_size, struct vd_decision d,
+    const struct vd_evaluator *override)
 {
 	struct essim_config kcfg;
 	struct vd_config cfg;
@@ -64,6 +67,8 @@ rig_up(struct rig *r, uint32_t queue_size, struct vd_decision d)
 
 	memset(r, 0, sizeof(*r));
 	r->f.d = d;
+	if (override != NULL)
+		ev = *override;
 	essim_config_init(&kcfg);
 	if (queue_size != 0)
 		kcfg.queue_size = queue_size;
@@ -78,6 +83,12 @@ rig_up(struct rig *r, uint32_t queue_size, struct vd_decision d)
 	cr_assert_not_null(r->p);
 	cr_assert_eq(vd_pipeline_start(r->p), 0);
 	cr_assert_eq(vd_es_start(r->es, r->p, err, sizeof(err)), 0, "%s", err);
+}
+
+static void
+rig_up(struct rig *r, uint32_t queue_size, struct vd_decision d)
+{
+	rig_up_eval(r, queue_size, d, NULL);
 }
 
 static void
@@ -330,4 +341,36 @@ Test(es, our_own_executable_is_muted)
 	post(&r, ES_EVENT_TYPE_AUTH_OPEN, "/etc/hosts", FREAD);
 	rig_down(&r, &k);
 	cr_assert_eq(k.auth_delivered, 1);
+}
+
+Test(es, policy_access_rules_become_flags_answers)
+{
+	static const char text[] =
+	    "deny open all : prefix=/Users/alice/ access=write\n"
+	    "allow open all : all\n";
+	struct essim_client_report k;
+	struct vd_policy_error pe;
+	struct vd_policy_runtime *rt;
+	struct vd_policy *pol;
+	struct vd_evaluator ev;
+	struct rig r;
+	int rc;
+
+	pol = vd_policy_compile(text, sizeof(text) - 1, "t.rules",
+	    VD_POLICY_CAN_ACCESS | VD_POLICY_CAN_TEAM_ID, &pe, &rc);
+	cr_assert_not_null(pol, "%s", pe.msg);
+	rt = vd_policy_runtime_create(pol, 1, &rc);
+	cr_assert_not_null(rt);
+	ev = vd_policy_runtime_evaluator(rt);
+	rig_up_eval(&r, 0, allow, &ev);
+	/* Reading is allowed, writing refused, through the flags answer. */
+	post(&r, ES_EVENT_TYPE_AUTH_OPEN, "/Users/alice/a.txt", FREAD);
+	post(&r, ES_EVENT_TYPE_AUTH_OPEN, "/Users/alice/b.txt", FREAD | FWRITE);
+	post(&r, ES_EVENT_TYPE_AUTH_OPEN, "/private/tmp/c.txt", FREAD | FWRITE);
+	rig_down(&r, &k);
+	cr_assert_eq(k.answered, 3);
+	cr_assert_eq(k.wrong_type, 0);
+	cr_assert_eq(k.allowed, 2);
+	cr_assert_eq(k.denied, 1);
+	vd_policy_runtime_destroy(rt);
 }
