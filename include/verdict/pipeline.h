@@ -39,9 +39,13 @@ extern "C" {
 
 /* What an evaluator decides for one AUTH event. */
 struct vd_decision {
-	uint8_t verdict;     /* enum vd_verdict */
-	bool audit;          /* log it (off the AUTH path) / FAN_AUDIT */
-	bool cache;          /* the backend may let the kernel cache it */
+	uint8_t verdict; /* enum vd_verdict */
+	bool audit;      /* log it (off the AUTH path) / FAN_AUDIT */
+	bool cache;      /* the backend may let the kernel cache it */
+	/* The verdict depends on the object's path alone, the same for every
+	 * process (set by the policy): a kernel-side cache keyed by the file
+	 * (a fanotify ignore mark) may hold it for everyone. */
+	bool path_only;
 	uint32_t open_flags; /* AUTH_OPEN on ES: authorized VD_OPEN_* bits */
 };
 

@@ -79,12 +79,34 @@ void vd_policy_free(struct vd_policy *pol);
 size_t vd_policy_rules(const struct vd_policy *pol);
 
 /*
- * Decides for one AUTH event: fills *out (verdict, audit, cache, open
- * flags) from the first rule that matches, or the type's `default` line,
+ * True when a rule looks at the object's path (path=, prefix=, suffix=):
+ * a backend that must work to learn the path (fanotify) skips it
+ * otherwise.
+ */
+bool vd_policy_needs_path(const struct vd_policy *pol);
+
+/*
+ * Calls fn for every value of every path= (prefix false) and prefix=
+ * (prefix true) condition, with its rule's 1-based number, so a backend
+ * can tell which rules lie outside what it watches.  value is not
+ * NUL-terminated: len bytes.
+ */
+void vd_policy_paths(const struct vd_policy *pol,
+    void (*fn)(
+        void *ctx, size_t rule, bool prefix, const char *value, size_t len),
+    void *ctx);
+
+/*
+ * Decides for one AUTH event: fills *out (verdict, audit, cache, path_only,
+ * open flags) from the first rule that matches, or the type's `default` line,
  * or leaves *out as given (the pipeline presets the type's default).
  * Returns the 1-based number of the rule that matched, 0 for a default.
  * Pure: memory only, no locks, no allocation, bounded time.  *truncated is
  * set when a path condition was skipped because the event's path was cut.
+ * path_only is set when the answer is the same for every process: the
+ * deciding rule (or the default) has no subject condition, and no earlier
+ * rule whose object conditions match was passed over because of the
+ * process.  A backend may then cache it per file for everyone.
  */
 size_t vd_policy_eval(const struct vd_policy *pol, const struct vd_event *ev,
     struct vd_decision *out, bool *truncated);

@@ -412,6 +412,7 @@ default_decision(
 	    &p->live[t].default_verdict, memory_order_relaxed);
 	d->audit = false;
 	d->cache = false;
+	d->path_only = false;
 	d->open_flags =
 	    d->verdict == VD_ALLOW ? VD_OPEN_READ | VD_OPEN_WRITE : 0;
 }

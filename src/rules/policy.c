@@ -68,6 +68,14 @@ enum cond_kind {
 	C_TARGET_PREFIX,
 };
 
+/* Conditions on the object: the same whoever opens it. */
+static inline bool
+cond_is_object(uint8_t kind)
+{
+	return kind == C_PATH || kind == C_PREFIX || kind == C_SUFFIX ||
+	    kind == C_TARGET || kind == C_TARGET_PREFIX;
+}
+
 /* Index kinds, part of a hash key. */
 enum { IK_EXACT, IK_PREFIX, IK_SUFFIX, IK_NONE };
 
@@ -86,7 +94,8 @@ struct cond {
 struct rule {
 	uint8_t verdict;
 	bool audit;
-	bool cache; /* asked for and allowed: see rule_cacheable() */
+	bool cache;   /* asked for and allowed: see rule_cacheable() */
+	bool subject; /* a condition on the process (or its access mode) */
 	uint16_t types;
 	uint32_t cond0;
 	uint32_t ncond;
@@ -1416,6 +1425,19 @@ cmp_u16(const void *a, const void *b)
  * that looks at anything else (uid, the access mode, a target...) could
  * answer differently for the next process with the same pair.
  */
+/* True when the rule looks at the process (or the opener's access mode,
+ * which differs from one opener to the next). */
+static bool
+rule_has_subject(const struct parser *P, const struct rule *r)
+{
+	uint32_t i;
+
+	for (i = 0; i < r->ncond; i++)
+		if (!cond_is_object(P->conds[r->cond0 + i].kind))
+			return true;
+	return false;
+}
+
 static bool
 rule_cacheable(const struct parser *P, const struct rule *r)
 {
@@ -1591,8 +1613,10 @@ compile(struct parser *P, int *rc)
 
 	if (P->nrules)
 		memcpy(rules, P->rules, P->nrules * sizeof(*rules));
-	for (i = 0; i < P->nrules; i++)
+	for (i = 0; i < P->nrules; i++) {
 		rules[i].cache = rule_cacheable(P, &P->rules[i]);
+		rules[i].subject = rule_has_subject(P, &P->rules[i]);
+	}
 	if (P->nconds)
 		memcpy((void *)pol->conds, P->conds,
 		    P->nconds * sizeof(struct cond));
@@ -1781,6 +1805,9 @@ struct evctx {
 	size_t tlen, t2len, elen;
 	uint32_t best;
 	int best_res;
+	/* A rule before the best was passed over only because of the
+	 * process: another process could get another answer. */
+	bool subject_dep;
 };
 
 static bool
@@ -1878,7 +1905,33 @@ check_rule(const struct evctx *X, const struct rule *r)
 	return undecided ? UNDECIDED : MATCH;
 }
 
-/* Scans an ascending list of rule numbers below the best so far. */
+/* True when every object condition of r holds (its subject ignored). */
+static bool
+object_matches(const struct evctx *X, const struct rule *r)
+{
+	uint32_t i, j;
+
+	for (i = 0; i < r->ncond; i++) {
+		const struct cond *c = &X->pol->conds[r->cond0 + i];
+		bool m = false;
+
+		if (!cond_is_object(c->kind))
+			continue;
+		for (j = 0; j < c->nval && !m; j++)
+			m = val_match(X, c, &X->pol->vals[c->val0 + j]);
+		if (!m)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Scans an ascending list of rule numbers below the best so far.  Every
+ * rule that could match the path lies in one of the lists eval scans, and
+ * every one below the final best is checked, so subject_dep misses none
+ * (it may be set by a rule above the final best: a lost ignore mark, never
+ * a wrong one).
+ */
 static void
 scan(struct evctx *X, uint32_t off, uint32_t len)
 {
@@ -1887,12 +1940,16 @@ scan(struct evctx *X, uint32_t off, uint32_t len)
 	int res;
 
 	for (i = 0; i < len && l[i] < X->best; i++) {
-		res = check_rule(X, &X->pol->rules[l[i]]);
+		const struct rule *r = &X->pol->rules[l[i]];
+
+		res = check_rule(X, r);
 		if (res != NOMATCH) {
 			X->best = l[i];
 			X->best_res = res;
 			return;
 		}
+		if (r->subject && !X->subject_dep && object_matches(X, r))
+			X->subject_dep = true;
 	}
 }
 
@@ -1920,6 +1977,54 @@ probe(struct evctx *X, uint64_t h, uint32_t tk, const char *s, size_t n)
 	}
 }
 
+void
+vd_policy_paths(const struct vd_policy *pol,
+    void (*fn)(
+        void *ctx, size_t rule, bool prefix, const char *value, size_t len),
+    void *ctx)
+{
+	size_t i;
+
+	for (i = 0; pol != NULL && i < pol->nrules; i++) {
+		const struct rule *r = &pol->rules[i];
+		uint32_t j, k;
+
+		for (j = 0; j < r->ncond; j++) {
+			const struct cond *c = &pol->conds[r->cond0 + j];
+
+			if (c->kind != C_PATH && c->kind != C_PREFIX)
+				continue;
+			for (k = 0; k < c->nval; k++) {
+				const struct val *v = &pol->vals[c->val0 + k];
+
+				fn(ctx, i + 1, c->kind == C_PREFIX,
+				    pol->strs + v->off, v->len);
+			}
+		}
+	}
+}
+
+bool
+vd_policy_needs_path(const struct vd_policy *pol)
+{
+	size_t i;
+
+	if (pol == NULL)
+		return false;
+	for (i = 0; i < pol->nrules; i++) {
+		const struct rule *r = &pol->rules[i];
+		uint32_t j;
+
+		for (j = 0; j < r->ncond; j++) {
+			uint8_t k = pol->conds[r->cond0 + j].kind;
+
+			if (k == C_PATH || k == C_PREFIX || k == C_SUFFIX)
+				return true;
+		}
+	}
+	return false;
+}
+
 size_t
 vd_policy_eval(const struct vd_policy *pol, const struct vd_event *ev,
     struct vd_decision *out, bool *truncated)
@@ -1940,6 +2045,8 @@ vd_policy_eval(const struct vd_policy *pol, const struct vd_event *ev,
 	X.elen = strnlen(ev->proc.exe, VD_PATH_MAX);
 	X.best = UINT32_MAX;
 	X.best_res = NOMATCH;
+	X.subject_dep = false;
+	out->path_only = false;
 	if (ev->target_truncated) {
 		/*
 		 * The indexes cannot be asked about a path we do not have:
@@ -1997,12 +2104,17 @@ vd_policy_eval(const struct vd_policy *pol, const struct vd_event *ev,
 		out->verdict = r->verdict;
 		out->audit = r->audit;
 		out->cache = r->cache;
+		out->path_only =
+		    !ev->target_truncated && !r->subject && !X.subject_dep;
 		out->open_flags =
 		    r->verdict == VD_ALLOW ? VD_OPEN_READ | VD_OPEN_WRITE : 0;
 		return (size_t)X.best + 1;
 	}
 	if (X.best_res == UNDECIDED && truncated)
 		*truncated = true;
+	/* No rule matched: no process could have made one match. */
+	out->path_only =
+	    X.best_res == NOMATCH && !ev->target_truncated && !X.subject_dep;
 	if (pt->has_default) {
 		out->verdict = pt->def;
 		out->audit = false;

@@ -89,7 +89,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(rc == 0);
 	n = vd_policy_rules(pol);
 	for (i = 0; i < 6; i++) {
-		struct vd_decision d = { VD_ALLOW, false, false, 0 };
+		struct vd_decision d = { .verdict = VD_ALLOW };
 		bool trunc;
 		size_t r = vd_policy_eval(pol, &evs[i], &d, &trunc);
 

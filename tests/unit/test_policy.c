@@ -995,3 +995,87 @@ Test(policy, header_examples)
 	free(ev);
 	vd_policy_free(pol);
 }
+
+/* path_only: the same answer for every process, so a per-file kernel
+ * cache (fanotify ignore marks) may hold it. */
+static bool
+path_only(const struct vd_policy *pol, struct vd_event *ev, uint32_t uid)
+{
+	struct vd_decision d;
+
+	ev->proc.uid = uid;
+	eval(pol, ev, &d, NULL);
+	return d.path_only;
+}
+
+Test(policy, path_only_needs_every_process_to_agree)
+{
+	struct vd_policy *pol = must("deny open uid=1000 : path=/srv/a\n"
+	                             "deny open exe=/bin/cat : prefix=/srv/x/\n"
+	                             "allow open all : prefix=/srv/\n"
+	                             "allow open uid=0 : path=/opt/b\n"
+	                             "deny open all : suffix=.key\n");
+	struct vd_event *ev = ev_new(VD_AUTH_OPEN, "/bin/sh", "/srv/c");
+
+	/* Only subject-free rules on the way: path-only. */
+	cr_assert(path_only(pol, ev, 501));
+	/* /srv/a: rule 1 was passed over for this uid, not for uid 1000. */
+	strcpy(ev->target, "/srv/a");
+	cr_assert_not(path_only(pol, ev, 501));
+	/* And for uid 1000 the deciding rule itself looks at the uid. */
+	cr_assert_not(path_only(pol, ev, 1000));
+	/* /srv/x/f: rule 2 is about the executable. */
+	strcpy(ev->target, "/srv/x/f");
+	cr_assert_not(path_only(pol, ev, 501));
+	/* A rule with a subject that matched decides: never path-only. */
+	strcpy(ev->target, "/opt/b");
+	cr_assert_not(path_only(pol, ev, 0));
+	/* /opt/b for uid 501 falls through rule 4 (subject) to the
+	 * default: not path-only either. */
+	cr_assert_not(path_only(pol, ev, 501));
+	/* A deny may be path-only too; the backend caches ALLOWs only. */
+	strcpy(ev->target, "/opt/k.key");
+	cr_assert(path_only(pol, ev, 501));
+	/* No rule at all for the path: the default, for everyone. */
+	strcpy(ev->target, "/var/log/x");
+	cr_assert(path_only(pol, ev, 501));
+	/* A truncated path is never path-only. */
+	ev->target_truncated = true;
+	strcpy(ev->target, "/srv/c");
+	cr_assert_not(path_only(pol, ev, 501));
+	free(ev);
+	vd_policy_free(pol);
+}
+
+struct seen_path {
+	char buf[256];
+	size_t o;
+};
+
+static void
+collect_path(void *ctx, size_t rule, bool prefix, const char *v, size_t len)
+{
+	struct seen_path *s = ctx;
+
+	s->o += (size_t)snprintf(s->buf + s->o, sizeof(s->buf) - s->o,
+	    "%zu:%s=%.*s;", rule, prefix ? "prefix" : "path", (int)len, v);
+}
+
+Test(policy, needs_path_and_path_values)
+{
+	struct vd_policy *none = must("allow exec uid=0 : all\n"
+	                              "default open deny\n");
+	struct vd_policy *pol = must("%dirs = /a/, /b/\n"
+	                             "deny open all : path=/etc/shadow\n"
+	                             "allow open all : prefix=%dirs\n"
+	                             "deny open all : suffix=.key\n");
+	struct seen_path s = { .o = 0 };
+
+	cr_assert_not(vd_policy_needs_path(none));
+	cr_assert(vd_policy_needs_path(pol));
+	vd_policy_paths(pol, collect_path, &s);
+	cr_assert_str_eq(
+	    s.buf, "1:path=/etc/shadow;2:prefix=/a/;2:prefix=/b/;");
+	vd_policy_free(none);
+	vd_policy_free(pol);
+}
