@@ -171,6 +171,12 @@ struct vd_evaluator vd_policy_runtime_evaluator(struct vd_policy_runtime *rt);
 uint64_t
 vd_policy_runtime_swap(struct vd_policy_runtime *rt, struct vd_policy *next);
 
+/*
+ * Makes every cached decision stale, the policy unchanged (a notify
+ * source lost events, so invalidations may be missing).  Any thread.
+ */
+void vd_policy_runtime_flush(struct vd_policy_runtime *rt);
+
 /* Frees the snapshots whose grace period is over; cheap, never blocks.
  * Returns how many still wait. */
 unsigned vd_policy_runtime_poll(struct vd_policy_runtime *rt);
@@ -188,6 +194,7 @@ struct vd_policy_runtime_stats {
 	uint64_t cache_misses;    /* looked up, then evaluated */
 	uint64_t cache_evictions; /* a live entry replaced by another */
 	uint64_t cache_invalidations; /* file epoch bumps by notify() */
+	uint64_t cache_flushes;       /* vd_policy_runtime_flush calls */
 };
 
 /* Any thread. */

@@ -85,6 +85,10 @@ struct vd_policy_runtime {
 	unsigned nslots;
 	struct slot *slots;
 	_Atomic uint64_t generation;
+	/* What cache entries are tagged with: bumped by every swap and
+	 * every flush. */
+	_Atomic uint64_t cache_gen;
+	_Atomic uint64_t flushes;
 	_Atomic uint64_t retired;
 	uint64_t seed;   /* keys the cache's hash */
 	size_t centries; /* per worker; 0: no cache */
@@ -228,7 +232,7 @@ evaluate(void *ctx, unsigned worker, const struct vd_event *ev,
 		/* The generation before the snapshot: an entry is never
 		 * tagged newer than the policy that computed it. */
 		gen =
-		    atomic_load_explicit(&rt->generation, memory_order_acquire);
+		    atomic_load_explicit(&rt->cache_gen, memory_order_acquire);
 		fe = atomic_load_explicit(
 		    &rt->fepoch[fepoch_index(ev)], memory_order_acquire);
 		h = key_hash(rt, ev, out);
@@ -375,6 +379,7 @@ vd_policy_runtime_create(struct vd_policy *pol, unsigned workers, int *err)
 		goto fail;
 	atomic_store(&rt->cur, pol);
 	atomic_store(&rt->generation, 1);
+	atomic_store(&rt->cache_gen, 1);
 	*err = 0;
 	return rt;
 fail:
@@ -422,6 +427,7 @@ vd_policy_runtime_swap(struct vd_policy_runtime *rt, struct vd_policy *next)
 
 	old = atomic_exchange_explicit(&rt->cur, next, memory_order_acq_rel);
 	atomic_fetch_add(&rt->generation, 1);
+	atomic_fetch_add(&rt->cache_gen, 1);
 	if (old != NULL) {
 		if ((r = malloc(sizeof(*r))) == NULL) {
 			/* No memory to defer the free: keep the old snapshot
@@ -435,6 +441,13 @@ vd_policy_runtime_swap(struct vd_policy_runtime *rt, struct vd_policy *next)
 	}
 	ck_epoch_poll(&rt->writer);
 	return atomic_load(&rt->generation);
+}
+
+void
+vd_policy_runtime_flush(struct vd_policy_runtime *rt)
+{
+	atomic_fetch_add(&rt->cache_gen, 1);
+	atomic_fetch_add_explicit(&rt->flushes, 1, memory_order_relaxed);
 }
 
 unsigned
@@ -453,6 +466,7 @@ vd_policy_runtime_stats(
 
 	memset(out, 0, sizeof(*out));
 	out->generation = atomic_load(&rt->generation);
+	out->cache_flushes = atomic_load(&rt->flushes);
 	pol = atomic_load_explicit(
 	    &((struct vd_policy_runtime *)rt)->cur, memory_order_acquire);
 	out->rules = pol != NULL ? vd_policy_rules(pol) : 0;

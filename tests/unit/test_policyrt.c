@@ -309,6 +309,31 @@ Test(policyrt, cache_is_invalidated_by_a_reload)
 	free(e);
 }
 
+Test(policyrt, cache_is_emptied_by_a_flush_policy_unchanged)
+{
+	struct vd_policy_runtime *rt;
+	struct vd_evaluator ev;
+	struct vd_event *e = cache_event("/a/x");
+	int err;
+
+	rt = vd_policy_runtime_create(compile(pol_cache), 1, &err);
+	cr_assert_not_null(rt);
+	ev = vd_policy_runtime_evaluator(rt);
+	cr_assert_eq(decide(&ev, e).verdict, VD_DENY);
+	cr_assert_eq(decide(&ev, e).verdict, VD_DENY);
+	cr_assert_eq(cstats(rt).cache_hits, 1);
+	vd_policy_runtime_flush(rt);
+	cr_assert_eq(cstats(rt).cache_flushes, 1);
+	cr_assert_eq(cstats(rt).generation, 1, "a flush is not a reload");
+	cr_assert_eq(decide(&ev, e).verdict, VD_DENY);
+	cr_assert_eq(cstats(rt).cache_hits, 1, "a flushed entry answered");
+	cr_assert_eq(cstats(rt).evaluations, 2);
+	cr_assert_eq(decide(&ev, e).verdict, VD_DENY);
+	cr_assert_eq(cstats(rt).cache_hits, 2);
+	vd_policy_runtime_destroy(rt);
+	free(e);
+}
+
 Test(policyrt, cache_is_invalidated_by_a_close_after_write)
 {
 	struct vd_policy_runtime *rt;
