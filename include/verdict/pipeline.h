@@ -161,6 +161,27 @@ int vd_pipeline_set_type(struct vd_pipeline *p, enum vd_event_type t,
 void vd_pipeline_type_config(const struct vd_pipeline *p, enum vd_event_type t,
     struct vd_type_config *out);
 
+/*
+ * Liveness, for a watchdog: whether each worker and the timer thread have
+ * work waiting, and how much they have done.  Two snapshots taken some
+ * time apart show a thread stuck when it had work waiting in both and did
+ * nothing in between (vd_progress_stuck).  Any thread, cheap.
+ */
+struct vd_progress {
+	unsigned workers;
+	uint64_t worker_events[VD_MAX_WORKERS];
+	bool worker_queued[VD_MAX_WORKERS];
+	uint64_t timer_events; /* timers armed and cancelled */
+	bool timer_queued;     /* arms waiting for the timer thread */
+};
+
+void vd_pipeline_progress(const struct vd_pipeline *p, struct vd_progress *out);
+
+/* True when some thread had work in both a (earlier) and b and made no
+ * progress between them. */
+bool
+vd_progress_stuck(const struct vd_progress *a, const struct vd_progress *b);
+
 /* The resolved number of workers. */
 unsigned vd_pipeline_workers(const struct vd_pipeline *p);
 /* The configuration the pipeline was created with (workers resolved); the

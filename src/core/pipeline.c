@@ -1171,6 +1171,40 @@ vd_clock_ns(void)
 	return vd_now_ns();
 }
 
+void
+vd_pipeline_progress(const struct vd_pipeline *p, struct vd_progress *out)
+{
+	const struct vd_cells *c = p->tcells;
+	unsigned i;
+
+	memset(out, 0, sizeof(*out));
+	out->workers = p->nworkers;
+	for (i = 0; i < p->nworkers; i++) {
+		out->worker_events[i] = atomic_load_explicit(
+		    &p->workers[i].events, memory_order_relaxed);
+		out->worker_queued[i] = worker_has_work((void *)&p->workers[i]);
+	}
+	out->timer_events =
+	    atomic_load_explicit(&c->t_armed, memory_order_relaxed) +
+	    atomic_load_explicit(&c->t_cancelled, memory_order_relaxed);
+	out->timer_queued = vd_ring_depth(&p->arm) != 0;
+}
+
+bool
+vd_progress_stuck(const struct vd_progress *a, const struct vd_progress *b)
+{
+	unsigned i;
+
+	if (a->timer_queued && b->timer_queued &&
+	    a->timer_events == b->timer_events)
+		return true;
+	for (i = 0; i < a->workers && i < b->workers; i++)
+		if (a->worker_queued[i] && b->worker_queued[i] &&
+		    a->worker_events[i] == b->worker_events[i])
+			return true;
+	return false;
+}
+
 unsigned
 vd_pipeline_workers(const struct vd_pipeline *p)
 {
