@@ -1,0 +1,1148 @@
+/*
+ * fanotify.c — the Linux backend.  See fanotify.h.
+ *
+ * Threads and what each may do (DESIGN.md's fanotify facts):
+ *   - the reader: read() the groups, fill events, submit.  Its only other
+ *     syscalls are fstat() and close() of each event's pidfd and, on a miss
+ *     of the identity cache, reads of /proc/<pid>.  It never opens a
+ *     watched file, never waits on a worker, never logs.
+ *   - workers (vd_fan_evaluator): readlink() and fstat() of the event fd,
+ *     then the policy; respond() writes one answer and closes the fd.
+ *   - the timer: respond() only.
+ *   - the notify thread: fstat()/readlink() of notify fds,
+ *     open_by_handle_at(O_PATH) for the FID group, then release().
+ * respond() takes no lock it could wait on: the ignore table is guarded by
+ * a mutex that respond() only ever trylocks.
+ *
+ * Our own process's permission events (a reload reading a watched policy
+ * file) are allowed by the reader at once: the daemon never waits on
+ * itself, whatever the workers are doing.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/fanotify.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <verdict/pipeline.h>
+
+#include "backend/fanotify.h"
+#include "platform/platform.h"
+
+#define NS_PER_SEC UINT64_C(1000000000)
+
+/* Bytes per read(): about 1800 permission events with their pidfd. */
+#define READ_BUF (64 * 1024)
+/* An exec not seen completing within this long is taken as failed. */
+#define EXEC_PENDING_NS (2 * NS_PER_SEC)
+/* Reads of the permission group between two looks at the others. */
+#define PERM_READS_MAX 8
+/* Bytes of a file handle kept for a FID event (MAX_HANDLE_SZ is 128). */
+#define FH_MAX 128
+
+#ifndef FAN_REPORT_PIDFD
+#define FAN_REPORT_PIDFD          0x00000080
+#define FAN_EVENT_INFO_TYPE_PIDFD 4
+struct fanotify_event_info_pidfd {
+	struct fanotify_event_info_header hdr;
+	__s32 pidfd;
+};
+#endif
+
+/* One cached process identity; written and read by the reader only. */
+struct pent {
+	bool valid;
+	bool exec_pending;  /* an exec was asked for: re-read until done */
+	uint64_t pidino;    /* pidfs inode of the process, 0: unknown */
+	uint64_t filled_ns; /* when it was read from /proc */
+	uint64_t exec_ns;   /* when the exec was seen */
+	uint64_t exec_dev, exec_ino; /* the file it execs */
+	struct vd_process proc;
+};
+
+/* A kept ignore mark: the event fd that names its inode, and its mask. */
+struct ign {
+	int fd;
+	uint64_t mask;
+};
+
+/* A marked path, kept open (O_PATH) to resolve FID events on its fs. */
+struct markpath {
+	int fd;
+	fsid_t fsid;
+};
+
+struct vd_fan {
+	struct vd_fan_config cfg;
+	char *paths[VD_FAN_MARKS_MAX]; /* our copies */
+	struct markpath mp[VD_FAN_MARKS_MAX];
+	struct vd_pipeline *p;
+	struct vd_evaluator inner;
+	_Atomic bool need_path;
+	void (*overflow)(void *ctx);
+	void *overflow_ctx;
+	int perm_fd, notif_fd, fid_fd, stop_fd, proc_fd;
+	bool pidfd_ok;
+	pid_t self;
+	pthread_t reader;
+	bool reader_started;
+	_Atomic bool running;
+	/* The reader's own. */
+	struct pent *cache;
+	uint32_t cmask;
+	unsigned char *buf;
+	/* Ignore marks: the epoch a decision must carry to become one. */
+	_Atomic uint64_t ignore_epoch;
+	pthread_mutex_t ign_lock;
+	struct ign *ign;
+	size_t nign;
+	/* Books. */
+	alignas(64) _Atomic uint64_t perm_events, notify_events, reads;
+	_Atomic uint64_t overflows, cache_flushes, fd_errors, self_events;
+	_Atomic uint64_t proc_hits, proc_misses, proc_exec_refresh, proc_errors;
+	alignas(64) _Atomic uint64_t write_errors, write_retries,
+	    write_failures, audited, paths_resolved;
+	_Atomic uint64_t ignore_marks, ignore_added, ignore_full, ignore_stale,
+	    ignore_dropped, ignore_errors, drained;
+};
+
+static inline void
+bump(_Atomic uint64_t *x)
+{
+	atomic_fetch_add_explicit(x, 1, memory_order_relaxed);
+}
+
+static inline uint64_t
+get(const _Atomic uint64_t *x)
+{
+	return atomic_load_explicit(x, memory_order_relaxed);
+}
+
+void
+vd_fan_config_init(struct vd_fan_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->types = (UINT32_C(1) << VD_AUTH_OPEN) |
+	    (UINT32_C(1) << VD_AUTH_EXEC) | (UINT32_C(1) << VD_NOTIFY_CLOSE);
+	c->mark = VD_FAN_MARK_DIRECTORY;
+	c->ignore_max = 4096;
+	c->proc_cache = 1024;
+	c->proc_ttl_ns = NS_PER_SEC;
+}
+
+/* The kernel's mask bit for a permission type. */
+static uint64_t
+perm_mask(enum vd_event_type t)
+{
+	switch (t) {
+	case VD_AUTH_OPEN:
+		return FAN_OPEN_PERM;
+	case VD_AUTH_EXEC:
+		return FAN_OPEN_EXEC_PERM;
+	case VD_AUTH_ACCESS:
+		return FAN_ACCESS_PERM;
+	default:
+		return 0;
+	}
+}
+
+#define BIT(t) (UINT32_C(1) << (t))
+#define FID_TYPES                                                              \
+	(BIT(VD_NOTIFY_CREATE) | BIT(VD_NOTIFY_UNLINK) | BIT(VD_NOTIFY_RENAME))
+#define PERM_TYPES (BIT(VD_AUTH_OPEN) | BIT(VD_AUTH_EXEC) | BIT(VD_AUTH_ACCESS))
+
+static const char *
+mark_kind_name(enum vd_fan_mark_kind k)
+{
+	return k == VD_FAN_MARK_MOUNT     ? "mount"
+	    : k == VD_FAN_MARK_FILESYSTEM ? "filesystem"
+	                                  : "directory";
+}
+
+struct vd_fan *
+vd_fan_create(const struct vd_fan_config *c, int *err, char *msg, size_t msgsz)
+{
+	struct vd_fan *fan;
+	size_t i;
+
+#define FAIL(...)                                                              \
+	do {                                                                   \
+		snprintf(msg, msgsz, __VA_ARGS__);                             \
+		*err = -EINVAL;                                                \
+		return NULL;                                                   \
+	} while (0)
+	if ((c->types & ~VD_FAN_TYPES) != 0)
+		FAIL("fanotify delivers only auth.open, auth.exec, "
+		     "auth.access and notify.close, notify.create, "
+		     "notify.unlink, notify.rename");
+	if ((c->types & PERM_TYPES) == 0)
+		FAIL("fanotify: no permission event type (open, exec or "
+		     "access) to answer");
+	if (c->npaths == 0)
+		FAIL("fanotify: no path to mark (set fanotify.paths)");
+	if (c->npaths > VD_FAN_MARKS_MAX)
+		FAIL("fanotify: %zu paths, at most %d", c->npaths,
+		    VD_FAN_MARKS_MAX);
+	if ((c->types & FID_TYPES) && c->mark == VD_FAN_MARK_MOUNT)
+		FAIL("fanotify: notify.create, notify.unlink and "
+		     "notify.rename need directory or filesystem marks "
+		     "(the kernel refuses them on mount marks)");
+	if (c->ignore_max > VD_FAN_IGNORE_MAX)
+		FAIL("fanotify: ignore_max %u, at most %u", c->ignore_max,
+		    VD_FAN_IGNORE_MAX);
+	if (c->proc_cache < 2 || c->proc_cache > (1u << 20) ||
+	    (c->proc_cache & (c->proc_cache - 1)) != 0)
+		FAIL("fanotify: proc_cache %u: expected a power of two from "
+		     "2 to 1048576",
+		    c->proc_cache);
+	for (i = 0; i < c->npaths; i++)
+		if (c->paths[i] == NULL || c->paths[i][0] != '/')
+			FAIL("fanotify: path %zu: expected an absolute path",
+			    i + 1);
+#undef FAIL
+	if ((fan = calloc(1, sizeof(*fan))) == NULL)
+		goto nomem;
+	fan->cfg = *c;
+	fan->perm_fd = fan->notif_fd = fan->fid_fd = fan->stop_fd =
+	    fan->proc_fd = -1;
+	for (i = 0; i < VD_FAN_MARKS_MAX; i++)
+		fan->mp[i].fd = -1;
+	for (i = 0; i < c->npaths; i++) {
+		if ((fan->paths[i] = strdup(c->paths[i])) == NULL)
+			goto nomem;
+		fan->cfg.paths[i] = fan->paths[i];
+	}
+	fan->cmask = c->proc_cache - 1;
+	fan->cache = calloc(c->proc_cache, sizeof(*fan->cache));
+	fan->buf = aligned_alloc(64, READ_BUF);
+	fan->ign =
+	    c->ignore_max ? calloc(c->ignore_max, sizeof(*fan->ign)) : NULL;
+	if (fan->cache == NULL || fan->buf == NULL ||
+	    (c->ignore_max && fan->ign == NULL))
+		goto nomem;
+	pthread_mutex_init(&fan->ign_lock, NULL);
+	atomic_init(&fan->ignore_epoch, 1);
+	fan->self = getpid();
+	*err = 0;
+	return fan;
+nomem:
+	vd_fan_destroy(fan);
+	snprintf(msg, msgsz, "%s", strerror(ENOMEM));
+	*err = -ENOMEM;
+	return NULL;
+}
+
+void
+vd_fan_set_need_path(struct vd_fan *fan, bool need_path)
+{
+	atomic_store(&fan->need_path, need_path);
+}
+
+void
+vd_fan_set_overflow(struct vd_fan *fan, void (*fn)(void *ctx), void *ctx)
+{
+	fan->overflow = fn;
+	fan->overflow_ctx = ctx;
+}
+
+/* --- process identity --------------------------------------------------- */
+
+/* Reads a small /proc file relative to /proc; bytes read, or -1. */
+static ssize_t
+proc_read(int procfd, const char *name, char *buf, size_t size)
+{
+	ssize_t n;
+	int fd;
+
+	if ((fd = openat(procfd, name, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	n = read(fd, buf, size - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	buf[n] = '\0';
+	return n;
+}
+
+/* Fills *pr from /proc/<pid>: stat (comm, ppid, start time), status (uid,
+ * gid), exe.  False when the process is gone. */
+static bool
+proc_fill(struct vd_fan *fan, pid_t pid, struct vd_process *pr)
+{
+	char name[64], buf[1024], *s, *e;
+	unsigned long long start = 0;
+	ssize_t n;
+	int field;
+
+	memset(pr, 0, sizeof(*pr));
+	pr->pid = pid;
+	snprintf(name, sizeof(name), "%d/stat", (int)pid);
+	if ((n = proc_read(fan->proc_fd, name, buf, sizeof(buf))) <= 0)
+		return false;
+	/* "pid (comm) state ppid ...": comm may hold spaces and ')'. */
+	if ((s = strchr(buf, '(')) == NULL || (e = strrchr(buf, ')')) == NULL ||
+	    e < s)
+		return false;
+	vd_copy_path(pr->comm, sizeof(pr->comm), s + 1, (size_t)(e - s - 1));
+	/* Field 3 is the state, right after ") "; 4 the ppid; 22 start. */
+	s = e + 2;
+	for (field = 3; field < 22 && s != NULL; field++) {
+		if (field == 4)
+			pr->ppid = (pid_t)strtol(s, NULL, 10);
+		if ((s = strchr(s, ' ')) != NULL)
+			s++;
+	}
+	if (s != NULL)
+		start = strtoull(s, NULL, 10);
+	pr->start_time = start;
+	snprintf(name, sizeof(name), "%d/status", (int)pid);
+	if (proc_read(fan->proc_fd, name, buf, sizeof(buf)) > 0) {
+		if ((s = strstr(buf, "\nUid:")) != NULL)
+			pr->uid = (uid_t)strtoul(s + 5, NULL, 10);
+		if ((s = strstr(buf, "\nGid:")) != NULL)
+			pr->gid = (gid_t)strtoul(s + 5, NULL, 10);
+	}
+	snprintf(name, sizeof(name), "%d/exe", (int)pid);
+	n = readlinkat(fan->proc_fd, name, pr->exe, sizeof(pr->exe) - 1);
+	if (n < 0)
+		n = 0; /* a kernel thread, or no permission */
+	pr->exe[n] = '\0';
+	pr->exe_truncated = (size_t)n >= sizeof(pr->exe) - 1;
+	return true;
+}
+
+/* True when /proc/<pid>/exe is the file the pending exec runs. */
+static bool
+exec_done(struct vd_fan *fan, pid_t pid, const struct pent *e)
+{
+	char name[64];
+	struct stat st;
+
+	snprintf(name, sizeof(name), "%d/exe", (int)pid);
+	return fstatat(fan->proc_fd, name, &st, 0) == 0 &&
+	    (uint64_t)st.st_dev == e->exec_dev &&
+	    (uint64_t)st.st_ino == e->exec_ino;
+}
+
+/*
+ * The identity of the process behind an event, keyed by (pid, start time):
+ * an entry is used only while its pidfs inode matches the event's pidfd
+ * (so a reused pid never inherits it), it is younger than the TTL (uid and
+ * comm can change without an exec), and no exec of the process is pending.
+ */
+static void
+proc_lookup(struct vd_fan *fan, pid_t pid, int pidfd, bool exec, int evfd,
+    struct vd_process *out)
+{
+	uint32_t h = ((uint32_t)pid * 2654435761u) >> 7;
+	struct pent *e = &fan->cache[h & fan->cmask];
+	uint64_t now = vd_now_ns(), ino = 0;
+	struct stat st;
+
+	if (pidfd >= 0 && fstat(pidfd, &st) == 0)
+		ino = (uint64_t)st.st_ino;
+	if (e->valid && e->proc.pid == pid && ino != 0 && e->pidino == ino &&
+	    now - e->filled_ns < fan->cfg.proc_ttl_ns) {
+		if (!e->exec_pending) {
+			bump(&fan->proc_hits);
+			goto copy;
+		}
+		if (exec_done(fan, pid, e) ||
+		    now - e->exec_ns > EXEC_PENDING_NS)
+			e->exec_pending = false;
+		bump(&fan->proc_exec_refresh);
+	} else {
+		e->exec_pending = false;
+		bump(&fan->proc_misses);
+	}
+	if (!proc_fill(fan, pid, &e->proc)) {
+		bump(&fan->proc_errors);
+		e->valid = false;
+		memset(out, 0, sizeof(*out));
+		out->pid = pid;
+		return;
+	}
+	e->valid = true;
+	e->pidino = ino;
+	e->filled_ns = now;
+copy:
+	if (exec && evfd >= 0 && fstat(evfd, &st) == 0) {
+		/* This event is the exec's own, before it happens: later
+		 * events re-read the identity until the new exe shows. */
+		e->exec_pending = true;
+		e->exec_ns = now;
+		e->exec_dev = (uint64_t)st.st_dev;
+		e->exec_ino = (uint64_t)st.st_ino;
+	}
+	memcpy(out, &e->proc, offsetof(struct vd_process, exe));
+	memcpy(
+	    out->exe, e->proc.exe, strnlen(e->proc.exe, VD_PATH_MAX - 1) + 1);
+}
+
+/* --- answering ------------------------------------------------------------
+ */
+
+/* Keeps an ignore mark for the fd's inode; true when the fd is kept. */
+static bool
+ignore_add(struct vd_fan *fan, enum vd_event_type t, const struct vd_handle *h)
+{
+	uint64_t mask = perm_mask(t);
+	bool kept = false;
+
+	/* A reload holds the lock while it drops: never wait for it. */
+	if (pthread_mutex_trylock(&fan->ign_lock) != 0) {
+		bump(&fan->ignore_stale);
+		return false;
+	}
+	if (h->id != atomic_load(&fan->ignore_epoch)) {
+		bump(&fan->ignore_stale);
+	} else if (fan->nign >= fan->cfg.ignore_max) {
+		bump(&fan->ignore_full);
+	} else if (fanotify_mark(fan->perm_fd,
+	               FAN_MARK_ADD | FAN_MARK_IGNORED_MASK, mask, h->fd,
+	               NULL) != 0) {
+		bump(&fan->ignore_errors);
+	} else {
+		fan->ign[fan->nign].fd = h->fd;
+		fan->ign[fan->nign].mask = mask;
+		fan->nign++;
+		atomic_store_explicit(
+		    &fan->ignore_marks, fan->nign, memory_order_relaxed);
+		bump(&fan->ignore_added);
+		kept = true;
+	}
+	pthread_mutex_unlock(&fan->ign_lock);
+	return kept;
+}
+
+/* One response per write; a refused one is retried as a plain verdict. */
+static bool
+write_response(struct vd_fan *fan, int fd, uint32_t response)
+{
+	struct fanotify_response r = { .fd = fd, .response = response };
+
+	if (write(fan->perm_fd, &r, sizeof(r)) == (ssize_t)sizeof(r)) {
+		if (response & FAN_AUDIT)
+			bump(&fan->audited);
+		return true;
+	}
+	bump(&fan->write_errors);
+	bump(&fan->write_retries);
+	r.response = response & (FAN_ALLOW | FAN_DENY);
+	if (write(fan->perm_fd, &r, sizeof(r)) == (ssize_t)sizeof(r))
+		return true;
+	bump(&fan->write_failures);
+	return false;
+}
+
+static bool
+fan_respond(void *ctx, enum vd_event_type t, const struct vd_handle *h,
+    const struct vd_decision *d)
+{
+	struct vd_fan *fan = ctx;
+	uint32_t response = d->verdict == VD_ALLOW ? FAN_ALLOW : FAN_DENY;
+	bool ok;
+
+	if (d->audit && fan->cfg.audit)
+		response |= FAN_AUDIT;
+	ok = write_response(fan, h->fd, response);
+	if (ok && d->verdict == VD_ALLOW && d->path_only && fan->ign != NULL &&
+	    ignore_add(fan, t, h))
+		return ok; /* the fd now names the ignore mark's inode */
+	close(h->fd);
+	return ok;
+}
+
+static void
+fan_release(void *ctx, enum vd_event_type t, const struct vd_handle *h)
+{
+	(void)ctx;
+	(void)t;
+	if (h->fd >= 0)
+		close(h->fd);
+}
+
+static const struct vd_backend_ops fan_ops = {
+	.name = "fanotify",
+	.respond = fan_respond,
+	.release = fan_release,
+};
+
+const struct vd_backend_ops *
+vd_fan_ops(void)
+{
+	return &fan_ops;
+}
+
+size_t
+vd_fan_drop_ignores(struct vd_fan *fan)
+{
+	size_t i, n;
+
+	pthread_mutex_lock(&fan->ign_lock);
+	/* First the epoch: a decision made before this point, answered
+	 * after it, no longer becomes a mark. */
+	atomic_fetch_add(&fan->ignore_epoch, 1);
+	n = fan->nign;
+	for (i = 0; i < n; i++) {
+		/* ENOENT: the kernel dropped it already (the file was
+		 * written). */
+		(void)fanotify_mark(fan->perm_fd,
+		    FAN_MARK_REMOVE | FAN_MARK_IGNORED_MASK, fan->ign[i].mask,
+		    fan->ign[i].fd, NULL);
+		close(fan->ign[i].fd);
+	}
+	fan->nign = 0;
+	atomic_store(&fan->ignore_marks, 0);
+	atomic_fetch_add(&fan->ignore_dropped, n);
+	pthread_mutex_unlock(&fan->ign_lock);
+	return n;
+}
+
+/* --- the evaluator wrapper (workers, notify thread) ---------------------- */
+
+/* Reads the path and identity of the file behind fd into ev. */
+static void
+resolve_fd(struct vd_fan *fan, struct vd_event *ev, int fd, bool path)
+{
+	char link[32];
+	struct stat st;
+	ssize_t n;
+
+	ev->target_id = false;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1) {
+		/* One link: the identity pins one path. */
+		ev->target_id = true;
+		ev->target_dev = (uint64_t)st.st_dev;
+		ev->target_ino = (uint64_t)st.st_ino;
+		ev->target_ctime_ns = (uint64_t)st.st_ctim.tv_sec * NS_PER_SEC +
+		    (uint64_t)st.st_ctim.tv_nsec;
+	}
+	if (!path)
+		return;
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, ev->target, VD_PATH_MAX - 1);
+	if (n < 0) {
+		/* No path we can trust: never matches a path rule. */
+		ev->target[0] = '\0';
+		ev->target_truncated = true;
+		return;
+	}
+	ev->target[n] = '\0';
+	ev->target_truncated = (size_t)n >= VD_PATH_MAX - 1;
+	bump(&fan->paths_resolved);
+}
+
+static void
+fan_evaluate(void *ctx, unsigned worker, const struct vd_event *cev,
+    struct vd_decision *out)
+{
+	struct vd_fan *fan = ctx;
+	/* The pipeline lends the event to this worker for the evaluation;
+	 * the backend fills in what the reader left for later. */
+	struct vd_event *ev = (struct vd_event *)cev;
+
+	/* The epoch before the policy is read (see vd_fan_drop_ignores). */
+	ev->handle.id = atomic_load(&fan->ignore_epoch);
+	resolve_fd(fan, ev, ev->handle.fd, atomic_load(&fan->need_path));
+	out->path_only = false;
+	if (fan->inner.evaluate != NULL)
+		fan->inner.evaluate(fan->inner.ctx, worker, ev, out);
+	/* An ignore mark holds for the inode: only when it pins the path. */
+	if (!ev->target_id || ev->target_truncated)
+		out->path_only = false;
+}
+
+/* FID events: the reader left the name in target and the directory's
+ * fsid and handle in target2; make target "dir/name". */
+static void
+resolve_fid(struct vd_fan *fan, struct vd_event *ev)
+{
+	char name[256], link[32], dir[VD_PATH_MAX];
+	struct file_handle *fh;
+	fsid_t fsid;
+	ssize_t n;
+	size_t i;
+	int fd = -1;
+
+	memcpy(&fsid, ev->target2, sizeof(fsid));
+	fh = (struct file_handle *)(void *)(ev->target2 + sizeof(fsid));
+	vd_copy_path(name, sizeof(name), ev->target, strlen(ev->target));
+	for (i = 0; i < fan->cfg.npaths && fd < 0; i++)
+		if (fan->mp[i].fd >= 0 &&
+		    memcmp(&fan->mp[i].fsid, &fsid, sizeof(fsid)) == 0)
+			fd = open_by_handle_at(
+			    fan->mp[i].fd, fh, O_PATH | O_CLOEXEC);
+	ev->target2[0] = '\0';
+	if (fd < 0) {
+		/* The directory is gone: keep the bare name. */
+		ev->target_truncated = true;
+		return;
+	}
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, dir, sizeof(dir) - 1);
+	close(fd);
+	if (n < 0) {
+		ev->target_truncated = true;
+		return;
+	}
+	dir[n] = '\0';
+	n = snprintf(ev->target, VD_PATH_MAX, "%s/%s", dir, name);
+	ev->target_truncated = n < 0 || n >= VD_PATH_MAX;
+}
+
+static void
+fan_notify(void *ctx, const struct vd_event *const *evs, size_t n)
+{
+	struct vd_fan *fan = ctx;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		struct vd_event *ev = (struct vd_event *)evs[i];
+
+		if (ev->type == VD_NOTIFY_CLOSE && ev->handle.fd >= 0)
+			resolve_fd(fan, ev, ev->handle.fd,
+			    atomic_load(&fan->need_path));
+		else if (ev->handle.id == 1)
+			resolve_fid(fan, ev);
+	}
+	if (fan->inner.notify != NULL)
+		fan->inner.notify(fan->inner.ctx, evs, n);
+}
+
+struct vd_evaluator
+vd_fan_evaluator(
+    struct vd_fan *fan, const struct vd_evaluator *inner, bool need_path)
+{
+	fan->inner = *inner;
+	atomic_store(&fan->need_path, need_path);
+	return (struct vd_evaluator){ fan_evaluate, fan_notify, fan };
+}
+
+/* --- the reader ----------------------------------------------------------
+ */
+
+static void
+clear_event(struct vd_event *ev, int fd)
+{
+	ev->open_flags = 0;
+	ev->arrival_ns = 0;
+	ev->deadline_ns = 0;
+	ev->handle = (struct vd_handle){ NULL, 0, fd };
+	ev->target_truncated = ev->target2_truncated = false;
+	ev->close_modified = false;
+	ev->target_id = false;
+	ev->target[0] = ev->target2[0] = '\0';
+}
+
+static void
+read_perm_event(struct vd_fan *fan, const struct fanotify_event_metadata *md)
+{
+	enum vd_event_type t;
+	struct vd_event *ev;
+	int pidfd = -1;
+	size_t off;
+
+	for (off = md->metadata_len;
+	     off + sizeof(struct fanotify_event_info_header) <=
+	     md->event_len;) {
+		const struct fanotify_event_info_header *ih =
+		    (const void *)((const char *)md + off);
+
+		if (ih->len == 0)
+			break;
+		if (ih->info_type == FAN_EVENT_INFO_TYPE_PIDFD)
+			pidfd = ((const struct fanotify_event_info_pidfd
+			                 *)(const void *)ih)
+			            ->pidfd;
+		off += ih->len;
+	}
+	bump(&fan->perm_events);
+	if (md->fd < 0) {
+		/* Nothing to answer with: the kernel decides alone. */
+		bump(&fan->fd_errors);
+		goto out;
+	}
+	if (md->mask & FAN_OPEN_EXEC_PERM)
+		t = VD_AUTH_EXEC;
+	else if (md->mask & FAN_ACCESS_PERM)
+		t = VD_AUTH_ACCESS;
+	else
+		t = VD_AUTH_OPEN;
+	if (md->pid == fan->self) {
+		/* Our own access (a reload reading a watched file): the
+		 * daemon never waits on itself. */
+		bump(&fan->self_events);
+		if (!write_response(fan, md->fd, FAN_ALLOW))
+			(void)0;
+		close(md->fd);
+		goto out;
+	}
+	if ((ev = vd_pipeline_event_get(fan->p, t)) == NULL) {
+		struct vd_handle h = { NULL, 0, md->fd };
+
+		vd_pipeline_refuse(fan->p, t, &h);
+		goto out;
+	}
+	clear_event(ev, md->fd);
+	proc_lookup(fan, md->pid, pidfd, t == VD_AUTH_EXEC, md->fd, &ev->proc);
+	vd_pipeline_submit(fan->p, ev);
+out:
+	if (pidfd >= 0)
+		close(pidfd);
+}
+
+static void
+submit_notify(struct vd_fan *fan, enum vd_event_type t, int fd,
+    const struct fanotify_event_info_fid *fid, pid_t pid)
+{
+	struct vd_event *ev;
+
+	if ((fan->cfg.types & BIT(t)) == 0)
+		goto release;
+	if ((ev = vd_pipeline_event_get(fan->p, t)) == NULL) {
+		struct vd_handle h = { NULL, 0, fd };
+
+		vd_pipeline_refuse(fan->p, t, &h);
+		return;
+	}
+	clear_event(ev, fd);
+	memset(&ev->proc, 0, offsetof(struct vd_process, exe) + 1);
+	ev->proc.pid = pid;
+	if (t == VD_NOTIFY_CLOSE)
+		ev->close_modified = true;
+	if (fid != NULL) {
+		const struct file_handle *fh =
+		    (const struct file_handle *)(const void *)fid->handle;
+		size_t fhlen = sizeof(*fh) + fh->handle_bytes;
+		const char *name = (const char *)fid->handle + fhlen;
+
+		if (fhlen <= sizeof(*fh) + FH_MAX) {
+			/* Resolved on the notify thread (resolve_fid). */
+			memcpy(ev->target2, &fid->fsid, sizeof(fid->fsid));
+			memcpy(ev->target2 + sizeof(fid->fsid), fh, fhlen);
+			vd_copy_path(
+			    ev->target, VD_PATH_MAX, name, strnlen(name, 255));
+			ev->handle.id = 1;
+		}
+	}
+	vd_pipeline_submit(fan->p, ev);
+	return;
+release:
+	if (fd >= 0)
+		close(fd);
+}
+
+static void
+read_notify_event(struct vd_fan *fan, const struct fanotify_event_metadata *md)
+{
+	const struct fanotify_event_info_fid *fid = NULL;
+	size_t off;
+
+	if (md->mask & FAN_Q_OVERFLOW) {
+		/* Invalidations may be lost: flush what they guard. */
+		bump(&fan->overflows);
+		if (fan->overflow != NULL) {
+			fan->overflow(fan->overflow_ctx);
+			bump(&fan->cache_flushes);
+		}
+		if (md->fd >= 0)
+			close(md->fd);
+		return;
+	}
+	bump(&fan->notify_events);
+	for (off = md->metadata_len;
+	     off + sizeof(struct fanotify_event_info_header) <=
+	     md->event_len;) {
+		const struct fanotify_event_info_header *ih =
+		    (const void *)((const char *)md + off);
+
+		if (ih->len == 0)
+			break;
+		if (ih->info_type == FAN_EVENT_INFO_TYPE_DFID_NAME)
+			fid = (const void *)ih;
+		off += ih->len;
+	}
+	if (md->mask & FAN_CLOSE_WRITE) {
+		submit_notify(fan, VD_NOTIFY_CLOSE, md->fd, NULL, md->pid);
+		return;
+	}
+	if (md->fd >= 0)
+		close(md->fd);
+	if (fid == NULL)
+		return;
+	/* The kernel merges dirent events on one name: one event each. */
+	if (md->mask & FAN_CREATE)
+		submit_notify(fan, VD_NOTIFY_CREATE, -1, fid, md->pid);
+	if (md->mask & FAN_DELETE)
+		submit_notify(fan, VD_NOTIFY_UNLINK, -1, fid, md->pid);
+	if (md->mask & (FAN_MOVED_FROM | FAN_MOVED_TO))
+		submit_notify(fan, VD_NOTIFY_RENAME, -1, fid, md->pid);
+}
+
+/* One read of a group; -1 on a fatal error, 0 when empty, else 1. */
+static int
+read_group(struct vd_fan *fan, int fd, bool perm)
+{
+	const struct fanotify_event_metadata *md;
+	ssize_t n;
+
+	n = read(fd, fan->buf, READ_BUF);
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR ? 0 : -1;
+	if (n == 0)
+		return 0;
+	bump(&fan->reads);
+	md = (const void *)fan->buf;
+	for (; FAN_EVENT_OK(md, n); md = FAN_EVENT_NEXT(md, n)) {
+		if (md->vers != FANOTIFY_METADATA_VERSION)
+			return -1;
+		if (perm)
+			read_perm_event(fan, md);
+		else
+			read_notify_event(fan, md);
+	}
+	return 1;
+}
+
+static void *
+reader_main(void *arg)
+{
+	struct vd_fan *fan = arg;
+	struct pollfd pfd[4];
+	nfds_t n = 0, i;
+	int rc, k;
+
+	vd_thread_name("vd-fan-reader");
+	pfd[n++] = (struct pollfd){ .fd = fan->stop_fd, .events = POLLIN };
+	pfd[n++] = (struct pollfd){ .fd = fan->perm_fd, .events = POLLIN };
+	if (fan->notif_fd >= 0)
+		pfd[n++] =
+		    (struct pollfd){ .fd = fan->notif_fd, .events = POLLIN };
+	if (fan->fid_fd >= 0)
+		pfd[n++] =
+		    (struct pollfd){ .fd = fan->fid_fd, .events = POLLIN };
+	for (;;) {
+		/* Permission events first, and until the queue is empty
+		 * (bounded, so notify events are not starved). */
+		for (k = 0; k < PERM_READS_MAX; k++) {
+			if ((rc = read_group(fan, fan->perm_fd, true)) < 0)
+				goto fatal;
+			if (rc == 0)
+				break;
+		}
+		for (i = 2; i < n; i++)
+			if (pfd[i].revents & POLLIN)
+				if (read_group(fan, pfd[i].fd, false) < 0)
+					goto fatal;
+		if (k == PERM_READS_MAX)
+			continue;
+		if (poll(pfd, n, -1) < 0 && errno != EINTR)
+			goto fatal;
+		if (pfd[0].revents & POLLIN)
+			break;
+	}
+	atomic_store(&fan->running, false);
+	return NULL;
+fatal:
+	atomic_store(&fan->running, false);
+	return NULL;
+}
+
+/* --- start and stop --------------------------------------------------------
+ */
+
+static int
+mark_all(struct vd_fan *fan, int gfd, uint64_t mask, bool children,
+    const char *what, char *msg, size_t msgsz)
+{
+	unsigned flags = FAN_MARK_ADD;
+	size_t i;
+
+	switch (fan->cfg.mark) {
+	case VD_FAN_MARK_DIRECTORY:
+		flags |= FAN_MARK_ONLYDIR;
+		if (children)
+			mask |= FAN_EVENT_ON_CHILD;
+		break;
+	case VD_FAN_MARK_MOUNT:
+		flags |= FAN_MARK_MOUNT;
+		break;
+	case VD_FAN_MARK_FILESYSTEM:
+		flags |= FAN_MARK_FILESYSTEM;
+		break;
+	}
+	for (i = 0; i < fan->cfg.npaths; i++)
+		if (fanotify_mark(
+		        gfd, flags, mask, AT_FDCWD, fan->cfg.paths[i]) != 0) {
+			int e = errno;
+
+			snprintf(msg, msgsz,
+			    "%s: fanotify_mark (%s mark, %s): %s",
+			    fan->cfg.paths[i], mark_kind_name(fan->cfg.mark),
+			    what, strerror(e));
+			return -e;
+		}
+	return 0;
+}
+
+static int
+fail_errno(char *msg, size_t msgsz, const char *what)
+{
+	int e = errno;
+
+	snprintf(msg, msgsz, "%s: %s%s", what, strerror(e),
+	    e == EPERM ? " (fanotify needs CAP_SYS_ADMIN: run as root)" : "");
+	return -e;
+}
+
+/* Enough descriptors for every event in flight and every ignore mark. */
+static void
+raise_nofile(const struct vd_fan *fan)
+{
+	const struct vd_config *pc = vd_pipeline_config(fan->p);
+	rlim_t need = (rlim_t)pc->pool_size * VD_EVENT_TYPE_COUNT +
+	    fan->cfg.ignore_max + 256;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= need)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > need
+	    ? need
+	    : rl.rlim_max;
+	(void)setrlimit(RLIMIT_NOFILE, &rl);
+}
+
+int
+vd_fan_start(struct vd_fan *fan, struct vd_pipeline *p, char *msg, size_t msgsz)
+{
+	unsigned init = FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_NONBLOCK |
+	    FAN_UNLIMITED_QUEUE | FAN_UNLIMITED_MARKS;
+	unsigned evflags = O_RDONLY | O_LARGEFILE | O_CLOEXEC;
+	uint64_t mask = 0;
+	size_t i;
+	int rc;
+
+	fan->p = p;
+	raise_nofile(fan);
+	for (i = 0; i < VD_AUTH_TYPE_COUNT; i++)
+		if (fan->cfg.types & BIT(i))
+			mask |= perm_mask((enum vd_event_type)i);
+	if ((fan->proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC)) <
+	    0)
+		return fail_errno(msg, msgsz, "/proc");
+	if (fan->cfg.audit)
+		init |= FAN_ENABLE_AUDIT;
+	fan->pidfd_ok = true;
+	fan->perm_fd = fanotify_init(init | FAN_REPORT_PIDFD, evflags);
+	if (fan->perm_fd < 0 && errno == EINVAL) {
+		/* Before Linux 5.15: identities are then re-read on every
+		 * event (no pidfd to tell a reused pid). */
+		fan->pidfd_ok = false;
+		fan->perm_fd = fanotify_init(init, evflags);
+	}
+	if (fan->perm_fd < 0)
+		return fail_errno(msg, msgsz,
+		    fan->cfg.audit ? "fanotify_init (FAN_CLASS_CONTENT, "
+		                     "FAN_ENABLE_AUDIT)"
+		                   : "fanotify_init (FAN_CLASS_CONTENT)");
+	if ((rc = mark_all(fan, fan->perm_fd, mask, true, "permission events",
+	         msg, msgsz)) != 0)
+		return rc;
+	if (fan->cfg.types & BIT(VD_NOTIFY_CLOSE)) {
+		fan->notif_fd = fanotify_init(
+		    FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK, evflags);
+		if (fan->notif_fd < 0)
+			return fail_errno(
+			    msg, msgsz, "fanotify_init (FAN_CLASS_NOTIF)");
+		if ((rc = mark_all(fan, fan->notif_fd, FAN_CLOSE_WRITE, true,
+		         "close-write", msg, msgsz)) != 0)
+			return rc;
+	}
+	if (fan->cfg.types & FID_TYPES) {
+		fan->fid_fd = fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC |
+		        FAN_NONBLOCK | FAN_REPORT_DFID_NAME,
+		    evflags);
+		if (fan->fid_fd < 0)
+			return fail_errno(msg, msgsz,
+			    "fanotify_init (FAN_CLASS_NOTIF, "
+			    "FAN_REPORT_DFID_NAME)");
+		if ((rc = mark_all(fan, fan->fid_fd,
+		         FAN_CREATE | FAN_DELETE | FAN_MOVED_FROM |
+		             FAN_MOVED_TO | FAN_ONDIR,
+		         false, "create/delete/move", msg, msgsz)) != 0)
+			return rc;
+		for (i = 0; i < fan->cfg.npaths; i++) {
+			struct statfs sf;
+
+			fan->mp[i].fd =
+			    open(fan->cfg.paths[i], O_PATH | O_CLOEXEC);
+			if (fan->mp[i].fd >= 0 &&
+			    fstatfs(fan->mp[i].fd, &sf) == 0)
+				fan->mp[i].fsid = sf.f_fsid;
+		}
+	}
+	if ((fan->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
+		return fail_errno(msg, msgsz, "eventfd");
+	atomic_store(&fan->running, true);
+	if ((rc = pthread_create(&fan->reader, NULL, reader_main, fan)) != 0) {
+		atomic_store(&fan->running, false);
+		snprintf(msg, msgsz, "pthread_create: %s", strerror(rc));
+		return -rc;
+	}
+	fan->reader_started = true;
+	return 0;
+}
+
+void
+vd_fan_quiesce(struct vd_fan *fan)
+{
+	uint64_t one = 1;
+
+	if (fan == NULL || !fan->reader_started)
+		return;
+	if (write(fan->stop_fd, &one, sizeof(one)) != sizeof(one))
+		(void)0; /* an eventfd write cannot fail here */
+	pthread_join(fan->reader, NULL);
+	fan->reader_started = false;
+	atomic_store(&fan->running, false);
+}
+
+bool
+vd_fan_running(const struct vd_fan *fan)
+{
+	return atomic_load(&fan->running);
+}
+
+/* After the marks are gone: what the kernel still queues gets the default
+ * of its type, so no opener is left waiting for a closed group. */
+static void
+drain(struct vd_fan *fan)
+{
+	const struct fanotify_event_metadata *md;
+	struct vd_type_config tc;
+	enum vd_event_type t;
+	ssize_t n;
+
+	while ((n = read(fan->perm_fd, fan->buf, READ_BUF)) > 0) {
+		md = (const void *)fan->buf;
+		for (; FAN_EVENT_OK(md, n); md = FAN_EVENT_NEXT(md, n)) {
+			size_t off;
+
+			for (off = md->metadata_len;
+			     off + sizeof(struct fanotify_event_info_header) <=
+			     md->event_len;) {
+				const struct fanotify_event_info_header *ih =
+				    (const void *)((const char *)md + off);
+
+				if (ih->len == 0)
+					break;
+				if (ih->info_type ==
+				        FAN_EVENT_INFO_TYPE_PIDFD &&
+				    ((const struct fanotify_event_info_pidfd
+				             *)(const void *)ih)
+				            ->pidfd >= 0)
+					close(((const struct
+					           fanotify_event_info_pidfd
+					               *)(const void *)ih)
+					          ->pidfd);
+				off += ih->len;
+			}
+			if (md->fd < 0)
+				continue;
+			t = (md->mask & FAN_OPEN_EXEC_PERM) ? VD_AUTH_EXEC
+			    : (md->mask & FAN_ACCESS_PERM)  ? VD_AUTH_ACCESS
+			                                    : VD_AUTH_OPEN;
+			vd_pipeline_type_config(fan->p, t, &tc);
+			write_response(fan, md->fd,
+			    tc.default_verdict == VD_ALLOW ? FAN_ALLOW
+			                                   : FAN_DENY);
+			close(md->fd);
+			bump(&fan->drained);
+		}
+	}
+}
+
+void
+vd_fan_destroy(struct vd_fan *fan)
+{
+	size_t i;
+
+	if (fan == NULL)
+		return;
+	vd_fan_quiesce(fan);
+	if (fan->perm_fd >= 0) {
+		static const unsigned kinds[] = { 0, FAN_MARK_MOUNT,
+			FAN_MARK_FILESYSTEM };
+
+		if (fan->ign != NULL)
+			vd_fan_drop_ignores(fan);
+		for (i = 0; i < 3; i++)
+			(void)fanotify_mark(fan->perm_fd,
+			    FAN_MARK_FLUSH | kinds[i], 0, AT_FDCWD, NULL);
+		if (fan->p != NULL)
+			drain(fan);
+		close(fan->perm_fd);
+	}
+	if (fan->notif_fd >= 0)
+		close(fan->notif_fd);
+	if (fan->fid_fd >= 0)
+		close(fan->fid_fd);
+	if (fan->stop_fd >= 0)
+		close(fan->stop_fd);
+	if (fan->proc_fd >= 0)
+		close(fan->proc_fd);
+	for (i = 0; i < VD_FAN_MARKS_MAX; i++) {
+		if (fan->mp[i].fd >= 0)
+			close(fan->mp[i].fd);
+		free(fan->paths[i]);
+	}
+	if (fan->ign != NULL)
+		pthread_mutex_destroy(&fan->ign_lock);
+	free(fan->ign);
+	free(fan->buf);
+	free(fan->cache);
+	free(fan);
+}
+
+void
+vd_fan_stats(const struct vd_fan *fan, struct vd_fan_stats *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->perm_events = get(&fan->perm_events);
+	o->notify_events = get(&fan->notify_events);
+	o->reads = get(&fan->reads);
+	o->overflows = get(&fan->overflows);
+	o->cache_flushes = get(&fan->cache_flushes);
+	o->fd_errors = get(&fan->fd_errors);
+	o->self_events = get(&fan->self_events);
+	o->write_errors = get(&fan->write_errors);
+	o->write_retries = get(&fan->write_retries);
+	o->write_failures = get(&fan->write_failures);
+	o->audited = get(&fan->audited);
+	o->proc_hits = get(&fan->proc_hits);
+	o->proc_misses = get(&fan->proc_misses);
+	o->proc_exec_refresh = get(&fan->proc_exec_refresh);
+	o->proc_errors = get(&fan->proc_errors);
+	o->paths_resolved = get(&fan->paths_resolved);
+	o->ignore_marks = get(&fan->ignore_marks);
+	o->ignore_added = get(&fan->ignore_added);
+	o->ignore_full = get(&fan->ignore_full);
+	o->ignore_stale = get(&fan->ignore_stale);
+	o->ignore_dropped = get(&fan->ignore_dropped);
+	o->ignore_errors = get(&fan->ignore_errors);
+	o->drained = get(&fan->drained);
+	o->pidfd = fan->pidfd_ok;
+}
