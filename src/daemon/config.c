@@ -47,6 +47,8 @@ enum conf_scope {
 	SCOPE_SIM,
 	SCOPE_CONTROL,
 	SCOPE_POLICY,
+	SCOPE_FANOTIFY,
+	SCOPE_TEST,
 	SCOPE_TYPE, /* [auth.open] and the other AUTH types */
 };
 
@@ -61,6 +63,9 @@ enum conf_kind {
 	KIND_TYPES,    /* uint32_t mask of event types */
 	KIND_PATH,     /* char[VD_CONF_PATH_MAX] */
 	KIND_SCALE,    /* double from 0.001 to 1 */
+	KIND_PATHS, /* char[VD_CONF_PATHS_MAX]: absolute paths, ':' between */
+	KIND_MARK,  /* unsigned: directory, mount or filesystem */
+	KIND_NAME,  /* char[VD_CONF_NAME_MAX]: a file name, no '/' */
 };
 
 struct conf_key {
@@ -78,6 +83,10 @@ struct conf_key {
 #define GEN(f)  (offsetof(struct vd_conf, gen) + offsetof(struct vd_conf_gen, f))
 #define TYPE(f) offsetof(struct vd_type_config, f)
 #define SIM(f)  (offsetof(struct vd_conf, sim) + offsetof(struct vd_conf_sim, f))
+#define FAN(f)                                                                 \
+	(offsetof(struct vd_conf, fan) + offsetof(struct vd_conf_fanotify, f))
+#define TEST(f)                                                                \
+	(offsetof(struct vd_conf, test) + offsetof(struct vd_conf_test, f))
 
 static const struct conf_key conf_keys[] = {
 	{ SCOPE_PIPELINE, "workers", KIND_UINT, PIPE(workers), 0,
@@ -123,6 +132,25 @@ static const struct conf_key conf_keys[] = {
 	    false },
 	{ SCOPE_SIM, "duration", KIND_U64, SIM(duration_s), 0, 86400, 1,
 	    "a number of seconds (0: the scenario's)", false },
+	{ SCOPE_FANOTIFY, "paths", KIND_PATHS, FAN(paths), 0, 0, 1, NULL,
+	    false },
+	{ SCOPE_FANOTIFY, "mark", KIND_MARK, FAN(mark), 0, 0, 1, NULL, false },
+	{ SCOPE_FANOTIFY, "types", KIND_TYPES, FAN(types), 0, 0, 1, NULL,
+	    false },
+	{ SCOPE_FANOTIFY, "audit", KIND_BOOL, FAN(audit), 0, 0, 1, NULL,
+	    false },
+	{ SCOPE_FANOTIFY, "ignore_max", KIND_UINT, FAN(ignore_max), 0, 1048576,
+	    1, "a number of ignore marks", false },
+	{ SCOPE_FANOTIFY, "proc_cache", KIND_POW2, FAN(proc_cache), 2, 1048576,
+	    1, "a power of two", false },
+	{ SCOPE_FANOTIFY, "proc_ttl_ms", KIND_U64, FAN(proc_ttl_ns), 1, 60000,
+	    NS_PER_MS, "a number of milliseconds", false },
+	{ SCOPE_TEST, "stall_name", KIND_NAME, TEST(stall_name), 0, 0, 1, NULL,
+	    false },
+	{ SCOPE_TEST, "stall_ms", KIND_U64, TEST(stall_ms), 0, 600000, 1,
+	    "a number of milliseconds", true },
+	{ SCOPE_TEST, "block_worker", KIND_BOOL, TEST(block_worker), 0, 0, 1,
+	    NULL, true },
 	/* Per-type settings apply live (vd_pipeline_set_type). */
 	{ SCOPE_TYPE, "default", KIND_VERDICT, TYPE(default_verdict), 0, 0, 1,
 	    NULL, true },
@@ -145,6 +173,8 @@ static const char *const scope_names[] = {
 	[SCOPE_CONTROL] = "control",
 	[SCOPE_POLICY] = "policy",
 	[SCOPE_GEN] = "gen",
+	[SCOPE_FANOTIFY] = "fanotify",
+	[SCOPE_TEST] = "test",
 };
 
 /*
@@ -214,10 +244,8 @@ section_error(const char *section, char *err, size_t errsz)
 	else
 		vd_errf(err, errsz,
 		    "unknown section [%s] (expected pipeline, "
-		    "backend, gen, sim, control, policy, or an AUTH event type "
-		    "such "
-		    "as "
-		    "auth.open)",
+		    "backend, gen, sim, fanotify, control, policy, test, or an "
+		    "AUTH event type such as auth.open)",
 		    quote(q, sizeof(q), section));
 }
 
@@ -361,6 +389,63 @@ parse_types(const char *s, uint32_t *out, char *bad, size_t badsz)
 	return true;
 }
 
+/* Most paths in fanotify.paths (VD_FAN_MARKS_MAX). */
+#define CONF_FAN_PATHS_MAX 64
+
+/*
+ * fanotify.paths: absolute paths separated by ':', each at most
+ * VD_CONF_PATH_MAX - 1 bytes, no empty entry, at most 64 of them.
+ */
+static int
+set_paths(char *field, const char *section, const char *key, const char *value,
+    char *err, size_t errsz)
+{
+	const char *p = value, *end;
+	size_t n, count = 0;
+	char q[96];
+
+	if (strlen(value) >= VD_CONF_PATHS_MAX) {
+		vd_errf(err, errsz, "[%s] %s: longer than %d bytes", section,
+		    key, VD_CONF_PATHS_MAX - 1);
+		return -EINVAL;
+	}
+	for (;;) {
+		end = strchr(p, ':');
+		n = end != NULL ? (size_t)(end - p) : strlen(p);
+		if (n == 0 || p[0] != '/' || n >= VD_CONF_PATH_MAX) {
+			vd_errf(err, errsz,
+			    "[%s] %s: expected absolute paths separated by "
+			    "':' (such as /srv/data:/home), got \"%s\"",
+			    section, key, quote(q, sizeof(q), value));
+			return -EINVAL;
+		}
+		if (++count > CONF_FAN_PATHS_MAX) {
+			vd_errf(err, errsz, "[%s] %s: more than %d paths",
+			    section, key, CONF_FAN_PATHS_MAX);
+			return -EINVAL;
+		}
+		if (end == NULL)
+			break;
+		p = end + 1;
+	}
+	snprintf(field, VD_CONF_PATHS_MAX, "%s", value);
+	return 0;
+}
+
+size_t
+vd_conf_fan_paths(const struct vd_conf *c, char *buf, size_t bufsz,
+    const char **paths, size_t max)
+{
+	size_t n = 0;
+	char *p, *save = NULL;
+
+	snprintf(buf, bufsz, "%s", c->fan.paths);
+	for (p = strtok_r(buf, ":", &save); p != NULL && n < max;
+	     p = strtok_r(NULL, ":", &save))
+		paths[n++] = p;
+	return n;
+}
+
 /*
  * Sets one key of one scope.  base is struct vd_conf, or for SCOPE_TYPE the
  * struct vd_type_config of the section's type.  The message has no
@@ -426,10 +511,11 @@ key_set(const struct conf_key *k, void *base, const char *section,
 		*(double *)(void *)field = d;
 		return 0;
 	case KIND_BACKEND:
-		if (strcmp(value, "gen") != 0 && strcmp(value, "sim") != 0) {
+		if (strcmp(value, "gen") != 0 && strcmp(value, "sim") != 0 &&
+		    strcmp(value, "fanotify") != 0) {
 			vd_errf(err, errsz,
 			    "[%s] %s: expected a backend name "
-			    "(gen or sim), got \"%s\"",
+			    "(fanotify, sim or gen), got \"%s\"",
 			    section, k->name, quote(q, sizeof(q), value));
 			return -EINVAL;
 		}
@@ -443,6 +529,35 @@ key_set(const struct conf_key *k, void *base, const char *section,
 			return -EINVAL;
 		}
 		snprintf(field, VD_CONF_PATH_MAX, "%s", value);
+		return 0;
+	case KIND_PATHS:
+		return set_paths(field, section, k->name, value, err, errsz);
+	case KIND_MARK:
+		if (strcmp(value, "directory") == 0)
+			*(unsigned *)(void *)field = VD_CONF_MARK_DIRECTORY;
+		else if (strcmp(value, "mount") == 0)
+			*(unsigned *)(void *)field = VD_CONF_MARK_MOUNT;
+		else if (strcmp(value, "filesystem") == 0)
+			*(unsigned *)(void *)field = VD_CONF_MARK_FILESYSTEM;
+		else {
+			vd_errf(err, errsz,
+			    "[%s] %s: expected directory, mount or "
+			    "filesystem, got \"%s\"",
+			    section, k->name, quote(q, sizeof(q), value));
+			return -EINVAL;
+		}
+		return 0;
+	case KIND_NAME:
+		if (value[0] == '\0' || strlen(value) >= VD_CONF_NAME_MAX ||
+		    strchr(value, '/') != NULL) {
+			vd_errf(err, errsz,
+			    "[%s] %s: expected a file name of 1 to %d bytes "
+			    "without '/', got \"%s\"",
+			    section, k->name, VD_CONF_NAME_MAX - 1,
+			    quote(q, sizeof(q), value));
+			return -EINVAL;
+		}
+		snprintf(field, VD_CONF_NAME_MAX, "%s", value);
 		return 0;
 	case KIND_SCALE:
 		/* Faster than 1000x, deadlines fall below what the machine's
@@ -492,7 +607,11 @@ vd_conf_init(struct vd_conf *c)
 {
 	memset(c, 0, sizeof(*c));
 	vd_config_init(&c->pipe, VD_PROFILE_FANOTIFY);
+#ifdef __linux__
+	snprintf(c->backend, sizeof(c->backend), "fanotify");
+#else
 	snprintf(c->backend, sizeof(c->backend), "gen");
+#endif
 	c->gen.rate = 10000;
 	c->gen.duration_s = 10;
 	c->gen.producers = 1;
@@ -504,6 +623,12 @@ vd_conf_init(struct vd_conf *c)
 	c->gen.short_ms = 100;
 	c->gen.types = GEN_TYPES_DEFAULT;
 	c->sim.time_scale = 1.0;
+	c->fan.mark = VD_CONF_MARK_DIRECTORY;
+	c->fan.types = (UINT32_C(1) << VD_AUTH_OPEN) |
+	    (UINT32_C(1) << VD_AUTH_EXEC) | (UINT32_C(1) << VD_NOTIFY_CLOSE);
+	c->fan.ignore_max = 4096;
+	c->fan.proc_cache = 1024;
+	c->fan.proc_ttl_ns = 1000 * NS_PER_MS;
 	snprintf(c->control_socket, sizeof(c->control_socket), "%s",
 	    "/run/verdictd.sock");
 }
@@ -658,6 +783,24 @@ vd_conf_check(struct vd_conf *c, char *err, size_t errsz)
 		    "(--scenario FILE; see essim-scenario(5))");
 		return -EINVAL;
 	}
+	if (strcmp(c->backend, "fanotify") == 0) {
+		if (c->fan.paths[0] == '\0') {
+			vd_errf(err, errsz,
+			    "[fanotify] paths: the fanotify backend needs at "
+			    "least one path to mark (--watch PATH, or paths = "
+			    "/srv/data:/home)");
+			return -EINVAL;
+		}
+		if ((c->fan.types &
+		        ((UINT32_C(1) << VD_AUTH_OPEN) |
+		            (UINT32_C(1) << VD_AUTH_EXEC) |
+		            (UINT32_C(1) << VD_AUTH_ACCESS))) == 0) {
+			vd_errf(err, errsz,
+			    "[fanotify] types: no permission event (auth.open, "
+			    "auth.exec or auth.access) to answer");
+			return -EINVAL;
+		}
+	}
 	if (strcmp(c->backend, "gen") == 0) {
 		events = c->gen.rate * c->gen.duration_s;
 		if (events > VD_CONF_GEN_EVENTS_MAX) {
@@ -712,6 +855,13 @@ key_equal(const struct conf_key *k, const void *a, const void *b)
 		return strncmp(fa, fb, VD_CONF_BACKEND_MAX) == 0;
 	case KIND_PATH:
 		return strncmp(fa, fb, VD_CONF_PATH_MAX) == 0;
+	case KIND_PATHS:
+		return strncmp(fa, fb, VD_CONF_PATHS_MAX) == 0;
+	case KIND_NAME:
+		return strncmp(fa, fb, VD_CONF_NAME_MAX) == 0;
+	case KIND_MARK:
+		return *(const unsigned *)(const void *)fa ==
+		    *(const unsigned *)(const void *)fb;
 	case KIND_TYPES:
 		return *(const uint32_t *)(const void *)fa ==
 		    *(const uint32_t *)(const void *)fb;

@@ -53,18 +53,53 @@ struct vd_conf_sim {
 	uint64_t duration_s; /* 0: the scenario's own */
 };
 
+/* Bytes of the fanotify path list, and of a test hook's file name. */
+#define VD_CONF_PATHS_MAX 4096
+#define VD_CONF_NAME_MAX  256
+
+/* Marks, as enum vd_fan_mark_kind (backend/fanotify.h). */
+enum vd_conf_mark {
+	VD_CONF_MARK_DIRECTORY,
+	VD_CONF_MARK_MOUNT,
+	VD_CONF_MARK_FILESYSTEM,
+};
+
+/* The fanotify backend (Linux). */
+struct vd_conf_fanotify {
+	char paths[VD_CONF_PATHS_MAX]; /* absolute, ':'-separated */
+	unsigned mark;                 /* enum vd_conf_mark */
+	uint32_t types;                /* bit (1 << enum vd_event_type) */
+	bool audit;                    /* FAN_ENABLE_AUDIT */
+	unsigned ignore_max;           /* ignore marks; 0: none */
+	unsigned proc_cache;           /* identities cached */
+	uint64_t proc_ttl_ns;          /* an identity is re-read after */
+};
+
+/*
+ * Test hooks, for the integration tests and the tour: misbehaviour on
+ * purpose, never for production.  stall_ms and block_worker change live.
+ */
+struct vd_conf_test {
+	char stall_name[VD_CONF_NAME_MAX]; /* evaluations of files so named */
+	uint64_t stall_ms;                 /* sleep this long first */
+	bool block_worker; /* worker 0 blocks in its next evaluation */
+};
+
 struct vd_conf {
 	struct vd_config pipe;
 	char backend[VD_CONF_BACKEND_MAX];
 	struct vd_conf_gen gen;
 	struct vd_conf_sim sim;
+	struct vd_conf_fanotify fan;
+	struct vd_conf_test test;
 	/* The control socket verdictctl talks to; "off": none. */
 	char control_socket[VD_CONF_PATH_MAX];
 	/* The rules file (verdict.rules(5)); empty: the test evaluator. */
 	char policy[VD_CONF_PATH_MAX];
 };
 
-/* Built-in defaults: vd_config_init(VD_PROFILE_FANOTIFY) plus ours. */
+/* Built-in defaults: vd_config_init(VD_PROFILE_FANOTIFY) plus ours; the
+ * backend is fanotify on Linux, gen elsewhere. */
 void vd_conf_init(struct vd_conf *c);
 
 /*
@@ -79,8 +114,8 @@ int vd_conf_load(struct vd_conf *c, const char *path, char *err, size_t errsz);
 
 /*
  * Sets one setting from text, the way a file line would.  section is
- * "pipeline", "backend", "gen", "sim" or an AUTH type name ("auth.open", or
- * "open").
+ * "pipeline", "backend", "gen", "sim", "fanotify", "test", "control",
+ * "policy" or an AUTH type name ("auth.open", or "open").
  * Returns 0 or -EINVAL with "[section] key: expected ..., got ..." in err.
  */
 int vd_conf_set(struct vd_conf *c, const char *section, const char *key,
@@ -102,9 +137,17 @@ int vd_conf_check(struct vd_conf *c, char *err, size_t errsz);
  * differ and that can (live true) or cannot (live false) change while the
  * daemon runs, and lists their names, comma-separated, in names (may be
  * NULL).  Live settings: the evaluator's gen.stall_every, gen.stall_ms and
- * gen.deny_every.
+ * gen.deny_every, the test hooks' test.stall_ms and test.block_worker, and
+ * the per-type settings but the budget.
  */
 unsigned vd_conf_diff(const struct vd_conf *a, const struct vd_conf *b,
     bool live, char *names, size_t namesz);
+
+/*
+ * Splits fan.paths into its entries: fills paths[] (pointers into buf, a
+ * copy) and returns how many, at most max.
+ */
+size_t vd_conf_fan_paths(const struct vd_conf *c, char *buf, size_t bufsz,
+    const char **paths, size_t max);
 
 #endif

@@ -45,7 +45,12 @@
 #include "backend/simrun.h"
 #endif
 #include "daemon/gen.h"
+#include "daemon/hooks.h"
 #include "daemon/log.h"
+#include "daemon/service.h"
+#ifdef VD_HAVE_FANOTIFY
+#include "backend/fanotify.h"
+#endif
 
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE   2
@@ -74,6 +79,8 @@ enum {
 	OPT_CONTROL_SOCKET,
 	OPT_POLICY,
 	OPT_CHECK_POLICY,
+	OPT_WATCH,
+	OPT_MARK,
 };
 
 static const struct option long_opts[] = {
@@ -105,6 +112,8 @@ static const struct option long_opts[] = {
 	{ "control-socket", required_argument, NULL, OPT_CONTROL_SOCKET },
 	{ "policy", required_argument, NULL, OPT_POLICY },
 	{ "check-policy", required_argument, NULL, OPT_CHECK_POLICY },
+	{ "watch", required_argument, NULL, OPT_WATCH },
+	{ "mark", required_argument, NULL, OPT_MARK },
 	{ NULL, 0, NULL, 0 },
 };
 static const char short_opts[] = "b:c:d:hjnp:r:s:t:Vw:";
@@ -136,6 +145,8 @@ static const struct opt_setting {
 	{ OPT_TIME_SCALE, "sim", "time_scale" },
 	{ OPT_CONTROL_SOCKET, "control", "socket" },
 	{ OPT_POLICY, "policy", "file" },
+	{ OPT_WATCH, "fanotify", "paths" },
+	{ OPT_MARK, "fanotify", "mark" },
 };
 #define NOPT_SETTINGS (sizeof(opt_settings) / sizeof(opt_settings[0]))
 
@@ -165,6 +176,9 @@ struct daemon {
 	void *es;                     /* struct vd_es, with the sim backend */
 	struct vd_policy_runtime *rt; /* with a policy file */
 	uint64_t policy_reloads, policy_reload_failures;
+	struct vd_hooks *hooks; /* fanotify: the [test] hooks */
+	struct vd_fan *fan;     /* the fanotify backend, while it runs */
+	bool policy_paths;      /* the policy has path rules */
 };
 
 static int sig_fds[2] = { -1, -1 };
@@ -179,7 +193,9 @@ static const char synopsis[] =
     "ms]\n"
     "                [--deny-every n] [--seed n] [--short-every n] [--short-ms "
     "ms]\n"
-    "                [--scenario file] [--time-scale x]\n";
+    "                [--scenario file] [--time-scale x] [--watch paths]\n"
+    "                [--mark directory|mount|filesystem] [--policy file]\n"
+    "                [--check-policy file] [--control-socket path]\n";
 
 /* A usage error gets the synopsis on stderr; --help the whole text. */
 static void
@@ -197,8 +213,9 @@ usage(FILE *fp)
 	    "\n"
 	    "Answer permission events before their deadline; runs in the "
 	    "foreground and\n"
-	    "prints a report when the run ends (its duration, SIGTERM or "
-	    "SIGINT).\n"
+	    "prints a report when the run ends (SIGTERM or SIGINT, or the "
+	    "duration of\n"
+	    "the gen and sim backends).\n"
 	    "\n"
 	    "  -c, --config FILE        read settings from FILE (see "
 	    "verdictd.conf(5))\n"
@@ -208,9 +225,11 @@ usage(FILE *fp)
 	    "  -s, --set SECTION.KEY=VALUE\n"
 	    "                           set any setting, e.g. "
 	    "auth.open.default=deny\n"
-	    "  -b, --backend NAME       event source: gen (the load "
-	    "generator) or sim\n"
-	    "                           (the EndpointSecurity simulator)\n"
+	    "  -b, --backend NAME       event source: fanotify (Linux, the "
+	    "default there),\n"
+	    "                           gen (the load generator) or sim (the "
+	    "Endpoint-\n"
+	    "                           Security simulator)\n"
 	    "      --control-socket PATH\n"
 	    "                           where verdictctl(8) connects; off: "
 	    "none\n"
@@ -230,6 +249,13 @@ usage(FILE *fp)
 	    "parking\n"
 	    "      --tick-us US         timer wheel resolution\n"
 	    "      --pin-workers yes|no pin each worker to a CPU\n"
+	    "\n"
+	    "fanotify backend (root; see verdictd.conf(5) [fanotify]):\n"
+	    "      --watch PATHS        mark these paths, ':'-separated "
+	    "(absolute)\n"
+	    "      --mark KIND          directory (its entries, not "
+	    "recursive), mount or\n"
+	    "                           filesystem\n"
 	    "\n"
 	    "gen backend:\n"
 	    "  -r, --rate N             events per second, all producers "
@@ -404,20 +430,26 @@ signals_wait(int timeout_ms, int *stopsig)
  * the others are only counted, since the pipeline would have to be rebuilt.
  * A file that fails keeps the running configuration.
  */
-/* What the daemon's backends can enforce: gen and sim (ES) both carry
- * the opener's access mode and the code-signing identity. */
-#define POLICY_CAN (VD_POLICY_CAN_ACCESS | VD_POLICY_CAN_TEAM_ID)
+/* What a backend can enforce: gen and sim (ES) carry the opener's access
+ * mode and the code-signing identity; fanotify carries neither. */
+static unsigned
+policy_can(const struct vd_conf *c)
+{
+	return strcmp(c->backend, "fanotify") == 0
+	    ? 0
+	    : VD_POLICY_CAN_ACCESS | VD_POLICY_CAN_TEAM_ID;
+}
 
 /* Loads and compiles a rules file; NULL with "file:line:col: why". */
 static struct vd_policy *
-policy_load(const char *path, char *msg, size_t msgsz)
+policy_load(const struct vd_conf *c, const char *path, char *msg, size_t msgsz)
 {
 	struct vd_policy_error pe;
 	struct vd_policy *pol;
 	int rc;
 
 	memset(&pe, 0, sizeof(pe));
-	if ((pol = vd_policy_load(path, POLICY_CAN, &pe, &rc)) != NULL)
+	if ((pol = vd_policy_load(path, policy_can(c), &pe, &rc)) != NULL)
 		return pol;
 	if (pe.line > 0 && pe.column > 0)
 		snprintf(msg, msgsz, "%s:%d:%d: %s", pe.file, pe.line,
@@ -438,8 +470,21 @@ policy_load(const char *path, char *msg, size_t msgsz)
 static void
 policy_swap(struct daemon *d, struct vd_policy *pol)
 {
+	bool need_path = vd_policy_needs_path(pol);
+
 	vd_policy_runtime_swap(d->rt, pol);
 	d->policy_reloads++;
+#ifdef VD_HAVE_FANOTIFY
+	if (d->fan != NULL) {
+		/* After the swap: decisions of the old policy must not stay
+		 * in the kernel, and none made before now becomes one. */
+		vd_fan_set_need_path(
+		    d->fan, need_path || d->conf.test.stall_name[0] != '\0');
+		vd_fan_drop_ignores(d->fan);
+	}
+#else
+	(void)need_path;
+#endif
 #ifdef VD_HAVE_SIM
 	if (d->es != NULL) {
 		struct timespec ts = { 0, 100000000 };
@@ -474,6 +519,7 @@ reload(struct daemon *d, char *msg, size_t msgsz)
 	int rc = 0;
 
 	pthread_mutex_lock(&d->reload_lock);
+	vd_service_reloading();
 	if (d->path == NULL) {
 		snprintf(msg, msgsz,
 		    "reload: started without -c, no "
@@ -509,16 +555,22 @@ reload(struct daemon *d, char *msg, size_t msgsz)
 			}
 			d->conf.pipe.types[t] = tc;
 		}
-		vd_testeval_set_stall(
-		    d->te, next.gen.stall_every, next.gen.stall_ms * NS_PER_MS);
-		vd_testeval_set_deny(d->te, next.gen.deny_every);
+		if (d->te != NULL) {
+			vd_testeval_set_stall(d->te, next.gen.stall_every,
+			    next.gen.stall_ms * NS_PER_MS);
+			vd_testeval_set_deny(d->te, next.gen.deny_every);
+		}
+		if (d->hooks != NULL)
+			vd_hooks_set(d->hooks, &next.test);
+		d->conf.test.stall_ms = next.test.stall_ms;
+		d->conf.test.block_worker = next.test.block_worker;
 		d->conf.gen.stall_every = next.gen.stall_every;
 		d->conf.gen.stall_ms = next.gen.stall_ms;
 		d->conf.gen.deny_every = next.gen.deny_every;
 	}
 	if (next.policy[0] != '\0' && d->rt != NULL) {
 		struct vd_policy *pol =
-		    policy_load(next.policy, err, sizeof(err));
+		    policy_load(&next, next.policy, err, sizeof(err));
 
 		if (pol == NULL) {
 			d->policy_reload_failures++;
@@ -544,6 +596,7 @@ out:
 		d->reloads++;
 	else
 		d->reload_failures++;
+	vd_service_reloaded(msg);
 	pthread_mutex_unlock(&d->reload_lock);
 	return rc;
 }
@@ -652,6 +705,56 @@ report_json(const struct daemon *d, const struct vd_stats *st,
 		printf("null");
 	printf("},\"ok\":%s}\n", report_ok(g) ? "true" : "false");
 }
+
+#ifdef VD_HAVE_FANOTIFY
+/* The fanotify service's report at stop: the pipeline's books and the
+ * backend's. */
+static void
+report_fanotify(const struct daemon *d, const struct vd_stats *st)
+{
+	struct vd_fan_stats fs;
+
+	vd_fan_stats(d->fan, &fs);
+	if (d->json) {
+		printf("{\"version\":\"%s\",\"backend\":\"fanotify\","
+		       "\"workers\":%u,\"uptime_s\":%.3f,\"stopped_by\":",
+		    VD_VERSION_STRING, st->workers,
+		    (double)st->uptime_ns / 1e9);
+		if (d->stop_signal != 0)
+			printf("\"%s\"", signal_name(d->stop_signal));
+		else
+			printf("null");
+		vd_report_json_tables(st);
+		printf(",\"fanotify\":{\"perm_events\":%" PRIu64
+		       ",\"notify_events\":%" PRIu64 ",\"self_events\":%" PRIu64
+		       ",\"write_errors\":%" PRIu64
+		       ",\"write_failures\":%" PRIu64
+		       ",\"ignore_added\":%" PRIu64 ",\"proc_hits\":%" PRIu64
+		       ",\"proc_misses\":%" PRIu64 "}}\n",
+		    fs.perm_events, fs.notify_events, fs.self_events,
+		    fs.write_errors, fs.write_failures, fs.ignore_added,
+		    fs.proc_hits, fs.proc_misses);
+		return;
+	}
+	printf("verdictd %s: backend fanotify, %u worker%s, %.2f s",
+	    VD_VERSION_STRING, st->workers, st->workers == 1 ? "" : "s",
+	    (double)st->uptime_ns / 1e9);
+	if (d->stop_signal != 0)
+		printf(", stopped by %s", signal_name(d->stop_signal));
+	printf("\n");
+	vd_report_tables(st);
+	printf("fanotify: %" PRIu64 " permission events, %" PRIu64
+	       " notify events, %" PRIu64 " of our own; %" PRIu64
+	       " answers refused (%" PRIu64 " lost)\n",
+	    fs.perm_events, fs.notify_events, fs.self_events, fs.write_errors,
+	    fs.write_failures);
+	printf("fanotify: %" PRIu64 " ignore marks added, %" PRIu64
+	       " dropped; identities %" PRIu64 " cached, %" PRIu64
+	       " read from /proc\n",
+	    fs.ignore_added, fs.ignore_dropped, fs.proc_hits, fs.proc_misses);
+	fflush(stdout);
+}
+#endif
 
 /* --- the run ---------------------------------------------------------------
  */
@@ -821,6 +924,82 @@ es_counters(void *es, const char *const *names, size_t n, struct get_ctx *g)
 }
 #endif
 
+#ifdef VD_HAVE_FANOTIFY
+/* backend.fanotify.*: the fanotify backend's own books. */
+static void
+fan_counters(
+    struct vd_fan *fan, const char *const *names, size_t n, struct get_ctx *g)
+{
+	struct vd_fan_stats st;
+
+	vd_fan_stats(fan, &st);
+	struct vd_ctr c[] = {
+		{ "backend.fanotify.perm_events", VD_CTR_COUNTER, "events",
+		    "permission events read from the kernel",
+		    (int64_t)st.perm_events },
+		{ "backend.fanotify.notify_events", VD_CTR_COUNTER, "events",
+		    "notify events read from the kernel",
+		    (int64_t)st.notify_events },
+		{ "backend.fanotify.reads", VD_CTR_COUNTER, "calls",
+		    "read() calls that returned events", (int64_t)st.reads },
+		{ "backend.fanotify.self_events", VD_CTR_COUNTER, "events",
+		    "verdictd's own accesses, allowed at once",
+		    (int64_t)st.self_events },
+		{ "backend.fanotify.overflows", VD_CTR_COUNTER, "times",
+		    "a notify group's queue overflowed",
+		    (int64_t)st.overflows },
+		{ "backend.fanotify.cache_flushes", VD_CTR_COUNTER, "times",
+		    "decision caches flushed after an overflow",
+		    (int64_t)st.cache_flushes },
+		{ "backend.fanotify.fd_errors", VD_CTR_COUNTER, "events",
+		    "permission events that came without a file descriptor",
+		    (int64_t)st.fd_errors },
+		{ "backend.fanotify.write_errors", VD_CTR_COUNTER, "answers",
+		    "answers the kernel refused (then retried plain)",
+		    (int64_t)st.write_errors },
+		{ "backend.fanotify.write_failures", VD_CTR_COUNTER, "answers",
+		    "answers whose plain retry failed too",
+		    (int64_t)st.write_failures },
+		{ "backend.fanotify.audited", VD_CTR_COUNTER, "answers",
+		    "answers sent with FAN_AUDIT", (int64_t)st.audited },
+		{ "backend.fanotify.proc.hits", VD_CTR_COUNTER, "events",
+		    "process identities from the cache",
+		    (int64_t)st.proc_hits },
+		{ "backend.fanotify.proc.misses", VD_CTR_COUNTER, "events",
+		    "process identities read from /proc",
+		    (int64_t)st.proc_misses },
+		{ "backend.fanotify.proc.exec_refreshes", VD_CTR_COUNTER,
+		    "events", "identities re-read while an exec was pending",
+		    (int64_t)st.proc_exec_refresh },
+		{ "backend.fanotify.proc.errors", VD_CTR_COUNTER, "events",
+		    "identities /proc could not give (the process was gone)",
+		    (int64_t)st.proc_errors },
+		{ "backend.fanotify.paths_resolved", VD_CTR_COUNTER, "events",
+		    "object paths read for the policy",
+		    (int64_t)st.paths_resolved },
+		{ "backend.fanotify.ignore.marks", VD_CTR_GAUGE, "marks",
+		    "ignore marks in force", (int64_t)st.ignore_marks },
+		{ "backend.fanotify.ignore.added", VD_CTR_COUNTER, "marks",
+		    "ignore marks added for path-only allows",
+		    (int64_t)st.ignore_added },
+		{ "backend.fanotify.ignore.full", VD_CTR_COUNTER, "marks",
+		    "ignore marks not added: fanotify.ignore_max reached",
+		    (int64_t)st.ignore_full },
+		{ "backend.fanotify.ignore.stale", VD_CTR_COUNTER, "marks",
+		    "ignore marks not added: decided before a reload",
+		    (int64_t)st.ignore_stale },
+		{ "backend.fanotify.ignore.dropped", VD_CTR_COUNTER, "marks",
+		    "ignore marks removed by reloads",
+		    (int64_t)st.ignore_dropped },
+		{ "backend.fanotify.ignore.errors", VD_CTR_COUNTER, "marks",
+		    "ignore marks the kernel refused",
+		    (int64_t)st.ignore_errors },
+	};
+	for (size_t k = 0; k < sizeof(c) / sizeof(c[0]); k++)
+		emit_selected(g, &c[k], names, n);
+}
+#endif
+
 /* The daemon's own counters, after the pipeline's. */
 static void
 daemon_counters(
@@ -907,6 +1086,10 @@ daemon_counters(
 #ifdef VD_HAVE_SIM
 	if (d->es != NULL)
 		es_counters(d->es, names, n, g);
+#endif
+#ifdef VD_HAVE_FANOTIFY
+	if (d->fan != NULL)
+		fan_counters(d->fan, names, n, g);
 #endif
 }
 
@@ -1068,6 +1251,162 @@ sim_stopping(void *ctx)
 }
 #endif
 
+#ifdef VD_HAVE_FANOTIFY
+static bool
+fan_alive(void *ctx)
+{
+	return vd_fan_running(ctx);
+}
+
+static void
+fan_overflow(void *ctx)
+{
+	vd_policy_runtime_flush(ctx);
+}
+
+/* The fanotify settings of the configuration, for the backend. */
+static void
+fan_config(
+    const struct vd_conf *c, struct vd_fan_config *fc, char *buf, size_t bufsz)
+{
+	vd_fan_config_init(fc);
+	fc->types = c->fan.types;
+	fc->mark = c->fan.mark == VD_CONF_MARK_MOUNT ? VD_FAN_MARK_MOUNT
+	    : c->fan.mark == VD_CONF_MARK_FILESYSTEM ? VD_FAN_MARK_FILESYSTEM
+	                                             : VD_FAN_MARK_DIRECTORY;
+	fc->npaths =
+	    vd_conf_fan_paths(c, buf, bufsz, fc->paths, VD_FAN_MARKS_MAX);
+	fc->audit = c->fan.audit;
+	fc->ignore_max = c->fan.ignore_max;
+	fc->proc_cache = c->fan.proc_cache;
+	fc->proc_ttl_ns = c->fan.proc_ttl_ns;
+}
+
+/*
+ * The service: answers real fanotify events until SIGTERM or SIGINT.
+ * Stop order: the reader first (nothing new enters), then the pipeline
+ * (everything read is answered: by its worker, or its default), then the
+ * backend (marks removed, what the kernel still queued answered with its
+ * default, groups closed).
+ */
+static int
+run_fanotify(struct daemon *d, const struct vd_evaluator *policy_eval)
+{
+	char msg[640], paths[VD_CONF_PATHS_MAX];
+	struct vd_fan_config fc;
+	struct vd_evaluator inner, hooked, eval;
+	struct vd_stats *st = NULL;
+	sigset_t blocked, old;
+	int rc, status = EXIT_RUNTIME, got;
+	bool need_path;
+
+	fan_config(&d->conf, &fc, paths, sizeof(paths));
+	if ((d->fan = vd_fan_create(&fc, &rc, msg, sizeof(msg))) == NULL) {
+		vd_log_warnx("%s", msg);
+		return rc == -EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
+	}
+	if (policy_eval != NULL) {
+		inner = *policy_eval;
+	} else {
+		/* No policy: everything is allowed (the test evaluator with
+		 * nothing to deny), so the service only watches. */
+		if ((d->te = vd_testeval_create()) == NULL)
+			goto nomem;
+		inner = vd_testeval_evaluator(d->te);
+	}
+	if ((d->hooks = vd_hooks_create(&inner, &d->conf.test)) == NULL)
+		goto nomem;
+	hooked = vd_hooks_evaluator(d->hooks);
+	/* Paths are read only for rules (and hooks) that look at them. */
+	need_path = d->conf.test.stall_name[0] != '\0' ||
+	    (d->rt != NULL && d->policy_paths);
+	if (d->rt != NULL)
+		vd_fan_set_overflow(d->fan, fan_overflow, d->rt);
+	eval = vd_fan_evaluator(d->fan, &hooked, need_path);
+	if (signals_init(&blocked, &old) != 0)
+		goto fail;
+	if ((d->p = vd_pipeline_create(
+	         &d->conf.pipe, &eval, vd_fan_ops(), d->fan, &rc)) == NULL) {
+		vd_log_warnx("cannot create the pipeline: %s", strerror(-rc));
+		goto fail;
+	}
+	if ((rc = vd_pipeline_start(d->p)) != 0) {
+		vd_log_warnx("cannot start the pipeline: %s", strerror(-rc));
+		goto fail;
+	}
+	if ((rc = vd_fan_start(d->fan, d->p, msg, sizeof(msg))) != 0) {
+		vd_log_warnx("fanotify: %s", msg);
+		status =
+		    rc == -ENOENT || rc == -ENOTDIR ? EXIT_USAGE : EXIT_RUNTIME;
+		goto fail;
+	}
+	control_start(d);
+	if ((rc = vd_service_watchdog_start(d->p, fan_alive, d->fan)) != 0)
+		vd_log_warnx("watchdog: %s", strerror(-rc));
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	snprintf(msg, sizeof(msg),
+	    "answering fanotify events: %zu path%s (%s marks), %u worker%s",
+	    fc.npaths, fc.npaths == 1 ? "" : "s",
+	    fc.mark == VD_FAN_MARK_MOUNT            ? "mount"
+	        : fc.mark == VD_FAN_MARK_FILESYSTEM ? "filesystem"
+	                                            : "directory",
+	    vd_pipeline_workers(d->p),
+	    vd_pipeline_workers(d->p) == 1 ? "" : "s");
+	vd_log_info("%s", msg);
+	vd_service_ready(msg);
+
+	for (;;) {
+		got = signals_wait(1000, &d->stop_signal);
+		if (got & GOT_HUP)
+			reload_signal(d);
+		if (d->rt != NULL)
+			vd_policy_runtime_poll(d->rt);
+		if (got & GOT_STOP)
+			break;
+		if (!vd_fan_running(d->fan)) {
+			vd_log_warnx("fanotify: the event reader stopped on a "
+			             "read error; exiting so the service "
+			             "manager restarts us");
+			goto fail;
+		}
+	}
+	vd_service_stopping();
+	status = EXIT_SUCCESS;
+fail:
+	vd_service_watchdog_stop();
+	/* A blocked or stalled test hook must not hold the stop. */
+	vd_hooks_release(d->hooks);
+	vd_fan_quiesce(d->fan);
+	control_stop(d);
+	if (d->p != NULL) {
+		vd_pipeline_stop(d->p);
+		if (status == EXIT_SUCCESS &&
+		    (st = malloc(sizeof(*st))) != NULL) {
+			vd_pipeline_stats(d->p, st);
+			report_fanotify(d, st);
+		}
+	}
+	/* Before the pipeline goes: the drain reads its default verdicts. */
+	vd_fan_destroy(d->fan);
+	d->fan = NULL;
+	if (d->p != NULL)
+		vd_pipeline_destroy(d->p);
+	d->p = NULL;
+	free(st);
+	vd_hooks_destroy(d->hooks);
+	d->hooks = NULL;
+	if (d->te != NULL)
+		vd_testeval_destroy(d->te);
+	d->te = NULL;
+	return status;
+nomem:
+	vd_log_warnx("%s", strerror(ENOMEM));
+	vd_fan_destroy(d->fan);
+	d->fan = NULL;
+	return EXIT_RUNTIME;
+}
+#endif
+
 static int
 run(struct daemon *d)
 {
@@ -1080,12 +1419,13 @@ run(struct daemon *d)
 	if (d->conf.policy[0] != '\0') {
 		char msg[640];
 		struct vd_policy *pol =
-		    policy_load(d->conf.policy, msg, sizeof(msg));
+		    policy_load(&d->conf, d->conf.policy, msg, sizeof(msg));
 
 		if (pol == NULL) {
 			vd_log_warnx("%s", msg);
 			return EXIT_USAGE;
 		}
+		d->policy_paths = vd_policy_needs_path(pol);
 		/* One cache and epoch record per worker the pipeline will
 		 * really have. */
 		if ((d->rt = vd_policy_runtime_create(pol,
@@ -1098,6 +1438,17 @@ run(struct daemon *d)
 			return EXIT_RUNTIME;
 		}
 		eval = vd_policy_runtime_evaluator(d->rt);
+	}
+	if (strcmp(d->conf.backend, "fanotify") == 0) {
+#ifdef VD_HAVE_FANOTIFY
+		rc = run_fanotify(d, d->rt != NULL ? &eval : NULL);
+#else
+		vd_log_warnx("the fanotify backend exists on Linux only");
+		rc = EXIT_USAGE;
+#endif
+		vd_policy_runtime_destroy(d->rt);
+		d->rt = NULL;
+		return rc;
 	}
 	if (strcmp(d->conf.backend, "sim") == 0) {
 #ifdef VD_HAVE_SIM
@@ -1189,6 +1540,75 @@ fail:
 	return status;
 }
 
+/* --- -n: path rules outside every fanotify mark ----------------------- */
+
+struct cover {
+	const struct vd_conf *c;
+	const char *paths[64];
+	size_t npaths;
+	unsigned outside;
+};
+
+/* Whether a path= (prefix false) or prefix= value can name a file the
+ * mark at m (length mlen, no trailing '/') reports. */
+static bool
+mark_covers(const char *m, size_t mlen, unsigned kind, bool prefix,
+    const char *v, size_t len)
+{
+	bool under = (mlen == 1 && m[0] == '/') ||
+	    (len > mlen && memcmp(v, m, mlen) == 0 && v[mlen] == '/');
+
+	/* A prefix that lies above the mark covers what is below it. */
+	if (prefix && (len <= mlen + 1) &&
+	    memcmp(m, v, len < mlen ? len : mlen) == 0)
+		return len <= mlen ? true : v[mlen] == '/';
+	if (!under)
+		return false;
+	if (kind != VD_CONF_MARK_DIRECTORY)
+		return true;
+	/* Directory marks: the entries of m, one level, no deeper. */
+	return memchr(v + mlen + 1, '/', len - mlen - 1) == NULL;
+}
+
+static void
+cover_check(void *ctx, size_t rule, bool prefix, const char *v, size_t len)
+{
+	struct cover *cv = ctx;
+	size_t i, mlen;
+
+	for (i = 0; i < cv->npaths; i++) {
+		mlen = strlen(cv->paths[i]);
+		while (mlen > 1 && cv->paths[i][mlen - 1] == '/')
+			mlen--;
+		if (mark_covers(
+		        cv->paths[i], mlen, cv->c->fan.mark, prefix, v, len))
+			return;
+	}
+	cv->outside++;
+	vd_log_warnx("%s: rule %zu: %s=%.*s lies outside every fanotify mark "
+	             "(%s, %s marks%s): it never sees an event",
+	    cv->c->policy, rule, prefix ? "prefix" : "path", (int)len, v,
+	    cv->c->fan.paths,
+	    cv->c->fan.mark == VD_CONF_MARK_MOUNT            ? "mount"
+	        : cv->c->fan.mark == VD_CONF_MARK_FILESYSTEM ? "filesystem"
+	                                                     : "directory",
+	    cv->c->fan.mark == VD_CONF_MARK_DIRECTORY
+	        ? ", which are not recursive"
+	        : "");
+}
+
+/* Warns about each path rule no mark can report; returns how many. */
+static unsigned
+check_coverage(const struct vd_conf *c, const struct vd_policy *pol)
+{
+	char buf[VD_CONF_PATHS_MAX];
+	struct cover cv = { .c = c };
+
+	cv.npaths = vd_conf_fan_paths(c, buf, sizeof(buf), cv.paths, 64);
+	vd_policy_paths(pol, cover_check, &cv);
+	return cv.outside;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -1271,7 +1691,8 @@ main(int argc, char *argv[])
 	}
 	if (check_policy != NULL || (check && d.conf.policy[0] != '\0')) {
 		const char *path = check_policy ? check_policy : d.conf.policy;
-		struct vd_policy *pol = policy_load(path, err, sizeof(err));
+		struct vd_policy *pol =
+		    policy_load(&d.conf, path, err, sizeof(err));
 
 		if (pol == NULL) {
 			vd_log_warnx("%s", err);
@@ -1280,6 +1701,8 @@ main(int argc, char *argv[])
 		}
 		vd_log_info(
 		    "policy %s OK: %zu rules", path, vd_policy_rules(pol));
+		if (check && strcmp(d.conf.backend, "fanotify") == 0)
+			(void)check_coverage(&d.conf, pol);
 		vd_policy_free(pol);
 		if (check_policy != NULL) {
 			free(d.ov);

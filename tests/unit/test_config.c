@@ -174,8 +174,77 @@ Test(config, empty_file_keeps_defaults)
 	vd_conf_init(&def);
 	cr_assert_eq(vd_conf_load(&c, path, err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(memcmp(&c, &def, sizeof(c)), 0);
+#ifdef __linux__
+	/* The default backend, fanotify, needs something to mark. */
+	cr_assert_str_eq(c.backend, "fanotify");
+	cr_assert_eq(vd_conf_check(&c, err, sizeof(err)), -EINVAL);
+	cr_assert_not_null(strstr(err, "[fanotify] paths"), "%s", err);
+	cr_assert_eq(
+	    vd_conf_set_arg(&c, "fanotify.paths=/srv/a", err, sizeof(err)), 0,
+	    "%s", err);
+#endif
 	cr_assert_eq(vd_conf_check(&c, err, sizeof(err)), 0, "%s", err);
 	cr_assert_not(c.pipe.multi_producer);
+}
+
+Test(config, fanotify_settings)
+{
+	char err[256], buf[VD_CONF_PATHS_MAX];
+	const char *marks[8];
+	struct vd_conf c;
+
+	vd_conf_init(&c);
+	cr_assert_eq(vd_conf_set_arg(&c, "fanotify.paths=/srv/a:/home/b c", err,
+	                 sizeof(err)),
+	    0, "%s", err);
+	cr_assert_eq(vd_conf_fan_paths(&c, buf, sizeof(buf), marks, 8), 2);
+	cr_assert_str_eq(marks[0], "/srv/a");
+	cr_assert_str_eq(marks[1], "/home/b c");
+	cr_assert_eq(
+	    vd_conf_set_arg(&c, "fanotify.mark=filesystem", err, sizeof(err)),
+	    0, "%s", err);
+	cr_assert_eq(c.fan.mark, VD_CONF_MARK_FILESYSTEM);
+	cr_assert_eq(
+	    vd_conf_set_arg(&c, "fanotify.ignore_max=0", err, sizeof(err)), 0,
+	    "%s", err);
+	cr_assert_eq(c.fan.ignore_max, 0);
+
+	/* Relative, empty and doubled separators are refused, and the
+	 * value in force stays. */
+	cr_assert_eq(
+	    vd_conf_set_arg(&c, "fanotify.paths=srv", err, sizeof(err)),
+	    -EINVAL);
+	cr_assert_not_null(strstr(err, "absolute paths"), "%s", err);
+	cr_assert_eq(
+	    vd_conf_set_arg(&c, "fanotify.paths=/a::/b", err, sizeof(err)),
+	    -EINVAL);
+	cr_assert_eq(
+	    vd_conf_set_arg(&c, "fanotify.paths=/a:", err, sizeof(err)),
+	    -EINVAL);
+	cr_assert_str_eq(c.fan.paths, "/srv/a:/home/b c");
+	cr_assert_eq(
+	    vd_conf_set_arg(&c, "fanotify.mark=recursive", err, sizeof(err)),
+	    -EINVAL);
+	cr_assert_not_null(
+	    strstr(err, "directory, mount or filesystem"), "%s", err);
+	cr_assert_eq(
+	    vd_conf_set_arg(&c, "fanotify.proc_cache=1000", err, sizeof(err)),
+	    -EINVAL);
+
+	/* A test hook's name is a name, not a path. */
+	cr_assert_eq(
+	    vd_conf_set_arg(&c, "test.stall_name=a/b", err, sizeof(err)),
+	    -EINVAL);
+	cr_assert_eq(
+	    vd_conf_set_arg(&c, "test.stall_name=slow.txt", err, sizeof(err)),
+	    0, "%s", err);
+
+	/* No permission type left to answer. */
+	cr_assert_eq(vd_conf_set_arg(
+	                 &c, "fanotify.types=notify.close", err, sizeof(err)),
+	    0, "%s", err);
+	cr_assert_eq(vd_conf_check(&c, err, sizeof(err)), -EINVAL);
+	cr_assert_not_null(strstr(err, "no permission event"), "%s", err);
 }
 
 Test(config, bom_crlf_and_indented_lines)
@@ -307,9 +376,9 @@ Test(config, bad_verdict_and_bool_words)
 	expect_error(
 	    "[auth.open]\ndefault = ALLOW\n", 0, 2, "allow or deny", NULL);
 	expect_error("[pipeline]\npin_workers = 2\n", 0, 2, "yes or no", NULL);
-	expect_error("[backend]\nname = fanotify\n", 0, 2,
-	    "[backend] name: expected a backend name (gen or sim)",
-	    "got \"fanotify\"");
+	expect_error("[backend]\nname = inotify\n", 0, 2,
+	    "[backend] name: expected a backend name (fanotify, sim or gen)",
+	    "got \"inotify\"");
 	expect_error("[gen]\ntypes = auth.open, auth.bogus\n", 0, 2,
 	    "[gen] types", "\"auth.bogus\"");
 	expect_error("[gen]\ntypes = auth.open,,notify.close\n", 0, 2,
@@ -452,6 +521,8 @@ Test(config, whole_check)
 
 	/* More events than the generator can judge. */
 	vd_conf_init(&c);
+	cr_assert_eq(vd_conf_set_arg(&c, "backend.name=gen", err, sizeof(err)),
+	    0, "%s", err);
 	cr_assert_eq(vd_conf_set_arg(&c, "gen.rate=10000000", err, sizeof(err)),
 	    0, "%s", err);
 	cr_assert_eq(
@@ -461,6 +532,8 @@ Test(config, whole_check)
 	cr_assert_not_null(strstr(err, "limit"), "%s", err);
 
 	vd_conf_init(&c);
+	cr_assert_eq(vd_conf_set_arg(&c, "backend.name=gen", err, sizeof(err)),
+	    0, "%s", err);
 	cr_assert_eq(vd_conf_set_arg(&c, "gen.rate=2", err, sizeof(err)), 0);
 	cr_assert_eq(
 	    vd_conf_set_arg(&c, "gen.producers=3", err, sizeof(err)), 0);
