@@ -685,8 +685,7 @@ read_perm_event(struct vd_fan *fan, const struct fanotify_event_metadata *md)
 		/* Our own access (a reload reading a watched file): the
 		 * daemon never waits on itself. */
 		bump(&fan->self_events);
-		if (!write_response(fan, md->fd, FAN_ALLOW))
-			(void)0;
+		(void)write_response(fan, md->fd, FAN_ALLOW);
 		close(md->fd);
 		goto out;
 	}
@@ -800,8 +799,17 @@ read_group(struct vd_fan *fan, int fd, bool perm)
 	ssize_t n;
 
 	n = read(fd, fan->buf, READ_BUF);
-	if (n < 0)
-		return errno == EAGAIN || errno == EINTR ? 0 : -1;
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			return 0;
+		/* No descriptor for the event: the kernel has answered it
+		 * (a permission event is denied); the next ones may fit. */
+		if (errno == EMFILE || errno == ENFILE || errno == ENOMEM) {
+			bump(&fan->fd_errors);
+			return 0;
+		}
+		return -1;
+	}
 	if (n == 0)
 		return 0;
 	bump(&fan->reads);
