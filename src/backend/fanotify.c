@@ -72,11 +72,25 @@ struct pent {
 	struct vd_process proc;
 };
 
-/* A kept ignore mark: the event fd that names its inode, and its mask. */
+/* A kept ignore mark: our descriptor of its inode, its mask, and the
+ * inode's file handle (how the guard group names it). */
 struct ign {
 	int fd;
 	uint64_t mask;
+	uint32_t fhlen; /* bytes of fh: struct file_handle + f_handle */
+	union {
+		struct file_handle h;
+		unsigned char b[sizeof(struct file_handle) + FH_MAX];
+	} fh;
 };
+
+/*
+ * What makes the guard group report an ignored inode: a write (the kernel
+ * drops the ignore mark itself; we drop our entry), a new or removed link
+ * and other attribute changes, a rename, a deletion.  After a rename or a
+ * new link the inode has a path the decision was not about.
+ */
+#define GUARD_MASK (FAN_MODIFY | FAN_ATTRIB | FAN_MOVE_SELF | FAN_DELETE_SELF)
 
 /* A marked path, kept open (O_PATH) to resolve FID events on its fs. */
 struct markpath {
@@ -93,8 +107,9 @@ struct vd_fan {
 	_Atomic bool need_path;
 	void (*overflow)(void *ctx);
 	void *overflow_ctx;
-	int perm_fd, notif_fd, fid_fd, stop_fd, proc_fd;
+	int perm_fd, notif_fd, fid_fd, guard_fd, stop_fd, proc_fd;
 	bool pidfd_ok;
+	bool hardlinks_protected; /* fs.protected_hardlinks = 1 */
 	pid_t self;
 	pthread_t reader;
 	bool reader_started;
@@ -114,6 +129,7 @@ struct vd_fan {
 	_Atomic uint64_t proc_hits, proc_misses, proc_exec_refresh, proc_errors;
 	alignas(64) _Atomic uint64_t write_errors, write_retries,
 	    write_failures, audited, paths_resolved;
+	_Atomic uint64_t ignore_guarded, ignore_renamed, ignore_unlocked;
 	_Atomic uint64_t ignore_marks, ignore_added, ignore_full, ignore_stale,
 	    ignore_dropped, ignore_errors, drained;
 };
@@ -215,8 +231,8 @@ vd_fan_create(const struct vd_fan_config *c, int *err, char *msg, size_t msgsz)
 	if ((fan = calloc(1, sizeof(*fan))) == NULL)
 		goto nomem;
 	fan->cfg = *c;
-	fan->perm_fd = fan->notif_fd = fan->fid_fd = fan->stop_fd =
-	    fan->proc_fd = -1;
+	fan->perm_fd = fan->notif_fd = fan->fid_fd = fan->guard_fd =
+	    fan->stop_fd = fan->proc_fd = -1;
 	for (i = 0; i < VD_FAN_MARKS_MAX; i++)
 		fan->mp[i].fd = -1;
 	for (i = 0; i < c->npaths; i++) {
@@ -394,39 +410,6 @@ copy:
 /* --- answering ------------------------------------------------------------
  */
 
-/* Keeps an ignore mark for the fd's inode; true when the fd is kept. */
-static bool
-ignore_add(struct vd_fan *fan, enum vd_event_type t, const struct vd_handle *h)
-{
-	uint64_t mask = perm_mask(t);
-	bool kept = false;
-
-	/* A reload holds the lock while it drops: never wait for it. */
-	if (pthread_mutex_trylock(&fan->ign_lock) != 0) {
-		bump(&fan->ignore_stale);
-		return false;
-	}
-	if (h->id != atomic_load(&fan->ignore_epoch)) {
-		bump(&fan->ignore_stale);
-	} else if (fan->nign >= fan->cfg.ignore_max) {
-		bump(&fan->ignore_full);
-	} else if (fanotify_mark(fan->perm_fd,
-	               FAN_MARK_ADD | FAN_MARK_IGNORED_MASK, mask, h->fd,
-	               NULL) != 0) {
-		bump(&fan->ignore_errors);
-	} else {
-		fan->ign[fan->nign].fd = h->fd;
-		fan->ign[fan->nign].mask = mask;
-		fan->nign++;
-		atomic_store_explicit(
-		    &fan->ignore_marks, fan->nign, memory_order_relaxed);
-		bump(&fan->ignore_added);
-		kept = true;
-	}
-	pthread_mutex_unlock(&fan->ign_lock);
-	return kept;
-}
-
 /* One response per write; a refused one is retried as a plain verdict. */
 static bool
 write_response(struct vd_fan *fan, int fd, uint32_t response)
@@ -457,10 +440,8 @@ fan_respond(void *ctx, enum vd_event_type t, const struct vd_handle *h,
 
 	if (d->audit && fan->cfg.audit)
 		response |= FAN_AUDIT;
+	(void)t;
 	ok = write_response(fan, h->fd, response);
-	if (ok && d->verdict == VD_ALLOW && d->path_only && fan->ign != NULL &&
-	    ignore_add(fan, t, h))
-		return ok; /* the fd now names the ignore mark's inode */
 	close(h->fd);
 	return ok;
 }
@@ -486,26 +467,187 @@ vd_fan_ops(void)
 	return &fan_ops;
 }
 
+/* Removes entry i: its ignore mark, its guard mark, its descriptor.  The
+ * caller holds ign_lock; the last entry takes its place. */
+static void
+ignore_remove(struct vd_fan *fan, size_t i)
+{
+	struct ign *e = &fan->ign[i];
+
+	/* ENOENT: the kernel dropped it already (the file was written). */
+	(void)fanotify_mark(fan->perm_fd,
+	    FAN_MARK_REMOVE | FAN_MARK_IGNORED_MASK, e->mask, e->fd, NULL);
+	(void)fanotify_mark(
+	    fan->guard_fd, FAN_MARK_REMOVE, GUARD_MASK, e->fd, NULL);
+	close(e->fd);
+	*e = fan->ign[--fan->nign];
+	atomic_store_explicit(
+	    &fan->ignore_marks, fan->nign, memory_order_relaxed);
+}
+
+/*
+ * True when no process but root's can give the file another path: the
+ * file is root's and not writable by others (so, with
+ * fs.protected_hardlinks, nobody else can link it), and at every step up
+ * to "/" the directory is root's and either writable by root alone or
+ * sticky with a root-owned entry (so nobody else can rename the file or
+ * any directory above it).  Renames by root are caught by the guard
+ * group, after the fact; those by anyone else would race it, so their
+ * files get no ignore mark at all.
+ */
+static bool
+path_locked(const struct vd_fan *fan, const struct stat *file, const char *path)
+{
+	char dir[VD_PATH_MAX];
+	uid_t entry_uid = file->st_uid;
+	struct stat st;
+	char *slash;
+
+	if (!fan->hardlinks_protected || file->st_uid != 0 ||
+	    (file->st_mode & (S_IWGRP | S_IWOTH)) != 0 || path[0] != '/')
+		return false;
+	snprintf(dir, sizeof(dir), "%s", path);
+	while ((slash = strrchr(dir, '/')) != NULL) {
+		if (slash == dir)
+			slash[1] = '\0'; /* "/" itself */
+		else
+			*slash = '\0';
+		/* A directory: lstat looks it up, it opens nothing. */
+		if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode) ||
+		    st.st_uid != 0)
+			return false;
+		if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 &&
+		    !((st.st_mode & S_ISVTX) && entry_uid == 0))
+			return false;
+		if (dir[1] == '\0')
+			return true;
+		entry_uid = st.st_uid;
+	}
+	return false;
+}
+
+/*
+ * Called on a worker after the policy allowed an event for everyone
+ * (path_only), before the answer: puts an ignore mark on the inode.
+ * The guard mark comes first, so a rename from then on is reported; the
+ * path and link count are read again after both marks, so a rename
+ * before them is seen too.  Never waits: if a reload or the reader holds
+ * the table, the mark is simply not added.
+ */
+static void
+ignore_add(struct vd_fan *fan, const struct vd_event *ev)
+{
+	uint64_t mask = perm_mask((enum vd_event_type)ev->type);
+	char link[32], now[VD_PATH_MAX];
+	struct stat st;
+	struct ign *e;
+	ssize_t n;
+	int mount_id, fd = -1;
+
+	if (pthread_mutex_trylock(&fan->ign_lock) != 0) {
+		bump(&fan->ignore_stale);
+		return;
+	}
+	if (ev->handle.id != atomic_load(&fan->ignore_epoch)) {
+		bump(&fan->ignore_stale); /* decided under the old policy */
+		goto out;
+	}
+	if (fan->nign >= fan->cfg.ignore_max) {
+		bump(&fan->ignore_full);
+		goto out;
+	}
+	/* Only a path nobody but root can change (a decision about the path
+	 * alone is about that path). */
+	if (atomic_load(&fan->need_path) &&
+	    (fstat(ev->handle.fd, &st) != 0 ||
+	        !path_locked(fan, &st, ev->target))) {
+		bump(&fan->ignore_unlocked);
+		goto out;
+	}
+	e = &fan->ign[fan->nign];
+	e->fh.h.handle_bytes = FH_MAX;
+	if ((fd = dup(ev->handle.fd)) < 0 ||
+	    name_to_handle_at(fd, "", &e->fh.h, &mount_id, AT_EMPTY_PATH) !=
+	        0 ||
+	    fanotify_mark(fan->guard_fd, FAN_MARK_ADD, GUARD_MASK, fd, NULL) !=
+	        0)
+		goto error;
+	if (fanotify_mark(fan->perm_fd, FAN_MARK_ADD | FAN_MARK_IGNORED_MASK,
+	        mask, fd, NULL) != 0) {
+		(void)fanotify_mark(
+		    fan->guard_fd, FAN_MARK_REMOVE, GUARD_MASK, fd, NULL);
+		goto error;
+	}
+	/* Still the path and the only link the decision was about? */
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, now, sizeof(now) - 1);
+	if (n < 0 || fstat(fd, &st) != 0 || st.st_nlink != 1 ||
+	    (atomic_load(&fan->need_path) &&
+	        (strncmp(now, ev->target, (size_t)n) != 0 ||
+	            ev->target[n] != '\0'))) {
+		e->fd = fd;
+		e->mask = mask;
+		fan->nign++;
+		ignore_remove(fan, fan->nign - 1);
+		bump(&fan->ignore_renamed);
+		goto out;
+	}
+	e->fd = fd;
+	e->mask = mask;
+	e->fhlen = (uint32_t)sizeof(struct file_handle) + e->fh.h.handle_bytes;
+	fan->nign++;
+	atomic_store_explicit(
+	    &fan->ignore_marks, fan->nign, memory_order_relaxed);
+	bump(&fan->ignore_added);
+	goto out;
+error:
+	bump(&fan->ignore_errors);
+	if (fd >= 0)
+		close(fd);
+out:
+	pthread_mutex_unlock(&fan->ign_lock);
+}
+
+/*
+ * The reader, on a guard event: the inode behind fh was written, linked,
+ * renamed or deleted; its ignore marks go (all of them on an overflow,
+ * fh NULL, since a rename may have been lost).
+ */
+static void
+ignore_guard_event(struct vd_fan *fan, const struct file_handle *fh)
+{
+	size_t i,
+	    len =
+	        fh != NULL ? sizeof(struct file_handle) + fh->handle_bytes : 0;
+
+	pthread_mutex_lock(&fan->ign_lock);
+	for (i = fan->nign; i-- > 0;) {
+		const struct ign *e = &fan->ign[i];
+
+		if (fh == NULL ||
+		    (e->fhlen == len &&
+		        e->fh.h.handle_type == fh->handle_type &&
+		        memcmp(e->fh.h.f_handle, fh->f_handle,
+		            fh->handle_bytes) == 0)) {
+			ignore_remove(fan, i);
+			bump(&fan->ignore_guarded);
+		}
+	}
+	pthread_mutex_unlock(&fan->ign_lock);
+}
+
 size_t
 vd_fan_drop_ignores(struct vd_fan *fan)
 {
-	size_t i, n;
+	size_t n;
 
 	pthread_mutex_lock(&fan->ign_lock);
 	/* First the epoch: a decision made before this point, answered
 	 * after it, no longer becomes a mark. */
 	atomic_fetch_add(&fan->ignore_epoch, 1);
 	n = fan->nign;
-	for (i = 0; i < n; i++) {
-		/* ENOENT: the kernel dropped it already (the file was
-		 * written). */
-		(void)fanotify_mark(fan->perm_fd,
-		    FAN_MARK_REMOVE | FAN_MARK_IGNORED_MASK, fan->ign[i].mask,
-		    fan->ign[i].fd, NULL);
-		close(fan->ign[i].fd);
-	}
-	fan->nign = 0;
-	atomic_store(&fan->ignore_marks, 0);
+	while (fan->nign > 0)
+		ignore_remove(fan, fan->nign - 1);
 	atomic_fetch_add(&fan->ignore_dropped, n);
 	pthread_mutex_unlock(&fan->ign_lock);
 	return n;
@@ -563,6 +705,8 @@ fan_evaluate(void *ctx, unsigned worker, const struct vd_event *cev,
 	/* An ignore mark holds for the inode: only when it pins the path. */
 	if (!ev->target_id || ev->target_truncated)
 		out->path_only = false;
+	if (out->verdict == VD_ALLOW && out->path_only && fan->guard_fd >= 0)
+		ignore_add(fan, ev);
 }
 
 /* FID events: the reader left the name in target and the directory's
@@ -791,9 +935,41 @@ read_notify_event(struct vd_fan *fan, const struct fanotify_event_metadata *md)
 		submit_notify(fan, VD_NOTIFY_RENAME, -1, fid, md->pid);
 }
 
+/* The guard group: an ignored inode changed (see GUARD_MASK). */
+static void
+read_guard_event(struct vd_fan *fan, const struct fanotify_event_metadata *md)
+{
+	const struct fanotify_event_info_fid *fid = NULL;
+	size_t off;
+
+	if (md->mask & FAN_Q_OVERFLOW) {
+		/* A rename may be lost: no ignore mark can be trusted. */
+		bump(&fan->overflows);
+		ignore_guard_event(fan, NULL);
+		return;
+	}
+	for (off = md->metadata_len;
+	     off + sizeof(struct fanotify_event_info_header) <=
+	     md->event_len;) {
+		const struct fanotify_event_info_header *ih =
+		    (const void *)((const char *)md + off);
+
+		if (ih->len == 0)
+			break;
+		if (ih->info_type == FAN_EVENT_INFO_TYPE_FID)
+			fid = (const void *)ih;
+		off += ih->len;
+	}
+	if (fid != NULL)
+		ignore_guard_event(
+		    fan, (const struct file_handle *)(const void *)fid->handle);
+}
+
+enum group { G_PERM, G_NOTIFY, G_GUARD };
+
 /* One read of a group; -1 on a fatal error, 0 when empty, else 1. */
 static int
-read_group(struct vd_fan *fan, int fd, bool perm)
+read_group(struct vd_fan *fan, int fd, enum group g)
 {
 	const struct fanotify_event_metadata *md;
 	ssize_t n;
@@ -817,10 +993,12 @@ read_group(struct vd_fan *fan, int fd, bool perm)
 	for (; FAN_EVENT_OK(md, n); md = FAN_EVENT_NEXT(md, n)) {
 		if (md->vers != FANOTIFY_METADATA_VERSION)
 			return -1;
-		if (perm)
+		if (g == G_PERM)
 			read_perm_event(fan, md);
-		else
+		else if (g == G_NOTIFY)
 			read_notify_event(fan, md);
+		else
+			read_guard_event(fan, md);
 	}
 	return 1;
 }
@@ -829,7 +1007,7 @@ static void *
 reader_main(void *arg)
 {
 	struct vd_fan *fan = arg;
-	struct pollfd pfd[4];
+	struct pollfd pfd[5];
 	nfds_t n = 0, i;
 	int rc, k;
 
@@ -842,18 +1020,24 @@ reader_main(void *arg)
 	if (fan->fid_fd >= 0)
 		pfd[n++] =
 		    (struct pollfd){ .fd = fan->fid_fd, .events = POLLIN };
+	if (fan->guard_fd >= 0)
+		pfd[n++] =
+		    (struct pollfd){ .fd = fan->guard_fd, .events = POLLIN };
 	for (;;) {
 		/* Permission events first, and until the queue is empty
 		 * (bounded, so notify events are not starved). */
 		for (k = 0; k < PERM_READS_MAX; k++) {
-			if ((rc = read_group(fan, fan->perm_fd, true)) < 0)
+			if ((rc = read_group(fan, fan->perm_fd, G_PERM)) < 0)
 				goto fatal;
 			if (rc == 0)
 				break;
 		}
 		for (i = 2; i < n; i++)
 			if (pfd[i].revents & POLLIN)
-				if (read_group(fan, pfd[i].fd, false) < 0)
+				if (read_group(fan, pfd[i].fd,
+				        pfd[i].fd == fan->guard_fd
+				            ? G_GUARD
+				            : G_NOTIFY) < 0)
 					goto fatal;
 		if (k == PERM_READS_MAX)
 			continue;
@@ -1002,6 +1186,25 @@ vd_fan_start(struct vd_fan *fan, struct vd_pipeline *p, char *msg, size_t msgsz)
 				fan->mp[i].fsid = sf.f_fsid;
 		}
 	}
+	{
+		char b[8] = "";
+		ssize_t k;
+		int pfd = open(
+		    "/proc/sys/fs/protected_hardlinks", O_RDONLY | O_CLOEXEC);
+
+		if (pfd >= 0) {
+			k = read(pfd, b, sizeof(b) - 1);
+			fan->hardlinks_protected = k > 0 && b[0] == '1';
+			close(pfd);
+		}
+	}
+	if (fan->cfg.ignore_max > 0) {
+		/* Ignore marks are kept only with a guard (see GUARD_MASK);
+		 * without FID groups (before Linux 5.1) there are none. */
+		fan->guard_fd = fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC |
+		        FAN_NONBLOCK | FAN_REPORT_FID | FAN_UNLIMITED_MARKS,
+		    evflags);
+	}
 	if ((fan->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
 		return fail_errno(msg, msgsz, "eventfd");
 	atomic_store(&fan->running, true);
@@ -1108,6 +1311,8 @@ vd_fan_destroy(struct vd_fan *fan)
 		close(fan->notif_fd);
 	if (fan->fid_fd >= 0)
 		close(fan->fid_fd);
+	if (fan->guard_fd >= 0)
+		close(fan->guard_fd);
 	if (fan->stop_fd >= 0)
 		close(fan->stop_fd);
 	if (fan->proc_fd >= 0)
@@ -1151,6 +1356,9 @@ vd_fan_stats(const struct vd_fan *fan, struct vd_fan_stats *o)
 	o->ignore_stale = get(&fan->ignore_stale);
 	o->ignore_dropped = get(&fan->ignore_dropped);
 	o->ignore_errors = get(&fan->ignore_errors);
+	o->ignore_guarded = get(&fan->ignore_guarded);
+	o->ignore_renamed = get(&fan->ignore_renamed);
+	o->ignore_unlocked = get(&fan->ignore_unlocked);
 	o->drained = get(&fan->drained);
 	o->pidfd = fan->pidfd_ok;
 }

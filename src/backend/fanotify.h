@@ -101,6 +101,11 @@ struct vd_fan_stats {
 	uint64_t ignore_stale;      /* not added: decided before a reload */
 	uint64_t ignore_dropped;    /* removed by reloads */
 	uint64_t ignore_errors;     /* fanotify_mark refused one */
+	uint64_t ignore_guarded;    /* removed: the file was written, linked,
+	                               renamed or deleted */
+	uint64_t ignore_renamed;    /* not added: renamed or linked meanwhile */
+	uint64_t ignore_unlocked;   /* not added: someone but root could
+	                               rename or link the file */
 	uint64_t drained; /* answered at close, unread by the reader */
 	bool pidfd;       /* the kernel reports pidfds (5.15+) */
 };

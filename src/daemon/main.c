@@ -994,6 +994,18 @@ fan_counters(
 		{ "backend.fanotify.ignore.errors", VD_CTR_COUNTER, "marks",
 		    "ignore marks the kernel refused",
 		    (int64_t)st.ignore_errors },
+		{ "backend.fanotify.ignore.guarded", VD_CTR_COUNTER, "marks",
+		    "ignore marks removed: the file was written, linked, "
+		    "renamed or deleted",
+		    (int64_t)st.ignore_guarded },
+		{ "backend.fanotify.ignore.unlocked", VD_CTR_COUNTER, "marks",
+		    "ignore marks not added: someone but root could rename or "
+		    "link the file (or fs.protected_hardlinks is off)",
+		    (int64_t)st.ignore_unlocked },
+		{ "backend.fanotify.ignore.renamed", VD_CTR_COUNTER, "marks",
+		    "ignore marks not added: the file was renamed or linked "
+		    "while it was decided",
+		    (int64_t)st.ignore_renamed },
 	};
 	for (size_t k = 0; k < sizeof(c) / sizeof(c[0]); k++)
 		emit_selected(g, &c[k], names, n);
