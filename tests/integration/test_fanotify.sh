@@ -1,0 +1,705 @@
+#!/bin/sh
+# test_fanotify.sh — verdictd's fanotify backend against the real kernel:
+# verdicts reach the opener, a stalled or blocked evaluation is answered by
+# the timer, 80000 concurrent opens are answered once each, a killed daemon
+# releases its openers, reloads under load, the daemon's own accesses,
+# close-write notifications, ignore marks, filesystem and mount marks.
+#
+# usage: test_fanotify.sh VERDICTD VERDICTCTL FANOPEN
+# Prints TAP; exits non-zero when a test failed.  Needs root and a kernel
+# with fanotify permission events, else skips.
+#
+# A permission listener that stalls can hang whatever opens its files, so:
+# the daemons mark only this script's private directory (or a tmpfs mounted
+# inside it), every daemon and opener runs under timeout(1), and the trap
+# kills all of them and unmounts the tmpfs, whatever happened.
+set -u
+
+VERDICTD=${1:?usage: test_fanotify.sh VERDICTD VERDICTCTL FANOPEN}
+VERDICTCTL=${2:?usage: test_fanotify.sh VERDICTD VERDICTCTL FANOPEN}
+FANOPEN=${3:?usage: test_fanotify.sh VERDICTD VERDICTCTL FANOPEN}
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "1..0 # SKIP fanotify permission events need root"
+	exit 0
+fi
+if [ ! -d /proc/sys/fs/fanotify ]; then
+	echo "1..0 # SKIP the kernel has no fanotify"
+	exit 0
+fi
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/fanotify.XXXXXX") || exit 1
+# The watched directory; logs, sockets and rules stay outside it unless a
+# test wants them inside.
+W=$TMP/w
+MNT=$TMP/mnt
+MOUNTED=
+# Process groups started (timeout(1) makes one per command): the trap
+# stops them all.
+STARTED=
+TPID=
+DPID=
+SOCK=
+DERR=
+n=0
+failed=0
+
+# alive PID: the process exists and is not a zombie.
+alive() {
+	[ -r "/proc/$1/stat" ] || return 1
+	case $(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null) in
+	Z* | X* | '') return 1 ;;
+	esac
+	return 0
+}
+
+# wait_gone PID TENTHS: waits until PID is gone, at most TENTHS tenths of
+# a second; false when it is still there.
+wait_gone() {
+	_i=0
+	while alive "$1"; do
+		[ "$_i" -ge "$2" ] && return 1
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+	return 0
+}
+
+# stop_group PID: SIGTERM to the process group PID leads, SIGKILL if it is
+# still there 5 s later; then reaps it.
+stop_group() {
+	if alive "$1"; then
+		kill -TERM "-$1" 2>/dev/null || kill -TERM "$1" 2>/dev/null
+		if ! wait_gone "$1" 50; then
+			kill -KILL "-$1" 2>/dev/null || kill -KILL "$1" 2>/dev/null
+			wait_gone "$1" 20
+		fi
+	fi
+	wait "$1" 2>/dev/null
+	return 0
+}
+
+cleanup() {
+	trap '' INT TERM
+	for g in $STARTED; do
+		alive "$g" && kill -TERM "-$g" 2>/dev/null
+	done
+	for g in $STARTED; do
+		stop_group "$g"
+	done
+	if [ -n "$MOUNTED" ]; then
+		umount "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null
+	fi
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+ok() {
+	n=$((n + 1))
+	echo "ok $n - $1"
+}
+
+# not_ok DESCRIPTION: a failure, with the current daemon's stderr.
+not_ok() {
+	n=$((n + 1))
+	failed=$((failed + 1))
+	echo "not ok $n - $1"
+	[ -n "$DERR" ] && [ -s "$DERR" ] && sed 's/^/# verdictd: /' "$DERR"
+	return 0
+}
+
+skip() {
+	n=$((n + 1))
+	echo "ok $n - $1 # SKIP $2"
+}
+
+# check DESCRIPTION COMMAND...: ok when COMMAND succeeds.
+check() {
+	_d=$1
+	shift
+	if "$@"; then
+		ok "$_d"
+	else
+		not_ok "$_d"
+	fi
+}
+
+now_ms() {
+	echo $(($(date +%s%N) / 1000000))
+}
+
+# start_daemon NAME ARGS...: starts verdictd with ARGS and a control socket
+# of its own, waits until its marks are placed.  Sets TPID (timeout's pid,
+# the process group), DPID (verdictd's), SOCK and DERR.  False, with the
+# reason on stderr and in $TMP/NAME.err, when it did not come up.
+start_daemon() {
+	_name=$1
+	shift
+	SOCK=$TMP/$_name.sock
+	DERR=$TMP/$_name.err
+	DPID=
+	timeout -s KILL 120 "$VERDICTD" --control-socket "$SOCK" "$@" \
+	    >"$TMP/$_name.out" 2>"$DERR" &
+	TPID=$!
+	STARTED="$STARTED $TPID"
+	_i=0
+	while [ $_i -lt 100 ]; do
+		if [ -S "$SOCK" ] &&
+		    grep -q 'answering fanotify events' "$DERR"; then
+			DPID=$(pgrep -P "$TPID" | head -n 1)
+			[ -n "$DPID" ] && return 0
+		fi
+		alive "$TPID" || break
+		sleep 0.05
+		_i=$((_i + 1))
+	done
+	stop_group "$TPID"
+	TPID=
+	return 1
+}
+
+# stop_daemon: SIGTERM to verdictd; its exit status in $drc.
+stop_daemon() {
+	drc=
+	[ -n "$TPID" ] || return 0
+	[ -n "$DPID" ] || stop_group "$TPID"
+	if [ -n "$DPID" ] && alive "$DPID"; then
+		kill -TERM "$DPID" 2>/dev/null
+		if ! wait_gone "$TPID" 50; then
+			echo "# verdictd did not stop on SIGTERM within 5 s"
+			kill -KILL "-$TPID" 2>/dev/null
+		fi
+	fi
+	wait "$TPID" 2>/dev/null
+	drc=$?
+	TPID=
+	DPID=
+}
+
+# ctr NAME...: the values of the daemon's counters, one a line.
+ctr() {
+	timeout -s KILL 10 "$VERDICTCTL" -S "$SOCK" -n "$@" 2>>"$TMP/ctl.err"
+}
+
+# reload: verdictctl reload, its exit status in $rc.
+reload() {
+	timeout -s KILL 10 "$VERDICTCTL" -S "$SOCK" reload \
+	    >"$TMP/reload.out" 2>"$TMP/reload.err"
+	rc=$?
+}
+
+# opener OUT ARGS...: runs fanopen ARGS in the foreground (under timeout),
+# its stdout in $TMP/OUT, its stderr in $TMP/OUT.err; sets $res to the
+# "ok=N eperm=N other=N" line and $max_us (with -t).
+opener() {
+	_o=$1
+	shift
+	timeout -s KILL 60 "$FANOPEN" "$@" >"$TMP/$_o" 2>"$TMP/$_o.err"
+	res=$(cat "$TMP/$_o")
+	max_us=$(sed -n 's/^max_us=//p' "$TMP/$_o.err")
+	[ -n "$max_us" ] || max_us=999999999
+}
+
+# is_res EXPECTED: the last opener printed EXPECTED, else says what it did.
+is_res() {
+	[ "$res" = "$1" ] && return 0
+	echo "# fanopen: got \"$res\", expected \"$1\""
+	sed 's/^/# fanopen: /' "$TMP/$_o.err"
+	return 1
+}
+
+# under_ms MS: the last opener's longest open took less than MS.
+under_ms() {
+	[ "$max_us" -lt $(($1 * 1000)) ] && return 0
+	echo "# longest open $max_us us, limit $1 ms"
+	return 1
+}
+
+# counters_reach NAME TARGET: waits up to 2 s for counter NAME to reach
+# TARGET (the books of an answer may trail the answer a little).
+counters_reach() {
+	_i=0
+	while [ $_i -lt 20 ]; do
+		_v=$(ctr "$1")
+		[ -n "$_v" ] && [ "$_v" -ge "$2" ] && return 0
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+	return 1
+}
+
+# --- the files ------------------------------------------------------------
+mkdir "$W" "$TMP/links" || exit 1
+echo allowed >"$W/a"
+echo secret >"$W/secret.txt"
+cp /bin/true "$W/prog" && cp /bin/true "$W/prog2" || exit 1
+echo stall >"$W/stall"
+# Written now, with no daemon running: test i counts its events.
+echo i >"$W/i.txt"
+FILES=
+LINKED=
+for i in 01 02 03 04 05 06 07 08 09 10 11 12 13 14 15 16; do
+	echo "$i" >"$W/f$i"
+	FILES="$FILES $W/f$i"
+	# A second link: the daemon never takes an ignore mark for it, so
+	# every open of it is a permission event.
+	echo "$i" >"$W/l$i"
+	ln "$W/l$i" "$TMP/links/l$i"
+	LINKED="$LINKED $W/l$i"
+done
+cat >"$TMP/deny.rules" <<EOF
+deny open all : path=$W/secret.txt
+deny exec all : path=$W/prog
+allow open all : prefix=$W/
+EOF
+
+# --- a. verdicts ----------------------------------------------------------
+if ! start_daemon a -w 2 --watch "$W" --policy "$TMP/deny.rules"; then
+	if grep -q 'fanotify_init' "$DERR"; then
+		echo "1..0 # SKIP $(head -n 1 "$DERR")"
+		exit 0
+	fi
+	echo "Bail out! verdictd did not start"
+	sed 's/^/# verdictd: /' "$DERR"
+	exit 1
+fi
+opener a1 "$W/a"
+check "an allowed open succeeds" is_res "ok=1 eperm=0 other=0"
+opener a2 "$W/secret.txt"
+if is_res "ok=0 eperm=1 other=0" &&
+    ! timeout -s KILL 10 cat "$W/secret.txt" >/dev/null 2>"$TMP/a2.cat" &&
+    grep -q 'Operation not permitted' "$TMP/a2.cat"; then
+	ok "a denied open fails with EPERM"
+else
+	sed 's/^/# cat: /' "$TMP/a2.cat"
+	not_ok "a denied open fails with EPERM"
+fi
+opener a3 -x "$W/prog2"
+check "an allowed exec of a copy of /bin/true runs" \
+    is_res "ok=1 eperm=0 other=0"
+opener a4 -x "$W/prog"
+if is_res "ok=0 eperm=1 other=0" &&
+    ! timeout -s KILL 10 env "$W/prog" 2>"$TMP/a4.env" &&
+    grep -q 'Operation not permitted' "$TMP/a4.env"; then
+	ok "a denied exec fails with EPERM"
+else
+	sed 's/^/# env: /' "$TMP/a4.env"
+	not_ok "a denied exec fails with EPERM"
+fi
+set -- $(ctr auth.open.denied auth.exec.denied)
+if [ "${1:-0}" -ge 1 ] && [ "${2:-0}" -ge 1 ]; then
+	ok "the counters show the denials"
+else
+	echo "# auth.open.denied ${1:-?}, auth.exec.denied ${2:-?}"
+	not_ok "the counters show the denials"
+fi
+stop_daemon
+if [ "$drc" = 0 ] && grep -q 'stopped by SIGTERM' "$TMP/a.out"; then
+	ok "SIGTERM stops verdictd with status 0 and a report"
+else
+	echo "# exit status $drc"
+	not_ok "SIGTERM stops verdictd with status 0 and a report"
+fi
+
+# --- b. a stalled evaluation gets the default in time ---------------------
+if start_daemon b1 --watch "$W" -s test.stall_name=stall \
+    -s test.stall_ms=5000; then
+	opener b1 -t "$W/stall"
+	if is_res "ok=1 eperm=0 other=0" && under_ms 1500 &&
+	    [ "$(ctr auth.open.answered.default)" -ge 1 ]; then
+		ok "a stalled open is allowed by the timer within 1.5 s"
+	else
+		not_ok "a stalled open is allowed by the timer within 1.5 s"
+	fi
+	stop_daemon
+else
+	not_ok "a stalled open is allowed by the timer within 1.5 s"
+fi
+if start_daemon b2 --watch "$W" -s test.stall_name=stall \
+    -s test.stall_ms=5000 -s auth.open.default=deny; then
+	opener b2 -t "$W/stall"
+	check "with default=deny a stalled open fails with EPERM within 1.5 s" \
+	    eval 'is_res "ok=0 eperm=1 other=0" && under_ms 1500'
+	stop_daemon
+else
+	not_ok "with default=deny a stalled open fails with EPERM within 1.5 s"
+fi
+
+# --- c. 80000 concurrent opens, each answered once ------------------------
+if start_daemon c -w 2 --watch "$W" -s fanotify.ignore_max=0; then
+	set -- $(ctr backend.fanotify.perm_events auth.open.received \
+	    auth.open.allowed)
+	p0=${1:-0} r0=${2:-0} a0=${3:-0}
+	t0=$(now_ms)
+	opener c -k 8 -n 10000 $FILES
+	echo "# 8 x 10000 opens in $(($(now_ms) - t0)) ms"
+	check "8 openers x 10000 opens all succeed" \
+	    is_res "ok=80000 eperm=0 other=0"
+	counters_reach auth.open.allowed $((a0 + 80000))
+	set -- $(ctr backend.fanotify.perm_events auth.open.received \
+	    auth.open.allowed backend.fanotify.write_errors \
+	    backend.fanotify.write_failures)
+	dp=$((${1:-0} - p0)) dr=$((${2:-0} - r0)) da=$((${3:-0} - a0))
+	if [ $dp -eq 80000 ] && [ $dr -eq 80000 ] && [ $da -eq 80000 ]; then
+		ok "80000 permission events, received and allowed"
+	else
+		echo "# perm_events +$dp, received +$dr, allowed +$da"
+		not_ok "80000 permission events, received and allowed"
+	fi
+	if [ "${4:-x}" = 0 ] && [ "${5:-x}" = 0 ]; then
+		ok "no answer refused by the kernel (no double answer)"
+	else
+		echo "# write_errors ${4:-?}, write_failures ${5:-?}"
+		not_ok "no answer refused by the kernel (no double answer)"
+	fi
+	stop_daemon
+else
+	not_ok "8 openers x 10000 opens all succeed"
+fi
+
+# --- d. a blocked worker ---------------------------------------------------
+printf '[test]\nblock_worker = yes\n' >"$TMP/d.conf"
+if start_daemon d -w 2 --watch "$W" -c "$TMP/d.conf"; then
+	# Events go to a worker by pid: two rounds of 8 openers all but
+	# surely send some to the blocked worker 0.
+	good=yes
+	for round in 1 2; do
+		opener d1 -t -k 8 -n 3 $LINKED
+		echo "# round $round: $res, longest open $max_us us"
+		is_res "ok=24 eperm=0 other=0" && under_ms 1500 || good=no
+		[ "$(ctr auth.open.answered.default)" -ge 1 ] && break
+	done
+	def=$(ctr auth.open.answered.default)
+	if [ $good = yes ] && [ "$def" -ge 1 ]; then
+		ok "with worker 0 blocked every open completes within 1.5 s"
+	else
+		echo "# answered.default $def"
+		not_ok "with worker 0 blocked every open completes within 1.5 s"
+	fi
+	printf '[test]\nblock_worker = no\n' >"$TMP/d.conf"
+	reload
+	check "reload with block_worker = no succeeds" [ "$rc" -eq 0 ]
+	set -- $(ctr auth.open.answered.worker auth.open.answered.default)
+	w0=${1:-0} d0=${2:-0}
+	opener d2 -t -k 8 -n 3 $LINKED
+	counters_reach auth.open.answered.worker $((w0 + 24))
+	set -- $(ctr auth.open.answered.worker auth.open.answered.default)
+	if is_res "ok=24 eperm=0 other=0" &&
+	    [ $((${1:-0} - w0)) -eq 24 ] && [ $((${2:-0} - d0)) -eq 0 ]; then
+		ok "after the release workers answer every open"
+	else
+		echo "# answered.worker +$((${1:-0} - w0))," \
+		    "answered.default +$((${2:-0} - d0))"
+		not_ok "after the release workers answer every open"
+	fi
+	stop_daemon
+else
+	not_ok "with worker 0 blocked every open completes within 1.5 s"
+fi
+
+# --- e. SIGKILL releases the pending opens --------------------------------
+# A 60 s budget: only the kill can answer the stalled open in time.
+if start_daemon e1 --watch "$W" --policy "$TMP/deny.rules" \
+    -s test.stall_name=stall -s test.stall_ms=30000 \
+    -s auth.open.budget_ms=60000; then
+	timeout -s KILL 60 "$FANOPEN" -t "$W/stall" >"$TMP/e" 2>"$TMP/e.err" &
+	OPID=$!
+	STARTED="$STARTED $OPID"
+	sleep 0.2
+	if alive "$OPID"; then
+		pending=yes
+	else
+		pending=no
+	fi
+	t0=$(now_ms)
+	kill -KILL "$DPID"
+	wait_gone "$OPID" 50
+	dt=$(($(now_ms) - t0))
+	wait "$OPID"
+	orc=$?
+	if [ $pending = yes ] && [ $orc -eq 0 ] && [ $dt -lt 2000 ] &&
+	    [ "$(cat "$TMP/e")" = "ok=1 eperm=0 other=0" ]; then
+		echo "# the open completed $dt ms after the kill"
+		ok "SIGKILL of verdictd lets its pending open through"
+	else
+		echo "# pending at the kill: $pending; opener status $orc" \
+		    "after $dt ms: $(cat "$TMP/e")"
+		not_ok "SIGKILL of verdictd lets its pending open through"
+	fi
+	stop_daemon
+else
+	not_ok "SIGKILL of verdictd lets its pending open through"
+fi
+if start_daemon e2 --watch "$W" --policy "$TMP/deny.rules"; then
+	opener e2 "$W/secret.txt"
+	check "after a restart the denied open is denied again" \
+	    is_res "ok=0 eperm=1 other=0"
+	stop_daemon
+else
+	not_ok "after a restart the denied open is denied again"
+fi
+
+# --- f. reloads under load --------------------------------------------------
+cat >"$TMP/f1.rules" <<EOF
+allow open all : prefix=$W/
+EOF
+cat >"$TMP/f2.rules" <<EOF
+allow open all : prefix=$W/f
+allow open all : prefix=$W/l
+EOF
+cat >"$TMP/f3.rules" <<EOF
+deny open all : path=$W/f03
+allow open all : prefix=$W/
+EOF
+printf '[policy]\nfile = %s\n' "$TMP/f1.rules" >"$TMP/f.conf"
+if start_daemon f -w 2 --watch "$W" -c "$TMP/f.conf"; then
+	r0=$(ctr config.reloads)
+	# Files with one link take ignore marks (each reload drops them),
+	# the linked ones are permission events every time.
+	timeout -s KILL 60 "$FANOPEN" -k 4 -n 5000 $FILES $LINKED \
+	    >"$TMP/f" 2>"$TMP/f.err" &
+	OPID=$!
+	STARTED="$STARTED $OPID"
+	t0=$(now_ms)
+	bad=0
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		printf '[policy]\nfile = %s\n' \
+		    "$TMP/f$((i % 2 + 1)).rules" >"$TMP/f.conf"
+		reload
+		[ "$rc" -eq 0 ] || bad=$((bad + 1))
+	done
+	if alive "$OPID"; then
+		loaded=yes
+	else
+		loaded=no
+	fi
+	t1=$(now_ms)
+	wait_gone "$OPID" 300
+	wait "$OPID"
+	echo "# 10 reloads in $((t1 - t0)) ms, openers done in" \
+	    "$(($(now_ms) - t0)) ms"
+	res=$(cat "$TMP/f")
+	_o=f
+	check "4 openers x 5000 opens all succeed across 10 reloads" \
+	    is_res "ok=20000 eperm=0 other=0"
+	r1=$(ctr config.reloads)
+	if [ $bad -eq 0 ] && [ $((r1 - r0)) -eq 10 ] && [ $loaded = yes ]; then
+		ok "10 reloads under load, config.reloads +10"
+	else
+		echo "# $bad reloads failed, config.reloads +$((r1 - r0))," \
+		    "openers still running after them: $loaded"
+		sed 's/^/# verdictctl: /' "$TMP/reload.err"
+		not_ok "10 reloads under load, config.reloads +10"
+	fi
+	# An ignore mark for f03 (the mark follows the answer: give it a
+	# moment), then a policy that denies it.
+	opener f1 "$W/f03"
+	sleep 0.2
+	opener f2 "$W/f03"
+	marks=$(ctr backend.fanotify.ignore.marks)
+	check "an allowed open leaves an ignore mark" [ "$marks" -ge 1 ]
+	dropped0=$(ctr backend.fanotify.ignore.dropped)
+	printf '[policy]\nfile = %s\n' "$TMP/f3.rules" >"$TMP/f.conf"
+	reload
+	opener f3 "$W/f03"
+	dropped1=$(ctr backend.fanotify.ignore.dropped)
+	if [ "$rc" -eq 0 ] && is_res "ok=0 eperm=1 other=0" &&
+	    [ "$dropped1" -gt "$dropped0" ]; then
+		ok "after a reload to a denying policy the ignored file is denied"
+	else
+		echo "# reload status $rc, ignore.dropped $dropped0 -> $dropped1"
+		not_ok "after a reload to a denying policy the ignored file is denied"
+	fi
+	stop_daemon
+else
+	not_ok "4 openers x 5000 opens all succeed across 10 reloads"
+fi
+
+# --- g. the daemon reads its own watched files -----------------------------
+cat >"$W/g.rules" <<EOF
+deny open all : path=$W/secret.txt
+allow open all : prefix=$W/
+EOF
+printf '[policy]\nfile = %s\n' "$W/g.rules" >"$W/g.conf"
+if start_daemon g --watch "$W" -c "$W/g.conf"; then
+	s0=$(ctr backend.fanotify.self_events)
+	t0=$(now_ms)
+	reload
+	dt=$(($(now_ms) - t0))
+	s1=$(ctr backend.fanotify.self_events)
+	if [ "$rc" -eq 0 ] && [ $dt -lt 3000 ]; then
+		echo "# reload took $dt ms"
+		ok "reload of a watched configuration returns within 3 s"
+	else
+		echo "# reload status $rc after $dt ms"
+		sed 's/^/# verdictctl: /' "$TMP/reload.err"
+		not_ok "reload of a watched configuration returns within 3 s"
+	fi
+	if [ "$s1" -gt "$s0" ]; then
+		ok "the daemon's own opens are counted as self events"
+	else
+		echo "# self_events $s0 -> $s1"
+		not_ok "the daemon's own opens are counted as self events"
+	fi
+	opener g "$W/secret.txt"
+	check "the reloaded policy still denies" is_res "ok=0 eperm=1 other=0"
+
+	# --- h. close-write notifications --------------------------------
+	c0=$(ctr notify.close.received)
+	echo x >>"$W/h.txt"
+	if counters_reach notify.close.received $((c0 + 1)); then
+		ok "a write to a watched file is a close-write notification"
+	else
+		echo "# notify.close.received $c0 -> $(ctr notify.close.received)"
+		not_ok "a write to a watched file is a close-write notification"
+	fi
+
+	# --- i. ignore marks, and a write that drops one ------------------
+	set -- $(ctr backend.fanotify.perm_events backend.fanotify.ignore.added)
+	p0=${1:-0} i0=${2:-0}
+	opener i1 "$W/i.txt"
+	sleep 0.2
+	opener i2 -n 2 "$W/i.txt"
+	set -- $(ctr backend.fanotify.perm_events backend.fanotify.ignore.added)
+	p1=${1:-0} i1=${2:-0}
+	if is_res "ok=2 eperm=0 other=0" && [ $((p1 - p0)) -eq 1 ] &&
+	    [ $((i1 - i0)) -ge 1 ]; then
+		ok "three opens of an allowed file are one permission event"
+	else
+		echo "# perm_events +$((p1 - p0)), ignore.added +$((i1 - i0))"
+		not_ok "three opens of an allowed file are one permission event"
+	fi
+	echo y >>"$W/i.txt"
+	opener i3 "$W/i.txt"
+	p2=$(ctr backend.fanotify.perm_events)
+	if is_res "ok=1 eperm=0 other=0" && [ "$p2" -gt "$p1" ]; then
+		ok "after a write the next open is a permission event again"
+	else
+		echo "# perm_events $p1 -> $p2"
+		not_ok "after a write the next open is a permission event again"
+	fi
+
+	# --- k. an ignore mark never outlives its path or its file --------
+	# Written files leave the table: a slot and a descriptor each.
+	g0=$(ctr backend.fanotify.ignore.guarded)
+	f0=$(ctr backend.fanotify.ignore.full)
+	echo k >"$W/k.txt"
+	for _k in 1 2 3 4 5 6 7 8 9 10 11 12; do
+		opener k1 "$W/k.txt"
+		sleep 0.05
+		echo x >>"$W/k.txt"
+	done
+	sleep 0.2
+	g1=$(ctr backend.fanotify.ignore.guarded)
+	f1=$(ctr backend.fanotify.ignore.full)
+	m1=$(ctr backend.fanotify.ignore.marks)
+	if [ $((g1 - g0)) -ge 11 ] && [ "$f1" -eq "$f0" ] && [ "$m1" -le 2 ]; then
+		ok "a written file's ignore mark leaves the table"
+	else
+		echo "# guarded +$((g1 - g0)), full +$((f1 - f0)), marks $m1"
+		not_ok "a written file's ignore mark leaves the table"
+	fi
+	# A rename, or a new link, onto a denied name: denied.
+	mv "$W/secret.txt" "$W/secret.keep"
+	echo k2 >"$W/k2"
+	opener k2a "$W/k2"
+	sleep 0.2
+	mv "$W/k2" "$W/secret.txt"
+	sleep 0.2
+	opener k2b "$W/secret.txt"
+	check "an allowed file renamed onto a denied name is denied" \
+	    is_res "ok=0 eperm=1 other=0"
+	rm -f "$W/secret.txt"
+	echo k3 >"$W/k3"
+	opener k3a "$W/k3"
+	sleep 0.2
+	ln "$W/k3" "$W/secret.txt"
+	sleep 0.2
+	opener k3b "$W/secret.txt"
+	check "an allowed file linked to a denied name is denied" \
+	    is_res "ok=0 eperm=1 other=0"
+	rm -f "$W/secret.txt" "$W/k3"
+	mv "$W/secret.keep" "$W/secret.txt"
+	stop_daemon
+else
+	not_ok "reload of a watched configuration returns within 3 s"
+fi
+
+# --- l. files another user can rename get no ignore mark ------------------
+# The test's directory must be traversable by that user.
+U=$TMP/u
+if command -v setpriv >/dev/null 2>&1 && chmod 711 "$TMP" && mkdir "$U" &&
+    chown nobody "$U"; then
+	cat >"$TMP/u.rules" <<EOF
+deny open all : path=$U/secret.txt
+allow open all : prefix=$U/
+EOF
+	if start_daemon u --watch "$U" --policy "$TMP/u.rules"; then
+		asnobody() {
+			timeout -s KILL 20 setpriv --reuid=nobody \
+			    --regid=nogroup --clear-groups "$@"
+		}
+		asnobody sh -c "echo a >'$U/a' && cat '$U/a' >/dev/null &&
+		    cat '$U/a' >/dev/null && mv '$U/a' '$U/secret.txt'" \
+		    2>"$TMP/u.sh.err"
+		if asnobody cat "$U/secret.txt" >/dev/null 2>"$TMP/u.cat.err"; then
+			not_ok "a user's renamed file is judged by its new name"
+		else
+			ok "a user's renamed file is judged by its new name"
+		fi
+		ia=$(ctr backend.fanotify.ignore.added)
+		iu=$(ctr backend.fanotify.ignore.unlocked)
+		if [ "${ia:-1}" -eq 0 ] && [ "${iu:-0}" -ge 1 ]; then
+			ok "no ignore mark on a file another user can rename"
+		else
+			echo "# ignore.added ${ia:-?}, ignore.unlocked ${iu:-?}"
+			not_ok "no ignore mark on a file another user can rename"
+		fi
+		stop_daemon
+	else
+		not_ok "a user's renamed file is judged by its new name"
+	fi
+else
+	skip "a user's renamed file is judged by its new name" \
+	    "no setpriv or no user nobody"
+fi
+
+# --- j. filesystem and mount marks on a private tmpfs ----------------------
+mkdir "$MNT"
+if mount -t tmpfs -o size=8m vdtest "$MNT" 2>"$TMP/mount.err"; then
+	MOUNTED=yes
+	mkdir "$MNT/sub"
+	echo secret >"$MNT/sub/secret"
+	echo fine >"$MNT/sub/fine"
+	cat >"$TMP/j.rules" <<EOF
+deny open all : path=$MNT/sub/secret
+EOF
+	for kind in filesystem mount; do
+		d="$kind marks deny a file in a subdirectory"
+		if start_daemon "j$kind" --mark $kind --watch "$MNT" \
+		    --policy "$TMP/j.rules"; then
+			opener "j$kind" "$MNT/sub/secret"
+			is_res "ok=0 eperm=1 other=0" && r1=yes || r1=no
+			opener "j$kind.2" "$MNT/sub/fine"
+			if [ $r1 = yes ] && is_res "ok=1 eperm=0 other=0"; then
+				ok "$d"
+			else
+				not_ok "$d"
+			fi
+			stop_daemon
+		else
+			not_ok "$d"
+		fi
+	done
+	if umount "$MNT"; then
+		MOUNTED=
+	fi
+else
+	sed 's/^/# mount: /' "$TMP/mount.err"
+	skip "filesystem marks deny a file in a subdirectory" "no tmpfs mount"
+	skip "mount marks deny a file in a subdirectory" "no tmpfs mount"
+fi
+
+echo "1..$n"
+[ $failed -eq 0 ]
