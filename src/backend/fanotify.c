@@ -438,7 +438,7 @@ fan_respond(void *ctx, enum vd_event_type t, const struct vd_handle *h,
 	uint32_t response = d->verdict == VD_ALLOW ? FAN_ALLOW : FAN_DENY;
 	bool ok;
 
-	if (d->audit && fan->cfg.audit)
+	if (d->audit && (fan->cfg.audit || fan->cfg.audit_without_init))
 		response |= FAN_AUDIT;
 	(void)t;
 	ok = write_response(fan, h->fd, response);

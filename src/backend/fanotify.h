@@ -59,6 +59,10 @@ struct vd_fan_config {
 	size_t npaths;
 	const char *paths[VD_FAN_MARKS_MAX];
 	bool audit; /* FAN_ENABLE_AUDIT: decisions may carry FAN_AUDIT */
+	/* Test hook: audited decisions carry FAN_AUDIT even without
+	 * FAN_ENABLE_AUDIT, so the kernel refuses them and the plain retry
+	 * must answer. */
+	bool audit_without_init;
 	unsigned ignore_max;  /* ignore marks kept at most; 0: none */
 	unsigned proc_cache;  /* process identities cached (power of two) */
 	uint64_t proc_ttl_ns; /* an identity is re-read after this long */

@@ -83,6 +83,8 @@ struct vd_conf_test {
 	char stall_name[VD_CONF_NAME_MAX]; /* evaluations of files so named */
 	uint64_t stall_ms;                 /* sleep this long first */
 	bool block_worker; /* worker 0 blocks in its next evaluation */
+	/* fanotify: FAN_AUDIT without FAN_ENABLE_AUDIT (refused, retried) */
+	bool audit_without_init;
 };
 
 struct vd_conf {

@@ -1289,6 +1289,7 @@ fan_config(
 	fc->npaths =
 	    vd_conf_fan_paths(c, buf, bufsz, fc->paths, VD_FAN_MARKS_MAX);
 	fc->audit = c->fan.audit;
+	fc->audit_without_init = c->test.audit_without_init;
 	fc->ignore_max = c->fan.ignore_max;
 	fc->proc_cache = c->fan.proc_cache;
 	fc->proc_ttl_ns = c->fan.proc_ttl_ns;

@@ -626,6 +626,53 @@ else
 	not_ok "reload of a watched configuration returns within 3 s"
 fi
 
+# --- m. FAN_AUDIT, and a refused answer retried plainly -------------------
+cat >"$TMP/m.rules" <<EOF
+deny,audit open all : path=$W/secret.txt
+allow,audit open all : path=$W/a
+EOF
+# Without FAN_ENABLE_AUDIT the kernel refuses FAN_AUDIT: the plain retry
+# must still reach the openers, with the right verdicts.
+if start_daemon m1 --watch "$W" --policy "$TMP/m.rules" \
+    -s test.audit_without_init=yes; then
+	opener m1a "$W/secret.txt"
+	check "a refused audited deny is retried: still EPERM" \
+	    is_res "ok=0 eperm=1 other=0"
+	opener m1b "$W/a"
+	check "a refused audited allow is retried: still allowed" \
+	    is_res "ok=1 eperm=0 other=0"
+	we=$(ctr backend.fanotify.write_errors)
+	wf=$(ctr backend.fanotify.write_failures)
+	if [ "${we:-0}" -ge 2 ] && [ "${wf:-1}" -eq 0 ]; then
+		ok "each refused answer is counted and none is lost"
+	else
+		echo "# write_errors ${we:-?}, write_failures ${wf:-?}"
+		not_ok "each refused answer is counted and none is lost"
+	fi
+	stop_daemon
+else
+	not_ok "a refused audited deny is retried: still EPERM"
+fi
+if start_daemon m2 --watch "$W" --policy "$TMP/m.rules" \
+    -s fanotify.audit=yes; then
+	opener m2a "$W/secret.txt"
+	au=$(ctr backend.fanotify.audited)
+	we=$(ctr backend.fanotify.write_errors)
+	if is_res "ok=0 eperm=1 other=0" && [ "${au:-0}" -ge 1 ] &&
+	    [ "${we:-1}" -eq 0 ]; then
+		ok "with FAN_ENABLE_AUDIT an audited deny carries FAN_AUDIT"
+	else
+		echo "# audited ${au:-?}, write_errors ${we:-?}"
+		not_ok "with FAN_ENABLE_AUDIT an audited deny carries FAN_AUDIT"
+	fi
+	stop_daemon
+elif grep -q "FAN_ENABLE_AUDIT" "$TMP/m2.err"; then
+	skip "with FAN_ENABLE_AUDIT an audited deny carries FAN_AUDIT" \
+	    "the kernel refuses FAN_ENABLE_AUDIT here"
+else
+	not_ok "with FAN_ENABLE_AUDIT an audited deny carries FAN_AUDIT"
+fi
+
 # --- l. files another user can rename get no ignore mark ------------------
 # The test's directory must be traversable by that user.
 U=$TMP/u
