@@ -467,8 +467,32 @@ vd_fan_ops(void)
 	return &fan_ops;
 }
 
-/* Removes entry i: its ignore mark, its guard mark, its descriptor.  The
- * caller holds ign_lock; the last entry takes its place. */
+static bool
+same_inode(const struct ign *e, const struct file_handle *fh)
+{
+	return e->fh.h.handle_type == fh->handle_type &&
+	    e->fh.h.handle_bytes == fh->handle_bytes &&
+	    memcmp(e->fh.h.f_handle, fh->f_handle, fh->handle_bytes) == 0;
+}
+
+/* The entry for this inode and mask, or (mask 0) for this inode with
+ * another index than `skip`; NULL when none.  Caller holds ign_lock. */
+static struct ign *
+ignore_find(struct vd_fan *fan, const struct file_handle *fh, uint64_t mask,
+    size_t skip)
+{
+	size_t i;
+
+	for (i = 0; i < fan->nign; i++)
+		if (i != skip && same_inode(&fan->ign[i], fh) &&
+		    (mask == 0 || fan->ign[i].mask == mask))
+			return &fan->ign[i];
+	return NULL;
+}
+
+/* Removes entry i: its ignore mark, its guard mark (unless another entry
+ * guards the same inode), its descriptor.  The caller holds ign_lock; the
+ * last entry takes its place. */
 static void
 ignore_remove(struct vd_fan *fan, size_t i)
 {
@@ -477,8 +501,9 @@ ignore_remove(struct vd_fan *fan, size_t i)
 	/* ENOENT: the kernel dropped it already (the file was written). */
 	(void)fanotify_mark(fan->perm_fd,
 	    FAN_MARK_REMOVE | FAN_MARK_IGNORED_MASK, e->mask, e->fd, NULL);
-	(void)fanotify_mark(
-	    fan->guard_fd, FAN_MARK_REMOVE, GUARD_MASK, e->fd, NULL);
+	if (ignore_find(fan, &e->fh.h, 0, i) == NULL)
+		(void)fanotify_mark(
+		    fan->guard_fd, FAN_MARK_REMOVE, GUARD_MASK, e->fd, NULL);
 	close(e->fd);
 	*e = fan->ign[--fan->nign];
 	atomic_store_explicit(
@@ -567,10 +592,15 @@ ignore_add(struct vd_fan *fan, const struct vd_event *ev)
 	e = &fan->ign[fan->nign];
 	e->fh.h.handle_bytes = FH_MAX;
 	if ((fd = dup(ev->handle.fd)) < 0 ||
-	    name_to_handle_at(fd, "", &e->fh.h, &mount_id, AT_EMPTY_PATH) !=
-	        0 ||
-	    fanotify_mark(fan->guard_fd, FAN_MARK_ADD, GUARD_MASK, fd, NULL) !=
-	        0)
+	    name_to_handle_at(fd, "", &e->fh.h, &mount_id, AT_EMPTY_PATH) != 0)
+		goto error;
+	/* Events for one file decided in parallel: one mark is enough. */
+	if (ignore_find(fan, &e->fh.h, mask, SIZE_MAX) != NULL) {
+		close(fd);
+		goto out;
+	}
+	if (fanotify_mark(fan->guard_fd, FAN_MARK_ADD, GUARD_MASK, fd, NULL) !=
+	    0)
 		goto error;
 	if (fanotify_mark(fan->perm_fd, FAN_MARK_ADD | FAN_MARK_IGNORED_MASK,
 	        mask, fd, NULL) != 0) {

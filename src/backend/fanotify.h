@@ -19,7 +19,10 @@
  * vd_event per event (the process's identity from a bounded cache) and
  * submits it.  It never opens a watched file.  The object's path is
  * resolved later, on the worker, and only when the policy needs it
- * (vd_fan_evaluator).  Every event fd is closed exactly once: by respond()
+ * (vd_fan_evaluator).  Events of the process the backend runs in are
+ * allowed by the reader at once, without the pipeline (the daemon never
+ * waits on itself): a test or benchmark must open watched files from
+ * another process.  Every event fd is closed exactly once: by respond()
  * (or kept as the handle of an ignore mark) for permission events, by
  * release() for notify events.
  *
