@@ -1,0 +1,1263 @@
+/*
+ * fanotify-bench.c — what a fanotify permission listener costs an open(2).
+ *
+ * K opener threads (in a child process) open(2) and close(2) 64 small
+ * files of a private directory in a loop, each open timed on its own with
+ * CLOCK_MONOTONIC, under five listeners running in this process, side by
+ * side (fanotify-bench(1) has the details):
+ *
+ *   none             no listener: the floor
+ *   minimal          the least a listener can do: one thread reads a
+ *                    batch, allows each event, closes its fd
+ *   verdictd-park    verdictd's fanotify backend and pipeline, workers
+ *                    parking at once (spin_ns 0), no ignore marks
+ *   verdictd-spin    the same with the profile's adaptive spinning
+ *   verdictd-ignore  the same with ignore marks: after the first round
+ *                    the kernel answers the repeated opens itself
+ *
+ * Every (listener, K) cell gets a listener of its own, set up before and
+ * torn down completely after it, so no cell inherits another's marks,
+ * threads or caches.  The opens of a short warm-up are not measured.  The
+ * openers run in a child process (see "Openers" below for why).
+ *
+ * Signals: SIGINT, SIGTERM and SIGHUP are blocked in every thread (the
+ * mask is set before the first thread starts) and taken synchronously by
+ * the main thread with sigtimedwait(2) while it waits out a cell.  So no
+ * thread of the backend ever sees EINTR from a signal of ours, and the
+ * run stops between two opens with every listener torn down in order and
+ * the directory removed.  Should the process die anyway, the kernel
+ * allows whatever its fanotify groups still hold when it closes them.
+ *
+ * Output: a table and the target checks, or with --json one JSON object
+ * per cell and per target on lines of their own (STYLE.md 13).  A missed
+ * target does not change the exit status.  Exit 77 when not root or when
+ * the kernel offers no fanotify permission events, 2 on a usage error, 1
+ * when a listener failed or an open did.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/fanotify.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <verdict/pipeline.h>
+#include <verdict/policy.h>
+#include <verdict/stats.h>
+#include <verdict/version.h>
+
+#include "backend/fanotify.h"
+
+#define NS_PER_S  1000000000ull
+#define WARMUP_NS (200 * 1000000ull)
+
+#define NFILES       64          /* files the openers cycle over */
+#define OPENERS_MAX  256         /* largest K */
+#define NK_MAX       16          /* entries of -k */
+#define MINIMAL_BUF  (64 * 1024) /* the minimal listener's read buffer */
+#define MINIMAL_MASK (FAN_OPEN_PERM | FAN_EVENT_ON_CHILD)
+
+#define EXIT_FAIL  1
+#define EXIT_USAGE 2
+#define EXIT_SKIP  77 /* the automake/meson convention for "skipped" */
+
+static const char *progname = "fanotify-bench";
+
+/* ------------------------------------------------------------------ */
+/* Options and shared state                                            */
+
+enum lkind { L_NONE, L_MINIMAL, L_PARK, L_SPIN, L_IGNORE, L_COUNT };
+
+struct opts {
+	double duration_s;
+	unsigned nk;
+	unsigned k[NK_MAX];
+	bool run[L_COUNT];
+	bool json;
+};
+
+static struct opts opt = {
+	.duration_s = 2,
+};
+
+/* The private directory and its files (realpath'd: the policy's prefix
+ * must match the path the backend reads back from the event's fd). */
+static char dir[PATH_MAX];
+static char paths[NFILES][PATH_MAX + 8];
+static bool dir_made;
+
+/* SIGINT, SIGTERM, SIGHUP: blocked everywhere, taken by the main thread. */
+static sigset_t stopsigs;
+static int caught;
+
+/* One (listener, K) cell. */
+struct result {
+	bool done;
+	unsigned k;
+	uint64_t opens;  /* measured opens */
+	uint64_t errors; /* opens that failed, warm-up included */
+	int first_errno;
+	uint64_t sum_ns;
+	uint64_t elapsed_ns;
+	struct vd_hist hist;
+	/* verdictd cells */
+	bool have_fan;
+	struct vd_fan_stats fan;
+	uint64_t answered_worker;
+	uint64_t answered_default; /* timer or stop: the policy never ran */
+	uint64_t dropped;
+};
+
+static struct result results[L_COUNT][NK_MAX];
+static bool failed; /* a listener or an open failed: exit 1 */
+
+static void warnx_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void
+warnx_(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fprintf(stderr, "%s: ", progname);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+static inline uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Waits ns nanoseconds, or less when a stop signal comes: returns true
+ * then (and from then on).
+ */
+static bool
+wait_ns(uint64_t ns)
+{
+	uint64_t end = now_ns() + ns, t;
+	struct timespec ts;
+	int sig;
+
+	while (caught == 0 && (t = now_ns()) < end) {
+		ts.tv_sec = (time_t)((end - t) / NS_PER_S);
+		ts.tv_nsec = (long)((end - t) % NS_PER_S);
+		sig = sigtimedwait(&stopsigs, NULL, &ts);
+		if (sig > 0)
+			caught = sig;
+		/* -1: EAGAIN (time is up) or EINTR (another signal). */
+	}
+	return caught != 0;
+}
+
+/* Takes a stop signal already pending, without waiting. */
+static bool
+stop_pending(void)
+{
+	struct timespec ts = { 0, 0 };
+	int sig;
+
+	if (caught == 0 && (sig = sigtimedwait(&stopsigs, NULL, &ts)) > 0)
+		caught = sig;
+	return caught != 0;
+}
+
+static void
+remove_dir(void)
+{
+	unsigned i;
+
+	if (!dir_made)
+		return;
+	for (i = 0; i < NFILES; i++)
+		(void)unlink(paths[i]);
+	if (rmdir(dir) != 0)
+		fprintf(stderr, "%s: rmdir %s: %s\n", progname, dir,
+		    strerror(errno));
+	dir_made = false;
+}
+
+static int
+make_dir(void)
+{
+	char tmpl[] = "/tmp/vd-fbench.XXXXXX";
+	char data[512];
+	unsigned i;
+	int fd;
+
+	if (mkdtemp(tmpl) == NULL) {
+		warnx_("mkdtemp %s: %s", tmpl, strerror(errno));
+		return -1;
+	}
+	if (realpath(tmpl, dir) == NULL) {
+		warnx_("realpath %s: %s", tmpl, strerror(errno));
+		(void)rmdir(tmpl);
+		return -1;
+	}
+	dir_made = true;
+	memset(data, 'x', sizeof(data));
+	for (i = 0; i < NFILES; i++) {
+		snprintf(paths[i], sizeof(paths[i]), "%s/f%02u", dir, i);
+		fd = open(
+		    paths[i], O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (fd < 0 ||
+		    write(fd, data, sizeof(data)) != (ssize_t)sizeof(data)) {
+			warnx_("%s: %s", paths[i], strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			return -1;
+		}
+		close(fd);
+	}
+	return 0;
+}
+
+/*
+ * Whether this kernel gives us permission events on the directory at all:
+ * a group of the content class and an open-permission mark, at once
+ * removed.  Returns 0, or -errno with the failing call in msg.
+ */
+static int
+probe_fanotify(char *msg, size_t msgsz)
+{
+	int fd, rc = 0;
+
+	fd = fanotify_init(
+	    FAN_CLASS_CONTENT | FAN_CLOEXEC, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = -errno;
+		snprintf(msg, msgsz, "fanotify_init: %s", strerror(errno));
+		return rc;
+	}
+	if (fanotify_mark(fd, FAN_MARK_ADD, MINIMAL_MASK, AT_FDCWD, dir) != 0) {
+		rc = -errno;
+		snprintf(
+		    msg, msgsz, "%s: fanotify_mark: %s", dir, strerror(errno));
+	}
+	close(fd);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Openers                                                             */
+
+/*
+ * The openers run in a child process, forked for each cell while this
+ * process has no thread but its main one (before the listener starts): the
+ * fanotify backend answers its own process's events at once, without
+ * the pipeline (a daemon never waits on itself), so openers in this
+ * process would not measure verdictd at all.  A real opener is another
+ * process anyway.  Parent and child share one anonymous mapping: the
+ * phase, written by the parent, and each opener's counters, written by
+ * its thread and read by the parent after the child has exited.
+ */
+enum { PH_WAIT, PH_WARMUP, PH_MEASURE, PH_STOP };
+
+struct opener {
+	_Alignas(64) pthread_t thr;
+	unsigned first; /* file it starts with */
+	uint64_t opens;
+	uint64_t errors;
+	int first_errno;
+	uint64_t sum_ns;
+	uint64_t last_ns; /* end of its last measured open */
+	struct vd_hist hist;
+};
+
+struct cell_shm {
+	_Alignas(64) _Atomic int phase; /* the parent's */
+	_Atomic bool abort;             /* the child's: an opener failed */
+	int err;                        /* why, -errno */
+	unsigned k;
+	struct opener o[];
+};
+
+static struct cell_shm *shm;
+static size_t shm_size;
+
+static void *
+opener_main(void *arg)
+{
+	const struct timespec nap = { 0, 100000 };
+	struct opener *o = arg;
+	unsigned i = o->first;
+	uint64_t t1, t2;
+	int ph, fd;
+
+	while (atomic_load_explicit(&shm->phase, memory_order_acquire) ==
+	        PH_WAIT &&
+	    !atomic_load_explicit(&shm->abort, memory_order_relaxed))
+		nanosleep(&nap, NULL);
+	/* acquire: pairs with the parent's release of PH_MEASURE, so an
+	 * open counted as measured started after the cell's t0. */
+	while ((ph = atomic_load_explicit(&shm->phase, memory_order_acquire)) !=
+	        PH_STOP &&
+	    !atomic_load_explicit(&shm->abort, memory_order_relaxed)) {
+		t1 = now_ns();
+		fd = open(paths[i], O_RDONLY | O_CLOEXEC);
+		t2 = now_ns();
+		if (fd >= 0)
+			close(fd);
+		else if (o->errors++ == 0)
+			o->first_errno = errno;
+		if (++i == NFILES)
+			i = 0;
+		if (ph != PH_MEASURE || fd < 0)
+			continue;
+		vd_hist_record(&o->hist, t2 - t1);
+		o->sum_ns += t2 - t1;
+		o->opens++;
+		o->last_ns = t2;
+	}
+	return NULL;
+}
+
+static void __attribute__((noreturn)) child_main(pid_t parent)
+{
+	unsigned i, started;
+	int rc = 0;
+
+	/* Never outlive the parent (SIGKILL cannot be blocked). */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+		_exit(EXIT_FAIL);
+	for (started = 0; started < shm->k; started++) {
+		rc = pthread_create(
+		    &shm->o[started].thr, NULL, opener_main, &shm->o[started]);
+		if (rc != 0) {
+			shm->err = -rc;
+			atomic_store(&shm->abort, true);
+			break;
+		}
+	}
+	for (i = 0; i < started; i++)
+		pthread_join(shm->o[i].thr, NULL);
+	_exit(rc == 0 ? 0 : EXIT_FAIL);
+}
+
+/*
+ * Maps the shared state for K openers and forks the child that runs
+ * them; they wait for the first phase.  The child's pid, or -errno.
+ */
+static pid_t
+openers_fork(unsigned k)
+{
+	pid_t parent = getpid(), pid;
+	unsigned i;
+
+	shm_size = sizeof(*shm) + k * sizeof(shm->o[0]);
+	shm = mmap(NULL, shm_size, PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (shm == MAP_FAILED) {
+		shm = NULL;
+		return -errno;
+	}
+	/* Fresh anonymous pages are zero: PH_WAIT, no abort, counters 0. */
+	shm->k = k;
+	for (i = 0; i < k; i++)
+		shm->o[i].first = i * NFILES / k % NFILES; /* spread them */
+	fflush(NULL); /* nothing buffered is written twice */
+	if ((pid = fork()) < 0) {
+		pid = -errno;
+		munmap(shm, shm_size);
+		shm = NULL;
+		return pid;
+	}
+	if (pid == 0)
+		child_main(parent);
+	return pid;
+}
+
+/*
+ * Waits up to timeout_ns (UINT64_MAX: for ever) for the child; true when
+ * it was reaped (its status in *status).  A stop signal does not shorten
+ * the wait.
+ */
+static bool
+openers_reap(pid_t pid, uint64_t timeout_ns, int *status)
+{
+	const struct timespec nap = { 0, 1000000 };
+	uint64_t end =
+	    timeout_ns == UINT64_MAX ? UINT64_MAX : now_ns() + timeout_ns;
+	pid_t r;
+
+	for (;;) {
+		r = waitpid(pid, status, WNOHANG);
+		if (r == pid)
+			return true;
+		if (r < 0 && errno != EINTR)
+			return true; /* not ours to wait for any more */
+		if (now_ns() >= end)
+			return false;
+		nanosleep(&nap, NULL);
+	}
+}
+
+static void
+hist_merge(struct vd_hist *into, const struct vd_hist *h)
+{
+	unsigned b;
+
+	for (b = 0; b < VD_HIST_BUCKETS; b++)
+		into->b[b] += h->b[b];
+	into->count += h->count;
+	if (h->max > into->max)
+		into->max = h->max;
+}
+
+/*
+ * Runs the child's openers through the warm-up and the measured part;
+ * the listener is in place.  Returns when they have been told to stop:
+ * t0 and end bracket the measured part.
+ */
+static void
+openers_run(uint64_t *t0, uint64_t *end)
+{
+	atomic_store_explicit(&shm->phase, PH_WARMUP, memory_order_release);
+	(void)wait_ns(WARMUP_NS);
+	*t0 = now_ns();
+	/* release: the openers see PH_MEASURE only after t0. */
+	atomic_store_explicit(&shm->phase, PH_MEASURE, memory_order_release);
+	(void)wait_ns((uint64_t)(opt.duration_s * (double)NS_PER_S));
+	*end = now_ns();
+	atomic_store_explicit(&shm->phase, PH_STOP, memory_order_release);
+}
+
+/* Sums the openers into *r (after the child has exited), beside the
+ * listener's counters already there. */
+static void
+openers_collect(uint64_t t0, uint64_t end, struct result *r)
+{
+	const struct opener *o;
+	unsigned i;
+
+	r->k = shm->k;
+	for (i = 0; i < shm->k; i++) {
+		o = &shm->o[i];
+		r->opens += o->opens;
+		r->sum_ns += o->sum_ns;
+		if (o->errors > 0 && r->errors == 0)
+			r->first_errno = o->first_errno;
+		r->errors += o->errors;
+		if (o->last_ns > end)
+			end = o->last_ns;
+		hist_merge(&r->hist, &o->hist);
+	}
+	r->elapsed_ns = end > t0 ? end - t0 : 0;
+}
+
+static void
+openers_unmap(void)
+{
+	if (shm != NULL)
+		munmap(shm, shm_size);
+	shm = NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Listeners, behind one table                                         */
+
+struct lctx {
+	char msg[512];
+	/* minimal */
+	int mfan;
+	int efd;
+	void *buf;
+	pthread_t thr;
+	int thr_errno;         /* the reader's fatal error, 0 if none */
+	uint64_t write_errors; /* responses the kernel refused */
+	/* verdictd */
+	struct vd_policy_runtime *rt;
+	struct vd_fan *fan;
+	struct vd_pipeline *p;
+	struct vd_stats *stats;
+};
+
+struct listener {
+	const char *name;
+	/* 0, or -errno with a sentence in c->msg. */
+	int (*start)(struct lctx *c, const struct listener *l);
+	/* Tears everything down; the listener's own counters go to *r.
+	 * 0, or -1 when it failed during the cell (a sentence in c->msg). */
+	int (*stop)(struct lctx *c, struct result *r);
+	bool park;   /* verdictd: workers park at once (spin_ns 0) */
+	bool ignore; /* verdictd: ignore marks */
+};
+
+static int
+none_start(struct lctx *c, const struct listener *l)
+{
+	(void)c;
+	(void)l;
+	return 0;
+}
+
+static int
+none_stop(struct lctx *c, struct result *r)
+{
+	(void)c;
+	(void)r;
+	return 0;
+}
+
+/*
+ * The minimal listener's reader.  On a fatal error it closes the group
+ * itself: the kernel then allows what the group holds and the openers go
+ * on unwatched, rather than wait for an answer nobody will give.
+ */
+static void *
+minimal_main(void *arg)
+{
+	struct lctx *c = arg;
+	struct pollfd pfd[2] = {
+		{ .fd = c->mfan, .events = POLLIN },
+		{ .fd = c->efd, .events = POLLIN },
+	};
+	struct fanotify_response resp;
+	const struct fanotify_event_metadata *m;
+	ssize_t n;
+
+	for (;;) {
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			goto fatal;
+		}
+		if (pfd[0].revents & POLLIN) {
+			n = read(c->mfan, c->buf, MINIMAL_BUF);
+			if (n < 0) {
+				if (errno == EINTR || errno == EAGAIN)
+					continue;
+				goto fatal;
+			}
+			for (m = c->buf; FAN_EVENT_OK(m, n);
+			     m = FAN_EVENT_NEXT(m, n)) {
+				if (m->vers != FANOTIFY_METADATA_VERSION) {
+					errno = EPROTO;
+					goto fatal;
+				}
+				if (m->fd < 0)
+					continue;
+				if (m->mask & FAN_OPEN_PERM) {
+					resp.fd = m->fd;
+					resp.response = FAN_ALLOW;
+					if (write(
+					        c->mfan, &resp, sizeof(resp)) !=
+					    (ssize_t)sizeof(resp))
+						c->write_errors++;
+				}
+				close(m->fd);
+			}
+		} else if (pfd[0].revents & (POLLERR | POLLHUP | POLLNVAL)) {
+			errno = EIO;
+			goto fatal;
+		}
+		if (pfd[1].revents & POLLIN)
+			return NULL;
+	}
+fatal:
+	c->thr_errno = errno;
+	close(c->mfan);
+	c->mfan = -1;
+	return NULL;
+}
+
+static int
+minimal_start(struct lctx *c, const struct listener *l)
+{
+	int rc;
+
+	(void)l;
+	c->mfan = c->efd = -1;
+	c->mfan =
+	    fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_UNLIMITED_QUEUE,
+	        O_RDONLY | O_LARGEFILE | O_CLOEXEC);
+	if (c->mfan < 0) {
+		rc = -errno;
+		snprintf(c->msg, sizeof(c->msg), "fanotify_init: %s",
+		    strerror(errno));
+		goto fail;
+	}
+	if (fanotify_mark(c->mfan, FAN_MARK_ADD, MINIMAL_MASK, AT_FDCWD, dir) !=
+	    0) {
+		rc = -errno;
+		snprintf(c->msg, sizeof(c->msg), "%s: fanotify_mark: %s", dir,
+		    strerror(errno));
+		goto fail;
+	}
+	if ((c->efd = eventfd(0, EFD_CLOEXEC)) < 0) {
+		rc = -errno;
+		snprintf(
+		    c->msg, sizeof(c->msg), "eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	/* Aligned for struct fanotify_event_metadata, and page aligned. */
+	if ((c->buf = aligned_alloc(4096, MINIMAL_BUF)) == NULL) {
+		rc = -ENOMEM;
+		snprintf(c->msg, sizeof(c->msg), "out of memory");
+		goto fail;
+	}
+	if ((rc = -pthread_create(&c->thr, NULL, minimal_main, c)) != 0) {
+		snprintf(c->msg, sizeof(c->msg), "pthread_create: %s",
+		    strerror(-rc));
+		goto fail;
+	}
+	return 0;
+fail:
+	free(c->buf);
+	c->buf = NULL;
+	if (c->efd >= 0)
+		close(c->efd);
+	if (c->mfan >= 0)
+		close(c->mfan);
+	return rc;
+}
+
+static int
+minimal_stop(struct lctx *c, struct result *r)
+{
+	uint64_t one = 1;
+	int rc = 0;
+
+	(void)r;
+	while (write(c->efd, &one, sizeof(one)) != (ssize_t)sizeof(one)) {
+		if (errno != EINTR) {
+			/* The reader would never stop: closing its group
+			 * from here is the way left (it allows all). */
+			warnx_("eventfd write: %s", strerror(errno));
+			abort();
+		}
+	}
+	pthread_join(c->thr, NULL);
+	if (c->mfan >= 0) {
+		/* Remove the mark first so no event comes between. */
+		(void)fanotify_mark(
+		    c->mfan, FAN_MARK_REMOVE, MINIMAL_MASK, AT_FDCWD, dir);
+		close(c->mfan);
+	} else {
+		snprintf(c->msg, sizeof(c->msg), "reader: %s",
+		    strerror(c->thr_errno));
+		rc = -1;
+	}
+	if (c->write_errors > 0 && rc == 0) {
+		snprintf(c->msg, sizeof(c->msg),
+		    "the kernel refused %" PRIu64 " responses",
+		    c->write_errors);
+		rc = -1;
+	}
+	close(c->efd);
+	free(c->buf);
+	c->buf = NULL;
+	return rc;
+}
+
+/* Tears a verdictd listener down in the order fanotify.h gives; every
+ * part may be NULL.  Counters first, when asked. */
+static void
+verdictd_teardown(struct lctx *c, struct result *r)
+{
+	const struct vd_type_stats *ts;
+
+	if (c->fan != NULL)
+		vd_fan_quiesce(c->fan);
+	if (c->p != NULL)
+		vd_pipeline_stop(c->p);
+	if (r != NULL && c->fan != NULL && c->p != NULL) {
+		vd_fan_stats(c->fan, &r->fan);
+		r->have_fan = true;
+		vd_pipeline_stats(c->p, c->stats);
+		ts = &c->stats->types[VD_AUTH_OPEN];
+		r->answered_worker = ts->answered_worker;
+		r->answered_default = ts->answered_default;
+		r->dropped = ts->dropped;
+	}
+	vd_fan_destroy(c->fan);
+	c->fan = NULL;
+	vd_pipeline_destroy(c->p);
+	c->p = NULL;
+	vd_policy_runtime_destroy(c->rt);
+	c->rt = NULL;
+	free(c->stats);
+	c->stats = NULL;
+}
+
+static int
+verdictd_start(struct lctx *c, const struct listener *l)
+{
+	struct vd_config cfg;
+	struct vd_fan_config fc;
+	struct vd_evaluator inner, wrapped;
+	struct vd_policy_error perr;
+	struct vd_policy *pol;
+	char text[PATH_MAX + 64];
+	unsigned workers;
+	int len, rc;
+
+	c->rt = NULL;
+	c->fan = NULL;
+	c->p = NULL;
+	if ((c->stats = malloc(sizeof(*c->stats))) == NULL) {
+		snprintf(c->msg, sizeof(c->msg), "out of memory");
+		return -ENOMEM;
+	}
+
+	vd_config_init(&cfg, VD_PROFILE_FANOTIFY);
+	cfg.multi_producer = false; /* one reader thread submits */
+	if (l->park)
+		cfg.spin_ns = 0;
+	workers = cfg.workers != 0 ? cfg.workers : vd_config_default_workers();
+
+	len =
+	    snprintf(text, sizeof(text), "allow open all : prefix=%s/\n", dir);
+	memset(&perr, 0, sizeof(perr));
+	pol = vd_policy_compile(
+	    text, (size_t)len, "fanotify-bench", 0, &perr, &rc);
+	if (pol == NULL) {
+		snprintf(c->msg, sizeof(c->msg), "policy: %s:%d:%d: %s",
+		    perr.file, perr.line, perr.column, perr.msg);
+		goto fail;
+	}
+	if ((c->rt = vd_policy_runtime_create(pol, workers, &rc)) == NULL) {
+		vd_policy_free(pol);
+		snprintf(c->msg, sizeof(c->msg), "policy runtime: %s",
+		    strerror(-rc));
+		goto fail;
+	}
+	inner = vd_policy_runtime_evaluator(c->rt);
+
+	vd_fan_config_init(&fc);
+	fc.types = UINT32_C(1) << VD_AUTH_OPEN;
+	fc.mark = VD_FAN_MARK_DIRECTORY;
+	fc.paths[0] = dir;
+	fc.npaths = 1;
+	if (!l->ignore)
+		fc.ignore_max = 0;
+	if ((c->fan = vd_fan_create(&fc, &rc, c->msg, sizeof(c->msg))) ==
+	    NULL) {
+		if (rc != -EINVAL)
+			snprintf(c->msg, sizeof(c->msg), "vd_fan_create: %s",
+			    strerror(-rc));
+		goto fail;
+	}
+	wrapped = vd_fan_evaluator(c->fan, &inner, true);
+
+	c->p = vd_pipeline_create(&cfg, &wrapped, vd_fan_ops(), c->fan, &rc);
+	if (c->p == NULL) {
+		snprintf(c->msg, sizeof(c->msg), "vd_pipeline_create: %s",
+		    strerror(-rc));
+		goto fail;
+	}
+	if ((rc = vd_pipeline_start(c->p)) != 0) {
+		snprintf(c->msg, sizeof(c->msg), "vd_pipeline_start: %s",
+		    strerror(-rc));
+		goto fail;
+	}
+	if ((rc = vd_fan_start(c->fan, c->p, c->msg, sizeof(c->msg))) != 0)
+		goto fail;
+	return 0;
+fail:
+	verdictd_teardown(c, NULL);
+	return rc < 0 ? rc : -EINVAL;
+}
+
+static int
+verdictd_stop(struct lctx *c, struct result *r)
+{
+	bool ran = vd_fan_running(c->fan);
+
+	verdictd_teardown(c, r);
+	if (!ran) {
+		snprintf(c->msg, sizeof(c->msg),
+		    "the backend's reader stopped during the run");
+		return -1;
+	}
+	return 0;
+}
+
+static const struct listener listeners[L_COUNT] = {
+	[L_NONE] = { "none", none_start, none_stop, false, false },
+	[L_MINIMAL] = { "minimal", minimal_start, minimal_stop, false, false },
+	[L_PARK] = { "verdictd-park", verdictd_start, verdictd_stop, true,
+	    false },
+	[L_SPIN] = { "verdictd-spin", verdictd_start, verdictd_stop, false,
+	    false },
+	[L_IGNORE] = { "verdictd-ignore", verdictd_start, verdictd_stop, false,
+	    true },
+};
+
+/*
+ * One cell: the openers' child forked, the listener up, the openers run,
+ * the child reaped, the listener down.  False on a failure (said).
+ */
+static bool
+run_cell(enum lkind lk, unsigned k, struct result *r)
+{
+	const struct listener *l = &listeners[lk];
+	struct lctx c;
+	uint64_t t0 = 0, end = 0;
+	bool ok = true, reaped;
+	int status = 0;
+	pid_t pid;
+
+	memset(r, 0, sizeof(*r));
+	memset(&c, 0, sizeof(c));
+	if ((pid = openers_fork(k)) < 0) {
+		warnx_("%s K=%u: cannot start the openers: %s", l->name, k,
+		    strerror(-pid));
+		return false;
+	}
+	if (l->start(&c, l) != 0) {
+		warnx_("%s: cannot start: %s", l->name, c.msg);
+		atomic_store(&shm->phase, PH_STOP);
+		(void)openers_reap(pid, UINT64_MAX, &status);
+		openers_unmap();
+		return false;
+	}
+	openers_run(&t0, &end);
+	/*
+	 * Every open in flight is answered before the listener goes: an
+	 * opener still blocked after a while means the listener stopped
+	 * answering; tearing it down answers (or allows) what it holds.
+	 */
+	if (!(reaped = openers_reap(pid, 5 * NS_PER_S, &status)))
+		warnx_("%s K=%u: openers still blocked 5 s after the end, "
+		       "tearing the listener down",
+		    l->name, k);
+	if (l->stop(&c, r) != 0) {
+		warnx_("%s K=%u: %s", l->name, k, c.msg);
+		ok = false;
+	}
+	if (!reaped && !openers_reap(pid, 5 * NS_PER_S, &status)) {
+		kill(pid, SIGKILL);
+		(void)openers_reap(pid, UINT64_MAX, &status);
+		ok = false;
+	}
+	openers_collect(t0, end, r);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		warnx_("%s K=%u: the openers' process failed: %s", l->name, k,
+		    shm->err != 0             ? strerror(-shm->err)
+		        : WIFSIGNALED(status) ? strsignal(WTERMSIG(status))
+		                              : "exit status");
+		ok = false;
+	}
+	openers_unmap();
+	if (!reaped)
+		ok = false;
+	if (r->errors > 0) {
+		warnx_("%s K=%u: %" PRIu64 " opens failed, the first with: %s",
+		    l->name, k, r->errors, strerror(r->first_errno));
+		ok = false;
+	}
+	r->done = ok && caught == 0;
+	return ok;
+}
+
+/* ------------------------------------------------------------------ */
+/* Output                                                              */
+
+static double
+mean_ns(const struct result *r)
+{
+	return r->opens > 0 ? (double)r->sum_ns / (double)r->opens : 0;
+}
+
+static double
+opens_per_s(const struct result *r)
+{
+	return r->elapsed_ns > 0
+	    ? (double)r->opens * (double)NS_PER_S / (double)r->elapsed_ns
+	    : 0;
+}
+
+static void
+print_table(void)
+{
+	const struct result *r;
+	bool any_fan = false;
+	unsigned l, i;
+
+	printf("listener          K      opens   mean µs    p50 µs    p99 µs"
+	       "      opens/s\n");
+	for (l = 0; l < L_COUNT; l++) {
+		for (i = 0; i < opt.nk; i++) {
+			r = &results[l][i];
+			if (!r->done)
+				continue;
+			printf("%-15s %3u %10" PRIu64
+			       " %9.2f %9.2f %9.2f %12.0f\n",
+			    listeners[l].name, r->k, r->opens, mean_ns(r) / 1e3,
+			    (double)vd_hist_quantile(&r->hist, 0.5) / 1e3,
+			    (double)vd_hist_quantile(&r->hist, 0.99) / 1e3,
+			    opens_per_s(r));
+			any_fan |= r->have_fan;
+		}
+	}
+	if (!any_fan)
+		return;
+	printf("\nverdictd backend, per cell (warm-up included):\n"
+	       "listener          K  perm_events ignore_added ignore_marks"
+	       "   by_worker  by_default\n");
+	for (l = 0; l < L_COUNT; l++) {
+		for (i = 0; i < opt.nk; i++) {
+			r = &results[l][i];
+			if (!r->done || !r->have_fan)
+				continue;
+			printf("%-15s %3u %12" PRIu64 " %12" PRIu64
+			       " %12" PRIu64 " %11" PRIu64 " %11" PRIu64 "\n",
+			    listeners[l].name, r->k, r->fan.perm_events,
+			    r->fan.ignore_added, r->fan.ignore_marks,
+			    r->answered_worker, r->answered_default);
+		}
+	}
+}
+
+static void
+print_json_cells(void)
+{
+	const struct result *r;
+	unsigned l, i;
+
+	for (l = 0; l < L_COUNT; l++) {
+		for (i = 0; i < opt.nk; i++) {
+			r = &results[l][i];
+			if (!r->done)
+				continue;
+			printf(
+			    "{\"listener\":\"%s\",\"k\":%u,\"opens\":%" PRIu64
+			    ",\"mean_ns\":%.1f,\"p50_ns\":%" PRIu64
+			    ",\"p99_ns\":%" PRIu64 ",\"opens_per_s\":%.0f",
+			    listeners[l].name, r->k, r->opens, mean_ns(r),
+			    vd_hist_quantile(&r->hist, 0.5),
+			    vd_hist_quantile(&r->hist, 0.99), opens_per_s(r));
+			if (r->have_fan)
+				printf(",\"perm_events\":%" PRIu64
+				       ",\"ignore_added\":%" PRIu64
+				       ",\"ignore_marks\":%" PRIu64
+				       ",\"answered_worker\":%" PRIu64
+				       ",\"answered_default\":%" PRIu64
+				       ",\"dropped\":%" PRIu64,
+				    r->fan.perm_events, r->fan.ignore_added,
+				    r->fan.ignore_marks, r->answered_worker,
+				    r->answered_default, r->dropped);
+			printf("}\n");
+		}
+	}
+}
+
+/*
+ * The targets: listener a against listener b at K = k, on p50 (a / b at
+ * most limit) or throughput (a / b at least limit).
+ */
+struct target {
+	const char *id;
+	enum lkind a, b;
+	unsigned k;
+	bool tput;
+	double limit;
+};
+
+static const struct target targets[] = {
+	{ "park_p50_k1_vs_minimal", L_PARK, L_MINIMAL, 1, false, 1.25 },
+	{ "spin_p50_k1_vs_minimal", L_SPIN, L_MINIMAL, 1, false, 1.0 },
+	{ "spin_tput_k8_vs_minimal", L_SPIN, L_MINIMAL, 8, true, 0.9 },
+	{ "park_tput_k8_vs_minimal", L_PARK, L_MINIMAL, 8, true, 0.9 },
+	{ "ignore_p50_k1_vs_none", L_IGNORE, L_NONE, 1, false, 1.5 },
+};
+
+#define NTARGETS (sizeof(targets) / sizeof(targets[0]))
+
+static const struct result *
+find_cell(enum lkind l, unsigned k)
+{
+	unsigned i;
+
+	for (i = 0; i < opt.nk; i++)
+		if (results[l][i].done && results[l][i].k == k)
+			return &results[l][i];
+	return NULL;
+}
+
+static void
+print_targets(void)
+{
+	const struct target *t;
+	const struct result *a, *b;
+	double va, vb, ratio;
+	bool pass;
+	size_t i;
+
+	if (!opt.json)
+		printf("\ntargets (informational):\n");
+	for (i = 0; i < NTARGETS; i++) {
+		t = &targets[i];
+		a = find_cell(t->a, t->k);
+		b = find_cell(t->b, t->k);
+		if (a == NULL || b == NULL) {
+			if (!opt.json)
+				printf("  SKIP  %s %s at K=%u %s %.2f x %s: "
+				       "not measured\n",
+				    listeners[t->a].name,
+				    t->tput ? "opens/s" : "p50", t->k,
+				    t->tput ? ">=" : "<=", t->limit,
+				    listeners[t->b].name);
+			continue;
+		}
+		if (t->tput) {
+			va = opens_per_s(a);
+			vb = opens_per_s(b);
+		} else {
+			va = (double)vd_hist_quantile(&a->hist, 0.5);
+			vb = (double)vd_hist_quantile(&b->hist, 0.5);
+		}
+		ratio = vb > 0 ? va / vb : 0;
+		pass = t->tput ? ratio >= t->limit : ratio <= t->limit;
+		if (opt.json) {
+			printf("{\"target\":\"%s\",\"ratio\":%.3f,"
+			       "\"limit\":%.2f,\"op\":\"%s\",\"pass\":%s}\n",
+			    t->id, ratio, t->limit,
+			    t->tput ? ">=" : "<=", pass ? "true" : "false");
+		} else if (t->tput) {
+			printf("  %s  %s opens/s at K=%u >= %.2f x %s: "
+			       "%.0f vs %.0f = %.2f\n",
+			    pass ? "PASS" : "MISS", listeners[t->a].name, t->k,
+			    t->limit, listeners[t->b].name, va, vb, ratio);
+		} else {
+			printf("  %s  %s p50 at K=%u <= %.2f x %s: "
+			       "%.2f vs %.2f µs = %.2f\n",
+			    pass ? "PASS" : "MISS", listeners[t->a].name, t->k,
+			    t->limit, listeners[t->b].name, va / 1e3, vb / 1e3,
+			    ratio);
+		}
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Main                                                                */
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: %s [-hV] [--json] [-d seconds] [-k list] [-l list]\n"
+	    "  -d, --duration SECS   measured time per cell, 0.01 to 3600 "
+	    "(default 2)\n"
+	    "  -k, --openers LIST    concurrent openers, e.g. 1,8 "
+	    "(default 1,8)\n"
+	    "  -l, --listeners LIST  none,minimal,verdictd-park,"
+	    "verdictd-spin,\n"
+	    "                        verdictd-ignore (default all)\n"
+	    "      --json            one JSON line per cell and target\n"
+	    "  -h, --help            this text\n"
+	    "  -V, --version         print the version\n"
+	    "Needs root; see fanotify-bench(1).\n",
+	    progname);
+}
+
+static void usage_error(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
+
+static void
+usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fprintf(stderr, "%s: ", progname);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	usage(stderr);
+	exit(EXIT_USAGE);
+}
+
+static void
+parse_openers(const char *arg)
+{
+	char buf[256], *s, *tok, *save, *end;
+	unsigned long ul;
+	unsigned i;
+
+	if (strlen(arg) >= sizeof(buf))
+		usage_error("--openers: list too long");
+	strcpy(buf, arg);
+	opt.nk = 0;
+	for (s = buf; (tok = strtok_r(s, ",", &save)) != NULL; s = NULL) {
+		errno = 0;
+		ul = strtoul(tok, &end, 10);
+		if (errno != 0 || end == tok || *end != '\0' || ul < 1 ||
+		    ul > OPENERS_MAX || tok[0] == '-' || tok[0] == '+')
+			usage_error("--openers: expected 1 to %u, got \"%s\"",
+			    OPENERS_MAX, tok);
+		for (i = 0; i < opt.nk; i++)
+			if (opt.k[i] == ul)
+				usage_error("--openers: %lu given twice", ul);
+		if (opt.nk == NK_MAX)
+			usage_error("--openers: at most %u values", NK_MAX);
+		opt.k[opt.nk++] = (unsigned)ul;
+	}
+	if (opt.nk == 0)
+		usage_error("--openers: empty list");
+}
+
+static void
+parse_listeners(const char *arg)
+{
+	char buf[256], *s, *tok, *save;
+	unsigned l;
+	bool any = false;
+
+	if (strlen(arg) >= sizeof(buf))
+		usage_error("--listeners: list too long");
+	strcpy(buf, arg);
+	memset(opt.run, 0, sizeof(opt.run));
+	for (s = buf; (tok = strtok_r(s, ",", &save)) != NULL; s = NULL) {
+		for (l = 0; l < L_COUNT; l++)
+			if (strcmp(tok, listeners[l].name) == 0)
+				break;
+		if (l == L_COUNT)
+			usage_error("--listeners: unknown listener \"%s\" "
+			            "(none, minimal, verdictd-park, "
+			            "verdictd-spin, verdictd-ignore)",
+			    tok);
+		opt.run[l] = true;
+		any = true;
+	}
+	if (!any)
+		usage_error("--listeners: empty list");
+}
+
+int
+main(int argc, char **argv)
+{
+	enum { OPT_JSON = 256 };
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "openers", required_argument, NULL, 'k' },
+		{ "listeners", required_argument, NULL, 'l' },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ NULL, 0, NULL, 0 },
+	};
+	char msg[512], *end;
+	unsigned l, i;
+	int c, rc;
+
+	opt.nk = 2;
+	opt.k[0] = 1;
+	opt.k[1] = 8;
+	for (l = 0; l < L_COUNT; l++)
+		opt.run[l] = true;
+	while (
+	    (c = getopt_long(argc, argv, "hVd:k:l:", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("%s %s\n", progname, VD_VERSION_STRING);
+			return 0;
+		case 'd':
+			errno = 0;
+			opt.duration_s = strtod(optarg, &end);
+			if (errno != 0 || end == optarg || *end != '\0' ||
+			    !(opt.duration_s >= 0.01 && opt.duration_s <= 3600))
+				usage_error("--duration: expected 0.01 to 3600 "
+				            "seconds, got \"%s\"",
+				    optarg);
+			break;
+		case 'k':
+			parse_openers(optarg);
+			break;
+		case 'l':
+			parse_listeners(optarg);
+			break;
+		case OPT_JSON:
+			opt.json = true;
+			break;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc)
+		usage_error("unexpected argument: %s", argv[optind]);
+
+	if (geteuid() != 0) {
+		warnx_("needs root (fanotify permission events need "
+		       "CAP_SYS_ADMIN): skipped");
+		return EXIT_SKIP;
+	}
+
+	/* Before any thread exists, so that every thread inherits it. */
+	sigemptyset(&stopsigs);
+	sigaddset(&stopsigs, SIGINT);
+	sigaddset(&stopsigs, SIGTERM);
+	sigaddset(&stopsigs, SIGHUP);
+	if ((rc = pthread_sigmask(SIG_BLOCK, &stopsigs, NULL)) != 0) {
+		warnx_("pthread_sigmask: %s", strerror(rc));
+		return EXIT_FAIL;
+	}
+	/* A closed stdout gives EPIPE, not death with the directory left. */
+	signal(SIGPIPE, SIG_IGN);
+
+	if (atexit(remove_dir) != 0 || make_dir() != 0) {
+		remove_dir();
+		return EXIT_FAIL;
+	}
+	if ((rc = probe_fanotify(msg, sizeof(msg))) != 0) {
+		warnx_("fanotify permission events unsupported here (%s): "
+		       "skipped",
+		    msg);
+		return EXIT_SKIP;
+	}
+
+	for (l = 0; l < L_COUNT && !stop_pending(); l++) {
+		if (!opt.run[l])
+			continue;
+		for (i = 0; i < opt.nk && !stop_pending(); i++) {
+			if (!run_cell((enum lkind)l, opt.k[i], &results[l][i]))
+				failed = true;
+		}
+	}
+
+	if (opt.json) {
+		print_json_cells();
+	} else {
+		print_table();
+	}
+	print_targets();
+	fflush(stdout);
+
+	if (caught != 0) {
+		/* Every listener is down; leave as the signal asked. */
+		warnx_("interrupted by %s", strsignal(caught));
+		remove_dir();
+		signal(caught, SIG_DFL);
+		raise(caught);
+		pthread_sigmask(SIG_UNBLOCK, &stopsigs, NULL);
+		return EXIT_FAIL;
+	}
+	return failed ? EXIT_FAIL : 0;
+}
