@@ -107,7 +107,7 @@ struct vd_fan {
 	_Atomic bool need_path;
 	void (*overflow)(void *ctx);
 	void *overflow_ctx;
-	int perm_fd, notif_fd, fid_fd, guard_fd, stop_fd, proc_fd;
+	int perm_fd, notif_fd, fid_fd, guard_fd, stop_fd, proc_fd, selffd_fd;
 	bool pidfd_ok;
 	bool hardlinks_protected; /* fs.protected_hardlinks = 1 */
 	pid_t self;
@@ -232,7 +232,7 @@ vd_fan_create(const struct vd_fan_config *c, int *err, char *msg, size_t msgsz)
 		goto nomem;
 	fan->cfg = *c;
 	fan->perm_fd = fan->notif_fd = fan->fid_fd = fan->guard_fd =
-	    fan->stop_fd = fan->proc_fd = -1;
+	    fan->stop_fd = fan->proc_fd = fan->selffd_fd = -1;
 	for (i = 0; i < VD_FAN_MARKS_MAX; i++)
 		fan->mp[i].fd = -1;
 	for (i = 0; i < c->npaths; i++) {
@@ -271,6 +271,18 @@ vd_fan_set_overflow(struct vd_fan *fan, void (*fn)(void *ctx), void *ctx)
 {
 	fan->overflow = fn;
 	fan->overflow_ctx = ctx;
+}
+
+/* The path of the file behind one of our descriptors, as readlink(2)
+ * gives it: relative to /proc/self/fd, opened once, so each call skips
+ * the walk down to it. */
+static ssize_t
+fd_path(const struct vd_fan *fan, int fd, char *buf, size_t size)
+{
+	char name[16];
+
+	snprintf(name, sizeof(name), "%d", fd);
+	return readlinkat(fan->selffd_fd, name, buf, size);
 }
 
 /* --- process identity --------------------------------------------------- */
@@ -563,7 +575,7 @@ static void
 ignore_add(struct vd_fan *fan, const struct vd_event *ev)
 {
 	uint64_t mask = perm_mask((enum vd_event_type)ev->type);
-	char link[32], now[VD_PATH_MAX];
+	char now[VD_PATH_MAX];
 	struct stat st;
 	struct ign *e;
 	ssize_t n;
@@ -609,8 +621,7 @@ ignore_add(struct vd_fan *fan, const struct vd_event *ev)
 		goto error;
 	}
 	/* Still the path and the only link the decision was about? */
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	n = readlink(link, now, sizeof(now) - 1);
+	n = fd_path(fan, fd, now, sizeof(now) - 1);
 	if (n < 0 || fstat(fd, &st) != 0 || st.st_nlink != 1 ||
 	    (atomic_load(&fan->need_path) &&
 	        (strncmp(now, ev->target, (size_t)n) != 0 ||
@@ -689,7 +700,6 @@ vd_fan_drop_ignores(struct vd_fan *fan)
 static void
 resolve_fd(struct vd_fan *fan, struct vd_event *ev, int fd, bool path)
 {
-	char link[32];
 	struct stat st;
 	ssize_t n;
 
@@ -704,8 +714,7 @@ resolve_fd(struct vd_fan *fan, struct vd_event *ev, int fd, bool path)
 	}
 	if (!path)
 		return;
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	n = readlink(link, ev->target, VD_PATH_MAX - 1);
+	n = fd_path(fan, fd, ev->target, VD_PATH_MAX - 1);
 	if (n < 0) {
 		/* No path we can trust: never matches a path rule. */
 		ev->target[0] = '\0';
@@ -744,7 +753,7 @@ fan_evaluate(void *ctx, unsigned worker, const struct vd_event *cev,
 static void
 resolve_fid(struct vd_fan *fan, struct vd_event *ev)
 {
-	char name[256], link[32], dir[VD_PATH_MAX];
+	char name[256], dir[VD_PATH_MAX];
 	struct file_handle *fh;
 	fsid_t fsid;
 	ssize_t n;
@@ -765,8 +774,7 @@ resolve_fid(struct vd_fan *fan, struct vd_event *ev)
 		ev->target_truncated = true;
 		return;
 	}
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	n = readlink(link, dir, sizeof(dir) - 1);
+	n = fd_path(fan, fd, dir, sizeof(dir) - 1);
 	close(fd);
 	if (n < 0) {
 		ev->target_truncated = true;
@@ -1165,6 +1173,9 @@ vd_fan_start(struct vd_fan *fan, struct vd_pipeline *p, char *msg, size_t msgsz)
 	if ((fan->proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC)) <
 	    0)
 		return fail_errno(msg, msgsz, "/proc");
+	if ((fan->selffd_fd = open(
+	         "/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return fail_errno(msg, msgsz, "/proc/self/fd");
 	if (fan->cfg.audit)
 		init |= FAN_ENABLE_AUDIT;
 	fan->pidfd_ok = true;
@@ -1347,6 +1358,8 @@ vd_fan_destroy(struct vd_fan *fan)
 		close(fan->stop_fd);
 	if (fan->proc_fd >= 0)
 		close(fan->proc_fd);
+	if (fan->selffd_fd >= 0)
+		close(fan->selffd_fd);
 	for (i = 0; i < VD_FAN_MARKS_MAX; i++) {
 		if (fan->mp[i].fd >= 0)
 			close(fan->mp[i].fd);
