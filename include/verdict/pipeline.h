@@ -69,13 +69,20 @@ struct vd_evaluator {
  * must release whatever the handle holds.  It must not block.  It returns
  * false when the kernel refused the answer (counted as a respond error).
  * release() (may be NULL) is called once for each NOTIFY event when the
- * pipeline is done with it.
+ * pipeline is done with it.  retire() (may be NULL) is called once for
+ * each AUTH event after respond(), when no pipeline thread can read the
+ * event any more: a worker may still be evaluating an event the timer has
+ * answered, so what the evaluation reads through the handle (a fanotify
+ * event's descriptor) must stay valid until retire().  Any pipeline or
+ * producer thread; it must not block.
  */
 struct vd_backend_ops {
 	const char *name;
 	bool (*respond)(void *ctx, enum vd_event_type type,
 	    const struct vd_handle *h, const struct vd_decision *d);
 	void (*release)(
+	    void *ctx, enum vd_event_type type, const struct vd_handle *h);
+	void (*retire)(
 	    void *ctx, enum vd_event_type type, const struct vd_handle *h);
 };
 

@@ -454,8 +454,17 @@ fan_respond(void *ctx, enum vd_event_type t, const struct vd_handle *h,
 		response |= FAN_AUDIT;
 	(void)t;
 	ok = write_response(fan, h->fd, response);
-	close(h->fd);
+	/* The descriptor stays open until retire: a worker may still be
+	 * reading it for an evaluation the timer has overtaken. */
 	return ok;
+}
+
+static void
+fan_retire(void *ctx, enum vd_event_type t, const struct vd_handle *h)
+{
+	(void)ctx;
+	(void)t;
+	close(h->fd);
 }
 
 static void
@@ -471,6 +480,7 @@ static const struct vd_backend_ops fan_ops = {
 	.name = "fanotify",
 	.respond = fan_respond,
 	.release = fan_release,
+	.retire = fan_retire,
 };
 
 const struct vd_backend_ops *

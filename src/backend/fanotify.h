@@ -22,9 +22,10 @@
  * (vd_fan_evaluator).  Events of the process the backend runs in are
  * allowed by the reader at once, without the pipeline (the daemon never
  * waits on itself): a test or benchmark must open watched files from
- * another process.  Every event fd is closed exactly once: by respond()
- * (or kept as the handle of an ignore mark) for permission events, by
- * release() for notify events.
+ * another process.  Every event fd is closed exactly once: by retire()
+ * for permission events (after respond(), once no worker can read it;
+ * an ignore mark keeps a dup of its own), by release() for notify
+ * events.
  *
  * Life cycle (one controlling thread):
  *   vd_fan_create -> vd_pipeline_create(..., vd_fan_ops(), fan) ->

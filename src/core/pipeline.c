@@ -276,8 +276,12 @@ box_put(struct vd_pipeline *p, struct vd_box *b)
 {
 	/* acq_rel: every earlier use of the box by the other holder happens
 	 * before its return to the pool. */
-	if (atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1)
+	if (atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1) {
+		/* The last holder: nobody reads the event any more. */
+		if (p->ops.retire != NULL && b->ev.type < VD_AUTH_TYPE_COUNT)
+			p->ops.retire(p->bctx, b->ev.type, &b->ev.handle);
 		vd__pool_put(&p->pools[b->ev.type], b);
+	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -461,6 +465,9 @@ vd_pipeline_refuse(
 		return;
 	}
 	answer_now(p, c, t, h, 0, 0, &tc->dropped);
+	/* No event: nothing but this call saw the handle. */
+	if (p->ops.retire != NULL)
+		p->ops.retire(p->bctx, t, h);
 }
 
 static bool

@@ -74,6 +74,29 @@ tb_release(void *ctx, enum vd_event_type type, const struct vd_handle *h)
 	atomic_fetch_add(&b->releases, 1);
 }
 
+/* Like a fanotify descriptor's close: only once, only after the answer,
+ * only when no evaluation can read the event any more. */
+static void
+tb_retire(void *ctx, enum vd_event_type type, const struct vd_handle *h)
+{
+	struct tb *b = ctx;
+	struct tb_msg *m;
+
+	(void)type;
+	if (h->id >= b->cap) {
+		atomic_fetch_add(&b->bad_id, 1);
+		return;
+	}
+	m = &b->msgs[h->id];
+	if (atomic_fetch_add(&m->retired, 1) != 0)
+		atomic_fetch_add(&b->duplicates, 1);
+	if (atomic_load(&m->answers) == 0)
+		atomic_fetch_add(&b->retire_early, 1);
+	if (atomic_load(&m->evaluating) != 0)
+		atomic_fetch_add(&b->retire_in_use, 1);
+	atomic_fetch_add(&b->retires, 1);
+}
+
 struct tb *
 tb_create(uint64_t cap, bool track_thread)
 {
@@ -91,6 +114,7 @@ tb_create(uint64_t cap, bool track_thread)
 	b->ops.name = "test";
 	b->ops.respond = tb_respond;
 	b->ops.release = tb_release;
+	b->ops.retire = tb_retire;
 	return b;
 }
 

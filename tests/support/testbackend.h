@@ -27,6 +27,8 @@ enum tb_by {
 struct tb_msg {
 	_Atomic uint32_t answers;
 	_Atomic uint32_t released;
+	_Atomic uint32_t retired;    /* AUTH: retire() calls */
+	_Atomic uint32_t evaluating; /* set by a test's evaluator wrapper */
 	uint64_t deadline_ns;
 	_Atomic uint64_t answered_ns;
 	_Atomic uint8_t by;
@@ -41,6 +43,9 @@ struct tb {
 	_Atomic uint64_t duplicates;
 	_Atomic uint64_t late;
 	_Atomic uint64_t releases;
+	_Atomic uint64_t retires;
+	_Atomic uint64_t retire_early;  /* retired before it was answered */
+	_Atomic uint64_t retire_in_use; /* retired while evaluating */
 	_Atomic uint64_t bad_id;
 	bool track_thread; /* read thread names (a syscall per answer) */
 	struct vd_backend_ops ops;

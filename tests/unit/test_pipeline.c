@@ -227,6 +227,71 @@ Test(pipeline, stalled_rules_get_the_default_before_the_deadline)
 	teardown(&f);
 }
 
+/* The test evaluator, with each event marked as read while it runs. */
+struct marking {
+	struct vd_evaluator inner;
+	struct tb *tb;
+};
+
+static void
+marking_evaluate(void *ctx, unsigned worker, const struct vd_event *ev,
+    struct vd_decision *out)
+{
+	struct marking *m = ctx;
+	struct tb_msg *msg = &m->tb->msgs[ev->handle.id];
+
+	atomic_store(&msg->evaluating, 1);
+	m->inner.evaluate(m->inner.ctx, worker, ev, out);
+	atomic_store(&msg->evaluating, 0);
+}
+
+Test(pipeline, retire_comes_once_after_the_answer_and_the_evaluation)
+{
+	struct vd_config cfg;
+	struct marking mk;
+	struct vd_evaluator ev;
+	struct vd_testeval *te;
+	struct vd_pipeline *p;
+	struct tb *tb;
+	const uint64_t n = 64;
+	uint64_t i, id;
+	int err;
+
+	base_config(&cfg);
+	tb = tb_create(n + 1, false);
+	te = vd_testeval_create();
+	cr_assert(tb != NULL && te != NULL);
+	/* Every evaluation outlasts its deadline: the timer answers while
+	 * the worker still reads the event. */
+	vd_testeval_set_stall(te, 1, 150 * MS);
+	mk.inner = vd_testeval_evaluator(te);
+	mk.tb = tb;
+	ev = (struct vd_evaluator){ marking_evaluate, NULL, &mk };
+	p = vd_pipeline_create(&cfg, &ev, &tb->ops, tb, &err);
+	cr_assert_not_null(p);
+	cr_assert_eq(vd_pipeline_start(p), 0);
+	for (i = 0; i < n; i++)
+		tb_submit(tb, p, VD_AUTH_OPEN, (pid_t)i, 60 * MS, NULL);
+	/* An event refused for want of a box is retired too. */
+	while (vd_pipeline_event_get(p, VD_AUTH_EXEC) != NULL)
+		;
+	id = tb_submit(tb, p, VD_AUTH_EXEC, 1, 0, NULL);
+	cr_assert_eq(atomic_load(&tb->msgs[id].retired), 1);
+	cr_assert(tb_wait(tb, n + 1, 3000 * MS));
+	vd_pipeline_stop(p);
+	for (i = 0; i <= n; i++)
+		cr_assert_eq(atomic_load(&tb->msgs[i].retired), 1,
+		    "event %llu retired %u times", (unsigned long long)i,
+		    atomic_load(&tb->msgs[i].retired));
+	cr_assert_eq(atomic_load(&tb->retire_early), 0);
+	cr_assert_eq(atomic_load(&tb->retire_in_use), 0,
+	    "retired while a worker still read it");
+	cr_assert_eq(atomic_load(&tb->duplicates), 0);
+	vd_pipeline_destroy(p);
+	vd_testeval_destroy(te);
+	tb_destroy(tb);
+}
+
 Test(pipeline, a_blocked_worker_does_not_delay_default_verdicts)
 {
 	struct vd_config cfg;
