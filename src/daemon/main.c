@@ -166,12 +166,16 @@ struct daemon {
 	struct vd_testeval *te;
 	struct vd_gen *gen;
 	struct vd_pipeline *p;
-	int stop_signal;             /* what ended the run, 0: its duration */
-	pthread_mutex_t reload_lock; /* reload() from main or control */
-	uint64_t generation;         /* configurations loaded, from 1 */
+	int stop_signal; /* what ended the run, 0: its duration */
+	/* reload() from main or control; also guards the reload counts
+	 * below, which the control thread reads. */
+	pthread_mutex_t reload_lock;
+	uint64_t generation; /* configurations loaded, from 1 */
 	uint64_t reloads, reload_failures;
 	uint64_t start_ns;
-	struct vd_control *ctl;
+	/* Set by the main thread after the control thread started, read by
+	 * that thread too. */
+	_Atomic(struct vd_control *) ctl;
 	struct vd_stats *ctl_stats;   /* the control thread's snapshot */
 	void *es;                     /* struct vd_es, with the sim backend */
 	struct vd_policy_runtime *rt; /* with a policy file */
@@ -1018,10 +1022,17 @@ daemon_counters(
     struct daemon *d, const char *const *names, size_t n, struct get_ctx *g)
 {
 	struct vd_control_stats cs = { 0 };
-	uint64_t rss, threads;
+	uint64_t rss, threads, gen, reloads, failures, preloads, pfailures;
 	struct vd_ctr c[8];
 	size_t k;
 
+	pthread_mutex_lock(&d->reload_lock);
+	gen = d->generation;
+	reloads = d->reloads;
+	failures = d->reload_failures;
+	preloads = d->policy_reloads;
+	pfailures = d->policy_reload_failures;
+	pthread_mutex_unlock(&d->reload_lock);
 	process_usage(&rss, &threads);
 	if (d->ctl != NULL)
 		vd_control_get_stats(d->ctl, &cs);
@@ -1033,13 +1044,12 @@ daemon_counters(
 	c[2] = (struct vd_ctr){ "process.threads", VD_CTR_GAUGE, "threads",
 		"threads of the process", (int64_t)threads };
 	c[3] = (struct vd_ctr){ "config.generation", VD_CTR_GAUGE, "count",
-		"configurations loaded, the first one included",
-		(int64_t)d->generation };
+		"configurations loaded, the first one included", (int64_t)gen };
 	c[4] = (struct vd_ctr){ "config.reloads", VD_CTR_COUNTER, "times",
-		"reloads that succeeded", (int64_t)d->reloads };
+		"reloads that succeeded", (int64_t)reloads };
 	c[5] = (struct vd_ctr){ "config.reload_failures", VD_CTR_COUNTER,
 		"times", "reloads refused (the running configuration stayed)",
-		(int64_t)d->reload_failures };
+		(int64_t)failures };
 	c[6] = (struct vd_ctr){ "control.requests", VD_CTR_COUNTER, "requests",
 		"control requests served", (int64_t)cs.requests };
 	c[7] = (struct vd_ctr){ "control.errors", VD_CTR_COUNTER, "requests",
@@ -1059,11 +1069,11 @@ daemon_counters(
 			    "rules in the policy in force", (int64_t)ps.rules },
 			{ "policy.reloads", VD_CTR_COUNTER, "times",
 			    "policy reloads that succeeded",
-			    (int64_t)d->policy_reloads },
+			    (int64_t)preloads },
 			{ "policy.reload_failures", VD_CTR_COUNTER, "times",
 			    "policy reloads refused (the running policy "
 			    "stayed)",
-			    (int64_t)d->policy_reload_failures },
+			    (int64_t)pfailures },
 			{ "policy.evaluations", VD_CTR_COUNTER, "events",
 			    "events evaluated against the policy",
 			    (int64_t)ps.evaluations },
@@ -1175,8 +1185,12 @@ static size_t
 ctl_status(void *ctx, char *buf, size_t bufsz)
 {
 	struct daemon *d = ctx;
+	uint64_t gen;
 	int n;
 
+	pthread_mutex_lock(&d->reload_lock);
+	gen = d->generation;
+	pthread_mutex_unlock(&d->reload_lock);
 	vd_pipeline_stats(d->p, d->ctl_stats);
 	n = snprintf(buf, bufsz,
 	    "version\t%s\nbackend\t%s\npid\t%ld\nuptime_s\t%" PRIu64
@@ -1184,7 +1198,7 @@ ctl_status(void *ctx, char *buf, size_t bufsz)
 	    "\nworkers\t%u\nhealth\t%s\n",
 	    VD_VERSION_STRING, d->conf.backend, (long)getpid(),
 	    (vd_clock_ns() - d->start_ns) / 1000000000u,
-	    d->path != NULL ? d->path : "(built-in defaults)", d->generation,
+	    d->path != NULL ? d->path : "(built-in defaults)", gen,
 	    vd_pipeline_workers(d->p), health(d->ctl_stats));
 	return n < 0 ? 0 : (size_t)n;
 }
