@@ -839,40 +839,62 @@ clear_event(struct vd_event *ev, int fd)
 	ev->target[0] = ev->target2[0] = '\0';
 }
 
-static void
-read_perm_event(struct vd_fan *fan, const struct fanotify_event_metadata *md)
+/* The event's info record of a type, or NULL. */
+static const struct fanotify_event_info_header *
+info_find(const struct fanotify_event_metadata *md, uint8_t type)
 {
-	enum vd_event_type t;
-	struct vd_event *ev;
-	int pidfd = -1;
-	size_t off;
+	size_t off = md->metadata_len;
 
-	for (off = md->metadata_len;
-	     off + sizeof(struct fanotify_event_info_header) <=
-	     md->event_len;) {
+	while (
+	    off + sizeof(struct fanotify_event_info_header) <= md->event_len) {
 		const struct fanotify_event_info_header *ih =
 		    (const void *)((const char *)md + off);
 
 		if (ih->len == 0)
 			break;
-		if (ih->info_type == FAN_EVENT_INFO_TYPE_PIDFD)
-			pidfd = ((const struct fanotify_event_info_pidfd
-			                 *)(const void *)ih)
-			            ->pidfd;
+		if (ih->info_type == type)
+			return ih;
 		off += ih->len;
 	}
+	return NULL;
+}
+
+/* The event's pidfd, or -1. */
+static int
+info_pidfd(const struct fanotify_event_metadata *md)
+{
+	const struct fanotify_event_info_header *ih =
+	    info_find(md, FAN_EVENT_INFO_TYPE_PIDFD);
+
+	return ih != NULL
+	    ? ((const struct fanotify_event_info_pidfd *)(const void *)ih)
+	          ->pidfd
+	    : -1;
+}
+
+/* The event type of a permission event. */
+static enum vd_event_type
+perm_type(const struct fanotify_event_metadata *md)
+{
+	return (md->mask & FAN_OPEN_EXEC_PERM) ? VD_AUTH_EXEC
+	    : (md->mask & FAN_ACCESS_PERM)     ? VD_AUTH_ACCESS
+	                                       : VD_AUTH_OPEN;
+}
+
+static void
+read_perm_event(struct vd_fan *fan, const struct fanotify_event_metadata *md)
+{
+	enum vd_event_type t;
+	struct vd_event *ev;
+	int pidfd = info_pidfd(md);
+
 	bump(&fan->perm_events);
 	if (md->fd < 0) {
 		/* Nothing to answer with: the kernel decides alone. */
 		bump(&fan->fd_errors);
 		goto out;
 	}
-	if (md->mask & FAN_OPEN_EXEC_PERM)
-		t = VD_AUTH_EXEC;
-	else if (md->mask & FAN_ACCESS_PERM)
-		t = VD_AUTH_ACCESS;
-	else
-		t = VD_AUTH_OPEN;
+	t = perm_type(md);
 	if (md->pid == fan->self) {
 		/* Our own access (a reload reading a watched file): the
 		 * daemon never waits on itself. */
@@ -940,7 +962,6 @@ static void
 read_notify_event(struct vd_fan *fan, const struct fanotify_event_metadata *md)
 {
 	const struct fanotify_event_info_fid *fid = NULL;
-	size_t off;
 
 	if (md->mask & FAN_Q_OVERFLOW) {
 		/* Invalidations may be lost: flush what they guard. */
@@ -954,18 +975,7 @@ read_notify_event(struct vd_fan *fan, const struct fanotify_event_metadata *md)
 		return;
 	}
 	bump(&fan->notify_events);
-	for (off = md->metadata_len;
-	     off + sizeof(struct fanotify_event_info_header) <=
-	     md->event_len;) {
-		const struct fanotify_event_info_header *ih =
-		    (const void *)((const char *)md + off);
-
-		if (ih->len == 0)
-			break;
-		if (ih->info_type == FAN_EVENT_INFO_TYPE_DFID_NAME)
-			fid = (const void *)ih;
-		off += ih->len;
-	}
+	fid = (const void *)info_find(md, FAN_EVENT_INFO_TYPE_DFID_NAME);
 	if (md->mask & FAN_CLOSE_WRITE) {
 		submit_notify(fan, VD_NOTIFY_CLOSE, md->fd, NULL, md->pid);
 		return;
@@ -988,7 +998,6 @@ static void
 read_guard_event(struct vd_fan *fan, const struct fanotify_event_metadata *md)
 {
 	const struct fanotify_event_info_fid *fid = NULL;
-	size_t off;
 
 	if (md->mask & FAN_Q_OVERFLOW) {
 		/* A rename may be lost: no ignore mark can be trusted. */
@@ -996,18 +1005,7 @@ read_guard_event(struct vd_fan *fan, const struct fanotify_event_metadata *md)
 		ignore_guard_event(fan, NULL);
 		return;
 	}
-	for (off = md->metadata_len;
-	     off + sizeof(struct fanotify_event_info_header) <=
-	     md->event_len;) {
-		const struct fanotify_event_info_header *ih =
-		    (const void *)((const char *)md + off);
-
-		if (ih->len == 0)
-			break;
-		if (ih->info_type == FAN_EVENT_INFO_TYPE_FID)
-			fid = (const void *)ih;
-		off += ih->len;
-	}
+	fid = (const void *)info_find(md, FAN_EVENT_INFO_TYPE_FID);
 	if (fid != NULL)
 		ignore_guard_event(
 		    fan, (const struct file_handle *)(const void *)fid->handle);
@@ -1301,32 +1299,13 @@ drain(struct vd_fan *fan)
 	while ((n = read(fan->perm_fd, fan->buf, READ_BUF)) > 0) {
 		md = (const void *)fan->buf;
 		for (; FAN_EVENT_OK(md, n); md = FAN_EVENT_NEXT(md, n)) {
-			size_t off;
+			int pidfd = info_pidfd(md);
 
-			for (off = md->metadata_len;
-			     off + sizeof(struct fanotify_event_info_header) <=
-			     md->event_len;) {
-				const struct fanotify_event_info_header *ih =
-				    (const void *)((const char *)md + off);
-
-				if (ih->len == 0)
-					break;
-				if (ih->info_type ==
-				        FAN_EVENT_INFO_TYPE_PIDFD &&
-				    ((const struct fanotify_event_info_pidfd
-				             *)(const void *)ih)
-				            ->pidfd >= 0)
-					close(((const struct
-					           fanotify_event_info_pidfd
-					               *)(const void *)ih)
-					          ->pidfd);
-				off += ih->len;
-			}
+			if (pidfd >= 0)
+				close(pidfd);
 			if (md->fd < 0)
 				continue;
-			t = (md->mask & FAN_OPEN_EXEC_PERM) ? VD_AUTH_EXEC
-			    : (md->mask & FAN_ACCESS_PERM)  ? VD_AUTH_ACCESS
-			                                    : VD_AUTH_OPEN;
+			t = perm_type(md);
 			vd_pipeline_type_config(fan->p, t, &tc);
 			write_response(fan, md->fd,
 			    tc.default_verdict == VD_ALLOW ? FAN_ALLOW
