@@ -254,6 +254,38 @@ deny exec all : path=$W/prog
 allow open all : prefix=$W/
 EOF
 
+# --- n. -n: rules no mark sees, and rules fanotify cannot enforce -------
+cat >"$TMP/n.rules" <<EOF
+deny open all : path=$W/secret.txt
+deny open all : path=/etc/verdictd-test-outside
+deny open all : path=$W/sub/deeper
+allow open all : prefix=$W/
+EOF
+timeout -s KILL 20 "$VERDICTD" -n --watch "$W" --policy "$TMP/n.rules" \
+    >"$TMP/n.out" 2>"$TMP/n.err"
+rc=$?
+if [ $rc -eq 0 ] &&
+    grep -q 'rule 2: path=/etc/verdictd-test-outside lies outside every fanotify mark' "$TMP/n.err" &&
+    grep -q 'rule 3: path=.*/sub/deeper lies outside.*not recursive' "$TMP/n.err" &&
+    ! grep -q 'rule [14]:' "$TMP/n.err"; then
+	ok "-n warns about each path rule outside every mark, and only those"
+else
+	echo "# exit status $rc"
+	sed 's/^/# verdictd -n: /' "$TMP/n.err"
+	not_ok "-n warns about each path rule outside every mark, and only those"
+fi
+printf 'deny open all : path=%s/a access=write\n' "$W" >"$TMP/n2.rules"
+timeout -s KILL 20 "$VERDICTD" -n --watch "$W" --policy "$TMP/n2.rules" \
+    >"$TMP/n2.out" 2>"$TMP/n2.err"
+rc=$?
+if [ $rc -eq 2 ] && grep -q 'n2.rules:1:.*access=' "$TMP/n2.err"; then
+	ok "an access= rule is refused: fanotify does not report write intent"
+else
+	echo "# exit status $rc"
+	sed 's/^/# verdictd -n: /' "$TMP/n2.err"
+	not_ok "an access= rule is refused: fanotify does not report write intent"
+fi
+
 # --- a. verdicts ----------------------------------------------------------
 if ! start_daemon a -w 2 --watch "$W" --policy "$TMP/deny.rules"; then
 	if grep -q 'fanotify_init' "$DERR"; then
