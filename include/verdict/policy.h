@@ -86,6 +86,13 @@ size_t vd_policy_rules(const struct vd_policy *pol);
 bool vd_policy_needs_path(const struct vd_policy *pol);
 
 /*
+ * True when a rule looks at the executable or the command name (exe=,
+ * exe_prefix=, comm=), which change on execve: a backend that caches
+ * process identities must then notice an exec.
+ */
+bool vd_policy_needs_exe(const struct vd_policy *pol);
+
+/*
  * Calls fn for every value of every path= (prefix false) and prefix=
  * (prefix true) condition, with its rule's 1-based number, so a backend
  * can tell which rules lie outside what it watches.  value is not

@@ -45,8 +45,6 @@
 
 /* Bytes per read(): about 1800 permission events with their pidfd. */
 #define READ_BUF (64 * 1024)
-/* An exec not seen completing within this long is taken as failed. */
-#define EXEC_PENDING_NS (2 * NS_PER_SEC)
 /* Reads of the permission group between two looks at the others. */
 #define PERM_READS_MAX 8
 /* Bytes of a file handle kept for a FID event (MAX_HANDLE_SZ is 128). */
@@ -64,11 +62,10 @@ struct fanotify_event_info_pidfd {
 /* One cached process identity; written and read by the reader only. */
 struct pent {
 	bool valid;
-	bool exec_pending;  /* an exec was asked for: re-read until done */
-	uint64_t pidino;    /* pidfs inode of the process, 0: unknown */
-	uint64_t filled_ns; /* when it was read from /proc */
-	uint64_t exec_ns;   /* when the exec was seen */
-	uint64_t exec_dev, exec_ino; /* the file it execs */
+	bool exe_known;            /* exe_dev and exe_ino were read */
+	uint64_t pidino;           /* pidfs inode of the process, 0: unknown */
+	uint64_t filled_ns;        /* when it was read from /proc */
+	uint64_t exe_dev, exe_ino; /* the executable it was read with */
 	struct vd_process proc;
 };
 
@@ -105,6 +102,7 @@ struct vd_fan {
 	struct vd_pipeline *p;
 	struct vd_evaluator inner;
 	_Atomic bool need_path;
+	_Atomic bool need_exe;
 	void (*overflow)(void *ctx);
 	void *overflow_ctx;
 	int perm_fd, notif_fd, fid_fd, guard_fd, stop_fd, proc_fd, selffd_fd;
@@ -267,6 +265,12 @@ vd_fan_set_need_path(struct vd_fan *fan, bool need_path)
 }
 
 void
+vd_fan_set_need_exe(struct vd_fan *fan, bool need_exe)
+{
+	atomic_store(&fan->need_exe, need_exe);
+}
+
+void
 vd_fan_set_overflow(struct vd_fan *fan, void (*fn)(void *ctx), void *ctx)
 {
 	fan->overflow = fn;
@@ -351,49 +355,59 @@ proc_fill(struct vd_fan *fan, pid_t pid, struct vd_process *pr)
 	return true;
 }
 
-/* True when /proc/<pid>/exe is the file the pending exec runs. */
+/* The identity of /proc/<pid>/exe (stat follows the link; it opens
+ * nothing); false when the process is gone or has no executable. */
 static bool
-exec_done(struct vd_fan *fan, pid_t pid, const struct pent *e)
+exe_identity(struct vd_fan *fan, pid_t pid, uint64_t *dev, uint64_t *ino)
 {
 	char name[64];
 	struct stat st;
 
 	snprintf(name, sizeof(name), "%d/exe", (int)pid);
-	return fstatat(fan->proc_fd, name, &st, 0) == 0 &&
-	    (uint64_t)st.st_dev == e->exec_dev &&
-	    (uint64_t)st.st_ino == e->exec_ino;
+	if (fstatat(fan->proc_fd, name, &st, 0) != 0)
+		return false;
+	*dev = (uint64_t)st.st_dev;
+	*ino = (uint64_t)st.st_ino;
+	return true;
 }
 
 /*
  * The identity of the process behind an event, keyed by (pid, start time):
  * an entry is used only while its pidfs inode matches the event's pidfd
  * (so a reused pid never inherits it), it is younger than the TTL (uid and
- * comm can change without an exec), and no exec of the process is pending.
+ * comm can change without an exec), and, when the policy looks at the
+ * executable or the command name, /proc/<pid>/exe is still the file it
+ * was read with: an execve keeps the pid and the start time, and the exec
+ * of a file outside every mark produces no event of ours.
  */
 static void
-proc_lookup(struct vd_fan *fan, pid_t pid, int pidfd, bool exec, int evfd,
-    struct vd_process *out)
+proc_lookup(struct vd_fan *fan, pid_t pid, int pidfd, struct vd_process *out)
 {
 	uint32_t h = ((uint32_t)pid * 2654435761u) >> 7;
 	struct pent *e = &fan->cache[h & fan->cmask];
-	uint64_t now = vd_now_ns(), ino = 0;
+	uint64_t now = vd_now_ns(), ino = 0, xdev = 0, xino = 0;
+	bool xknown = false;
 	struct stat st;
 
 	if (pidfd >= 0 && fstat(pidfd, &st) == 0)
 		ino = (uint64_t)st.st_ino;
 	if (e->valid && e->proc.pid == pid && ino != 0 && e->pidino == ino &&
 	    now - e->filled_ns < fan->cfg.proc_ttl_ns) {
-		if (!e->exec_pending) {
+		if (!atomic_load_explicit(
+		        &fan->need_exe, memory_order_relaxed)) {
 			bump(&fan->proc_hits);
 			goto copy;
 		}
-		if (exec_done(fan, pid, e) ||
-		    now - e->exec_ns > EXEC_PENDING_NS)
-			e->exec_pending = false;
+		xknown = exe_identity(fan, pid, &xdev, &xino);
+		if (xknown && e->exe_known && xdev == e->exe_dev &&
+		    xino == e->exe_ino) {
+			bump(&fan->proc_hits);
+			goto copy;
+		}
 		bump(&fan->proc_exec_refresh);
 	} else {
-		e->exec_pending = false;
 		bump(&fan->proc_misses);
+		xknown = exe_identity(fan, pid, &xdev, &xino);
 	}
 	if (!proc_fill(fan, pid, &e->proc)) {
 		bump(&fan->proc_errors);
@@ -402,18 +416,15 @@ proc_lookup(struct vd_fan *fan, pid_t pid, int pidfd, bool exec, int evfd,
 		out->pid = pid;
 		return;
 	}
+	/* Read before the fill: an exec in between shows as a change on
+	 * the next event, never as a stale match. */
+	e->exe_known = xknown;
+	e->exe_dev = xdev;
+	e->exe_ino = xino;
 	e->valid = true;
 	e->pidino = ino;
 	e->filled_ns = now;
 copy:
-	if (exec && evfd >= 0 && fstat(evfd, &st) == 0) {
-		/* This event is the exec's own, before it happens: later
-		 * events re-read the identity until the new exe shows. */
-		e->exec_pending = true;
-		e->exec_ns = now;
-		e->exec_dev = (uint64_t)st.st_dev;
-		e->exec_ino = (uint64_t)st.st_ino;
-	}
 	memcpy(out, &e->proc, offsetof(struct vd_process, exe));
 	memcpy(
 	    out->exe, e->proc.exe, strnlen(e->proc.exe, VD_PATH_MAX - 1) + 1);
@@ -910,7 +921,7 @@ read_perm_event(struct vd_fan *fan, const struct fanotify_event_metadata *md)
 		goto out;
 	}
 	clear_event(ev, md->fd);
-	proc_lookup(fan, md->pid, pidfd, t == VD_AUTH_EXEC, md->fd, &ev->proc);
+	proc_lookup(fan, md->pid, pidfd, &ev->proc);
 	vd_pipeline_submit(fan->p, ev);
 out:
 	if (pidfd >= 0)

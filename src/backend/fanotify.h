@@ -100,7 +100,7 @@ struct vd_fan_stats {
 	uint64_t audited;           /* responses sent with FAN_AUDIT */
 	uint64_t proc_hits;         /* identities from the cache */
 	uint64_t proc_misses;       /* read from /proc */
-	uint64_t proc_exec_refresh; /* re-read after an exec */
+	uint64_t proc_exec_refresh; /* re-read: the executable changed */
 	uint64_t proc_errors;       /* /proc unreadable (process gone) */
 	uint64_t paths_resolved;    /* object paths read on a worker */
 	uint64_t ignore_marks;      /* in force now */
@@ -146,6 +146,13 @@ struct vd_evaluator vd_fan_evaluator(
 /* Changes need_path (a reload brought a policy with or without path
  * rules).  Any thread. */
 void vd_fan_set_need_path(struct vd_fan *fan, bool need_path);
+
+/*
+ * Whether the policy looks at the executable or the command name: then
+ * each event checks that the process has not exec'd since its identity
+ * was cached (one stat of /proc/<pid>/exe).  Default false.  Any thread.
+ */
+void vd_fan_set_need_exe(struct vd_fan *fan, bool need_exe);
 
 /*
  * fn(ctx) runs on the reader thread when a notify group overflowed: the

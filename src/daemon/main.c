@@ -183,6 +183,7 @@ struct daemon {
 	struct vd_hooks *hooks; /* fanotify: the [test] hooks */
 	struct vd_fan *fan;     /* the fanotify backend, while it runs */
 	bool policy_paths;      /* the policy has path rules */
+	bool policy_exe;        /* the policy has exe= or comm= rules */
 };
 
 static int sig_fds[2] = { -1, -1 };
@@ -475,6 +476,7 @@ static void
 policy_swap(struct daemon *d, struct vd_policy *pol)
 {
 	bool need_path = vd_policy_needs_path(pol);
+	bool need_exe = vd_policy_needs_exe(pol);
 
 	vd_policy_runtime_swap(d->rt, pol);
 	d->policy_reloads++;
@@ -484,10 +486,12 @@ policy_swap(struct daemon *d, struct vd_policy *pol)
 		 * in the kernel, and none made before now becomes one. */
 		vd_fan_set_need_path(
 		    d->fan, need_path || d->conf.test.stall_name[0] != '\0');
+		vd_fan_set_need_exe(d->fan, need_exe);
 		vd_fan_drop_ignores(d->fan);
 	}
 #else
 	(void)need_path;
+	(void)need_exe;
 #endif
 #ifdef VD_HAVE_SIM
 	if (d->es != NULL) {
@@ -973,7 +977,7 @@ fan_counters(
 		    "process identities read from /proc",
 		    (int64_t)st.proc_misses },
 		{ "backend.fanotify.proc.exec_refreshes", VD_CTR_COUNTER,
-		    "events", "identities re-read while an exec was pending",
+		    "events", "identities re-read: the process exec'd since",
 		    (int64_t)st.proc_exec_refresh },
 		{ "backend.fanotify.proc.errors", VD_CTR_COUNTER, "events",
 		    "identities /proc could not give (the process was gone)",
@@ -1350,6 +1354,7 @@ run_fanotify(struct daemon *d, const struct vd_evaluator *policy_eval)
 	if (d->rt != NULL)
 		vd_fan_set_overflow(d->fan, fan_overflow, d->rt);
 	eval = vd_fan_evaluator(d->fan, &hooked, need_path);
+	vd_fan_set_need_exe(d->fan, d->rt != NULL && d->policy_exe);
 	if (signals_init(&blocked, &old) != 0)
 		goto fail;
 	if ((d->p = vd_pipeline_create(
@@ -1453,6 +1458,7 @@ run(struct daemon *d)
 			return EXIT_USAGE;
 		}
 		d->policy_paths = vd_policy_needs_path(pol);
+		d->policy_exe = vd_policy_needs_exe(pol);
 		/* One cache and epoch record per worker the pipeline will
 		 * really have. */
 		if ((d->rt = vd_policy_runtime_create(pol,

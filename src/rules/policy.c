@@ -2004,25 +2004,38 @@ vd_policy_paths(const struct vd_policy *pol,
 	}
 }
 
-bool
-vd_policy_needs_path(const struct vd_policy *pol)
+/* True when some rule has a condition of one of the kinds in `kinds`. */
+static bool
+policy_has(const struct vd_policy *pol, uint32_t kinds)
 {
 	size_t i;
 
-	if (pol == NULL)
-		return false;
-	for (i = 0; i < pol->nrules; i++) {
+	for (i = 0; pol != NULL && i < pol->nrules; i++) {
 		const struct rule *r = &pol->rules[i];
 		uint32_t j;
 
-		for (j = 0; j < r->ncond; j++) {
-			uint8_t k = pol->conds[r->cond0 + j].kind;
-
-			if (k == C_PATH || k == C_PREFIX || k == C_SUFFIX)
+		for (j = 0; j < r->ncond; j++)
+			if (kinds &
+			    (UINT32_C(1) << pol->conds[r->cond0 + j].kind))
 				return true;
-		}
 	}
 	return false;
+}
+
+bool
+vd_policy_needs_exe(const struct vd_policy *pol)
+{
+	return policy_has(pol,
+	    (UINT32_C(1) << C_EXE) | (UINT32_C(1) << C_EXE_PREFIX) |
+	        (UINT32_C(1) << C_COMM));
+}
+
+bool
+vd_policy_needs_path(const struct vd_policy *pol)
+{
+	return policy_has(pol,
+	    (UINT32_C(1) << C_PATH) | (UINT32_C(1) << C_PREFIX) |
+	        (UINT32_C(1) << C_SUFFIX));
 }
 
 size_t

@@ -705,6 +705,38 @@ else
 	not_ok "with FAN_ENABLE_AUDIT an audited deny carries FAN_AUDIT"
 fi
 
+# --- o. an exec outside every mark still changes the identity ------------
+# sh reads a watched file (its identity is cached as the shell), then
+# execs cat, which is not watched, in the same process: the open that cat
+# makes must be judged as cat's.
+CAT=$(readlink -f "$(command -v cat)")
+cat >"$TMP/o.rules" <<EOF
+deny open exe=$CAT : path=$W/o.txt
+allow open all : prefix=$W/
+EOF
+echo o >"$W/o.txt"
+if start_daemon o --watch "$W" --policy "$TMP/o.rules"; then
+	if timeout -s KILL 10 sh -c "read l <'$W/a'; exec cat '$W/o.txt'" \
+	    >/dev/null 2>"$TMP/o.err"; then
+		not_ok "after an exec of an unwatched file the new exe decides"
+	elif grep -q 'Operation not permitted' "$TMP/o.err"; then
+		ok "after an exec of an unwatched file the new exe decides"
+	else
+		sed 's/^/# sh: /' "$TMP/o.err"
+		not_ok "after an exec of an unwatched file the new exe decides"
+	fi
+	r=$(ctr backend.fanotify.proc.exec_refreshes)
+	if [ "${r:-0}" -ge 1 ]; then
+		ok "the exec is counted as an identity refresh"
+	else
+		echo "# proc.exec_refreshes ${r:-?}"
+		not_ok "the exec is counted as an identity refresh"
+	fi
+	stop_daemon
+else
+	not_ok "after an exec of an unwatched file the new exe decides"
+fi
+
 # --- l. files another user can rename get no ignore mark ------------------
 # The test's directory must be traversable by that user.
 U=$TMP/u

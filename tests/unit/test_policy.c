@@ -1073,6 +1073,18 @@ Test(policy, needs_path_and_path_values)
 
 	cr_assert_not(vd_policy_needs_path(none));
 	cr_assert(vd_policy_needs_path(pol));
+	cr_assert_not(vd_policy_needs_exe(none));
+	cr_assert_not(vd_policy_needs_exe(pol));
+	{
+		struct vd_policy *exe = must("allow open exe=/bin/a : all\n");
+		struct vd_policy *comm = must("deny open comm=cat : all\n");
+
+		cr_assert(vd_policy_needs_exe(exe));
+		cr_assert(vd_policy_needs_exe(comm));
+		cr_assert_not(vd_policy_needs_path(comm));
+		vd_policy_free(exe);
+		vd_policy_free(comm);
+	}
 	vd_policy_paths(pol, collect_path, &s);
 	cr_assert_str_eq(
 	    s.buf, "1:path=/etc/shadow;2:prefix=/a/;2:prefix=/b/;");
