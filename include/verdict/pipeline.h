@@ -97,8 +97,9 @@ struct vd_type_config {
 
 /* Deadline profiles: the margins of DESIGN.md invariant 3. */
 enum vd_profile {
-	VD_PROFILE_ES,       /* 20 %, clamped to 1 s .. 5 s */
-	VD_PROFILE_FANOTIFY, /* 20 % of a 1 s budget, floor 50 ms */
+	VD_PROFILE_ES,       /* 20 %, clamped to 1 s .. 5 s; spin 20 us */
+	VD_PROFILE_FANOTIFY, /* 20 % of a 1 s budget, floor 50 ms; spin
+	                        200 us */
 };
 
 struct vd_config {
@@ -107,7 +108,11 @@ struct vd_config {
 	unsigned pool_size;  /* events per type */
 	bool multi_producer; /* several threads submit concurrently */
 	bool pin_workers;
-	uint64_t spin_ns; /* longest an idle worker spins before parking */
+	/* Longest an idle worker spins before parking.  The spin adapts:
+	 * it halves while nothing comes, grows back when events come soon
+	 * after a park, and stops at once when a yield shows another thread
+	 * wants the CPU (spinning would only take its time). */
+	uint64_t spin_ns;
 	uint64_t tick_ns; /* timer wheel resolution */
 	struct vd_type_config types[VD_EVENT_TYPE_COUNT];
 };

@@ -48,7 +48,10 @@ vd_config_init(struct vd_config *cfg, enum vd_profile profile)
 	cfg->pool_size = 1024;
 	cfg->multi_producer = true;
 	cfg->pin_workers = true;
-	cfg->spin_ns = 20000;
+	/* A spin must outlast the gap between two events of one waiting
+	 * process to keep its CPU awake (an idle CPU halts, and waking it
+	 * costs ~25 us): a fanotify round trip is ~50 us here. */
+	cfg->spin_ns = profile == VD_PROFILE_FANOTIFY ? 200000 : 20000;
 	cfg->tick_ns = 1000000;
 	for (t = 0; t < VD_EVENT_TYPE_COUNT; t++) {
 		tc = &cfg->types[t];
@@ -681,12 +684,16 @@ add_relaxed(_Atomic uint64_t *x, uint64_t n)
 	    memory_order_relaxed);
 }
 
+/* A yield that returns later than this gave the CPU to another thread. */
+#define YIELD_CONTENDED_NS 5000u
+
 static void *
 worker_main(void *arg)
 {
 	struct vd_worker *w = arg;
 	struct vd_pipeline *p = w->p;
 	uint64_t max = p->cfg.spin_ns, t0, t1, spin_end;
+	bool contended;
 	unsigned n;
 	char name[16];
 
@@ -713,14 +720,22 @@ worker_main(void *arg)
 		spin_end = t0 + w->spin_cur;
 		/* Yield while spinning: where a producer shares this CPU
 		 * (as many workers as CPUs), it runs instead of waiting
-		 * for our spin to end; alone, yield returns at once. */
-		while (!worker_has_work(w) && vd_now_ns() < spin_end)
+		 * for our spin to end; alone, yield returns at once.  A
+		 * yield that took long means another thread wanted this CPU:
+		 * spinning would only take its time, so park. */
+		contended = false;
+		while (!worker_has_work(w) && (t1 = vd_now_ns()) < spin_end) {
 			vd_yield();
+			if (vd_now_ns() - t1 > YIELD_CONTENDED_NS) {
+				contended = true;
+				break;
+			}
+		}
 		if (worker_has_work(w)) {
 			w->spin_cur = max;
 			continue;
 		}
-		w->spin_cur /= 2;
+		w->spin_cur = contended ? 0 : w->spin_cur / 2;
 		add_relaxed(&w->parks, 1);
 		t0 = vd_now_ns();
 		sleeper_park(&w->sl, worker_has_work, w, UINT64_MAX);
