@@ -484,11 +484,13 @@ else
 	not_ok "after a restart the denied open is denied again"
 fi
 
-# --- p. SIGTERM answers what is pending: evaluations finish, the rest
-# gets the default ---------------------------------------------------------
+# --- p. SIGTERM answers what is pending ------------------------------------
 # One worker, blocked in its first evaluation; a 60 s budget, so only the
-# stop can answer.  The open in the evaluation gets the policy's answer
-# (allow), the one queued behind it the default (deny).
+# stop can answer.  The stop lets the blocked evaluation finish (the
+# policy allows); the open queued behind it is answered either by that
+# worker, if it gets there first, or with the default (deny) at the stop:
+# both are answers, and neither opener may wait.  (That the pipeline's
+# stop gives the default to what is still queued is a unit test's.)
 printf '[test]\nblock_worker = yes\n' >"$TMP/p.conf"
 if start_daemon p -w 1 -c "$TMP/p.conf" --watch "$W" \
     --policy "$TMP/deny.rules" -s auth.open.default=deny \
@@ -506,16 +508,18 @@ if start_daemon p -w 1 -c "$TMP/p.conf" --watch "$W" \
 	wait "$P2"
 	dt=$(($(now_ms) - t0))
 	stop_daemon
+	q2=$(cat "$TMP/p2")
 	if [ "$(cat "$TMP/p1")" = "ok=1 eperm=0 other=0" ] &&
-	    [ "$(cat "$TMP/p2")" = "ok=0 eperm=1 other=0" ] && [ $dt -lt 3000 ]; then
-		ok "SIGTERM: the evaluated open is allowed, the queued one gets the default"
+	    { [ "$q2" = "ok=0 eperm=1 other=0" ] ||
+	        [ "$q2" = "ok=1 eperm=0 other=0" ]; } && [ $dt -lt 3000 ]; then
+		ok "SIGTERM answers the pending opens at once"
 	else
-		echo "# after $dt ms: evaluated $(cat "$TMP/p1"), queued $(cat "$TMP/p2")"
-		not_ok "SIGTERM: the evaluated open is allowed, the queued one gets the default"
+		echo "# after $dt ms: evaluated $(cat "$TMP/p1"), queued $q2"
+		not_ok "SIGTERM answers the pending opens at once"
 	fi
 	check "SIGTERM with pending events: exit status 0" [ "${drc:-1}" -eq 0 ]
 else
-	not_ok "SIGTERM: the evaluated open is allowed, the queued one gets the default"
+	not_ok "SIGTERM answers the pending opens at once"
 fi
 
 # --- q. the ignore marks' cap -----------------------------------------------
@@ -535,6 +539,37 @@ if start_daemon q --watch "$W" --policy "$TMP/deny.rules" \
 	stop_daemon
 else
 	not_ok "no more ignore marks than fanotify.ignore_max"
+fi
+
+# --- r. create, delete and rename notifications (the FID group) ---------
+if start_daemon r --watch "$W" \
+    -s fanotify.types=auth.open,notify.create,notify.unlink,notify.rename; then
+	echo r >"$W/r1"
+	mv "$W/r1" "$W/r2"
+	rm -f "$W/r2"
+	if counters_reach notify.create.received 1 &&
+	    counters_reach notify.rename.received 1 &&
+	    counters_reach notify.unlink.received 1; then
+		ok "create, rename and delete in a watched directory are notified"
+	else
+		echo "# create $(ctr notify.create.received), rename" \
+		    "$(ctr notify.rename.received), unlink" \
+		    "$(ctr notify.unlink.received)"
+		not_ok "create, rename and delete in a watched directory are notified"
+	fi
+	stop_daemon
+else
+	not_ok "create, rename and delete in a watched directory are notified"
+fi
+if start_daemon r2 --watch "$W" --mark mount \
+    -s fanotify.types=auth.open,notify.create; then
+	stop_daemon
+	not_ok "notify.create with mount marks is refused"
+elif grep -q 'need directory or filesystem marks' "$TMP/r2.err"; then
+	ok "notify.create with mount marks is refused"
+else
+	sed 's/^/# verdictd: /' "$TMP/r2.err"
+	not_ok "notify.create with mount marks is refused"
 fi
 
 # --- f. reloads under load --------------------------------------------------
