@@ -40,6 +40,7 @@
 
 #include "backend/fanotify.h"
 #include "platform/platform.h"
+#include "util/errf.h"
 
 #define NS_PER_SEC UINT64_C(1000000000)
 
@@ -1118,6 +1119,7 @@ mark_all(struct vd_fan *fan, int gfd, uint64_t mask, bool children,
     const char *what, char *msg, size_t msgsz)
 {
 	unsigned flags = FAN_MARK_ADD;
+	char q[VD_PATH_MAX];
 	size_t i;
 
 	switch (fan->cfg.mark) {
@@ -1140,8 +1142,8 @@ mark_all(struct vd_fan *fan, int gfd, uint64_t mask, bool children,
 
 			snprintf(msg, msgsz,
 			    "%s: fanotify_mark (%s mark, %s): %s",
-			    fan->cfg.paths[i], mark_kind_name(fan->cfg.mark),
-			    what, strerror(e));
+			    vd_quote(q, sizeof(q), fan->cfg.paths[i]),
+			    mark_kind_name(fan->cfg.mark), what, strerror(e));
 			return -e;
 		}
 	return 0;

@@ -180,33 +180,6 @@ static const char *const scope_names[] = {
 };
 
 /*
- * Copies a value into buf for quoting in a message, with anything that is
- * not printable ASCII shown as \xNN, so an error never echoes a terminal
- * escape from a file.
- */
-static const char *
-quote(char *buf, size_t bufsz, const char *s)
-{
-	size_t o = 0;
-
-	for (; *s != '\0' && o + 5 < bufsz; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\')
-			buf[o++] = (char)ch;
-		else
-			o +=
-			    (size_t)snprintf(buf + o, bufsz - o, "\\x%02x", ch);
-	}
-	if (*s != '\0' && o + 4 <= bufsz) {
-		memcpy(buf + o, "...", 3);
-		o += 3;
-	}
-	buf[o] = '\0';
-	return buf;
-}
-
-/*
  * Resolves a section name: sets *scope and, for a type section, *type.
  * Returns false when unknown.
  */
@@ -242,13 +215,13 @@ section_error(const char *section, char *err, size_t errsz)
 		vd_errf(err, errsz,
 		    "[%s]: %s is a NOTIFY type, which has no "
 		    "settings (only AUTH types do)",
-		    quote(q, sizeof(q), section), section);
+		    vd_quote(q, sizeof(q), section), section);
 	else
 		vd_errf(err, errsz,
 		    "unknown section [%s] (expected pipeline, "
 		    "backend, gen, sim, fanotify, control, policy, test, or an "
 		    "AUTH event type such as auth.open)",
-		    quote(q, sizeof(q), section));
+		    vd_quote(q, sizeof(q), section));
 }
 
 static const struct conf_key *
@@ -278,7 +251,7 @@ key_error(enum conf_scope scope, const char *section, const char *name,
 			break;
 	}
 	vd_errf(err, errsz, "[%s] %s: unknown key (expected one of: %s)",
-	    section, quote(q, sizeof(q), name), list);
+	    section, vd_quote(q, sizeof(q), name), list);
 }
 
 /* Strict unsigned decimal: digits only, no sign, no blanks, no overflow. */
@@ -418,7 +391,7 @@ set_paths(char *field, const char *section, const char *key, const char *value,
 			vd_errf(err, errsz,
 			    "[%s] %s: expected absolute paths separated by "
 			    "':' (such as /srv/data:/home), got \"%s\"",
-			    section, key, quote(q, sizeof(q), value));
+			    section, key, vd_quote(q, sizeof(q), value));
 			return -EINVAL;
 		}
 		if (++count > CONF_FAN_PATHS_MAX) {
@@ -480,7 +453,7 @@ key_set(const struct conf_key *k, void *base, const char *section,
 		if (!parse_bool(value, &b)) {
 			vd_errf(err, errsz,
 			    "[%s] %s: expected yes or no, got \"%s\"", section,
-			    k->name, quote(q, sizeof(q), value));
+			    k->name, vd_quote(q, sizeof(q), value));
 			return -EINVAL;
 		}
 		*(bool *)(void *)field = b;
@@ -494,7 +467,7 @@ key_set(const struct conf_key *k, void *base, const char *section,
 			vd_errf(err, errsz,
 			    "[%s] %s: expected allow or deny, got "
 			    "\"%s\"",
-			    section, k->name, quote(q, sizeof(q), value));
+			    section, k->name, vd_quote(q, sizeof(q), value));
 			return -EINVAL;
 		}
 		return 0;
@@ -507,7 +480,7 @@ key_set(const struct conf_key *k, void *base, const char *section,
 			    "from %" PRIu64 " to below %" PRIu64 " (such as "
 			    "0.2), got \"%s\"",
 			    section, k->name, k->min, k->max,
-			    quote(q, sizeof(q), value));
+			    vd_quote(q, sizeof(q), value));
 			return -EINVAL;
 		}
 		*(double *)(void *)field = d;
@@ -518,7 +491,7 @@ key_set(const struct conf_key *k, void *base, const char *section,
 			vd_errf(err, errsz,
 			    "[%s] %s: expected a backend name "
 			    "(fanotify, sim or gen), got \"%s\"",
-			    section, k->name, quote(q, sizeof(q), value));
+			    section, k->name, vd_quote(q, sizeof(q), value));
 			return -EINVAL;
 		}
 		snprintf(field, VD_CONF_BACKEND_MAX, "%s", value);
@@ -545,7 +518,7 @@ key_set(const struct conf_key *k, void *base, const char *section,
 			vd_errf(err, errsz,
 			    "[%s] %s: expected directory, mount or "
 			    "filesystem, got \"%s\"",
-			    section, k->name, quote(q, sizeof(q), value));
+			    section, k->name, vd_quote(q, sizeof(q), value));
 			return -EINVAL;
 		}
 		return 0;
@@ -556,7 +529,7 @@ key_set(const struct conf_key *k, void *base, const char *section,
 			    "[%s] %s: expected a file name of 1 to %d bytes "
 			    "without '/', got \"%s\"",
 			    section, k->name, VD_CONF_NAME_MAX - 1,
-			    quote(q, sizeof(q), value));
+			    vd_quote(q, sizeof(q), value));
 			return -EINVAL;
 		}
 		snprintf(field, VD_CONF_NAME_MAX, "%s", value);
@@ -568,7 +541,7 @@ key_set(const struct conf_key *k, void *base, const char *section,
 			vd_errf(err, errsz,
 			    "[%s] %s: expected a factor from 0.001 to 1 "
 			    "(such as 0.01), got \"%s\"",
-			    section, k->name, quote(q, sizeof(q), value));
+			    section, k->name, vd_quote(q, sizeof(q), value));
 			return -EINVAL;
 		}
 		*(double *)(void *)field = d;
@@ -581,7 +554,8 @@ key_set(const struct conf_key *k, void *base, const char *section,
 			    "notify.close, or all, auth, notify), got \"%s\" "
 			    "in "
 			    "\"%s\"",
-			    section, k->name, quote(q, sizeof(q), bad), value);
+			    section, k->name, vd_quote(q, sizeof(q), bad),
+			    value);
 			return -EINVAL;
 		}
 		*(uint32_t *)(void *)field = mask;
@@ -593,7 +567,7 @@ range:
 	vd_errf(err, errsz,
 	    "[%s] %s: expected %s from %" PRIu64 " to %" PRIu64 ", got \"%s\"",
 	    section, k->name, k->unit, k->min, k->max,
-	    quote(q, sizeof(q), value));
+	    vd_quote(q, sizeof(q), value));
 	return -EINVAL;
 }
 
@@ -677,7 +651,7 @@ bad:
 	vd_errf(err, errsz,
 	    "expected SECTION.KEY=VALUE (such as "
 	    "auth.open.default=deny), got \"%s\"",
-	    quote(q, sizeof(q), assignment));
+	    vd_quote(q, sizeof(q), assignment));
 	return -EINVAL;
 }
 

@@ -48,6 +48,7 @@
 #include "daemon/hooks.h"
 #include "daemon/log.h"
 #include "daemon/service.h"
+#include "util/errf.h"
 #ifdef VD_HAVE_FANOTIFY
 #include "backend/fanotify.h"
 #endif
@@ -1606,6 +1607,8 @@ mark_covers(const char *m, size_t mlen, unsigned kind, bool prefix,
 static void
 cover_check(void *ctx, size_t rule, bool prefix, const char *v, size_t len)
 {
+	char val[VD_PATH_MAX], qv[VD_PATH_MAX], qp[VD_CONF_PATH_MAX],
+	    qm[VD_CONF_PATHS_MAX];
 	struct cover *cv = ctx;
 	size_t i, mlen;
 
@@ -1618,10 +1621,12 @@ cover_check(void *ctx, size_t rule, bool prefix, const char *v, size_t len)
 			return;
 	}
 	cv->outside++;
-	vd_log_warnx("%s: rule %zu: %s=%.*s lies outside every fanotify mark "
+	snprintf(val, sizeof(val), "%.*s", (int)len, v);
+	vd_log_warnx("%s: rule %zu: %s=%s lies outside every fanotify mark "
 	             "(%s, %s marks%s): it never sees an event",
-	    cv->c->policy, rule, prefix ? "prefix" : "path", (int)len, v,
-	    cv->c->fan.paths,
+	    vd_quote(qp, sizeof(qp), cv->c->policy), rule,
+	    prefix ? "prefix" : "path", vd_quote(qv, sizeof(qv), val),
+	    vd_quote(qm, sizeof(qm), cv->c->fan.paths),
 	    cv->c->fan.mark == VD_CONF_MARK_MOUNT            ? "mount"
 	        : cv->c->fan.mark == VD_CONF_MARK_FILESYSTEM ? "filesystem"
 	                                                     : "directory",
