@@ -52,7 +52,7 @@ enum vd_fan_mark_kind {
 
 /* Most marked paths, and the most ignore marks. */
 #define VD_FAN_MARKS_MAX  64
-#define VD_FAN_IGNORE_MAX (1u << 20)
+#define VD_FAN_IGNORE_MAX (1u << 16)
 
 struct vd_fan_config {
 	/* Bits (1 << enum vd_event_type): VD_AUTH_OPEN, VD_AUTH_EXEC,
