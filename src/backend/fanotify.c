@@ -75,7 +75,6 @@ struct pent {
 struct ign {
 	int fd;
 	uint64_t mask;
-	uint32_t fhlen; /* bytes of fh: struct file_handle + f_handle */
 	union {
 		struct file_handle h;
 		unsigned char b[sizeof(struct file_handle) + FH_MAX];
@@ -657,7 +656,6 @@ ignore_add(struct vd_fan *fan, const struct vd_event *ev)
 	}
 	e->fd = fd;
 	e->mask = mask;
-	e->fhlen = (uint32_t)sizeof(struct file_handle) + e->fh.h.handle_bytes;
 	fan->nign++;
 	atomic_store_explicit(
 	    &fan->ignore_marks, fan->nign, memory_order_relaxed);
@@ -679,23 +677,14 @@ out:
 static void
 ignore_guard_event(struct vd_fan *fan, const struct file_handle *fh)
 {
-	size_t i,
-	    len =
-	        fh != NULL ? sizeof(struct file_handle) + fh->handle_bytes : 0;
+	size_t i;
 
 	pthread_mutex_lock(&fan->ign_lock);
-	for (i = fan->nign; i-- > 0;) {
-		const struct ign *e = &fan->ign[i];
-
-		if (fh == NULL ||
-		    (e->fhlen == len &&
-		        e->fh.h.handle_type == fh->handle_type &&
-		        memcmp(e->fh.h.f_handle, fh->f_handle,
-		            fh->handle_bytes) == 0)) {
+	for (i = fan->nign; i-- > 0;)
+		if (fh == NULL || same_inode(&fan->ign[i], fh)) {
 			ignore_remove(fan, i);
 			bump(&fan->ignore_guarded);
 		}
-	}
 	pthread_mutex_unlock(&fan->ign_lock);
 }
 
