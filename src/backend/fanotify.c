@@ -34,6 +34,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <verdict/pipeline.h>
@@ -103,6 +104,7 @@ struct vd_fan {
 	struct vd_evaluator inner;
 	_Atomic bool need_path;
 	_Atomic bool need_exe;
+	_Atomic uint64_t pause_ns; /* test hook: the reader sleeps once */
 	void (*overflow)(void *ctx);
 	void *overflow_ctx;
 	int perm_fd, notif_fd, fid_fd, guard_fd, stop_fd, proc_fd, selffd_fd;
@@ -268,6 +270,12 @@ void
 vd_fan_set_need_exe(struct vd_fan *fan, bool need_exe)
 {
 	atomic_store(&fan->need_exe, need_exe);
+}
+
+void
+vd_fan_test_pause(struct vd_fan *fan, uint64_t ns)
+{
+	atomic_store(&fan->pause_ns, ns);
 }
 
 void
@@ -1071,6 +1079,15 @@ reader_main(void *arg)
 		pfd[n++] =
 		    (struct pollfd){ .fd = fan->guard_fd, .events = POLLIN };
 	for (;;) {
+		uint64_t pause = atomic_exchange(&fan->pause_ns, 0);
+
+		if (pause != 0) {
+			/* Test hook: a reader that falls behind. */
+			struct timespec ts = { (time_t)(pause / NS_PER_SEC),
+				(long)(pause % NS_PER_SEC) };
+
+			nanosleep(&ts, NULL);
+		}
 		/* Permission events first, and until the queue is empty
 		 * (bounded, so notify events are not starved). */
 		for (k = 0; k < PERM_READS_MAX; k++) {

@@ -154,6 +154,10 @@ void vd_fan_set_need_path(struct vd_fan *fan, bool need_path);
  */
 void vd_fan_set_need_exe(struct vd_fan *fan, bool need_exe);
 
+/* Test hook: the reader sleeps ns once, at its next loop, so the kernel's
+ * queues fill (a notify queue overflow).  Any thread. */
+void vd_fan_test_pause(struct vd_fan *fan, uint64_t ns);
+
 /*
  * fn(ctx) runs on the reader thread when a notify group overflowed: the
  * invalidations it lost are unknown, so flush what they guard (the policy

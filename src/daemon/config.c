@@ -151,6 +151,8 @@ static const struct conf_key conf_keys[] = {
 	    "a number of milliseconds", true },
 	{ SCOPE_TEST, "block_worker", KIND_BOOL, TEST(block_worker), 0, 0, 1,
 	    NULL, true },
+	{ SCOPE_TEST, "reader_pause_ms", KIND_U64, TEST(reader_pause_ms), 0,
+	    60000, 1, "a number of milliseconds", true },
 	{ SCOPE_TEST, "audit_without_init", KIND_BOOL, TEST(audit_without_init),
 	    0, 0, 1, NULL, false },
 	/* Per-type settings apply live (vd_pipeline_set_type). */

@@ -85,6 +85,9 @@ struct vd_conf_test {
 	bool block_worker; /* worker 0 blocks in its next evaluation */
 	/* fanotify: FAN_AUDIT without FAN_ENABLE_AUDIT (refused, retried) */
 	bool audit_without_init;
+	/* fanotify: the reader sleeps this long once, at start and at each
+	 * reload that sets it (its queues fill up) */
+	uint64_t reader_pause_ms;
 };
 
 struct vd_conf {

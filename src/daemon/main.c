@@ -571,6 +571,12 @@ reload(struct daemon *d, char *msg, size_t msgsz)
 		}
 		if (d->hooks != NULL)
 			vd_hooks_set(d->hooks, &next.test);
+#ifdef VD_HAVE_FANOTIFY
+		if (d->fan != NULL && next.test.reader_pause_ms != 0)
+			vd_fan_test_pause(
+			    d->fan, next.test.reader_pause_ms * NS_PER_MS);
+#endif
+		d->conf.test.reader_pause_ms = next.test.reader_pause_ms;
 		d->conf.test.stall_ms = next.test.stall_ms;
 		d->conf.test.block_worker = next.test.block_worker;
 		d->conf.gen.stall_every = next.gen.stall_every;
@@ -1373,6 +1379,9 @@ run_fanotify(struct daemon *d, const struct vd_evaluator *policy_eval)
 		    rc == -ENOENT || rc == -ENOTDIR ? EXIT_USAGE : EXIT_RUNTIME;
 		goto fail;
 	}
+	if (d->conf.test.reader_pause_ms != 0)
+		vd_fan_test_pause(
+		    d->fan, d->conf.test.reader_pause_ms * NS_PER_MS);
 	control_start(d);
 	if ((rc = vd_service_watchdog_start(d->p, fan_alive, d->fan)) != 0)
 		vd_log_warnx("watchdog: %s", strerror(-rc));

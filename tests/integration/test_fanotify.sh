@@ -17,6 +17,7 @@ set -u
 
 VERDICTD=${1:?usage: test_fanotify.sh VERDICTD VERDICTCTL FANOPEN}
 VERDICTCTL=${2:?usage: test_fanotify.sh VERDICTD VERDICTCTL FANOPEN}
+PY=$(command -v python3 || true)
 FANOPEN=${3:?usage: test_fanotify.sh VERDICTD VERDICTCTL FANOPEN}
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -574,6 +575,46 @@ else
 	sed 's/^/# verdictd: /' "$TMP/r2.err"
 	not_ok "notify.create with mount marks is refused"
 fi
+
+# --- s. a notify queue overflow flushes the decision caches --------------
+# The reader sleeps (a test hook) while 20000 files are written: more
+# close-write events than the kernel queues (16384 by default).  No open
+# permission events here, so nothing waits on the sleeping reader.
+OV=$TMP/ovf
+mkdir "$OV"
+if [ -n "$PY" ] && start_daemon s --watch "$OV" --policy "$TMP/deny.rules" \
+    -s fanotify.types=auth.exec,notify.close -s test.reader_pause_ms=3000; then
+	# One write wakes the reader into its sleep.
+	echo x >"$OV/wake"
+	sleep 0.2
+	timeout -s KILL 30 "$PY" -c '
+import sys
+for i in range(20000):
+    with open("%s/o%d" % (sys.argv[1], i), "w") as f:
+        f.write("x")
+' "$OV" 2>"$TMP/s.py.err"
+	if counters_reach backend.fanotify.overflows 1 ||
+	    { sleep 4; counters_reach backend.fanotify.overflows 1; }; then
+		fl=$(ctr backend.fanotify.cache_flushes)
+		if [ "${fl:-0}" -ge 1 ]; then
+			ok "a notify queue overflow is counted and flushes the caches"
+		else
+			echo "# cache_flushes ${fl:-?}"
+			not_ok "a notify queue overflow is counted and flushes the caches"
+		fi
+	else
+		echo "# overflows $(ctr backend.fanotify.overflows)," \
+		    "notify events $(ctr backend.fanotify.notify_events)"
+		not_ok "a notify queue overflow is counted and flushes the caches"
+	fi
+	stop_daemon
+elif [ -z "$PY" ]; then
+	skip "a notify queue overflow is counted and flushes the caches" \
+	    "no python3"
+else
+	not_ok "a notify queue overflow is counted and flushes the caches"
+fi
+rm -rf "$OV"
 
 # --- f. reloads under load --------------------------------------------------
 cat >"$TMP/f1.rules" <<EOF
