@@ -577,13 +577,13 @@ else
 fi
 
 # --- s. a notify queue overflow flushes the decision caches --------------
-# The reader sleeps (a test hook) while 20000 files are written: more
+# The reader sleeps 8 s (a test hook) while 20000 files are written: more
 # close-write events than the kernel queues (16384 by default).  No open
 # permission events here, so nothing waits on the sleeping reader.
 OV=$TMP/ovf
 mkdir "$OV"
 if [ -n "$PY" ] && start_daemon s --watch "$OV" --policy "$TMP/deny.rules" \
-    -s fanotify.types=auth.exec,notify.close -s test.reader_pause_ms=3000; then
+    -s fanotify.types=auth.exec,notify.close -s test.reader_pause_ms=8000; then
 	# One write wakes the reader into its sleep.
 	echo x >"$OV/wake"
 	sleep 0.2
@@ -593,8 +593,13 @@ for i in range(20000):
     with open("%s/o%d" % (sys.argv[1], i), "w") as f:
         f.write("x")
 ' "$OV" 2>"$TMP/s.py.err"
-	if counters_reach backend.fanotify.overflows 1 ||
-	    { sleep 4; counters_reach backend.fanotify.overflows 1; }; then
+	# The reader wakes up within 8 s of the first write.
+	_i=0
+	while [ $_i -lt 12 ] &&
+	    ! counters_reach backend.fanotify.overflows 1; do
+		_i=$((_i + 1))
+	done
+	if counters_reach backend.fanotify.overflows 1; then
 		fl=$(ctr backend.fanotify.cache_flushes)
 		if [ "${fl:-0}" -ge 1 ]; then
 			ok "a notify queue overflow is counted and flushes the caches"
