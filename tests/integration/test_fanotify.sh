@@ -593,11 +593,12 @@ for i in range(20000):
     with open("%s/o%d" % (sys.argv[1], i), "w") as f:
         f.write("x")
 ' "$OV" 2>"$TMP/s.py.err"
-	# The reader wakes up within 8 s of the first write.
-	_i=0
-	while [ $_i -lt 12 ] &&
+	# The reader wakes up within 8 s of the first write.  (counters_reach
+	# has a loop variable of its own, _i.)
+	_w=0
+	while [ $_w -lt 12 ] &&
 	    ! counters_reach backend.fanotify.overflows 1; do
-		_i=$((_i + 1))
+		_w=$((_w + 1))
 	done
 	if counters_reach backend.fanotify.overflows 1; then
 		fl=$(ctr backend.fanotify.cache_flushes)
