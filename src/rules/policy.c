@@ -1420,11 +1420,6 @@ cmp_u16(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/*
- * The kernel may cache an answer keyed by (executable, file) only: a rule
- * that looks at anything else (uid, the access mode, a target...) could
- * answer differently for the next process with the same pair.
- */
 /* True when the rule looks at the process (or the opener's access mode,
  * which differs from one opener to the next). */
 static bool
@@ -1438,6 +1433,11 @@ rule_has_subject(const struct parser *P, const struct rule *r)
 	return false;
 }
 
+/*
+ * The kernel may cache an answer keyed by (executable, file) only: a rule
+ * that looks at anything else (uid, the access mode, a target...) could
+ * answer differently for the next process with the same pair.
+ */
 static bool
 rule_cacheable(const struct parser *P, const struct rule *r)
 {
@@ -1865,16 +1865,28 @@ val_match(const struct evctx *X, const struct cond *c, const struct val *v)
 	return false;
 }
 
+/* True when one of the condition's values matches the event. */
+static bool
+cond_holds(const struct evctx *X, const struct cond *c)
+{
+	uint32_t j;
+
+	for (j = 0; j < c->nval; j++)
+		if (val_match(X, c, &X->pol->vals[c->val0 + j]))
+			return true;
+	return false;
+}
+
 static int
 check_rule(const struct evctx *X, const struct rule *r)
 {
 	const struct vd_event *ev = X->ev;
 	bool undecided = false;
-	uint32_t i, j;
+	uint32_t i;
 
 	for (i = 0; i < r->ncond; i++) {
 		const struct cond *c = &X->pol->conds[r->cond0 + i];
-		bool cut = false, m = false;
+		bool cut = false;
 
 		switch (c->kind) {
 		case C_PATH:
@@ -1897,9 +1909,7 @@ check_rule(const struct evctx *X, const struct rule *r)
 			undecided = true;
 			continue;
 		}
-		for (j = 0; j < c->nval && !m; j++)
-			m = val_match(X, c, &X->pol->vals[c->val0 + j]);
-		if (!m)
+		if (!cond_holds(X, c))
 			return NOMATCH;
 	}
 	return undecided ? UNDECIDED : MATCH;
@@ -1909,17 +1919,12 @@ check_rule(const struct evctx *X, const struct rule *r)
 static bool
 object_matches(const struct evctx *X, const struct rule *r)
 {
-	uint32_t i, j;
+	uint32_t i;
 
 	for (i = 0; i < r->ncond; i++) {
 		const struct cond *c = &X->pol->conds[r->cond0 + i];
-		bool m = false;
 
-		if (!cond_is_object(c->kind))
-			continue;
-		for (j = 0; j < c->nval && !m; j++)
-			m = val_match(X, c, &X->pol->vals[c->val0 + j]);
-		if (!m)
+		if (cond_is_object(c->kind) && !cond_holds(X, c))
 			return false;
 	}
 	return true;
