@@ -108,7 +108,6 @@ struct vd_fan {
 	void (*overflow)(void *ctx);
 	void *overflow_ctx;
 	int perm_fd, notif_fd, fid_fd, guard_fd, stop_fd, proc_fd, selffd_fd;
-	bool pidfd_ok;
 	bool hardlinks_protected; /* fs.protected_hardlinks = 1 */
 	pid_t self;
 	pthread_t reader;
@@ -127,11 +126,11 @@ struct vd_fan {
 	alignas(64) _Atomic uint64_t perm_events, notify_events, reads;
 	_Atomic uint64_t overflows, cache_flushes, fd_errors, self_events;
 	_Atomic uint64_t proc_hits, proc_misses, proc_exec_refresh, proc_errors;
-	alignas(64) _Atomic uint64_t write_errors, write_retries,
-	    write_failures, audited, paths_resolved;
+	alignas(64) _Atomic uint64_t write_errors, write_failures, audited,
+	    paths_resolved;
 	_Atomic uint64_t ignore_guarded, ignore_renamed, ignore_unlocked;
 	_Atomic uint64_t ignore_marks, ignore_added, ignore_full, ignore_stale,
-	    ignore_dropped, ignore_errors, drained;
+	    ignore_dropped, ignore_errors;
 };
 
 static inline void
@@ -453,7 +452,6 @@ write_response(struct vd_fan *fan, int fd, uint32_t response)
 		return true;
 	}
 	bump(&fan->write_errors);
-	bump(&fan->write_retries);
 	r.response = response & (FAN_ALLOW | FAN_DENY);
 	if (write(fan->perm_fd, &r, sizeof(r)) == (ssize_t)sizeof(r))
 		return true;
@@ -1205,12 +1203,10 @@ vd_fan_start(struct vd_fan *fan, struct vd_pipeline *p, char *msg, size_t msgsz)
 		return fail_errno(msg, msgsz, "/proc/self/fd");
 	if (fan->cfg.audit)
 		init |= FAN_ENABLE_AUDIT;
-	fan->pidfd_ok = true;
 	fan->perm_fd = fanotify_init(init | FAN_REPORT_PIDFD, evflags);
 	if (fan->perm_fd < 0 && errno == EINVAL) {
 		/* Before Linux 5.15: identities are then re-read on every
 		 * event (no pidfd to tell a reused pid). */
-		fan->pidfd_ok = false;
 		fan->perm_fd = fanotify_init(init, evflags);
 	}
 	if (fan->perm_fd < 0)
@@ -1330,7 +1326,6 @@ drain(struct vd_fan *fan)
 			    tc.default_verdict == VD_ALLOW ? FAN_ALLOW
 			                                   : FAN_DENY);
 			close(md->fd);
-			bump(&fan->drained);
 		}
 	}
 }
@@ -1393,7 +1388,6 @@ vd_fan_stats(const struct vd_fan *fan, struct vd_fan_stats *o)
 	o->fd_errors = get(&fan->fd_errors);
 	o->self_events = get(&fan->self_events);
 	o->write_errors = get(&fan->write_errors);
-	o->write_retries = get(&fan->write_retries);
 	o->write_failures = get(&fan->write_failures);
 	o->audited = get(&fan->audited);
 	o->proc_hits = get(&fan->proc_hits);
@@ -1410,6 +1404,4 @@ vd_fan_stats(const struct vd_fan *fan, struct vd_fan_stats *o)
 	o->ignore_guarded = get(&fan->ignore_guarded);
 	o->ignore_renamed = get(&fan->ignore_renamed);
 	o->ignore_unlocked = get(&fan->ignore_unlocked);
-	o->drained = get(&fan->drained);
-	o->pidfd = fan->pidfd_ok;
 }

@@ -87,19 +87,18 @@ void vd_fan_config_init(struct vd_fan_config *c);
 
 /* The backend's own books (any thread may read them). */
 struct vd_fan_stats {
-	uint64_t perm_events;       /* permission events read */
-	uint64_t notify_events;     /* notify events read, both groups */
-	uint64_t reads;             /* read() calls that returned events */
-	uint64_t overflows;         /* FAN_Q_OVERFLOW on a notify group */
-	uint64_t cache_flushes;     /* decision cache flushed after one */
-	uint64_t fd_errors;         /* events without a usable fd */
-	uint64_t self_events;       /* our own accesses, allowed at once */
-	uint64_t write_errors;      /* responses the kernel refused */
-	uint64_t write_retries;     /* of which retried as a plain verdict */
-	uint64_t write_failures;    /* the retry failed too (fd lost) */
-	uint64_t audited;           /* responses sent with FAN_AUDIT */
-	uint64_t proc_hits;         /* identities from the cache */
-	uint64_t proc_misses;       /* read from /proc */
+	uint64_t perm_events;    /* permission events read */
+	uint64_t notify_events;  /* notify events read, both groups */
+	uint64_t reads;          /* read() calls that returned events */
+	uint64_t overflows;      /* FAN_Q_OVERFLOW on a notify group */
+	uint64_t cache_flushes;  /* decision cache flushed after one */
+	uint64_t fd_errors;      /* events without a usable fd */
+	uint64_t self_events;    /* our own accesses, allowed at once */
+	uint64_t write_errors;   /* refused, each retried as a plain verdict */
+	uint64_t write_failures; /* the retry failed too (fd lost) */
+	uint64_t audited;        /* responses sent with FAN_AUDIT */
+	uint64_t proc_hits;      /* identities from the cache */
+	uint64_t proc_misses;    /* read from /proc */
 	uint64_t proc_exec_refresh; /* re-read: the executable changed */
 	uint64_t proc_errors;       /* /proc unreadable (process gone) */
 	uint64_t paths_resolved;    /* object paths read on a worker */
@@ -114,8 +113,6 @@ struct vd_fan_stats {
 	uint64_t ignore_renamed;    /* not added: renamed or linked meanwhile */
 	uint64_t ignore_unlocked;   /* not added: someone but root could
 	                               rename or link the file */
-	uint64_t drained; /* answered at close, unread by the reader */
-	bool pidfd;       /* the kernel reports pidfds (5.15+) */
 };
 
 struct vd_fan;
