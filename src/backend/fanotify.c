@@ -42,6 +42,7 @@
 #include "backend/fanotify.h"
 #include "platform/platform.h"
 #include "util/errf.h"
+#include "util/procstat.h"
 
 #define NS_PER_SEC UINT64_C(1000000000)
 
@@ -321,9 +322,8 @@ static bool
 proc_fill(struct vd_fan *fan, pid_t pid, struct vd_process *pr)
 {
 	char name[64], buf[1024], *s, *e;
-	unsigned long long start = 0;
+	const char *f;
 	ssize_t n;
-	int field;
 
 	memset(pr, 0, sizeof(*pr));
 	pr->pid = pid;
@@ -335,17 +335,11 @@ proc_fill(struct vd_fan *fan, pid_t pid, struct vd_process *pr)
 	    e < s)
 		return false;
 	vd_copy_path(pr->comm, sizeof(pr->comm), s + 1, (size_t)(e - s - 1));
-	/* Field 3 is the state, right after ") "; 4 the ppid; 22 start. */
-	s = e + 2;
-	for (field = 3; field < 22 && s != NULL; field++) {
-		if (field == 4)
-			pr->ppid = (pid_t)strtol(s, NULL, 10);
-		if ((s = strchr(s, ' ')) != NULL)
-			s++;
-	}
-	if (s != NULL)
-		start = strtoull(s, NULL, 10);
-	pr->start_time = start;
+	/* Field 4 is the ppid, 22 the start time. */
+	if ((f = vd_proc_stat_field(buf, 4)) != NULL)
+		pr->ppid = (pid_t)strtol(f, NULL, 10);
+	if ((f = vd_proc_stat_field(buf, 22)) != NULL)
+		pr->start_time = strtoull(f, NULL, 10);
 	snprintf(name, sizeof(name), "%d/status", (int)pid);
 	if (proc_read(fan->proc_fd, name, buf, sizeof(buf)) > 0) {
 		if ((s = strstr(buf, "\nUid:")) != NULL)

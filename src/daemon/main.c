@@ -49,6 +49,7 @@
 #include "daemon/log.h"
 #include "daemon/service.h"
 #include "util/errf.h"
+#include "util/procstat.h"
 #ifdef VD_HAVE_FANOTIFY
 #include "backend/fanotify.h"
 #endif
@@ -856,9 +857,9 @@ static void
 process_usage(uint64_t *rss_bytes, uint64_t *threads)
 {
 	unsigned long long size, resident;
-	char buf[1024], *p;
+	const char *p;
+	char buf[1024];
 	FILE *f;
-	int field;
 
 	*rss_bytes = *threads = 0;
 	if ((f = fopen("/proc/self/statm", "r")) != NULL) {
@@ -868,14 +869,10 @@ process_usage(uint64_t *rss_bytes, uint64_t *threads)
 	}
 	if ((f = fopen("/proc/self/stat", "r")) == NULL)
 		return;
+	/* Field 20 is num_threads. */
 	if (fgets(buf, sizeof(buf), f) != NULL &&
-	    (p = strrchr(buf, ')')) != NULL) {
-		/* Field 20 is num_threads; fields 3.. follow the ')'. */
-		for (field = 2; p != NULL && field < 20; field++)
-			p = strchr(p + 1, ' ');
-		if (p != NULL)
-			*threads = strtoull(p + 1, NULL, 10);
-	}
+	    (p = vd_proc_stat_field(buf, 20)) != NULL)
+		*threads = strtoull(p, NULL, 10);
 	fclose(f);
 }
 
