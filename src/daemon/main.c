@@ -876,17 +876,21 @@ process_usage(uint64_t *rss_bytes, uint64_t *threads)
 	fclose(f);
 }
 
+/* Emits those of the nc counters c[] that one of names selects (all of
+ * them when n is 0). */
 static void
-emit_selected(struct get_ctx *g, const struct vd_ctr *c,
+emit_selected(struct get_ctx *g, const struct vd_ctr *c, size_t nc,
     const char *const *names, size_t n)
 {
-	size_t i;
+	size_t i, k;
 
-	for (i = 0; i < n; i++)
-		if (vd_counters_match(c->name, names[i]))
-			break;
-	if (n == 0 || i < n)
-		emit_ctr(g, c);
+	for (k = 0; k < nc; k++) {
+		for (i = 0; i < n; i++)
+			if (vd_counters_match(c[k].name, names[i]))
+				break;
+		if (n == 0 || i < n)
+			emit_ctr(g, &c[k]);
+	}
 }
 
 #ifdef VD_HAVE_SIM
@@ -922,8 +926,7 @@ es_counters(void *es, const char *const *names, size_t n, struct get_ctx *g)
 		    "es_clear_cache calls the kernel throttled",
 		    (int64_t)st.clear_cache_throttled },
 	};
-	for (size_t k = 0; k < sizeof(c) / sizeof(c[0]); k++)
-		emit_selected(g, &c[k], names, n);
+	emit_selected(g, c, sizeof(c) / sizeof(c[0]), names, n);
 	for (r = 1; r <= 5; r++) {
 		struct vd_ctr e = { name, VD_CTR_COUNTER, "answers",
 			"answers the kernel refused, by es_respond_result_t",
@@ -931,7 +934,7 @@ es_counters(void *es, const char *const *names, size_t n, struct get_ctx *g)
 
 		snprintf(name, sizeof(name), "backend.es.respond_errors.%s",
 		    vd_es_respond_result_name(r));
-		emit_selected(g, &e, names, n);
+		emit_selected(g, &e, 1, names, n);
 	}
 }
 #endif
@@ -1019,8 +1022,7 @@ fan_counters(
 		    "while it was decided",
 		    (int64_t)st.ignore_renamed },
 	};
-	for (size_t k = 0; k < sizeof(c) / sizeof(c[0]); k++)
-		emit_selected(g, &c[k], names, n);
+	emit_selected(g, c, sizeof(c) / sizeof(c[0]), names, n);
 }
 #endif
 
@@ -1032,7 +1034,6 @@ daemon_counters(
 	struct vd_control_stats cs = { 0 };
 	uint64_t rss, threads, gen, reloads, failures, preloads, pfailures;
 	struct vd_ctr c[8];
-	size_t k;
 
 	pthread_mutex_lock(&d->reload_lock);
 	gen = d->generation;
@@ -1063,8 +1064,7 @@ daemon_counters(
 	c[7] = (struct vd_ctr){ "control.errors", VD_CTR_COUNTER, "requests",
 		"control requests refused as malformed or failed",
 		(int64_t)cs.errors };
-	for (k = 0; k < sizeof(c) / sizeof(c[0]); k++)
-		emit_selected(g, &c[k], names, n);
+	emit_selected(g, c, sizeof(c) / sizeof(c[0]), names, n);
 	if (d->rt != NULL) {
 		struct vd_policy_runtime_stats ps;
 
@@ -1110,8 +1110,7 @@ daemon_counters(
 			    "or write dropped",
 			    (int64_t)ps.cache_invalidations },
 		};
-		for (k = 0; k < sizeof(pc) / sizeof(pc[0]); k++)
-			emit_selected(g, &pc[k], names, n);
+		emit_selected(g, pc, sizeof(pc) / sizeof(pc[0]), names, n);
 	}
 #ifdef VD_HAVE_SIM
 	if (d->es != NULL)
