@@ -179,14 +179,6 @@ perm_mask(enum vd_event_type t)
 	(BIT(VD_NOTIFY_CREATE) | BIT(VD_NOTIFY_UNLINK) | BIT(VD_NOTIFY_RENAME))
 #define PERM_TYPES (BIT(VD_AUTH_OPEN) | BIT(VD_AUTH_EXEC) | BIT(VD_AUTH_ACCESS))
 
-static const char *
-mark_kind_name(enum vd_fan_mark_kind k)
-{
-	return k == VD_FAN_MARK_MOUNT     ? "mount"
-	    : k == VD_FAN_MARK_FILESYSTEM ? "filesystem"
-	                                  : "directory";
-}
-
 struct vd_fan *
 vd_fan_create(const struct vd_fan_config *c, int *err, char *msg, size_t msgsz)
 {
@@ -211,6 +203,10 @@ vd_fan_create(const struct vd_fan_config *c, int *err, char *msg, size_t msgsz)
 	if (c->npaths > VD_FAN_MARKS_MAX)
 		FAIL("fanotify: %zu paths, at most %d", c->npaths,
 		    VD_FAN_MARKS_MAX);
+	if ((unsigned)c->mark >= VD_FAN_MARK_KINDS)
+		FAIL("fanotify: mark kind %u: expected directory, mount or "
+		     "filesystem",
+		    (unsigned)c->mark);
 	if ((c->types & FID_TYPES) && c->mark == VD_FAN_MARK_MOUNT)
 		FAIL("fanotify: notify.create, notify.unlink and "
 		     "notify.rename need directory or filesystem marks "
@@ -1132,6 +1128,8 @@ mark_all(struct vd_fan *fan, int gfd, uint64_t mask, bool children,
 	case VD_FAN_MARK_FILESYSTEM:
 		flags |= FAN_MARK_FILESYSTEM;
 		break;
+	case VD_FAN_MARK_KINDS:
+		break; /* refused by vd_fan_create */
 	}
 	for (i = 0; i < fan->cfg.npaths; i++)
 		if (fanotify_mark(
@@ -1141,7 +1139,7 @@ mark_all(struct vd_fan *fan, int gfd, uint64_t mask, bool children,
 			snprintf(msg, msgsz,
 			    "%s: fanotify_mark (%s mark, %s): %s",
 			    vd_quote(q, sizeof(q), fan->cfg.paths[i]),
-			    mark_kind_name(fan->cfg.mark), what, strerror(e));
+			    vd_fan_mark_name(fan->cfg.mark), what, strerror(e));
 			return -e;
 		}
 	return 0;

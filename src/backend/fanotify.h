@@ -45,10 +45,24 @@
 #include <verdict/pipeline.h>
 
 enum vd_fan_mark_kind {
-	VD_FAN_MARK_DIRECTORY, /* the directory and its entries, one level */
-	VD_FAN_MARK_MOUNT,     /* the mount the path is on */
-	VD_FAN_MARK_FILESYSTEM /* the whole filesystem the path is on */
+	VD_FAN_MARK_DIRECTORY,  /* the directory and its entries, one level */
+	VD_FAN_MARK_MOUNT,      /* the mount the path is on */
+	VD_FAN_MARK_FILESYSTEM, /* the whole filesystem the path is on */
+	VD_FAN_MARK_KINDS
 };
+
+/* "directory", "mount", "filesystem": the configuration's words. */
+static inline const char *
+vd_fan_mark_name(enum vd_fan_mark_kind k)
+{
+	static const char *const names[VD_FAN_MARK_KINDS] = {
+		[VD_FAN_MARK_DIRECTORY] = "directory",
+		[VD_FAN_MARK_MOUNT] = "mount",
+		[VD_FAN_MARK_FILESYSTEM] = "filesystem",
+	};
+
+	return (unsigned)k < VD_FAN_MARK_KINDS ? names[k] : "?";
+}
 
 /* Most marked paths, and the most ignore marks. */
 #define VD_FAN_MARKS_MAX  64

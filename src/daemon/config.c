@@ -64,7 +64,7 @@ enum conf_kind {
 	KIND_PATH,     /* char[VD_CONF_PATH_MAX] */
 	KIND_SCALE,    /* double from 0.001 to 1 */
 	KIND_PATHS, /* char[VD_CONF_PATHS_MAX]: absolute paths, ':' between */
-	KIND_MARK,  /* unsigned: directory, mount or filesystem */
+	KIND_MARK,  /* enum vd_fan_mark_kind */
 	KIND_NAME,  /* char[VD_CONF_NAME_MAX]: a file name, no '/' */
 };
 
@@ -434,6 +434,7 @@ key_set(const struct conf_key *k, void *base, const char *section,
 {
 	char *field = (char *)base + k->off;
 	char q[96], bad[64];
+	enum vd_fan_mark_kind m;
 	uint64_t v;
 	double d;
 	bool b;
@@ -510,20 +511,16 @@ key_set(const struct conf_key *k, void *base, const char *section,
 	case KIND_PATHS:
 		return set_paths(field, section, k->name, value, err, errsz);
 	case KIND_MARK:
-		if (strcmp(value, "directory") == 0)
-			*(unsigned *)(void *)field = VD_CONF_MARK_DIRECTORY;
-		else if (strcmp(value, "mount") == 0)
-			*(unsigned *)(void *)field = VD_CONF_MARK_MOUNT;
-		else if (strcmp(value, "filesystem") == 0)
-			*(unsigned *)(void *)field = VD_CONF_MARK_FILESYSTEM;
-		else {
-			vd_errf(err, errsz,
-			    "[%s] %s: expected directory, mount or "
-			    "filesystem, got \"%s\"",
-			    section, k->name, vd_quote(q, sizeof(q), value));
-			return -EINVAL;
-		}
-		return 0;
+		for (m = VD_FAN_MARK_DIRECTORY; m < VD_FAN_MARK_KINDS; m++)
+			if (strcmp(value, vd_fan_mark_name(m)) == 0) {
+				*(enum vd_fan_mark_kind *)(void *)field = m;
+				return 0;
+			}
+		vd_errf(err, errsz,
+		    "[%s] %s: expected directory, mount or filesystem, got "
+		    "\"%s\"",
+		    section, k->name, vd_quote(q, sizeof(q), value));
+		return -EINVAL;
 	case KIND_NAME:
 		if (value[0] == '\0' || strlen(value) >= VD_CONF_NAME_MAX ||
 		    strchr(value, '/') != NULL) {
@@ -601,7 +598,7 @@ vd_conf_init(struct vd_conf *c)
 	c->gen.short_ms = 100;
 	c->gen.types = GEN_TYPES_DEFAULT;
 	c->sim.time_scale = 1.0;
-	c->fan.mark = VD_CONF_MARK_DIRECTORY;
+	c->fan.mark = VD_FAN_MARK_DIRECTORY;
 	c->fan.types = (UINT32_C(1) << VD_AUTH_OPEN) |
 	    (UINT32_C(1) << VD_AUTH_EXEC) | (UINT32_C(1) << VD_NOTIFY_CLOSE);
 	c->fan.ignore_max = 4096;
@@ -838,8 +835,8 @@ key_equal(const struct conf_key *k, const void *a, const void *b)
 	case KIND_NAME:
 		return strncmp(fa, fb, VD_CONF_NAME_MAX) == 0;
 	case KIND_MARK:
-		return *(const unsigned *)(const void *)fa ==
-		    *(const unsigned *)(const void *)fb;
+		return *(const enum vd_fan_mark_kind *)(const void *)fa ==
+		    *(const enum vd_fan_mark_kind *)(const void *)fb;
 	case KIND_TYPES:
 		return *(const uint32_t *)(const void *)fa ==
 		    *(const uint32_t *)(const void *)fb;

@@ -25,6 +25,8 @@
 
 #include <verdict/pipeline.h>
 
+#include "backend/fanotify.h"
+
 #define VD_CONF_BACKEND_MAX 16
 /* Most events one run of the generator may produce (its per-event table). */
 #define VD_CONF_GEN_EVENTS_MAX (UINT64_C(1) << 25)
@@ -57,22 +59,15 @@ struct vd_conf_sim {
 #define VD_CONF_PATHS_MAX 4096
 #define VD_CONF_NAME_MAX  256
 
-/* Marks, as enum vd_fan_mark_kind (backend/fanotify.h). */
-enum vd_conf_mark {
-	VD_CONF_MARK_DIRECTORY,
-	VD_CONF_MARK_MOUNT,
-	VD_CONF_MARK_FILESYSTEM,
-};
-
 /* The fanotify backend (Linux). */
 struct vd_conf_fanotify {
 	char paths[VD_CONF_PATHS_MAX]; /* absolute, ':'-separated */
-	unsigned mark;                 /* enum vd_conf_mark */
-	uint32_t types;                /* bit (1 << enum vd_event_type) */
-	bool audit;                    /* FAN_ENABLE_AUDIT */
-	unsigned ignore_max;           /* ignore marks; 0: none */
-	unsigned proc_cache;           /* identities cached */
-	uint64_t proc_ttl_ns;          /* an identity is re-read after */
+	enum vd_fan_mark_kind mark;
+	uint32_t types;       /* bit (1 << enum vd_event_type) */
+	bool audit;           /* FAN_ENABLE_AUDIT */
+	unsigned ignore_max;  /* ignore marks; 0: none */
+	unsigned proc_cache;  /* identities cached */
+	uint64_t proc_ttl_ns; /* an identity is re-read after */
 };
 
 /*

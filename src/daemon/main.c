@@ -1304,9 +1304,7 @@ fan_config(
 {
 	vd_fan_config_init(fc);
 	fc->types = c->fan.types;
-	fc->mark = c->fan.mark == VD_CONF_MARK_MOUNT ? VD_FAN_MARK_MOUNT
-	    : c->fan.mark == VD_CONF_MARK_FILESYSTEM ? VD_FAN_MARK_FILESYSTEM
-	                                             : VD_FAN_MARK_DIRECTORY;
+	fc->mark = c->fan.mark;
 	fc->npaths =
 	    vd_conf_fan_paths(c, buf, bufsz, fc->paths, VD_FAN_MARKS_MAX);
 	fc->audit = c->fan.audit;
@@ -1384,10 +1382,7 @@ run_fanotify(struct daemon *d, const struct vd_evaluator *policy_eval)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	snprintf(msg, sizeof(msg),
 	    "answering fanotify events: %zu path%s (%s marks), %u worker%s",
-	    fc.npaths, fc.npaths == 1 ? "" : "s",
-	    fc.mark == VD_FAN_MARK_MOUNT            ? "mount"
-	        : fc.mark == VD_FAN_MARK_FILESYSTEM ? "filesystem"
-	                                            : "directory",
+	    fc.npaths, fc.npaths == 1 ? "" : "s", vd_fan_mark_name(fc.mark),
 	    vd_pipeline_workers(d->p),
 	    vd_pipeline_workers(d->p) == 1 ? "" : "s");
 	vd_log_info("%s", msg);
@@ -1591,7 +1586,7 @@ struct cover {
 /* Whether a path= (prefix false) or prefix= value can name a file the
  * mark at m (length mlen, no trailing '/') reports. */
 static bool
-mark_covers(const char *m, size_t mlen, unsigned kind, bool prefix,
+mark_covers(const char *m, size_t mlen, enum vd_fan_mark_kind kind, bool prefix,
     const char *v, size_t len)
 {
 	bool under = (mlen == 1 && m[0] == '/') ||
@@ -1603,7 +1598,7 @@ mark_covers(const char *m, size_t mlen, unsigned kind, bool prefix,
 		return len <= mlen ? true : v[mlen] == '/';
 	if (!under)
 		return false;
-	if (kind != VD_CONF_MARK_DIRECTORY)
+	if (kind != VD_FAN_MARK_DIRECTORY)
 		return true;
 	/* Directory marks: the entries of m, one level, no deeper. */
 	return memchr(v + mlen + 1, '/', len - mlen - 1) == NULL;
@@ -1632,10 +1627,8 @@ cover_check(void *ctx, size_t rule, bool prefix, const char *v, size_t len)
 	    vd_quote(qp, sizeof(qp), cv->c->policy), rule,
 	    prefix ? "prefix" : "path", vd_quote(qv, sizeof(qv), val),
 	    vd_quote(qm, sizeof(qm), cv->c->fan.paths),
-	    cv->c->fan.mark == VD_CONF_MARK_MOUNT            ? "mount"
-	        : cv->c->fan.mark == VD_CONF_MARK_FILESYSTEM ? "filesystem"
-	                                                     : "directory",
-	    cv->c->fan.mark == VD_CONF_MARK_DIRECTORY
+	    vd_fan_mark_name(cv->c->fan.mark),
+	    cv->c->fan.mark == VD_FAN_MARK_DIRECTORY
 	        ? ", which are not recursive"
 	        : "");
 }

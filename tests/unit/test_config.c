@@ -203,7 +203,7 @@ Test(config, fanotify_settings)
 	cr_assert_eq(
 	    vd_conf_set_arg(&c, "fanotify.mark=filesystem", err, sizeof(err)),
 	    0, "%s", err);
-	cr_assert_eq(c.fan.mark, VD_CONF_MARK_FILESYSTEM);
+	cr_assert_eq(c.fan.mark, VD_FAN_MARK_FILESYSTEM);
 	cr_assert_eq(
 	    vd_conf_set_arg(&c, "fanotify.ignore_max=0", err, sizeof(err)), 0,
 	    "%s", err);
