@@ -469,6 +469,16 @@ policy_load(const struct vd_conf *c, const char *path, char *msg, size_t msgsz)
 	return NULL;
 }
 
+#ifdef VD_HAVE_FANOTIFY
+/* Whether the fanotify backend must read each event's path: for path
+ * rules, and for the stall hook, which goes by the file's name. */
+static bool
+fan_needs_path(const struct daemon *d, bool policy_paths)
+{
+	return policy_paths || d->conf.test.stall_name[0] != '\0';
+}
+#endif
+
 /*
  * Puts a new policy in force.  On ES, decisions the kernel cached under
  * the old policy must go: es_clear_cache, retried for up to two seconds
@@ -486,8 +496,7 @@ policy_swap(struct daemon *d, struct vd_policy *pol)
 	if (d->fan != NULL) {
 		/* After the swap: decisions of the old policy must not stay
 		 * in the kernel, and none made before now becomes one. */
-		vd_fan_set_need_path(
-		    d->fan, need_path || d->conf.test.stall_name[0] != '\0');
+		vd_fan_set_need_path(d->fan, fan_needs_path(d, need_path));
 		vd_fan_set_need_exe(d->fan, need_exe);
 		vd_fan_drop_ignores(d->fan);
 	}
@@ -1342,16 +1351,19 @@ run_fanotify(struct daemon *d, const struct vd_evaluator *policy_eval)
 	} else {
 		/* No policy: everything is allowed (the test evaluator with
 		 * nothing to deny), so the service only watches. */
-		if ((d->te = vd_testeval_create()) == NULL)
-			goto nomem;
+		if ((d->te = vd_testeval_create()) == NULL) {
+			vd_log_warnx("%s", strerror(ENOMEM));
+			goto fail;
+		}
 		inner = vd_testeval_evaluator(d->te);
 	}
-	if ((d->hooks = vd_hooks_create(&inner, &d->conf.test)) == NULL)
-		goto nomem;
+	if ((d->hooks = vd_hooks_create(&inner, &d->conf.test)) == NULL) {
+		vd_log_warnx("%s", strerror(ENOMEM));
+		goto fail;
+	}
 	hooked = vd_hooks_evaluator(d->hooks);
 	/* Paths are read only for rules (and hooks) that look at them. */
-	need_path = d->conf.test.stall_name[0] != '\0' ||
-	    (d->rt != NULL && d->policy_paths);
+	need_path = fan_needs_path(d, d->rt != NULL && d->policy_paths);
 	if (d->rt != NULL)
 		vd_fan_set_overflow(d->fan, fan_overflow, d->rt);
 	eval = vd_fan_evaluator(d->fan, &hooked, need_path);
@@ -1432,11 +1444,6 @@ fail:
 		vd_testeval_destroy(d->te);
 	d->te = NULL;
 	return status;
-nomem:
-	vd_log_warnx("%s", strerror(ENOMEM));
-	vd_fan_destroy(d->fan);
-	d->fan = NULL;
-	return EXIT_RUNTIME;
 }
 #endif
 
