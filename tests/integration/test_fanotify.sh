@@ -14,6 +14,15 @@
 # inside it), every daemon and opener runs under timeout(1), and the trap
 # kills all of them and unmounts the tmpfs, whatever happened.
 set -u
+. "$(dirname "$0")/tap.sh"
+
+# What explains a failure: the last daemon's stderr.
+tap_diagnose() {
+	if [ -n "$DERR" ] && [ -s "$DERR" ]; then
+		sed 's/^/# verdictd: /' "$DERR"
+	fi
+	return 0
+}
 
 VERDICTD=${1:?usage: test_fanotify.sh VERDICTD VERDICTCTL FANOPEN}
 VERDICTCTL=${2:?usage: test_fanotify.sh VERDICTD VERDICTCTL FANOPEN}
@@ -42,8 +51,6 @@ TPID=
 DPID=
 SOCK=
 DERR=
-n=0
-failed=0
 
 # alive PID: the process exists and is not a zombie.
 alive() {
@@ -95,36 +102,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
-
-ok() {
-	n=$((n + 1))
-	echo "ok $n - $1"
-}
-
-# not_ok DESCRIPTION: a failure, with the current daemon's stderr.
-not_ok() {
-	n=$((n + 1))
-	failed=$((failed + 1))
-	echo "not ok $n - $1"
-	[ -n "$DERR" ] && [ -s "$DERR" ] && sed 's/^/# verdictd: /' "$DERR"
-	return 0
-}
-
-skip() {
-	n=$((n + 1))
-	echo "ok $n - $1 # SKIP $2"
-}
-
-# check DESCRIPTION COMMAND...: ok when COMMAND succeeds.
-check() {
-	_d=$1
-	shift
-	if "$@"; then
-		ok "$_d"
-	else
-		not_ok "$_d"
-	fi
-}
 
 now_ms() {
 	echo $(($(date +%s%N) / 1000000))
@@ -962,5 +939,4 @@ else
 	skip "mount marks deny a file in a subdirectory" "no tmpfs mount"
 fi
 
-echo "1..$n"
-[ $failed -eq 0 ]
+tap_done

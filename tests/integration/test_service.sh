@@ -8,6 +8,14 @@
 # usage: test_service.sh VERDICTD UNIT
 # Root only (fanotify); marks only a private temporary directory.
 set -u
+. "$(dirname "$0")/tap.sh"
+
+# What explains a failure: the daemon's stderr and the notifications.
+tap_diagnose() {
+	[ -s "$TMP/daemon.err" ] && sed 's/^/# verdictd: /' "$TMP/daemon.err"
+	[ -s "$TMP/notes" ] && sed 's/^/# notify: /' "$TMP/notes"
+	return 0
+}
 
 VERDICTD=${1:?usage: test_service.sh VERDICTD UNIT}
 UNIT=${2:?usage: test_service.sh VERDICTD UNIT}
@@ -27,8 +35,6 @@ fi
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/vd-service.XXXXXX") || exit 1
 DPID=
 LPID=
-n=0
-failed=0
 
 cleanup() {
 	for p in $DPID $LPID; do
@@ -43,24 +49,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
-
-ok() {
-	n=$((n + 1))
-	echo "ok $n - $1"
-}
-
-not_ok() {
-	n=$((n + 1))
-	failed=$((failed + 1))
-	echo "not ok $n - $1"
-	[ -s "$TMP/daemon.err" ] && sed 's/^/# verdictd: /' "$TMP/daemon.err"
-	[ -s "$TMP/notes" ] && sed 's/^/# notify: /' "$TMP/notes"
-	return 0
-}
-
-check() {
-	if eval "$2"; then ok "$1"; else not_ok "$1"; fi
-}
 
 # The shipped unit parses (its ExecStart pointed at this build).
 if command -v systemd-analyze >/dev/null 2>&1; then
@@ -129,15 +117,15 @@ while [ "$(count 'READY=1')" -eq 0 ] && [ $i -lt 50 ]; do
 	sleep 0.1
 	i=$((i + 1))
 done
-check "READY=1 once the marks are placed" '[ "$(count "READY=1")" -ge 1 ]'
+check "READY=1 once the marks are placed" [ "$(count READY=1)" -ge 1 ]
 check "a STATUS= line with the readiness" \
-    'grep -q "STATUS=answering fanotify events" "$TMP/notes"'
+    grep -q "STATUS=answering fanotify events" "$TMP/notes"
 
 w0=$(count 'WATCHDOG=1')
 sleep 1.2
 w1=$(count 'WATCHDOG=1')
 check "the watchdog is fed while the pipeline works ($w0 -> $w1)" \
-    '[ $((w1 - w0)) -ge 3 ]'
+    [ $((w1 - w0)) -ge 3 ]
 
 # Block the only worker with events queued behind it: the timer still
 # answers the opens, but the watchdog must go hungry.
@@ -145,7 +133,7 @@ printf '[pipeline]\nworkers = 1\n[test]\nblock_worker = yes\n' >"$TMP/conf"
 kill -HUP "$VPID"
 sleep 0.3
 check "SIGHUP sends RELOADING=1 and READY=1 again" \
-    '[ "$(count "RELOADING=1")" -ge 1 ] && [ "$(count "READY=1")" -ge 2 ]'
+    [ "$(count RELOADING=1)" -ge 1 -a "$(count READY=1)" -ge 2 ]
 t0=$(date +%s%N)
 for f in 1 2 3; do
 	timeout -s KILL 10 cat "$TMP/w/a" >/dev/null &
@@ -155,9 +143,9 @@ w2=$(count 'WATCHDOG=1')
 sleep 1.2
 w3=$(count 'WATCHDOG=1')
 check "the watchdog is not fed while a worker is stuck ($w2 -> $w3)" \
-    '[ "$w3" -eq "$w2" ]'
+    [ "$w3" -eq "$w2" ]
 check "the daemon says why it stopped feeding the watchdog" \
-    'grep -q "watchdog: .*no progress" "$TMP/daemon.err"'
+    grep -q "watchdog: .*no progress" "$TMP/daemon.err"
 
 # Release the worker: feeding resumes.
 printf '[pipeline]\nworkers = 1\n[test]\nblock_worker = no\n' >"$TMP/conf"
@@ -165,14 +153,13 @@ kill -HUP "$VPID"
 sleep 1.2
 w4=$(count 'WATCHDOG=1')
 check "the watchdog is fed again once the worker is free ($w3 -> $w4)" \
-    '[ $((w4 - w3)) -ge 2 ]'
+    [ $((w4 - w3)) -ge 2 ]
 
 kill -TERM "$VPID"
 wait "$DPID"
 rc=$?
 DPID=
-check "SIGTERM: exit status 0 (got $rc)" '[ "$rc" -eq 0 ]'
-check "SIGTERM sends STOPPING=1" '[ "$(count "STOPPING=1")" -ge 1 ]'
+check "SIGTERM: exit status 0 (got $rc)" [ "$rc" -eq 0 ]
+check "SIGTERM sends STOPPING=1" [ "$(count STOPPING=1)" -ge 1 ]
 
-echo "1..$n"
-[ "$failed" -eq 0 ]
+tap_done

@@ -8,6 +8,13 @@
 # up.  VERDICTD_CONTROL_OPT names the daemon's socket option
 # (default --control-socket).
 set -u
+. "$(dirname "$0")/tap.sh"
+
+# What explains a failure: the last verdictctl's stderr.
+tap_diagnose() {
+	[ -s "$TMP/err" ] && sed 's/^/# stderr: /' "$TMP/err"
+	return 0
+}
 
 VERDICTD=${1:?usage: test_verdictctl.sh VERDICTD VERDICTCTL}
 VERDICTCTL=${2:?usage: test_verdictctl.sh VERDICTD VERDICTCTL}
@@ -17,8 +24,6 @@ PY=$(command -v python3 || true)
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/verdictctl.XXXXXX") || exit 1
 SOCK=$TMP/s
 DPID=
-n=0
-failed=0
 
 cleanup() {
 	if [ -n "$DPID" ]; then
@@ -29,24 +34,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
-
-ok() {
-	n=$((n + 1))
-	echo "ok $n - $1"
-}
-
-not_ok() {
-	n=$((n + 1))
-	failed=$((failed + 1))
-	echo "not ok $n - $1"
-	[ -s "$TMP/err" ] && sed 's/^/# stderr: /' "$TMP/err"
-	return 0
-}
-
-skip() {
-	n=$((n + 1))
-	echo "ok $n - $1 # SKIP $2"
-}
 
 # ctl ARGS...: runs verdictctl on the test socket; stdout in $TMP/out,
 # stderr in $TMP/err, exit status in $rc.
@@ -254,5 +241,4 @@ fi
 ctl -n auth.open.received
 expect 0 "the daemon still answers"
 
-echo "1..$n"
-[ $failed -eq 0 ]
+tap_done
