@@ -151,15 +151,6 @@ warnx_(const char *fmt, ...)
 	va_end(ap);
 }
 
-static inline uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
-}
-
 /*
  * Waits ns nanoseconds, or less when a stop signal comes: returns true
  * then (and from then on).
@@ -167,11 +158,11 @@ now_ns(void)
 static bool
 wait_ns(uint64_t ns)
 {
-	uint64_t end = now_ns() + ns, t;
+	uint64_t end = vd_clock_ns() + ns, t;
 	struct timespec ts;
 	int sig;
 
-	while (caught == 0 && (t = now_ns()) < end) {
+	while (caught == 0 && (t = vd_clock_ns()) < end) {
 		ts.tv_sec = (time_t)((end - t) / NS_PER_S);
 		ts.tv_nsec = (long)((end - t) % NS_PER_S);
 		sig = sigtimedwait(&stopsigs, NULL, &ts);
@@ -325,9 +316,9 @@ opener_main(void *arg)
 	while ((ph = atomic_load_explicit(&shm->phase, memory_order_acquire)) !=
 	        PH_STOP &&
 	    !atomic_load_explicit(&shm->abort, memory_order_relaxed)) {
-		t1 = now_ns();
+		t1 = vd_clock_ns();
 		fd = open(paths[i], O_RDONLY | O_CLOEXEC);
-		t2 = now_ns();
+		t2 = vd_clock_ns();
 		if (fd >= 0)
 			close(fd);
 		else if (o->errors++ == 0)
@@ -409,7 +400,7 @@ openers_reap(pid_t pid, uint64_t timeout_ns, int *status)
 {
 	const struct timespec nap = { 0, 1000000 };
 	uint64_t end =
-	    timeout_ns == UINT64_MAX ? UINT64_MAX : now_ns() + timeout_ns;
+	    timeout_ns == UINT64_MAX ? UINT64_MAX : vd_clock_ns() + timeout_ns;
 	pid_t r;
 
 	for (;;) {
@@ -418,7 +409,7 @@ openers_reap(pid_t pid, uint64_t timeout_ns, int *status)
 			return true;
 		if (r < 0 && errno != EINTR)
 			return true; /* not ours to wait for any more */
-		if (now_ns() >= end)
+		if (vd_clock_ns() >= end)
 			return false;
 		nanosleep(&nap, NULL);
 	}
@@ -446,11 +437,11 @@ openers_run(uint64_t *t0, uint64_t *end)
 {
 	atomic_store_explicit(&shm->phase, PH_WARMUP, memory_order_release);
 	(void)wait_ns(WARMUP_NS);
-	*t0 = now_ns();
+	*t0 = vd_clock_ns();
 	/* release: the openers see PH_MEASURE only after t0. */
 	atomic_store_explicit(&shm->phase, PH_MEASURE, memory_order_release);
 	(void)wait_ns((uint64_t)(opt.duration_s * (double)NS_PER_S));
-	*end = now_ns();
+	*end = vd_clock_ns();
 	atomic_store_explicit(&shm->phase, PH_STOP, memory_order_release);
 }
 

@@ -107,15 +107,6 @@ progress(const char *fmt, ...)
 	va_end(ap);
 }
 
-static inline uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
-}
-
 static void
 sleep_until(uint64_t t)
 {
@@ -132,7 +123,7 @@ sleep_until(uint64_t t)
 static void
 sleep_ns(uint64_t ns)
 {
-	sleep_until(now_ns() + ns);
+	sleep_until(vd_clock_ns() + ns);
 }
 
 /* User + system CPU time of the whole process, ns. */
@@ -251,7 +242,7 @@ cyc_begin(void)
 	_mm_lfence();
 	return t;
 #else
-	return now_ns();
+	return vd_clock_ns();
 #endif
 }
 
@@ -268,7 +259,7 @@ cyc_end(void)
 	_mm_lfence();
 	return t;
 #else
-	return now_ns();
+	return vd_clock_ns();
 #endif
 }
 
@@ -288,10 +279,10 @@ cyc_calibrate(void)
 #ifdef BENCH_TSC
 	uint64_t t0, t1, c0, c1;
 
-	t0 = now_ns();
+	t0 = vd_clock_ns();
 	c0 = cyc_begin();
 	sleep_ns(opt.quick ? 20 * NS_PER_MS : 100 * NS_PER_MS);
-	t1 = now_ns();
+	t1 = vd_clock_ns();
 	c1 = cyc_end();
 	cyc_per_ns = (double)(c1 - c0) / (double)(t1 - t0);
 #endif
@@ -574,7 +565,7 @@ bk_respond(void *ctx, enum vd_event_type type, const struct vd_handle *h,
 		 * measure the backend's cache traffic, not the pipeline. */
 		atomic_fetch_add_explicit(&w->answers, 1, memory_order_relaxed);
 		if (b->stamp != NULL)
-			vd_hist_record(&w->hist, now_ns() - b->stamp[id]);
+			vd_hist_record(&w->hist, vd_clock_ns() - b->stamp[id]);
 	} else if (tls_producer) {
 		atomic_fetch_add_explicit(&b->at_once, 1, memory_order_relaxed);
 	} else {
@@ -673,10 +664,10 @@ bk_not_once(const struct bk *b, uint64_t first, uint64_t n)
 static bool
 bk_wait(const struct bk *b, uint64_t n, uint64_t timeout_ns)
 {
-	uint64_t end = now_ns() + timeout_ns;
+	uint64_t end = vd_clock_ns() + timeout_ns;
 
 	while (bk_answers(b) < n) {
-		if (now_ns() > end)
+		if (vd_clock_ns() > end)
 			return false;
 		sleep_ns(20000);
 	}
@@ -917,7 +908,7 @@ bench_submit_one(struct layout l, unsigned pool, unsigned ring)
 	cpu = layout_pin_producer(&l);
 	v = xalloc(calls * sizeof(*v));
 	tls_producer = true;
-	t0 = now_ns();
+	t0 = vd_clock_ns();
 	/*
 	 * Paced so the pipeline keeps up: the pool never runs dry and the
 	 * number measured is the call, not a refusal.  The first `warmup`
@@ -1131,14 +1122,14 @@ ring_one_thread(const struct queue_ops *o, void *q, uint64_t pairs,
 	uint64_t i, k, t0;
 	bool ok = true;
 
-	t0 = now_ns();
+	t0 = vd_clock_ns();
 	for (i = 0; i < pairs; i += batch) {
 		for (k = 0; k < batch; k++)
 			ok &= o->push(q, item_of(i + k));
 		for (k = 0; k < batch; k++)
 			ok &= o->pop(q) == item_of(i + k);
 	}
-	*ns = (double)(now_ns() - t0) / (double)pairs;
+	*ns = (double)(vd_clock_ns() - t0) / (double)pairs;
 	return ok && o->pop(q) == NULL;
 }
 
@@ -1182,13 +1173,13 @@ ring_two_threads(const struct queue_ops *o, void *q, uint64_t n, double *ns)
 		return false;
 	}
 	pthread_barrier_wait(&start);
-	t0 = now_ns();
+	t0 = vd_clock_ns();
 	for (i = 0; i < n; i++) {
 		while ((item = o->pop(q)) == NULL)
 			vd_cpu_relax();
 		ok &= item == item_of(i);
 	}
-	*ns = (double)(now_ns() - t0) / (double)n;
+	*ns = (double)(vd_clock_ns() - t0) / (double)n;
 	pthread_join(th, NULL);
 	pthread_barrier_destroy(&start);
 	unpin();
@@ -1520,14 +1511,14 @@ wheel_arm_cancel(const struct timer_ops *o, unsigned armed, uint64_t pairs)
 		exp[i] = WHEEL_START + 1 + xorshift(&seed) % WHEEL_SPREAD;
 	pairs = (pairs + WHEEL_BATCH - 1) / WHEEL_BATCH * WHEEL_BATCH;
 
-	t0 = now_ns();
+	t0 = vd_clock_ns();
 	for (i = 0; i < pairs; i += WHEEL_BATCH) {
 		for (k = 0; k < WHEEL_BATCH; k++)
 			o->add(t, &batch[k], exp[(i + k) % NEXP]);
 		for (k = 0; k < WHEEL_BATCH; k++)
 			o->del(t, &batch[k]);
 	}
-	ns = (double)(now_ns() - t0) / (double)pairs;
+	ns = (double)(vd_clock_ns() - t0) / (double)pairs;
 	ok = o->count(t) == armed && o->check(t);
 
 	json_begin(&j, "wheel");
@@ -1565,7 +1556,7 @@ wheel_advance(const struct timer_ops *o, unsigned armed)
 		o->add(t, &nodes[i],
 		    WHEEL_START + 1 + xorshift(&seed) % WHEEL_SPREAD);
 
-	t0 = now_ns();
+	t0 = vd_clock_ns();
 	for (now = WHEEL_START + 1; now <= WHEEL_START + WHEEL_SPREAD; now++) {
 		o->advance(t, now);
 		while ((n = o->get(t)) != NULL) {
@@ -1573,7 +1564,7 @@ wheel_advance(const struct timer_ops *o, unsigned armed)
 			got++;
 		}
 	}
-	ns = now_ns() - t0;
+	ns = vd_clock_ns() - t0;
 
 	json_begin(&j, "wheel");
 	json_str(&j, "impl", o->name);
@@ -1709,12 +1700,12 @@ bench_throughput_one(unsigned nprod, double duration_s)
 	}
 	c0 = cpu_ns();
 	pthread_barrier_wait(&start);
-	t0 = now_ns();
+	t0 = vd_clock_ns();
 	sleep_until(t0 + (uint64_t)(duration_s * (double)NS_PER_S));
 	atomic_store(&stop, true);
 	for (i = 0; i < started; i++)
 		pthread_join(th[i], NULL);
-	t_prod = now_ns();
+	t_prod = vd_clock_ns();
 	for (i = 0; i < nprod; i++) {
 		issued += pr[i].issued;
 		queued += pr[i].queued;
@@ -1725,7 +1716,7 @@ bench_throughput_one(unsigned nprod, double duration_s)
 	}
 	/* The queued tail still drains: elapsed ends at the last answer. */
 	ok = bk_wait(r.bk, warm + issued, 30 * NS_PER_S) && ok;
-	t_end = now_ns();
+	t_end = vd_clock_ns();
 	c1 = cpu_ns();
 	wa = bk_worker_answers(r.bk) - wa0;
 	vd_pipeline_stop(r.p);
@@ -1867,15 +1858,15 @@ bench_latency_one(const char *bench, struct layout l, uint64_t rate,
 	cpu = layout_pin_producer(&l);
 	tls_producer = true;
 	c0 = cpu_ns();
-	t0 = now_ns() + NS_PER_MS;
+	t0 = vd_clock_ns() + NS_PER_MS;
 	for (k = 0; k < periods; k++) {
 		deadline = t0 + k * LAT_PERIOD;
 		sleep_until(deadline);
-		late = now_ns() - deadline;
+		late = vd_clock_ns() - deadline;
 		if (late > late_max)
 			late_max = late;
 		for (b = 0; b < batch; b++, id++) {
-			r.bk->stamp[id] = now_ns();
+			r.bk->stamp[id] = vd_clock_ns();
 			if (submit_one(r.p, id, r.bk->stamp[id], 1) ==
 			    SUB_QUEUED)
 				queued++;
@@ -1886,7 +1877,7 @@ bench_latency_one(const char *bench, struct layout l, uint64_t rate,
 	tls_producer = false;
 	unpin();
 	ok = bk_wait(r.bk, id, 10 * NS_PER_S);
-	t_end = now_ns();
+	t_end = vd_clock_ns();
 	c1 = cpu_ns();
 	atomic_store(&qstop, true);
 	for (i = 0; i < lat_queriers && i < 8; i++) {
