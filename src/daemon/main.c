@@ -621,7 +621,7 @@ out:
 		d->reloads++;
 	else
 		d->reload_failures++;
-	vd_service_reloaded(msg);
+	vd_service_ready(msg);
 	pthread_mutex_unlock(&d->reload_lock);
 	return rc;
 }

@@ -63,12 +63,6 @@ vd_service_reloading(void)
 }
 
 void
-vd_service_reloaded(const char *status)
-{
-	vd_service_ready(status);
-}
-
-void
 vd_service_stopping(void)
 {
 	notify("STOPPING=1");

@@ -22,9 +22,8 @@
 
 /* READY=1 with a one-line status. */
 void vd_service_ready(const char *status);
-/* RELOADING=1, then READY=1 when done. */
+/* RELOADING=1; vd_service_ready() again when done. */
 void vd_service_reloading(void);
-void vd_service_reloaded(const char *status);
 /* STOPPING=1. */
 void vd_service_stopping(void);
 
