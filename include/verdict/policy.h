@@ -126,8 +126,9 @@ size_t vd_policy_eval(const struct vd_policy *pol, const struct vd_event *ev,
  * ck_epoch_synchronize, so a stalled evaluation delays the free, never the
  * reload.
  *
- * Threads: the evaluator runs on the pipeline's workers; everything else
- * on one controlling thread.
+ * Threads: the evaluator runs on the pipeline's workers; stats and flush
+ * on any thread; swap, poll and destroy on one controlling thread, the
+ * same one every time (ck_epoch's writer record is single-owner).
  *
  * Decision cache: each worker keeps its own bounded table (2-way set
  * associative; no lock, no allocation on the AUTH path) of the decisions

@@ -90,6 +90,9 @@ struct vd_policy_runtime {
 	_Atomic uint64_t cache_gen;
 	_Atomic uint64_t flushes;
 	_Atomic uint64_t retired;
+	/* The rule count of cur, for stats: another thread may not read cur
+	 * itself outside an epoch section, since a swap may free it. */
+	_Atomic uint64_t rules;
 	uint64_t seed;   /* keys the cache's hash */
 	size_t centries; /* per worker; 0: no cache */
 	/* Written by the notify thread only. */
@@ -377,6 +380,7 @@ vd_policy_runtime_create(struct vd_policy *pol, unsigned workers, int *err)
 	    vd_clock_ns() ^ (uint64_t)(uintptr_t)rt ^ (uint64_t)getpid() << 32);
 	if (vd_policy_runtime_set_cache(rt, VD_POLICY_CACHE_DEFAULT) != 0)
 		goto fail;
+	atomic_store(&rt->rules, pol != NULL ? vd_policy_rules(pol) : 0);
 	atomic_store(&rt->cur, pol);
 	atomic_store(&rt->generation, 1);
 	atomic_store(&rt->cache_gen, 1);
@@ -425,6 +429,7 @@ vd_policy_runtime_swap(struct vd_policy_runtime *rt, struct vd_policy *next)
 	struct vd_policy *old;
 	struct retired *r;
 
+	atomic_store(&rt->rules, next != NULL ? vd_policy_rules(next) : 0);
 	old = atomic_exchange_explicit(&rt->cur, next, memory_order_acq_rel);
 	atomic_fetch_add(&rt->generation, 1);
 	atomic_fetch_add(&rt->cache_gen, 1);
@@ -461,15 +466,12 @@ void
 vd_policy_runtime_stats(
     const struct vd_policy_runtime *rt, struct vd_policy_runtime_stats *out)
 {
-	const struct vd_policy *pol;
 	unsigned i;
 
 	memset(out, 0, sizeof(*out));
 	out->generation = atomic_load(&rt->generation);
 	out->cache_flushes = atomic_load(&rt->flushes);
-	pol = atomic_load_explicit(
-	    &((struct vd_policy_runtime *)rt)->cur, memory_order_acquire);
-	out->rules = pol != NULL ? vd_policy_rules(pol) : 0;
+	out->rules = atomic_load(&rt->rules);
 	for (i = 0; i < rt->nslots; i++) {
 		out->evaluations += atomic_load_explicit(
 		    &rt->slots[i].evaluations, memory_order_relaxed);
