@@ -1568,9 +1568,15 @@ essim_workload_join(struct essim_workload *w)
 }
 
 void
-essim_workload_stop(struct essim_workload *w)
+essim_workload_halt(struct essim_workload *w)
 {
 	atomic_store(&w->stop, true);
+}
+
+void
+essim_workload_stop(struct essim_workload *w)
+{
+	essim_workload_halt(w);
 	essim_workload_join(w);
 }
 

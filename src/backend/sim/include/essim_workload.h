@@ -211,6 +211,10 @@ void essim_workload_join(struct essim_workload *w);
 /* Ends the generator early (at most one batch later) and joins it. */
 void essim_workload_stop(struct essim_workload *w);
 
+/* Asks the generator to end early and returns at once, for a thread other
+ * than the one that joins it.  Any thread. */
+void essim_workload_halt(struct essim_workload *w);
+
 /* Stops it if it runs, then frees it.  NULL is a no-op. */
 void essim_workload_destroy(struct essim_workload *w);
 
