@@ -708,7 +708,7 @@ verdictd_start(struct lctx *c, const struct listener *l)
 {
 	struct vd_config cfg;
 	struct vd_fan_config fc;
-	struct vd_evaluator inner, wrapped;
+	struct vd_evaluator inner;
 	struct vd_policy_error perr;
 	struct vd_policy *pol;
 	char text[PATH_MAX + 64];
@@ -754,6 +754,7 @@ verdictd_start(struct lctx *c, const struct listener *l)
 	fc.npaths = 1;
 	if (!l->ignore)
 		fc.ignore_max = 0;
+	fc.read_paths = true; /* the policy's prefix= rule reads them */
 	if ((c->fan = vd_fan_create(&fc, &rc, c->msg, sizeof(c->msg))) ==
 	    NULL) {
 		if (rc != -EINVAL)
@@ -761,9 +762,7 @@ verdictd_start(struct lctx *c, const struct listener *l)
 			    strerror(-rc));
 		goto fail;
 	}
-	wrapped = vd_fan_evaluator(c->fan, &inner, true);
-
-	c->p = vd_pipeline_create(&cfg, &wrapped, vd_fan_ops(), c->fan, &rc);
+	c->p = vd_pipeline_create(&cfg, &inner, vd_fan_ops(), c->fan, &rc);
 	if (c->p == NULL) {
 		snprintf(c->msg, sizeof(c->msg), "vd_pipeline_create: %s",
 		    strerror(-rc));

@@ -29,6 +29,9 @@ extern "C" {
 #define VD_ID_MAX 64
 /* Bytes kept of a process's short name (comm), NUL included. */
 #define VD_COMM_MAX 16
+/* Bytes of backend_data: a file handle (MAX_HANDLE_SZ 128 and its
+ * 8-byte header) and a filesystem id, with room to spare. */
+#define VD_BACKEND_DATA_MAX 160
 
 enum vd_action {
 	VD_ACTION_AUTH,
@@ -137,6 +140,11 @@ struct vd_event {
 	struct vd_process proc;
 	char target[VD_PATH_MAX];  /* object path */
 	char target2[VD_PATH_MAX]; /* destination of rename/link/clone */
+	/* The backend's own bytes, which neither the pipeline nor the rules
+	 * read: what its prepare step needs that has no field above (a
+	 * fanotify FID event's directory handle).  backend_len 0: none. */
+	uint16_t backend_len;
+	unsigned char backend_data[VD_BACKEND_DATA_MAX];
 };
 
 /* The "auth.open" style name of a type; NULL when out of range. */

@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <verdict/backend.h>
 #include <verdict/event.h>
 
 #ifdef __cplusplus
@@ -51,39 +52,17 @@ struct vd_decision {
 
 /*
  * The verdict logic.  evaluate() runs on worker `worker` (0 .. workers-1)
- * for each AUTH event; it must be pure: memory only, no I/O, no locks, no
- * allocation, bounded time.  *out arrives preset to the type's default.
- * notify() runs on the single notify thread with a batch of NOTIFY events;
- * it may be NULL.  Events are valid only during the call.
+ * for each AUTH event, after the backend's prepare() step did whatever I/O
+ * the event needs (verdict/backend.h); it must be pure: memory only, no
+ * I/O, no locks, no allocation, bounded time.  *out arrives preset to the
+ * type's default. notify() runs on the single notify thread with a batch of
+ * NOTIFY events; it may be NULL.  Events are valid only during the call.
  */
 struct vd_evaluator {
 	void (*evaluate)(void *ctx, unsigned worker, const struct vd_event *ev,
 	    struct vd_decision *out);
 	void (*notify)(void *ctx, const struct vd_event *const *evs, size_t n);
 	void *ctx;
-};
-
-/*
- * A backend answers the kernel.  respond() is called exactly once per AUTH
- * event (by a worker, the timer thread, or a producer answering at once), and
- * must release whatever the handle holds.  It must not block.  It returns
- * false when the kernel refused the answer (counted as a respond error).
- * release() (may be NULL) is called once for each NOTIFY event when the
- * pipeline is done with it.  retire() (may be NULL) is called once for
- * each AUTH event after respond(), when no pipeline thread can read the
- * event any more: a worker may still be evaluating an event the timer has
- * answered, so what the evaluation reads through the handle (a fanotify
- * event's descriptor) must stay valid until retire().  Any pipeline or
- * producer thread; it must not block.
- */
-struct vd_backend_ops {
-	const char *name;
-	bool (*respond)(void *ctx, enum vd_event_type type,
-	    const struct vd_handle *h, const struct vd_decision *d);
-	void (*release)(
-	    void *ctx, enum vd_event_type type, const struct vd_handle *h);
-	void (*retire)(
-	    void *ctx, enum vd_event_type type, const struct vd_handle *h);
 };
 
 /* Per-type settings. */

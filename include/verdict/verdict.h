@@ -9,6 +9,7 @@
 #ifndef VERDICT_VERDICT_H
 #define VERDICT_VERDICT_H
 
+#include <verdict/backend.h>
 #include <verdict/counters.h>
 #include <verdict/event.h>
 #include <verdict/pipeline.h>

@@ -22,7 +22,10 @@
 #include <bsm/libbsm.h>
 #include <mach/mach_time.h>
 
+#include <verdict/backend.h>
+#include <verdict/counters.h>
 #include <verdict/pipeline.h>
+#include <verdict/policy.h>
 
 #include "backend/es.h"
 #include "platform/platform.h"
@@ -40,7 +43,7 @@ struct vd_es {
 	bool auth_seen, notify_seen;
 	_Atomic uint64_t auth_messages, notify_messages, unknown_type;
 	_Atomic uint64_t kernel_drops, retained, released, cached;
-	_Atomic uint64_t clear_cache_throttled;
+	_Atomic uint64_t clear_cache_throttled, clear_cache_failed;
 	_Atomic uint64_t respond_errors[8];
 	char self_exe[VD_PATH_MAX];
 };
@@ -642,12 +645,13 @@ vd_es_stats(const struct vd_es *es, struct vd_es_stats *out)
 	out->released = atomic_load(&es->released);
 	out->cached = atomic_load(&es->cached);
 	out->clear_cache_throttled = atomic_load(&es->clear_cache_throttled);
+	out->clear_cache_failed = atomic_load(&es->clear_cache_failed);
 	for (i = 0; i < 8; i++)
 		out->respond_errors[i] = atomic_load(&es->respond_errors[i]);
 }
 
 void
-vd_es_destroy(struct vd_es *es)
+vd_es_finish(struct vd_es *es)
 {
 	if (es == NULL)
 		return;
@@ -655,5 +659,135 @@ vd_es_destroy(struct vd_es *es)
 		es_delete_client(es->auth);
 	if (es->notify != NULL)
 		es_delete_client(es->notify);
+	es->auth = es->notify = NULL;
+}
+
+void
+vd_es_destroy(struct vd_es *es)
+{
+	vd_es_finish(es);
 	free(es);
+}
+
+/* ------------------------------------------------------------------ */
+/* As a struct vd_backend                                              */
+
+static int
+b_start(void *ctx, struct vd_pipeline *p, char *msg, size_t msgsz)
+{
+	return vd_es_start(ctx, p, msg, msgsz);
+}
+
+static void
+b_quiesce(void *ctx)
+{
+	vd_es_quiesce(ctx);
+}
+
+static void
+b_finish(void *ctx)
+{
+	vd_es_finish(ctx);
+}
+
+static void
+b_destroy(void *ctx)
+{
+	vd_es_destroy(ctx);
+}
+
+/*
+ * Decisions the kernel cached under the old policy must go:
+ * es_clear_cache, retried for up to two seconds while the kernel
+ * throttles it.  On the controlling thread, never on the AUTH path.
+ */
+static int
+b_policy_changed(
+    void *ctx, const struct vd_policy *pol, char *msg, size_t msgsz)
+{
+	struct timespec ts = { 0, 100000000 };
+	struct vd_es *es = ctx;
+	int i, rc = -EAGAIN;
+
+	(void)pol;
+	if (es->auth == NULL)
+		return 0; /* not started: nothing cached yet */
+	for (i = 0; i < 20 && rc == -EAGAIN; i++)
+		if ((rc = vd_es_clear_cache(es)) == -EAGAIN)
+			nanosleep(&ts, NULL);
+	if (rc == 0)
+		return 0;
+	atomic_fetch_add_explicit(
+	    &es->clear_cache_failed, 1, memory_order_relaxed);
+	snprintf(msg, msgsz,
+	    "es_clear_cache failed (%s): the kernel may keep decisions of "
+	    "the old policy cached",
+	    rc == -EAGAIN ? "throttled" : strerror(-rc));
+	return rc;
+}
+
+static void
+b_counters(
+    void *ctx, void (*emit)(void *ectx, const struct vd_ctr *c), void *ectx)
+{
+	struct vd_es_stats st;
+	char name[96];
+	unsigned r;
+
+	vd_es_stats(ctx, &st);
+	const struct vd_ctr c[] = {
+		{ "backend.es.auth_messages", VD_CTR_COUNTER, "messages",
+		    "messages the AUTH client was handed",
+		    (int64_t)st.auth_messages },
+		{ "backend.es.notify_messages", VD_CTR_COUNTER, "messages",
+		    "messages the NOTIFY client was handed",
+		    (int64_t)st.notify_messages },
+		{ "backend.es.kernel_drops", VD_CTR_COUNTER, "messages",
+		    "messages the kernel dropped, seen as global_seq_num gaps",
+		    (int64_t)st.kernel_drops },
+		{ "backend.es.retained", VD_CTR_COUNTER, "messages",
+		    "messages retained until their answer",
+		    (int64_t)st.retained },
+		{ "backend.es.released", VD_CTR_COUNTER, "messages",
+		    "retained messages released after their answer",
+		    (int64_t)st.released },
+		{ "backend.es.cached", VD_CTR_COUNTER, "answers",
+		    "answers the kernel was allowed to cache",
+		    (int64_t)st.cached },
+		{ "backend.es.clear_cache_throttled", VD_CTR_COUNTER, "calls",
+		    "es_clear_cache calls the kernel throttled",
+		    (int64_t)st.clear_cache_throttled },
+		{ "backend.es.clear_cache_failed", VD_CTR_COUNTER, "reloads",
+		    "reloads after which the kernel may still hold decisions "
+		    "of the old policy (es_clear_cache kept failing)",
+		    (int64_t)st.clear_cache_failed },
+	};
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++)
+		emit(ectx, &c[i]);
+	for (r = 1; r <= 5; r++) {
+		struct vd_ctr e = { name, VD_CTR_COUNTER, "answers",
+			"answers the kernel refused, by es_respond_result_t",
+			(int64_t)st.respond_errors[r] };
+
+		snprintf(name, sizeof(name), "backend.es.respond_errors.%s",
+		    vd_es_respond_result_name(r));
+		emit(ectx, &e);
+	}
+}
+
+void
+vd_es_backend(struct vd_es *es, struct vd_backend *out)
+{
+	*out = (struct vd_backend){
+		.ops = &es_ops,
+		.ops_ctx = es,
+		.ctx = es,
+		.policy_can = VD_POLICY_CAN_ACCESS | VD_POLICY_CAN_TEAM_ID,
+		.start = b_start,
+		.quiesce = b_quiesce,
+		.finish = b_finish,
+		.destroy = b_destroy,
+		.policy_changed = b_policy_changed,
+		.counters = b_counters,
+	};
 }

@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <verdict/backend.h>
 #include <verdict/pipeline.h>
 
 struct vd_es;
@@ -40,6 +41,7 @@ struct vd_es_stats {
 	uint64_t released;          /* es_release_message calls */
 	uint64_t cached;            /* answers sent with cache = true */
 	uint64_t clear_cache_throttled;
+	uint64_t clear_cache_failed; /* gave up after retries (a reload) */
 };
 
 /* The AUTH and NOTIFY event types verdictd subscribes to. */
@@ -76,8 +78,18 @@ void *vd_es_notify_client(const struct vd_es *es);
 
 void vd_es_stats(const struct vd_es *es, struct vd_es_stats *out);
 
-/* Deletes the clients (after vd_pipeline_stop) and frees.  NULL: no-op. */
+/* Deletes the clients (after vd_pipeline_stop).  NULL: no-op. */
+void vd_es_finish(struct vd_es *es);
+
+/* Deletes the clients if still there, and frees.  NULL: no-op. */
 void vd_es_destroy(struct vd_es *es);
+
+/*
+ * The backend as a program drives it (verdict/backend.h): start, quiesce,
+ * finish and destroy as above; a policy change clears the kernel's cache
+ * (retried while throttled); counters backend.es.*.
+ */
+void vd_es_backend(struct vd_es *es, struct vd_backend *out);
 
 /* The name of an es_respond_result_t value, for reports. */
 const char *vd_es_respond_result_name(unsigned r);

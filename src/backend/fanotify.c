@@ -6,11 +6,13 @@
  *     syscalls are fstat() and close() of each event's pidfd and, on a miss
  *     of the identity cache, reads of /proc/<pid>.  It never opens a
  *     watched file, never waits on a worker, never logs.
- *   - workers (vd_fan_evaluator): readlink() and fstat() of the event fd,
- *     then the policy; respond() writes one answer and closes the fd.
+ *   - workers: prepare() reads the event fd's identity (fstat) and, for
+ *     path rules, its path (readlink); then the policy; respond() writes
+ *     one answer; decided() may add an ignore mark.  retire() closes the
+ *     fd once no worker can read it.
  *   - the timer: respond() only.
- *   - the notify thread: fstat()/readlink() of notify fds,
- *     open_by_handle_at(O_PATH) for the FID group, then release().
+ *   - the notify thread: prepare_notify() does fstat()/readlink() of notify
+ *     fds and open_by_handle_at(O_PATH) for the FID group; then release().
  * respond() takes no lock it could wait on: the ignore table is guarded by
  * a mutex that respond() only ever trylocks.
  *
@@ -37,7 +39,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <verdict/backend.h>
+#include <verdict/counters.h>
 #include <verdict/pipeline.h>
+#include <verdict/policy.h>
 
 #include "backend/fanotify.h"
 #include "platform/platform.h"
@@ -102,7 +107,6 @@ struct vd_fan {
 	char *paths[VD_FAN_MARKS_MAX]; /* our copies */
 	struct markpath mp[VD_FAN_MARKS_MAX];
 	struct vd_pipeline *p;
-	struct vd_evaluator inner;
 	_Atomic bool need_path;
 	_Atomic bool need_exe;
 	_Atomic uint64_t pause_ns; /* test hook: the reader sleeps once */
@@ -247,6 +251,7 @@ vd_fan_create(const struct vd_fan_config *c, int *err, char *msg, size_t msgsz)
 	pthread_mutex_init(&fan->ign_lock, NULL);
 	atomic_init(&fan->ignore_epoch, 1);
 	fan->self = getpid();
+	atomic_store(&fan->need_path, c->read_paths);
 	*err = 0;
 	return fan;
 nomem:
@@ -254,18 +259,6 @@ nomem:
 	snprintf(msg, msgsz, "%s", strerror(ENOMEM));
 	*err = -ENOMEM;
 	return NULL;
-}
-
-void
-vd_fan_set_need_path(struct vd_fan *fan, bool need_path)
-{
-	atomic_store(&fan->need_path, need_path);
-}
-
-void
-vd_fan_set_need_exe(struct vd_fan *fan, bool need_exe)
-{
-	atomic_store(&fan->need_exe, need_exe);
 }
 
 void
@@ -483,19 +476,6 @@ fan_release(void *ctx, enum vd_event_type t, const struct vd_handle *h)
 		close(h->fd);
 }
 
-static const struct vd_backend_ops fan_ops = {
-	.name = "fanotify",
-	.respond = fan_respond,
-	.release = fan_release,
-	.retire = fan_retire,
-};
-
-const struct vd_backend_ops *
-vd_fan_ops(void)
-{
-	return &fan_ops;
-}
-
 static bool
 same_inode(const struct ign *e, const struct file_handle *fh)
 {
@@ -589,7 +569,7 @@ path_locked(const struct vd_fan *fan, const struct stat *file, const char *path)
  * the table, the mark is simply not added.
  */
 static void
-ignore_add(struct vd_fan *fan, const struct vd_event *ev)
+ignore_add(struct vd_fan *fan, const struct vd_event *ev, uint64_t epoch)
 {
 	uint64_t mask = perm_mask((enum vd_event_type)ev->type);
 	char now[VD_PATH_MAX];
@@ -602,7 +582,7 @@ ignore_add(struct vd_fan *fan, const struct vd_event *ev)
 		bump(&fan->ignore_stale);
 		return;
 	}
-	if (ev->handle.id != atomic_load(&fan->ignore_epoch)) {
+	if (epoch != atomic_load(&fan->ignore_epoch)) {
 		bump(&fan->ignore_stale); /* decided under the old policy */
 		goto out;
 	}
@@ -733,30 +713,36 @@ resolve_fd(struct vd_fan *fan, struct vd_event *ev, int fd, bool path)
 	bump(&fan->paths_resolved);
 }
 
-static void
-fan_evaluate(void *ctx, unsigned worker, const struct vd_event *cev,
-    struct vd_decision *out)
+/* Worker, before the policy: the object's identity, and its path when
+ * the policy reads paths.  The cookie is the ignore epoch the decision is
+ * made under (see vd_fan_drop_ignores), read before the policy is. */
+static uint64_t
+fan_prepare(void *ctx, unsigned worker, struct vd_event *ev)
 {
 	struct vd_fan *fan = ctx;
-	/* The pipeline lends the event to this worker for the evaluation;
-	 * the backend fills in what the reader left for later. */
-	struct vd_event *ev = (struct vd_event *)cev;
+	uint64_t epoch = atomic_load(&fan->ignore_epoch);
 
-	/* The epoch before the policy is read (see vd_fan_drop_ignores). */
-	ev->handle.id = atomic_load(&fan->ignore_epoch);
+	(void)worker;
 	resolve_fd(fan, ev, ev->handle.fd, atomic_load(&fan->need_path));
-	out->path_only = false;
-	if (fan->inner.evaluate != NULL)
-		fan->inner.evaluate(fan->inner.ctx, worker, ev, out);
-	/* An ignore mark holds for the inode: only when it pins the path. */
-	if (!ev->target_id || ev->target_truncated)
-		out->path_only = false;
-	if (out->verdict == VD_ALLOW && out->path_only && fan->guard_fd >= 0)
-		ignore_add(fan, ev);
+	return epoch;
+}
+
+/* Worker, after its ALLOW reached the kernel: a decision about the path
+ * alone becomes an ignore mark, when the inode pins the path. */
+static void
+fan_decided(void *ctx, unsigned worker, const struct vd_event *ev,
+    const struct vd_decision *d, uint64_t epoch)
+{
+	struct vd_fan *fan = ctx;
+
+	(void)worker;
+	if (d->verdict == VD_ALLOW && d->path_only && ev->target_id &&
+	    !ev->target_truncated && fan->guard_fd >= 0)
+		ignore_add(fan, ev, epoch);
 }
 
 /* FID events: the reader left the name in target and the directory's
- * fsid and handle in target2; make target "dir/name". */
+ * fsid and handle in backend_data; make target "dir/name". */
 static void
 resolve_fid(struct vd_fan *fan, struct vd_event *ev)
 {
@@ -767,15 +753,15 @@ resolve_fid(struct vd_fan *fan, struct vd_event *ev)
 	size_t i;
 	int fd = -1;
 
-	memcpy(&fsid, ev->target2, sizeof(fsid));
-	fh = (struct file_handle *)(void *)(ev->target2 + sizeof(fsid));
+	memcpy(&fsid, ev->backend_data, sizeof(fsid));
+	fh = (struct file_handle *)(void *)(ev->backend_data + sizeof(fsid));
 	vd_copy_path(name, sizeof(name), ev->target, strlen(ev->target));
 	for (i = 0; i < fan->cfg.npaths && fd < 0; i++)
 		if (fan->mp[i].fd >= 0 &&
 		    memcmp(&fan->mp[i].fsid, &fsid, sizeof(fsid)) == 0)
 			fd = open_by_handle_at(
 			    fan->mp[i].fd, fh, O_PATH | O_CLOEXEC);
-	ev->target2[0] = '\0';
+	ev->backend_len = 0;
 	if (fd < 0) {
 		/* The directory is gone: keep the bare name. */
 		ev->target_truncated = true;
@@ -792,32 +778,39 @@ resolve_fid(struct vd_fan *fan, struct vd_event *ev)
 	ev->target_truncated = n < 0 || n >= VD_PATH_MAX;
 }
 
+/* Notify thread: close-write events get the file's identity (the
+ * decision cache's invalidation), FID events their path. */
 static void
-fan_notify(void *ctx, const struct vd_event *const *evs, size_t n)
+fan_prepare_notify(void *ctx, struct vd_event *const *evs, size_t n)
 {
 	struct vd_fan *fan = ctx;
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		struct vd_event *ev = (struct vd_event *)evs[i];
+		struct vd_event *ev = evs[i];
 
 		if (ev->type == VD_NOTIFY_CLOSE && ev->handle.fd >= 0)
 			resolve_fd(fan, ev, ev->handle.fd,
 			    atomic_load(&fan->need_path));
-		else if (ev->handle.id == 1)
+		else if (ev->backend_len != 0)
 			resolve_fid(fan, ev);
 	}
-	if (fan->inner.notify != NULL)
-		fan->inner.notify(fan->inner.ctx, evs, n);
 }
 
-struct vd_evaluator
-vd_fan_evaluator(
-    struct vd_fan *fan, const struct vd_evaluator *inner, bool need_path)
+static const struct vd_backend_ops fan_ops = {
+	.name = "fanotify",
+	.respond = fan_respond,
+	.release = fan_release,
+	.retire = fan_retire,
+	.prepare = fan_prepare,
+	.decided = fan_decided,
+	.prepare_notify = fan_prepare_notify,
+};
+
+const struct vd_backend_ops *
+vd_fan_ops(void)
 {
-	fan->inner = *inner;
-	atomic_store(&fan->need_path, need_path);
-	return (struct vd_evaluator){ fan_evaluate, fan_notify, fan };
+	return &fan_ops;
 }
 
 /* --- the reader ----------------------------------------------------------
@@ -834,6 +827,7 @@ clear_event(struct vd_event *ev, int fd)
 	ev->close_modified = false;
 	ev->target_id = false;
 	ev->target[0] = ev->target2[0] = '\0';
+	ev->backend_len = 0;
 }
 
 /* The event's info record of a type, or NULL. */
@@ -941,11 +935,11 @@ submit_notify(struct vd_fan *fan, enum vd_event_type t, int fd,
 
 		if (fhlen <= sizeof(*fh) + FH_MAX) {
 			/* Resolved on the notify thread (resolve_fid). */
-			memcpy(ev->target2, &fid->fsid, sizeof(fid->fsid));
-			memcpy(ev->target2 + sizeof(fid->fsid), fh, fhlen);
+			memcpy(ev->backend_data, &fid->fsid, sizeof(fid->fsid));
+			memcpy(ev->backend_data + sizeof(fid->fsid), fh, fhlen);
+			ev->backend_len = (uint16_t)(sizeof(fid->fsid) + fhlen);
 			vd_copy_path(
 			    ev->target, VD_PATH_MAX, name, strnlen(name, 255));
-			ev->handle.id = 1;
 		}
 	}
 	vd_pipeline_submit(fan->p, ev);
@@ -1293,6 +1287,14 @@ vd_fan_running(const struct vd_fan *fan)
 	return atomic_load(&fan->running);
 }
 
+static void
+closefd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
 /* After the marks are gone: what the kernel still queues gets the default
  * of its type, so no opener is left waiting for a closed group. */
 static void
@@ -1323,7 +1325,7 @@ drain(struct vd_fan *fan)
 }
 
 void
-vd_fan_destroy(struct vd_fan *fan)
+vd_fan_finish(struct vd_fan *fan)
 {
 	size_t i;
 
@@ -1342,24 +1344,28 @@ vd_fan_destroy(struct vd_fan *fan)
 		if (fan->p != NULL)
 			drain(fan);
 		close(fan->perm_fd);
+		fan->perm_fd = -1;
 	}
-	if (fan->notif_fd >= 0)
-		close(fan->notif_fd);
-	if (fan->fid_fd >= 0)
-		close(fan->fid_fd);
-	if (fan->guard_fd >= 0)
-		close(fan->guard_fd);
-	if (fan->stop_fd >= 0)
-		close(fan->stop_fd);
-	if (fan->proc_fd >= 0)
-		close(fan->proc_fd);
-	if (fan->selffd_fd >= 0)
-		close(fan->selffd_fd);
-	for (i = 0; i < VD_FAN_MARKS_MAX; i++) {
-		if (fan->mp[i].fd >= 0)
-			close(fan->mp[i].fd);
+	closefd(&fan->notif_fd);
+	closefd(&fan->fid_fd);
+	closefd(&fan->guard_fd);
+	closefd(&fan->stop_fd);
+	closefd(&fan->proc_fd);
+	closefd(&fan->selffd_fd);
+	for (i = 0; i < VD_FAN_MARKS_MAX; i++)
+		closefd(&fan->mp[i].fd);
+}
+
+void
+vd_fan_destroy(struct vd_fan *fan)
+{
+	size_t i;
+
+	if (fan == NULL)
+		return;
+	vd_fan_finish(fan);
+	for (i = 0; i < VD_FAN_MARKS_MAX; i++)
 		free(fan->paths[i]);
-	}
 	if (fan->ign != NULL)
 		pthread_mutex_destroy(&fan->ign_lock);
 	free(fan->ign);
@@ -1396,4 +1402,157 @@ vd_fan_stats(const struct vd_fan *fan, struct vd_fan_stats *o)
 	o->ignore_guarded = get(&fan->ignore_guarded);
 	o->ignore_renamed = get(&fan->ignore_renamed);
 	o->ignore_unlocked = get(&fan->ignore_unlocked);
+}
+
+/* --- as a struct vd_backend ---------------------------------------------- */
+
+static int
+b_start(void *ctx, struct vd_pipeline *p, char *msg, size_t msgsz)
+{
+	return vd_fan_start(ctx, p, msg, msgsz);
+}
+
+static enum vd_backend_state
+b_state(void *ctx)
+{
+	return vd_fan_running(ctx) ? VD_BACKEND_RUNNING : VD_BACKEND_FAILED;
+}
+
+static void
+b_quiesce(void *ctx)
+{
+	vd_fan_quiesce(ctx);
+}
+
+static void
+b_finish(void *ctx)
+{
+	vd_fan_finish(ctx);
+}
+
+static void
+b_destroy(void *ctx)
+{
+	vd_fan_destroy(ctx);
+}
+
+/* Paths and executables are read only for rules that look at them; no
+ * decision of the old policy stays in the kernel as an ignore mark. */
+static int
+b_policy_changed(
+    void *ctx, const struct vd_policy *pol, char *msg, size_t msgsz)
+{
+	struct vd_fan *fan = ctx;
+
+	(void)msg;
+	(void)msgsz;
+	atomic_store(&fan->need_path,
+	    fan->cfg.read_paths || (pol != NULL && vd_policy_needs_path(pol)));
+	atomic_store(&fan->need_exe, pol != NULL && vd_policy_needs_exe(pol));
+	if (fan->ign != NULL)
+		vd_fan_drop_ignores(fan);
+	return 0;
+}
+
+static void
+b_counters(
+    void *ctx, void (*emit)(void *ectx, const struct vd_ctr *c), void *ectx)
+{
+	struct vd_fan_stats st;
+
+	vd_fan_stats(ctx, &st);
+	const struct vd_ctr c[] = {
+		{ "backend.fanotify.perm_events", VD_CTR_COUNTER, "events",
+		    "permission events read from the kernel",
+		    (int64_t)st.perm_events },
+		{ "backend.fanotify.notify_events", VD_CTR_COUNTER, "events",
+		    "notify events read from the kernel",
+		    (int64_t)st.notify_events },
+		{ "backend.fanotify.reads", VD_CTR_COUNTER, "calls",
+		    "read() calls that returned events", (int64_t)st.reads },
+		{ "backend.fanotify.self_events", VD_CTR_COUNTER, "events",
+		    "verdictd's own accesses, allowed at once",
+		    (int64_t)st.self_events },
+		{ "backend.fanotify.overflows", VD_CTR_COUNTER, "times",
+		    "a notify group's queue overflowed",
+		    (int64_t)st.overflows },
+		{ "backend.fanotify.cache_flushes", VD_CTR_COUNTER, "times",
+		    "decision caches flushed after an overflow",
+		    (int64_t)st.cache_flushes },
+		{ "backend.fanotify.fd_errors", VD_CTR_COUNTER, "events",
+		    "permission events that came without a file descriptor",
+		    (int64_t)st.fd_errors },
+		{ "backend.fanotify.write_errors", VD_CTR_COUNTER, "answers",
+		    "answers the kernel refused (then retried plain)",
+		    (int64_t)st.write_errors },
+		{ "backend.fanotify.write_failures", VD_CTR_COUNTER, "answers",
+		    "answers whose plain retry failed too",
+		    (int64_t)st.write_failures },
+		{ "backend.fanotify.audited", VD_CTR_COUNTER, "answers",
+		    "answers sent with FAN_AUDIT", (int64_t)st.audited },
+		{ "backend.fanotify.proc.hits", VD_CTR_COUNTER, "events",
+		    "process identities from the cache",
+		    (int64_t)st.proc_hits },
+		{ "backend.fanotify.proc.misses", VD_CTR_COUNTER, "events",
+		    "process identities read from /proc",
+		    (int64_t)st.proc_misses },
+		{ "backend.fanotify.proc.exec_refreshes", VD_CTR_COUNTER,
+		    "events", "identities re-read: the process exec'd since",
+		    (int64_t)st.proc_exec_refresh },
+		{ "backend.fanotify.proc.errors", VD_CTR_COUNTER, "events",
+		    "identities /proc could not give (the process was gone)",
+		    (int64_t)st.proc_errors },
+		{ "backend.fanotify.paths_resolved", VD_CTR_COUNTER, "events",
+		    "object paths read for the policy",
+		    (int64_t)st.paths_resolved },
+		{ "backend.fanotify.ignore.marks", VD_CTR_GAUGE, "marks",
+		    "ignore marks in force", (int64_t)st.ignore_marks },
+		{ "backend.fanotify.ignore.added", VD_CTR_COUNTER, "marks",
+		    "ignore marks added for path-only allows",
+		    (int64_t)st.ignore_added },
+		{ "backend.fanotify.ignore.full", VD_CTR_COUNTER, "marks",
+		    "ignore marks not added: fanotify.ignore_max reached",
+		    (int64_t)st.ignore_full },
+		{ "backend.fanotify.ignore.stale", VD_CTR_COUNTER, "marks",
+		    "ignore marks not added: decided before a reload",
+		    (int64_t)st.ignore_stale },
+		{ "backend.fanotify.ignore.dropped", VD_CTR_COUNTER, "marks",
+		    "ignore marks removed by reloads",
+		    (int64_t)st.ignore_dropped },
+		{ "backend.fanotify.ignore.errors", VD_CTR_COUNTER, "marks",
+		    "ignore marks the kernel refused",
+		    (int64_t)st.ignore_errors },
+		{ "backend.fanotify.ignore.guarded", VD_CTR_COUNTER, "marks",
+		    "ignore marks removed: the file was written, linked, "
+		    "renamed or deleted",
+		    (int64_t)st.ignore_guarded },
+		{ "backend.fanotify.ignore.unlocked", VD_CTR_COUNTER, "marks",
+		    "ignore marks not added: someone but root could rename or "
+		    "link the file (or fs.protected_hardlinks is off)",
+		    (int64_t)st.ignore_unlocked },
+		{ "backend.fanotify.ignore.renamed", VD_CTR_COUNTER, "marks",
+		    "ignore marks not added: the file was renamed or linked "
+		    "while it was decided",
+		    (int64_t)st.ignore_renamed },
+	};
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++)
+		emit(ectx, &c[i]);
+}
+
+void
+vd_fan_backend(struct vd_fan *fan, struct vd_backend *out)
+{
+	*out = (struct vd_backend){
+		.ops = &fan_ops,
+		.ops_ctx = fan,
+		.ctx = fan,
+		.policy_can = 0, /* no access mode, no code signing */
+		.start = b_start,
+		.state = b_state,
+		.quiesce = b_quiesce,
+		.finish = b_finish,
+		.destroy = b_destroy,
+		.policy_changed = b_policy_changed,
+		.counters = b_counters,
+	};
 }

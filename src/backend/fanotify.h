@@ -18,8 +18,8 @@
  * One reader thread is the "callback": it reads events in batches, fills a
  * vd_event per event (the process's identity from a bounded cache) and
  * submits it.  It never opens a watched file.  The object's path is
- * resolved later, on the worker, and only when the policy needs it
- * (vd_fan_evaluator).  Events of the process the backend runs in are
+ * resolved later, on the worker (the prepare step), and only when the
+ * policy needs it.  Events of the process the backend runs in are
  * allowed by the reader at once, without the pipeline (the daemon never
  * waits on itself): a test or benchmark must open watched files from
  * another process.  Every event fd is closed exactly once: by retire()
@@ -30,9 +30,10 @@
  * Life cycle (one controlling thread):
  *   vd_fan_create -> vd_pipeline_create(..., vd_fan_ops(), fan) ->
  *   vd_pipeline_start -> vd_fan_start -> ... -> vd_fan_quiesce ->
- *   vd_pipeline_stop -> vd_fan_destroy
+ *   vd_pipeline_stop -> vd_fan_finish -> vd_pipeline_destroy ->
+ *   vd_fan_destroy
  * vd_fan_quiesce stops the reader; vd_pipeline_stop answers what it read;
- * vd_fan_destroy removes the marks, answers what the kernel still queues
+ * vd_fan_finish removes the marks, answers what the kernel still queues
  * with each type's default, and closes the groups.
  */
 #ifndef VD_BACKEND_FANOTIFY_H
@@ -42,6 +43,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <verdict/backend.h>
 #include <verdict/pipeline.h>
 
 enum vd_fan_mark_kind {
@@ -81,7 +83,10 @@ struct vd_fan_config {
 	 * FAN_ENABLE_AUDIT, so the kernel refuses them and the plain retry
 	 * must answer. */
 	bool audit_without_init;
-	unsigned ignore_max;  /* ignore marks kept at most; 0: none */
+	unsigned ignore_max; /* ignore marks kept at most; 0: none */
+	/* Read every event's path, whether the policy reads paths or not
+	 * (a test hook that goes by the file's name). */
+	bool read_paths;
 	unsigned proc_cache;  /* process identities cached (power of two) */
 	uint64_t proc_ttl_ns; /* an identity is re-read after this long */
 };
@@ -141,30 +146,6 @@ vd_fan_create(const struct vd_fan_config *c, int *err, char *msg, size_t msgsz);
 /* The ops to give vd_pipeline_create, with `fan` as the backend context. */
 const struct vd_backend_ops *vd_fan_ops(void);
 
-/*
- * Wraps the verdict logic for this backend: on the worker, before `inner`
- * runs, the event's object path is read from its fd (when need_path says
- * the policy looks at paths) together with the file's identity, and the
- * current ignore epoch is stamped on the event; a decision that depends on
- * the path alone (vd_decision.path_only) then becomes an ignore mark when
- * it is answered.  notify() fills the file identity of close-write events
- * and the paths of the others before passing them to inner.notify.
- * `inner` is copied; the wrapper's ctx is fan.
- */
-struct vd_evaluator vd_fan_evaluator(
-    struct vd_fan *fan, const struct vd_evaluator *inner, bool need_path);
-
-/* Changes need_path (a reload brought a policy with or without path
- * rules).  Any thread. */
-void vd_fan_set_need_path(struct vd_fan *fan, bool need_path);
-
-/*
- * Whether the policy looks at the executable or the command name: then
- * each event checks that the process has not exec'd since its identity
- * was cached (one stat of /proc/<pid>/exe).  Default false.  Any thread.
- */
-void vd_fan_set_need_exe(struct vd_fan *fan, bool need_exe);
-
 /* Test hook: the reader sleeps ns once, at its next loop, so the kernel's
  * queues fill (a notify queue overflow).  Any thread. */
 void vd_fan_test_pause(struct vd_fan *fan, uint64_t ns);
@@ -203,10 +184,22 @@ bool vd_fan_running(const struct vd_fan *fan);
 void vd_fan_stats(const struct vd_fan *fan, struct vd_fan_stats *out);
 
 /*
- * After vd_pipeline_stop: removes the marks, answers what the kernel still
- * holds with each type's default verdict, closes the groups and frees.
- * NULL: no-op.
+ * After vd_pipeline_stop, before vd_pipeline_destroy: removes the marks,
+ * answers what the kernel still holds with each type's default verdict and
+ * closes the groups.  NULL: no-op.
  */
+void vd_fan_finish(struct vd_fan *fan);
+
+/* Finishes if needed, and frees.  NULL: no-op. */
 void vd_fan_destroy(struct vd_fan *fan);
+
+/*
+ * The backend as a program drives it (verdict/backend.h): the ops above
+ * with prepare (the object's identity, and its path for path rules),
+ * decided (ignore marks) and prepare_notify; state FAILED once the reader
+ * stopped on a read error; a policy change sets what is read per event
+ * and drops every ignore mark; counters backend.fanotify.*.
+ */
+void vd_fan_backend(struct vd_fan *fan, struct vd_backend *out);
 
 #endif

@@ -2,8 +2,13 @@
  * simrun.c — see simrun.h.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <verdict/testeval.h>
 
@@ -50,108 +55,280 @@ max_deadline(const struct essim_scenario *s)
 	return ordinary > s->system_max_ns ? ordinary : s->system_max_ns;
 }
 
+struct vd_simrun {
+	struct essim_scenario s;
+	struct vd_testeval *te;
+	struct vd_es *es;
+	struct essim_workload *w;
+	struct vd_backend es_b; /* the es backend we wrap */
+	pthread_t runner;
+	bool runner_started;
+	_Atomic bool done;
+	bool kernel_up;
+	uint64_t t0, elapsed_ns;
+	bool idle;
+	/* The kernel's books, read by finish. */
+	struct essim_client_report auth, notify;
+	struct essim_workload_report workload;
+	struct vd_es_stats es_stats;
+};
+
+static void simrun_free(struct vd_simrun *r);
+
+int
+vd_simrun_create(const struct essim_scenario *s, struct vd_simrun **out,
+    char *err, size_t errsz)
+{
+	struct essim_config kcfg;
+	struct vd_simrun *r;
+	int rc;
+
+	*out = NULL;
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		snprintf(err, errsz, "out of memory");
+		return -ENOMEM;
+	}
+	r->s = *s;
+	essim_config_init(&kcfg);
+	if ((rc = essim_kernel_init(&kcfg)) != 0) {
+		snprintf(err, errsz, "simulator: %s", strerror(-rc));
+		free(r);
+		return rc;
+	}
+	r->kernel_up = true;
+	rc = -ENOMEM;
+	if ((r->te = vd_testeval_create()) == NULL ||
+	    (r->es = vd_es_create(&rc)) == NULL) {
+		snprintf(err, errsz, "out of memory");
+		simrun_free(r);
+		return rc;
+	}
+	/* The scenario's stalls, through the core's test evaluator. */
+	vd_testeval_set_stall(r->te, s->stall_every, s->stall_ns);
+	vd_es_backend(r->es, &r->es_b);
+	*out = r;
+	return 0;
+}
+
+struct vd_evaluator
+vd_simrun_evaluator(struct vd_simrun *r)
+{
+	return vd_testeval_evaluator(r->te);
+}
+
+/* The runner: the workload to its end, then until every AUTH message
+ * settled (by its deadline at the latest). */
+static void *
+runner_main(void *arg)
+{
+	struct vd_simrun *r = arg;
+
+	essim_workload_join(r->w);
+	r->idle = essim_wait_idle(max_deadline(&r->s) + 1000 * NS_PER_MS);
+	r->elapsed_ns = vd_clock_ns() - r->t0;
+	atomic_store(&r->done, true);
+	return NULL;
+}
+
+static int
+run_start(void *ctx, struct vd_pipeline *p, char *err, size_t errsz)
+{
+	struct vd_simrun *r = ctx;
+	int rc;
+
+	/* The processes exist before the clients, so the clients' default
+	 * mute sets hold the system processes, as on a booted Mac. */
+	if ((rc = essim_workload_create(&r->s, &r->w)) != 0) {
+		snprintf(err, errsz, "cannot create the workload: %s",
+		    strerror(-rc));
+		return rc;
+	}
+	if ((rc = vd_es_start(r->es, p, err, errsz)) != 0)
+		return rc;
+	r->t0 = vd_clock_ns();
+	if ((rc = essim_workload_run(r->w)) != 0) {
+		snprintf(
+		    err, errsz, "cannot start the workload: %s", strerror(-rc));
+		return rc;
+	}
+	if ((rc = pthread_create(&r->runner, NULL, runner_main, r)) != 0) {
+		essim_workload_stop(r->w);
+		snprintf(err, errsz, "pthread_create: %s", strerror(rc));
+		return -rc;
+	}
+	r->runner_started = true;
+	return 0;
+}
+
+static enum vd_backend_state
+run_state(void *ctx)
+{
+	struct vd_simrun *r = ctx;
+
+	return atomic_load(&r->done) ? VD_BACKEND_DONE : VD_BACKEND_RUNNING;
+}
+
+/* Order matters: no handler submits once quiesced, so stopping the
+ * pipeline next answers everything still pending while the clients are
+ * alive; only finish deletes them. */
+static void
+run_quiesce(void *ctx)
+{
+	struct vd_simrun *r = ctx;
+
+	if (r->runner_started) {
+		/* Early (a signal): the workload stops posting; what it
+		 * posted still settles. */
+		if (!atomic_load(&r->done))
+			essim_workload_halt(r->w);
+		pthread_join(r->runner, NULL);
+		r->runner_started = false;
+	}
+	vd_es_quiesce(r->es);
+}
+
+static void
+run_finish(void *ctx)
+{
+	struct vd_simrun *r = ctx;
+
+	run_quiesce(r);
+	if (vd_es_auth_client(r->es) != NULL) {
+		essim_client_report(vd_es_auth_client(r->es), &r->auth);
+		essim_client_report(vd_es_notify_client(r->es), &r->notify);
+	}
+	vd_es_stats(r->es, &r->es_stats);
+	if (r->w != NULL)
+		essim_workload_report(r->w, &r->workload);
+	vd_es_finish(r->es);
+}
+
+static void
+run_destroy(void *ctx)
+{
+	simrun_free(ctx);
+}
+
+static int
+run_policy_changed(
+    void *ctx, const struct vd_policy *pol, char *msg, size_t msgsz)
+{
+	struct vd_simrun *r = ctx;
+
+	return r->es_b.policy_changed(r->es, pol, msg, msgsz);
+}
+
+static void
+run_counters(
+    void *ctx, void (*emit)(void *ectx, const struct vd_ctr *c), void *ectx)
+{
+	struct vd_simrun *r = ctx;
+
+	r->es_b.counters(r->es, emit, ectx);
+}
+
+void
+vd_simrun_backend(struct vd_simrun *r, struct vd_backend *out)
+{
+	*out = (struct vd_backend){
+		.ops = r->es_b.ops,
+		.ops_ctx = r->es, /* the pipeline talks to es itself */
+		.ctx = r,
+		.policy_can = r->es_b.policy_can,
+		.start = run_start,
+		.state = run_state,
+		.quiesce = run_quiesce,
+		.finish = run_finish,
+		.destroy = run_destroy,
+		.policy_changed = run_policy_changed,
+		.counters = run_counters,
+	};
+}
+void
+vd_simrun_report(const struct vd_simrun *r, struct vd_simrun_report *out)
+{
+	struct vd_stats *stats = out->stats;
+
+	memset(out, 0, sizeof(*out));
+	out->stats = stats;
+	out->auth = r->auth;
+	out->notify = r->notify;
+	out->workload = r->workload;
+	out->es = r->es_stats;
+	out->elapsed_ns = r->elapsed_ns;
+	out->idle = r->idle;
+}
+
+/* Waits for the runner: the whole scenario, not cut short. */
+static void
+simrun_wait(struct vd_simrun *r)
+{
+	if (r->runner_started) {
+		pthread_join(r->runner, NULL);
+		r->runner_started = false;
+	}
+}
+
+static void
+simrun_free(struct vd_simrun *r)
+{
+	if (r == NULL)
+		return;
+	if (r->runner_started)
+		run_quiesce(r);
+	vd_es_destroy(r->es);
+	if (r->w != NULL) {
+		essim_workload_stop(r->w);
+		essim_workload_destroy(r->w);
+	}
+	vd_testeval_destroy(r->te);
+	if (r->kernel_up)
+		essim_kernel_fini();
+	free(r);
+}
+
 int
 vd_simrun(const struct essim_scenario *s, const struct vd_config *cfg,
     struct vd_simrun_report *out, char *err, size_t errsz)
 {
-	return vd_simrun_hooked(s, cfg, NULL, out, err, errsz);
-}
-
-int
-vd_simrun_hooked(const struct essim_scenario *s, const struct vd_config *cfg,
-    const struct vd_simrun_hooks *hooks, struct vd_simrun_report *out,
-    char *err, size_t errsz)
-{
-	bool hooked = false;
-	struct essim_config kcfg;
-	struct vd_testeval *te = NULL;
+	struct vd_simrun *r;
+	struct vd_backend b;
 	struct vd_evaluator eval;
 	struct vd_pipeline *p = NULL;
-	struct vd_es *es = NULL;
-	struct essim_workload *w = NULL;
 	struct vd_stats *stats = out->stats;
-	uint64_t t0;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
 	out->stats = stats;
-	essim_config_init(&kcfg);
-	if ((rc = essim_kernel_init(&kcfg)) != 0) {
-		snprintf(err, errsz, "simulator: %s", strerror(-rc));
+
+	if ((rc = vd_simrun_create(s, &r, err, errsz)) != 0)
 		return rc;
-	}
-	rc = -ENOMEM;
-	if ((te = vd_testeval_create()) == NULL ||
-	    (es = vd_es_create(&rc)) == NULL) {
-		snprintf(err, errsz, "out of memory");
-		goto fail;
-	}
-	/* The scenario's stalls, through the core's test evaluator, unless
-	 * the caller brings its own verdict logic. */
-	vd_testeval_set_stall(te, s->stall_every, s->stall_ns);
-	eval = vd_testeval_evaluator(te);
-	if (hooks != NULL && hooks->eval != NULL)
-		eval = *hooks->eval;
-	p = vd_pipeline_create(cfg, &eval, vd_es_ops(), es, &rc);
-	if (p == NULL) {
+	vd_simrun_backend(r, &b);
+	eval = vd_simrun_evaluator(r);
+	if ((p = vd_pipeline_create(cfg, &eval, b.ops, b.ops_ctx, &rc)) ==
+	    NULL) {
 		vd_config_check(cfg, err, errsz);
-		goto fail;
+		goto out;
 	}
 	if ((rc = vd_pipeline_start(p)) != 0) {
 		snprintf(
 		    err, errsz, "cannot start the pipeline: %s", strerror(-rc));
-		goto fail;
+		goto out;
 	}
-	/* The processes exist before the clients, so the clients' default
-	 * mute sets hold the system processes, as on a booted Mac. */
-	if ((rc = essim_workload_create(s, &w)) != 0) {
-		snprintf(err, errsz, "cannot create the workload: %s",
-		    strerror(-rc));
-		goto fail;
-	}
-	if ((rc = vd_es_start(es, p, err, errsz)) != 0)
-		goto fail;
-	if (hooks != NULL && hooks->started != NULL)
-		hooks->started(hooks->ctx, p, es);
-	hooked = true;
-	t0 = vd_clock_ns();
-	if ((rc = essim_workload_run(w)) != 0) {
-		snprintf(
-		    err, errsz, "cannot start the workload: %s", strerror(-rc));
-		goto fail;
-	}
-	essim_workload_join(w);
-	/* Every AUTH message settles by its deadline at the latest. */
-	out->idle = essim_wait_idle(max_deadline(s) + 1000 * NS_PER_MS);
-	out->elapsed_ns = vd_clock_ns() - t0;
-	if (hooks != NULL && hooks->stopping != NULL)
-		hooks->stopping(hooks->ctx);
-	hooked = false;
-	/* Order matters: no handler submits once quiesced, so stopping the
-	 * pipeline answers everything still pending while the clients are
-	 * alive; only then are they deleted. */
-	vd_es_quiesce(es);
-	vd_pipeline_stop(p);
-	essim_client_report(vd_es_auth_client(es), &out->auth);
-	essim_client_report(vd_es_notify_client(es), &out->notify);
-	vd_es_stats(es, &out->es);
-	vd_pipeline_stats(p, stats);
-	essim_workload_report(w, &out->workload);
+	if ((rc = b.start(b.ctx, p, err, errsz)) != 0)
+		goto out;
+	simrun_wait(r);
 	rc = 0;
-fail:
-	if (hooked && hooks != NULL && hooks->stopping != NULL)
-		hooks->stopping(hooks->ctx);
-	if (es != NULL)
-		vd_es_quiesce(es);
+out:
+	b.quiesce(b.ctx);
 	if (p != NULL)
 		vd_pipeline_stop(p);
-	vd_es_destroy(es);
-	vd_pipeline_destroy(p);
-	if (w != NULL) {
-		essim_workload_stop(w);
-		essim_workload_destroy(w);
+	b.finish(b.ctx);
+	if (rc == 0) {
+		vd_pipeline_stats(p, out->stats);
+		vd_simrun_report(r, out);
 	}
-	vd_testeval_destroy(te);
-	essim_kernel_fini();
+	vd_pipeline_destroy(p);
+	b.destroy(b.ctx);
 	return rc;
 }

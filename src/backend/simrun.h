@@ -13,6 +13,7 @@
 
 #include <essim.h>
 #include <essim_workload.h>
+#include <verdict/backend.h>
 #include <verdict/pipeline.h>
 #include <verdict/stats.h>
 
@@ -47,23 +48,36 @@ int vd_simrun(const struct essim_scenario *s, const struct vd_config *cfg,
     struct vd_simrun_report *out, char *err, size_t errsz);
 
 /*
- * Called on the controlling thread: started() once the es backend answers
- * (the pipeline and backend may be queried from then on), stopping() before
- * they are stopped.  Either may be NULL.
+ * The same run in phases, for a program with its own run loop (verdictd):
+ *
+ *   vd_simrun_create -> vd_simrun_backend(r, &b) ->
+ *   vd_pipeline_create(cfg, eval, b.ops, b.ops_ctx) -> vd_pipeline_start ->
+ *   b.start -> ... until b.state is DONE (or a signal) ... -> b.quiesce ->
+ *   vd_pipeline_stop -> b.finish -> vd_simrun_report ->
+ *   vd_pipeline_destroy -> b.destroy
+ *
+ * create sets up the simulated kernel and the es backend; start creates
+ * the scenario's processes, the es clients, and runs the workload on a
+ * thread of its own; state is DONE once the workload ended and every AUTH
+ * message settled; quiesce stops the workload early and the clients'
+ * handlers; finish reads the kernel's books and deletes the clients;
+ * destroy frees (and shuts the simulated kernel down).  One run at a
+ * time per process: the simulated kernel is global.
  */
-struct vd_simrun_hooks {
-	void (*started)(void *ctx, struct vd_pipeline *p, struct vd_es *es);
-	void (*stopping)(void *ctx);
-	void *ctx;
-	/* The verdict logic; NULL: the core's test evaluator, stalling as
-	 * the scenario says. */
-	const struct vd_evaluator *eval;
-};
+struct vd_simrun;
 
-/* vd_simrun with hooks (NULL: none). */
-int vd_simrun_hooked(const struct essim_scenario *s,
-    const struct vd_config *cfg, const struct vd_simrun_hooks *hooks,
-    struct vd_simrun_report *out, char *err, size_t errsz);
+int vd_simrun_create(const struct essim_scenario *s, struct vd_simrun **out,
+    char *err, size_t errsz);
+
+void vd_simrun_backend(struct vd_simrun *r, struct vd_backend *out);
+
+/* The scenario's own verdict logic: the core's test evaluator, stalling as
+ * the scenario says. */
+struct vd_evaluator vd_simrun_evaluator(struct vd_simrun *r);
+
+/* After finish and vd_pipeline_stats(p, out->stats): the kernel's books,
+ * the workload's and the es backend's. */
+void vd_simrun_report(const struct vd_simrun *r, struct vd_simrun_report *out);
 
 /* True when the kernel's books show a clean run: no client terminated, no
  * missed, late or duplicate answer, nothing left retained. */

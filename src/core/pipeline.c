@@ -619,7 +619,7 @@ worker_answer(struct vd_worker *w, struct vd_box *b)
 	struct vd_type_cells *tc = &c->t[t];
 	struct vd_decision d;
 	uint32_t expect = VD_PENDING;
-	uint64_t now;
+	uint64_t now, cookie = 0;
 
 	/* The timer may have answered it already: skip the evaluation. */
 	if (atomic_load_explicit(&b->state, memory_order_acquire) !=
@@ -627,6 +627,9 @@ worker_answer(struct vd_worker *w, struct vd_box *b)
 		box_put(p, b);
 		return;
 	}
+	/* The backend's I/O first, so the evaluation itself stays pure. */
+	if (p->ops.prepare != NULL)
+		cookie = p->ops.prepare(p->bctx, w->id, &b->ev);
 	default_decision(p, t, &d);
 	p->eval.evaluate(p->eval.ctx, w->id, &b->ev, &d);
 	if (!atomic_compare_exchange_strong_explicit(&b->state, &expect,
@@ -642,6 +645,10 @@ worker_answer(struct vd_worker *w, struct vd_box *b)
 	vd__hist_add(c, &tc->latency, now - b->submit_ns);
 	vd__cell_min_i64(
 	    &tc->margin_min_ns, (int64_t)(b->ev.deadline_ns - now));
+	/* After the answer, off its latency; before the cancel, which may
+	 * let the timer recycle the box. */
+	if (p->ops.decided != NULL)
+		p->ops.decided(p->bctx, w->id, &b->ev, &d, cookie);
 	/* Our reference travels with the cancel: the timer drops it, so the
 	 * box cannot be reused before the timer has seen the cancel. */
 	vd_ring_push_sp(&w->cancel, b);
@@ -910,7 +917,7 @@ notify_has_work(void *arg)
 static unsigned
 notify_drain(struct vd_pipeline *p)
 {
-	const struct vd_event *evs[NOTIFY_BATCH];
+	struct vd_event *evs[NOTIFY_BATCH];
 	struct vd_box *b;
 	struct vd_cells *c = p->ncells;
 	struct vd_type_cells *tc;
@@ -924,8 +931,11 @@ notify_drain(struct vd_pipeline *p)
 			evs[n++] = &b->ev;
 	if (n == 0)
 		return 0;
+	if (p->ops.prepare_notify != NULL)
+		p->ops.prepare_notify(p->bctx, evs, n);
 	if (p->eval.notify != NULL)
-		p->eval.notify(p->eval.ctx, evs, n);
+		p->eval.notify(
+		    p->eval.ctx, (const struct vd_event *const *)evs, n);
 	now = vd_now_ns();
 	for (i = 0; i < n; i++) {
 		b = vd__box_of(evs[i]);

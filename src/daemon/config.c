@@ -624,6 +624,8 @@ vd_conf_set(struct vd_conf *c, const char *section, const char *key,
 		key_error(scope, section, key, err, errsz);
 		return -EINVAL;
 	}
+	if (scope == SCOPE_TEST)
+		c->test.hooks = true;
 	return key_set(k, key_base(c, k, type), section, value, err, errsz);
 }
 
@@ -670,9 +672,11 @@ load_section(void *ctx, struct vd_ini *ini, const char *name)
 	char msg[256];
 	int type;
 
-	(void)ctx;
-	if (section_lookup(name, &scope, &type))
+	if (section_lookup(name, &scope, &type)) {
+		if (scope == SCOPE_TEST)
+			((struct conf_load *)ctx)->conf.test.hooks = true;
 		return true;
+	}
 	section_error(name, msg, sizeof(msg));
 	vd_ini_fail(ini, -EINVAL, "%s", msg);
 	return false;
@@ -801,6 +805,59 @@ vd_conf_check(struct vd_conf *c, char *err, size_t errsz)
 		}
 	}
 	return 0;
+}
+
+/* Bytes a setting takes in its struct. */
+static size_t
+key_size(const struct conf_key *k)
+{
+	switch (k->kind) {
+	case KIND_UINT:
+	case KIND_POW2:
+		return sizeof(unsigned);
+	case KIND_U64:
+		return sizeof(uint64_t);
+	case KIND_BOOL:
+		return sizeof(bool);
+	case KIND_VERDICT:
+		return sizeof(uint8_t);
+	case KIND_FRACTION:
+	case KIND_SCALE:
+		return sizeof(double);
+	case KIND_BACKEND:
+		return VD_CONF_BACKEND_MAX;
+	case KIND_PATH:
+		return VD_CONF_PATH_MAX;
+	case KIND_PATHS:
+		return VD_CONF_PATHS_MAX;
+	case KIND_NAME:
+		return VD_CONF_NAME_MAX;
+	case KIND_MARK:
+		return sizeof(enum vd_fan_mark_kind);
+	case KIND_TYPES:
+		return sizeof(uint32_t);
+	}
+	return 0;
+}
+
+void
+vd_conf_take_live(struct vd_conf *dst, const struct vd_conf *src)
+{
+	for (size_t i = 0; i < CONF_NKEYS; i++) {
+		const struct conf_key *k = &conf_keys[i];
+
+		if (!k->live)
+			continue;
+		if (k->scope != SCOPE_TYPE) {
+			memcpy((char *)dst + k->off, (const char *)src + k->off,
+			    key_size(k));
+			continue;
+		}
+		for (int t = 0; t < VD_AUTH_TYPE_COUNT; t++)
+			memcpy((char *)&dst->pipe.types[t] + k->off,
+			    (const char *)&src->pipe.types[t] + k->off,
+			    key_size(k));
+	}
 }
 
 static bool

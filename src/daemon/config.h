@@ -83,6 +83,9 @@ struct vd_conf_test {
 	/* fanotify: the reader sleeps this long once, at start and at each
 	 * reload that sets it (its queues fill up) */
 	uint64_t reader_pause_ms;
+	/* A [test] section or a test.* setting was given at all: the hooks
+	 * are installed (only then), and may change on reload. */
+	bool hooks;
 };
 
 struct vd_conf {
@@ -142,6 +145,12 @@ int vd_conf_check(struct vd_conf *c, char *err, size_t errsz);
  */
 unsigned vd_conf_diff(const struct vd_conf *a, const struct vd_conf *b,
     bool live, char *names, size_t namesz);
+
+/*
+ * Copies into dst every setting that can change while the daemon runs
+ * (the live ones of vd_conf_diff), from src; the others stay dst's.
+ */
+void vd_conf_take_live(struct vd_conf *dst, const struct vd_conf *src);
 
 /*
  * Splits fan.paths into its entries: fills paths[] (pointers into buf, a

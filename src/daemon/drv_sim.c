@@ -1,10 +1,13 @@
 /*
- * sim.c — verdictd --backend sim.  See sim.h.
+ * drv_sim.c — verdictd --backend sim: a scenario (essim-scenario(5)) on the
+ * EndpointSecurity simulator, through the real es backend and the real
+ * pipeline, until the scenario ends or a stopping signal.
  *
  * The report's last part is the simulated kernel's own books, not
  * verdictd's: whether the client was terminated, and how many answers were
  * missed, late or duplicated, as macOS would count them.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,9 +17,8 @@
 #include <verdict/version.h>
 
 #include "backend/simrun.h"
-#include "daemon/log.h"
+#include "daemon/driver.h"
 #include "daemon/report.h"
-#include "daemon/sim.h"
 
 #define NS_PER_S 1000000000ull
 
@@ -140,53 +142,74 @@ report_json(const struct vd_conf *c, const struct vd_simrun_report *r)
 	printf("},\"ok\":%s}\n", vd_simrun_clean(r) ? "true" : "false");
 }
 
-int
-vd_sim_main(const struct vd_conf *c, bool json,
-    const struct vd_simrun_hooks *hooks)
+/* The ES deadline profile scaled with the scenario's deadlines; the
+ * pipeline's sizes, threads and default verdicts from the configuration.
+ * Each ES client has one delivery thread: every ring has a single
+ * producer. */
+static void
+drv_pipeline_config(const struct vd_conf *c, struct vd_config *cfg)
+{
+	int t;
+
+	vd_simrun_config(cfg, c->sim.time_scale);
+	cfg->workers = c->pipe.workers;
+	cfg->ring_size = c->pipe.ring_size;
+	cfg->pool_size = c->pipe.pool_size;
+	cfg->spin_ns = c->pipe.spin_ns;
+	cfg->pin_workers = c->pipe.pin_workers;
+	cfg->multi_producer = false;
+	for (t = 0; t < VD_EVENT_TYPE_COUNT; t++)
+		cfg->types[t].default_verdict =
+		    c->pipe.types[t].default_verdict;
+}
+
+static int
+drv_create(
+    const struct vd_conf *c, struct vd_backend *b, char *msg, size_t msgsz)
 {
 	struct essim_scenario s;
-	struct vd_simrun_report r;
-	struct vd_config cfg;
-	char err[640];
-	int t, status;
+	struct vd_simrun *r;
+	int rc;
 
 	essim_scenario_init(&s);
-	if (essim_scenario_load(&s, c->sim.scenario, err, sizeof(err)) != 0) {
-		vd_log_warnx("%s", err);
-		return 2;
-	}
+	if (essim_scenario_load(&s, c->sim.scenario, msg, msgsz) != 0)
+		return -EINVAL;
 	essim_scenario_scale(&s, c->sim.time_scale);
 	if (c->sim.duration_s != 0)
 		essim_scenario_set_duration(&s, c->sim.duration_s * NS_PER_S);
-	/* Margins follow the ES profile, scaled with the scenario's
-	 * deadlines; the pipeline's sizes, threads and default verdicts
-	 * come from the configuration.  Each ES client has one delivery
-	 * thread: every ring has a single producer. */
-	vd_simrun_config(&cfg, c->sim.time_scale);
-	cfg.workers = c->pipe.workers;
-	cfg.ring_size = c->pipe.ring_size;
-	cfg.pool_size = c->pipe.pool_size;
-	cfg.spin_ns = c->pipe.spin_ns;
-	cfg.pin_workers = c->pipe.pin_workers;
-	cfg.multi_producer = false;
-	for (t = 0; t < VD_EVENT_TYPE_COUNT; t++)
-		cfg.types[t].default_verdict = c->pipe.types[t].default_verdict;
-	if ((r.stats = malloc(sizeof(*r.stats))) == NULL) {
-		vd_log_warn("malloc");
-		return 1;
-	}
-	if (vd_simrun_hooked(&s, &cfg, hooks, &r, err, sizeof(err)) != 0) {
-		vd_log_warnx("%s", err);
-		free(r.stats);
-		return 1;
-	}
-	if (json)
-		report_json(c, &r);
-	else
-		report_text(c, &r);
-	status = vd_simrun_clean(&r) ? 0 : 1;
-	free(r.stats);
-	if (fflush(stdout) != 0)
-		return 1;
-	return status;
+	if ((rc = vd_simrun_create(&s, &r, msg, msgsz)) != 0)
+		return rc == -EINVAL ? -EIO : rc;
+	vd_simrun_backend(r, b);
+	return 0;
 }
+
+static bool
+drv_evaluator(void *bctx, struct vd_evaluator *out)
+{
+	*out = vd_simrun_evaluator(bctx);
+	return true;
+}
+
+static int
+drv_report(void *bctx, const struct vd_run_info *ri)
+{
+	struct vd_simrun_report r;
+
+	r.stats = (struct vd_stats *)ri->stats;
+	vd_simrun_report(bctx, &r);
+	if (ri->json)
+		report_json(ri->conf, &r);
+	else
+		report_text(ri->conf, &r);
+	return vd_simrun_clean(&r) ? 0 : 1;
+}
+
+const struct vd_driver vd_driver_sim = {
+	.name = "sim",
+	.policy_can = VD_POLICY_CAN_ACCESS | VD_POLICY_CAN_TEAM_ID,
+	.poll_ms = 10,
+	.pipeline_config = drv_pipeline_config,
+	.create = drv_create,
+	.evaluator = drv_evaluator,
+	.report = drv_report,
+};
