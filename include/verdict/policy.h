@@ -64,7 +64,9 @@ struct vd_policy_error {
  * the backend can enforce (VD_POLICY_CAN_*).  Returns the policy, or NULL
  * with the first error in *err (file, line, column and what was expected)
  * and *rc = -EINVAL (bad policy), -ENOENT/-EACCES (a file), -ENOMEM.  A
- * policy with any error is rejected whole.
+ * policy with any error is rejected whole.  Every file must be a regular
+ * file (anything else is refused without blocking, -EINVAL), and the files
+ * together may hold at most 16 MiB (-EINVAL).
  */
 struct vd_policy *vd_policy_load(
     const char *path, unsigned can, struct vd_policy_error *err, int *rc);

@@ -28,25 +28,24 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <verdict/event.h>
 #include <verdict/pipeline.h>
 #include <verdict/policy.h>
 
 #include "rules/policy_internal.h"
+#include "util/readfile.h"
 
 #define LINE_MAX_BYTES 4096
 #define INCLUDE_DEPTH  8
-#define FILE_MAX_BYTES (64u << 20)
+/* Bytes of a policy: its file and the files it includes, together. */
+#define FILE_MAX_BYTES (16 * VD_FILE_MIB)
 #define NTYPES         VD_AUTH_TYPE_COUNT
 
 enum cond_kind {
@@ -184,6 +183,7 @@ struct parser {
 
 	char *stack[INCLUDE_DEPTH + 2]; /* realpaths being read */
 	int depth;
+	size_t bytes; /* read so far, all files together */
 
 	/* the line being parsed */
 	const char *file;
@@ -1234,48 +1234,11 @@ parse_text(struct parser *P, const char *text, size_t len, const char *file,
 	return P->rc;
 }
 
+/* What vd_policy_load returns for a file it cannot read. */
 static int
-read_all(const char *path, char **out, size_t *outlen)
+read_error(int rc)
 {
-	struct stat st;
-	size_t n = 0;
-	char *buf;
-	ssize_t r;
-	int fd, e;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) != 0) {
-		e = -errno;
-		close(fd);
-		return e;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		close(fd);
-		return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
-	}
-	if ((uint64_t)st.st_size > FILE_MAX_BYTES) {
-		close(fd);
-		return -EFBIG;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (buf == NULL) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while (n < (size_t)st.st_size) {
-		r = read(fd, buf + n, (size_t)st.st_size - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		n += (size_t)r;
-	}
-	close(fd);
-	*out = buf;
-	*outlen = n;
-	return 0;
+	return rc == -ENOMEM || rc == -EACCES || rc == -ENOENT ? rc : -EINVAL;
 }
 
 /* Reads and parses one file; col0 is the include's column for errors
@@ -1283,7 +1246,7 @@ read_all(const char *path, char **out, size_t *outlen)
 static int
 parse_file(struct parser *P, const char *path, size_t col0)
 {
-	char *text = NULL, *rp, *dir, *slash;
+	char *text = NULL, *rp, *dir, *slash, why[128];
 	size_t len = 0, i;
 	int rc;
 
@@ -1302,22 +1265,27 @@ parse_file(struct parser *P, const char *path, size_t col0)
 			}
 		}
 	}
-	rc = read_all(path, &text, &len);
-	if (rc != 0 && col0 == SIZE_MAX) {
-		/* The top file: the message is about it, not a line. */
-		P->file = path;
-		P->lineno = 0;
-	}
+	rc = vd_file_read(
+	    path, FILE_MAX_BYTES - P->bytes, &text, &len, why, sizeof(why));
 	if (rc != 0) {
 		free(rp);
-		fail(P, col0,
-		    rc == -ENOMEM       ? -ENOMEM
-		        : rc == -EACCES ? -EACCES
-		        : rc == -ENOENT ? -ENOENT
-		                        : -EINVAL,
-		    "cannot read \"%s\": %s", path, strerror(-rc));
+		if (col0 == SIZE_MAX) {
+			/* The top file: the message is about it, not a
+			 * line. */
+			P->file = path;
+			P->lineno = 0;
+			fail(P, col0, read_error(rc), "%s", why);
+		} else if (rc == -EFBIG)
+			fail(P, col0, read_error(rc),
+			    "cannot read \"%s\": the policy and its includes "
+			    "are larger than %zu MiB together",
+			    path, FILE_MAX_BYTES / VD_FILE_MIB);
+		else
+			fail(P, col0, read_error(rc), "cannot read \"%s\": %s",
+			    path, why);
 		return P->rc;
 	}
+	P->bytes += len;
 	dir = strdup(path);
 	if (dir == NULL) {
 		free(rp);

@@ -695,6 +695,115 @@ Test(policy, include_depth)
 	rm_tree(dir);
 }
 
+/* Writes n bytes of comment lines. */
+static void
+write_comments(const char *dir, const char *name, size_t n)
+{
+	char p[512], line[1024];
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	f = fopen(p, "w");
+	cr_assert_not_null(f, "%s", p);
+	memset(line, 'x', sizeof(line) - 1);
+	line[0] = '#';
+	line[sizeof(line) - 1] = '\n';
+	for (; n >= sizeof(line); n -= sizeof(line))
+		cr_assert_eq(fwrite(line, 1, sizeof(line), f), sizeof(line));
+	cr_assert_eq(fwrite(line, 1, n, f), n);
+	cr_assert_eq(fclose(f), 0);
+}
+
+/* Loads path, expects it refused with rc and a message (fmt_err's, with
+ * the file's directory cut) that starts with expect. */
+static void
+expect_unreadable(const char *path, int rc, const char *expect)
+{
+	struct vd_policy_error err;
+	char got[600];
+	int r = 0;
+
+	cr_assert_null(vd_policy_load(path, CAN_ALL, &err, &r), "%s", path);
+	cr_assert_eq(r, rc, "%s: rc %d", path, r);
+	fmt_err(&err, got, sizeof(got));
+	cr_assert_eq(strncmp(got, expect, strlen(expect)), 0,
+	    "\"%s\" should start with \"%s\"", got, expect);
+}
+
+/* A FIFO, a device or a file too large is refused at once, as the top file
+ * or in an include, and the message names it.  The timeout fails a reader
+ * that blocks on the FIFO. */
+Test(policy, files_that_are_not_rules_files, .timeout = 20)
+{
+	char dir[] = "/tmp/test_policy.XXXXXX", p[600];
+
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(p, sizeof(p), "%s/fifo.rules", dir);
+	cr_assert_eq(mkfifo(p, 0600), 0);
+	expect_unreadable(
+	    p, -EINVAL, "fifo.rules:0:0: not a regular file (a FIFO)");
+	expect_unreadable("/dev/zero", -EINVAL,
+	    "zero:0:0: not a regular file (a character device)");
+	expect_unreadable(dir, -EINVAL, "test_policy.");
+
+	/* 16 MiB is the most; the file's size says so before any read. */
+	snprintf(p, sizeof(p), "%s/big.rules", dir);
+	write_file(dir, "big.rules", "");
+	cr_assert_eq(truncate(p, (16 << 20) + 1), 0);
+	expect_unreadable(p, -EINVAL, "big.rules:0:0: larger than 16 MiB");
+	cr_assert_eq(unlink(p), 0);
+
+	/* In an included directory: the include line is the place. */
+	make_dir(dir, "d");
+	write_file(dir, "top.rules", "deny open all : path=/a\ninclude d\n");
+	write_file(dir, "d/a.rules", "deny open all : path=/b\n");
+	snprintf(p, sizeof(p), "%s/d/b.rules", dir);
+	cr_assert_eq(mkfifo(p, 0600), 0);
+	snprintf(p, sizeof(p), "%s/top.rules", dir);
+	expect_unreadable(p, -EINVAL, "top.rules:2:9: cannot read \"");
+	{
+		struct vd_policy_error err;
+		int rc;
+
+		cr_assert_null(vd_policy_load(p, CAN_ALL, &err, &rc));
+		cr_assert_not_null(
+		    strstr(err.msg, "/d/b.rules\": not a regular file"), "%s",
+		    err.msg);
+	}
+
+	/* The limit holds for the files together, includes and all. */
+	snprintf(p, sizeof(p), "%s/d/b.rules", dir);
+	cr_assert_eq(unlink(p), 0);
+	write_comments(dir, "d/a.rules", 10 << 20);
+	write_comments(dir, "d/b.rules", 6 << 20);
+	snprintf(p, sizeof(p), "%s/top.rules", dir);
+	expect_unreadable(p, -EINVAL, "top.rules:2:9: cannot read \"");
+	{
+		struct vd_policy_error err;
+		int rc;
+
+		cr_assert_null(vd_policy_load(p, CAN_ALL, &err, &rc));
+		cr_assert_not_null(strstr(err.msg,
+		                       "/d/b.rules\": the policy and its "
+		                       "includes are larger than 16 MiB "
+		                       "together"),
+		    "%s", err.msg);
+	}
+	write_comments(dir, "d/b.rules", (6 << 20) - 200);
+	{
+		struct vd_policy_error err;
+		struct vd_policy *pol;
+		int rc;
+
+		pol = vd_policy_load(p, CAN_ALL, &err, &rc);
+		cr_assert_not_null(
+		    pol, "%s:%d: %s", err.file, err.line, err.msg);
+		cr_assert_eq(vd_policy_rules(pol), 1);
+		vd_policy_free(pol);
+	}
+	rm_tree(dir);
+}
+
 /* Each file holds "# expect: <message>" and maybe "# can: none". */
 Test(policy, broken_corpus)
 {
