@@ -737,7 +737,8 @@ vd_conf_load(struct vd_conf *c, const char *path, char *err, size_t errsz)
 		return -ENOMEM;
 	}
 	l->conf = *c;
-	rc = vd_ini_parse(path, load_section, load_key, l, err, errsz);
+	rc = vd_ini_parse(
+	    path, VD_CONF_FILE_MAX, load_section, load_key, l, err, errsz);
 	if (rc == 0)
 		*c = l->conf;
 	free(l);

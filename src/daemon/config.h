@@ -28,6 +28,8 @@
 #include "backend/fanotify.h"
 
 #define VD_CONF_BACKEND_MAX 16
+/* Bytes of a configuration file. */
+#define VD_CONF_FILE_MAX ((size_t)1 << 20)
 /* Most events one run of the generator may produce (its per-event table). */
 #define VD_CONF_GEN_EVENTS_MAX (UINT64_C(1) << 25)
 
@@ -109,9 +111,11 @@ void vd_conf_init(struct vd_conf *c);
  * Reads an INI file on top of *c (settings it does not mention keep their
  * value).  Does not run the consistency check (vd_conf_check), so that
  * command-line overrides can come first.  Returns 0; -ENOENT, -EACCES... when
- * the file cannot be read; -EINVAL on the first bad line.  The message in err
- * names the file and line ("verdictd.conf:12: [pipeline] ring_size: expected
- * ...").  On error *c is unchanged.
+ * the file cannot be read; -EINVAL when it is not a regular file (a FIFO, a
+ * device: refused without blocking) and on the first bad line; -EFBIG when
+ * it is larger than VD_CONF_FILE_MAX.  The message in err names the file
+ * and line ("verdictd.conf:12: [pipeline] ring_size: expected ...", or
+ * "verdictd.conf: not a regular file (a FIFO)").  On error *c is unchanged.
  */
 int vd_conf_load(struct vd_conf *c, const char *path, char *err, size_t errsz);
 

@@ -11,6 +11,7 @@
 #include <ini.h>
 
 #include "util/inifile.h"
+#include "util/readfile.h"
 
 void
 vd_ini_fail(struct vd_ini *ini, int code, const char *fmt, ...)
@@ -125,32 +126,24 @@ static char *
 reader(char *str, int num, void *stream)
 {
 	struct vd_ini *ini = stream;
-	ssize_t n;
 	size_t len;
-	char *s;
+	char *s, *nl;
 
-	if (ini->err_line != 0)
-		return NULL; /* stop at the first error */
-	errno = 0;
-	if ((n = getline(&ini->buf, &ini->bufsz, ini->fp)) < 0) {
-		if (ferror(ini->fp)) {
-			ini->line++;
-			vd_ini_fail(ini, errno != 0 ? -errno : -EIO,
-			    "read error: %s",
-			    strerror(errno != 0 ? errno : EIO));
-		}
-		return NULL;
-	}
+	if (ini->err_line != 0 || ini->off >= ini->len)
+		return NULL; /* stop at the first error, or the end */
+	s = ini->text + ini->off;
+	nl = memchr(s, '\n', ini->len - ini->off);
+	len = nl != NULL ? (size_t)(nl - s) + 1 : ini->len - ini->off;
+	ini->off += len;
 	ini->line++;
-	s = ini->buf;
-	len = (size_t)n;
+	/* The text is ours: the line's end becomes its NUL. */
 	if (len > 0 && s[len - 1] == '\n')
 		s[--len] = '\0';
 	if (len > 0 && s[len - 1] == '\r')
 		s[--len] = '\0';
-	if (strlen(s) != len) {
+	if ((nl = memchr(s, '\0', len)) != NULL) {
 		vd_ini_fail(ini, -EINVAL, "unexpected NUL byte at column %zu",
-		    strlen(s) + 1);
+		    (size_t)(nl - s) + 1);
 		return NULL;
 	}
 	/* A byte order mark is allowed before the first line. */
@@ -189,13 +182,14 @@ handler(void *user, const char *section, const char *name, const char *value)
 }
 
 int
-vd_ini_parse(const char *path,
+vd_ini_parse(const char *path, size_t max,
     bool (*section)(void *ctx, struct vd_ini *ini, const char *name),
     int (*key)(void *ctx, struct vd_ini *ini, const char *section,
         const char *name, const char *value),
     void *ctx, char *err, size_t errsz)
 {
 	struct vd_ini *ini;
+	char why[128];
 	int rc, error = 0;
 
 	if ((ini = calloc(1, sizeof(*ini))) == NULL) {
@@ -206,9 +200,9 @@ vd_ini_parse(const char *path,
 	ini->ctx = ctx;
 	ini->section = section;
 	ini->key = key;
-	if ((ini->fp = fopen(path, "re")) == NULL) {
-		error = -errno;
-		snprintf(err, errsz, "%s: %s", path, strerror(errno));
+	if ((error = vd_file_read(path, max, &ini->text, &ini->len, why,
+	         sizeof(why))) != 0) {
+		snprintf(err, errsz, "%s: %s", path, why);
 		goto out;
 	}
 	rc = ini_parse_stream(reader, ini, handler, ini);
@@ -231,9 +225,7 @@ vd_ini_parse(const char *path,
 		    err, errsz, "%s:%d: %s", path, ini->err_line, ini->msg);
 	}
 out:
-	if (ini->fp != NULL)
-		fclose(ini->fp);
-	free(ini->buf);
+	free(ini->text);
 	free(ini);
 	return error;
 }

@@ -16,7 +16,6 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <stdio.h>
 
 struct vd_ini {
 	const char *path;
@@ -25,9 +24,8 @@ struct vd_ini {
 	int err_code; /* its -errno */
 	char msg[512];
 	/* private */
-	FILE *fp;
-	char *buf;
-	size_t bufsz;
+	char *text; /* the whole file */
+	size_t len, off;
 	void *ctx;
 	bool (*section)(void *ctx, struct vd_ini *ini, const char *name);
 	int (*key)(void *ctx, struct vd_ini *ini, const char *section,
@@ -39,13 +37,15 @@ void vd_ini_fail(struct vd_ini *ini, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /*
- * Parses path.  section(ctx, ini, name) is called for each [name] header
- * and returns false after vd_ini_fail(); key(ctx, ini, section, name,
- * value) for each key and returns 0 after vd_ini_fail(), non-zero to go on.
- * Returns 0, or the first error's -errno with "path:line: message" (or
- * "path: message") in err.
+ * Parses path, a regular file of at most max bytes, read whole first
+ * (vd_file_read: a FIFO or a device is refused without blocking).
+ * section(ctx, ini, name) is called for each [name] header and returns
+ * false after vd_ini_fail(); key(ctx, ini, section, name, value) for each
+ * key and returns 0 after vd_ini_fail(), non-zero to go on.  Returns 0, or
+ * the first error's -errno with "path:line: message" (or "path: message",
+ * such as "path: not a regular file (a FIFO)") in err.
  */
-int vd_ini_parse(const char *path,
+int vd_ini_parse(const char *path, size_t max,
     bool (*section)(void *ctx, struct vd_ini *ini, const char *name),
     int (*key)(void *ctx, struct vd_ini *ini, const char *section,
         const char *name, const char *value),

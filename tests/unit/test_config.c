@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -443,6 +444,51 @@ Test(config, missing_file)
 	vd_conf_init(&c);
 	cr_assert_eq(vd_conf_load(&c, path, err, sizeof(err)), -ENOENT);
 	cr_assert_not_null(strstr(err, path), "%s", err);
+}
+
+/* Expects path refused with rc and exactly "path: why". */
+static void
+expect_unreadable(const char *path, int rc, const char *why)
+{
+	char err[512], want[512];
+	struct vd_conf c, before;
+
+	vd_conf_init(&c);
+	before = c;
+	cr_assert_eq(vd_conf_load(&c, path, err, sizeof(err)), rc, "%s", err);
+	snprintf(want, sizeof(want), "%s: %s", path, why);
+	cr_assert_str_eq(err, want);
+	cr_assert_eq(memcmp(&c, &before, sizeof(c)), 0);
+}
+
+/* A FIFO or a device is refused at once (the timeout fails a reader that
+ * blocks on the FIFO, or reads /dev/zero until memory runs out), and so is
+ * a file over 1 MiB. */
+Test(config, files_that_are_not_configurations, .timeout = 10)
+{
+	char *fifo;
+	const char *path;
+	struct vd_conf c;
+	char err[512];
+
+	cr_assert_lt(npaths, sizeof(paths) / sizeof(paths[0]));
+	fifo = paths[npaths++];
+	snprintf(fifo, sizeof(paths[0]), "%s/fifo.conf", tmpdir);
+	cr_assert_eq(mkfifo(fifo, 0600), 0);
+	expect_unreadable(fifo, -EINVAL, "not a regular file (a FIFO)");
+	expect_unreadable(
+	    "/dev/zero", -EINVAL, "not a regular file (a character device)");
+	expect_unreadable(
+	    tmpdir, -EISDIR, "is a directory, not a regular file");
+
+	/* 1 MiB is the most. */
+	path = write_file("[gen]\nrate = 5\n");
+	cr_assert_eq(truncate(path, VD_CONF_FILE_MAX), 0);
+	vd_conf_init(&c);
+	cr_assert_eq(vd_conf_load(&c, path, err, sizeof(err)), -EINVAL);
+	cr_assert_not_null(strstr(err, ":3: unexpected NUL byte"), "%s", err);
+	cr_assert_eq(truncate(path, VD_CONF_FILE_MAX + 1), 0);
+	expect_unreadable(path, -EFBIG, "larger than 1 MiB");
 }
 
 Test(config, failed_load_leaves_config_unchanged)

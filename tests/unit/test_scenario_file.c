@@ -3,9 +3,11 @@
  * and every kind of mistake is refused with its file and line.
  */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <essim_workload.h>
@@ -121,4 +123,43 @@ Test(scenario_file, a_missing_file_is_named)
 	cr_assert_lt(
 	    essim_scenario_load(&s, "/nonexistent/x.scn", err, sizeof(err)), 0);
 	cr_assert(strstr(err, "/nonexistent/x.scn") != NULL, "%s", err);
+}
+
+/* Expects path refused with rc and exactly "path: why". */
+static void
+expect_unreadable(const char *path, int rc, const char *why)
+{
+	struct essim_scenario s;
+	char err[512], want[512];
+
+	essim_scenario_init(&s);
+	cr_assert_eq(
+	    essim_scenario_load(&s, path, err, sizeof(err)), rc, "%s", err);
+	snprintf(want, sizeof(want), "%s: %s", path, why);
+	cr_assert_str_eq(err, want);
+}
+
+/* A FIFO or a device is refused at once (the timeout fails a reader that
+ * blocks on the FIFO), and so is a file over 1 MiB. */
+Test(scenario_file, files_that_are_not_scenarios, .init = mkdir_tmp,
+    .timeout = 10)
+{
+	char path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/fifo.scn", dir);
+	cr_assert_eq(mkfifo(path, 0600), 0);
+	expect_unreadable(path, -EINVAL, "not a regular file (a FIFO)");
+	unlink(path);
+	expect_unreadable(
+	    "/dev/zero", -EINVAL, "not a regular file (a character device)");
+
+	snprintf(path, sizeof(path), "%s/big.scn", dir);
+	cr_assert_not_null(f = fopen(path, "w"));
+	fputs("[run]\nseed = 1\n", f);
+	cr_assert_eq(fclose(f), 0);
+	cr_assert_eq(truncate(path, ESSIM_SCENARIO_FILE_MAX + 1), 0);
+	expect_unreadable(path, -EFBIG, "larger than 1 MiB");
+	unlink(path);
+	rmdir(dir);
 }

@@ -694,7 +694,8 @@ essim_scenario_load(
 		return -ENOMEM;
 	}
 	essim_scenario_init(&l->sc);
-	error = vd_ini_parse(path, load_section, load_key, l, err, errsz);
+	error = vd_ini_parse(path, ESSIM_SCENARIO_FILE_MAX, load_section,
+	    load_key, l, err, errsz);
 	if (error != 0)
 		goto out;
 	essim_scenario_scale(&l->sc, l->sc.time_scale_file);

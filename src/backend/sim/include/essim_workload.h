@@ -145,6 +145,9 @@ struct essim_scenario {
 	uint64_t stall_ns, stall_ns_file;
 };
 
+/* Bytes of a scenario file. */
+#define ESSIM_SCENARIO_FILE_MAX ((size_t)1 << 20)
+
 /* Fills *s with the defaults listed in essim-scenario(5). */
 void essim_scenario_init(struct essim_scenario *s);
 
@@ -152,9 +155,10 @@ void essim_scenario_init(struct essim_scenario *s);
  * Loads a scenario file over the defaults (*s need not be initialised) and
  * applies its time_scale.  0, or -errno with a message in err:
  * "file:line: [section] key: what was expected, what was found".
- * -ENOENT, -EACCES ... (cannot open), -EINVAL (syntax, unknown section or
- * key, value out of range, inconsistent values), -ENOMEM.  On error *s is
- * left as it was.
+ * -ENOENT, -EACCES ... (cannot open), -EINVAL (not a regular file, refused
+ * without blocking; syntax, unknown section or key, value out of range,
+ * inconsistent values), -EFBIG (larger than ESSIM_SCENARIO_FILE_MAX),
+ * -ENOMEM.  On error *s is left as it was.
  */
 int essim_scenario_load(
     struct essim_scenario *s, const char *path, char *err, size_t errsz);
