@@ -1,5 +1,5 @@
 /*
- * config.c — verdictd.conf: INI through inih, strict values, file:line
+ * config.c — verdictd.conf: INI (util/inifile.h), strict values, file:line
  * errors.
  *
  * One table (conf_keys) declares every setting: its section, key, kind,
@@ -7,13 +7,11 @@
  * parser, --set, the error messages and the reload diff all read it, so a new
  * setting is one line here (and one in verdictd.conf.5).
  *
- * inih cannot tell its handler the line number (INI_HANDLER_LINENO is fixed
- * when the library is built), so we feed it through our own reader, one line
- * per call, and count lines ourselves.  The reader is also where each line is
- * checked before inih sees it: encoding, control characters, length, section
- * names.  It strips leading blanks, which turns off inih's multi-line values:
- * an indented "key = value" is an ordinary line here, not a continuation of
- * the previous value.
+ * The reader checks each line (encoding, control characters, section
+ * names) and tells the handler its number.  A line has no length limit of
+ * its own (the file has, VD_CONF_FILE_MAX): a value's limit is its kind's.
+ * An indented "key = value" is an ordinary line, not a continuation of the
+ * previous value.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -699,7 +697,7 @@ load_key(void *ctx, struct vd_ini *ini, const char *section, const char *name,
 		    name);
 		return 0;
 	}
-	/* The reader checked the header; a long name may be cut by inih. */
+	/* The reader checked the header already. */
 	if (!section_lookup(section, &scope, &type)) {
 		section_error(section, msg, sizeof(msg));
 		vd_ini_fail(ini, -EINVAL, "%s", msg);

@@ -8,11 +8,11 @@
  * "auth.open.default"), used alike by the file, by --set and by the reload
  * report, so the three can never disagree.
  *
- * A file is read line by line by our own reader in front of inih, so every
- * error names file:line: the reader rejects invalid UTF-8, control
- * characters, over-long lines and unknown sections; the handler rejects
- * unknown or repeated keys and values out of range.  A file that fails
- * leaves the struct it was loaded into untouched.
+ * A file is read whole (a regular file of at most VD_CONF_FILE_MAX bytes),
+ * then line by line, so every error names file:line: the reader rejects
+ * invalid UTF-8, control characters and unknown sections; the handler
+ * rejects unknown or repeated keys and values out of range.  A file that
+ * fails leaves the struct it was loaded into untouched.
  *
  * Single-threaded: the main thread only.
  */

@@ -4,11 +4,10 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
-
-#include <ini.h>
 
 #include "util/inifile.h"
 #include "util/readfile.h"
@@ -93,15 +92,15 @@ line_check(struct vd_ini *ini, const char *s, size_t n)
 }
 
 /*
- * A section header, checked here rather than left to inih, which reports
- * sections only with their keys: an empty unknown section is an error too.
- * inih takes the name verbatim between the brackets, so do we.
+ * A section header.  Every header is checked, even one that no key
+ * follows: an empty unknown section is an error too.  The name is taken
+ * verbatim between the brackets, and stays the current section (the text
+ * is ours) until the next header.
  */
 static bool
 line_section(struct vd_ini *ini, char *s)
 {
 	char *end, *rest;
-	bool ok;
 
 	if ((end = strchr(s, ']')) == NULL) {
 		vd_ini_fail(ini, -EINVAL,
@@ -116,35 +115,82 @@ line_section(struct vd_ini *ini, char *s)
 		return false;
 	}
 	*end = '\0';
-	ok = ini->section(ini->ctx, ini, s + 1);
-	*end = ']';
-	return ok;
+	ini->cur = s + 1;
+	if (ini->section(ini->ctx, ini, ini->cur))
+		return true;
+	vd_ini_fail(ini, -EINVAL, "[%s]: invalid section", ini->cur);
+	return false;
 }
 
-/* inih's fgets: one line per call, checked; NULL ends the parse. */
+/*
+ * The first of the characters in stop, or of an inline comment (';' after
+ * a blank), in s; its NUL when there is none.
+ */
 static char *
-reader(char *str, int num, void *stream)
+find_stop(char *s, const char *stop)
 {
-	struct vd_ini *ini = stream;
-	size_t len;
-	char *s, *nl;
+	bool blank = false;
 
-	if (ini->err_line != 0 || ini->off >= ini->len)
-		return NULL; /* stop at the first error, or the end */
-	s = ini->text + ini->off;
-	nl = memchr(s, '\n', ini->len - ini->off);
-	len = nl != NULL ? (size_t)(nl - s) + 1 : ini->len - ini->off;
-	ini->off += len;
-	ini->line++;
+	for (; *s != '\0'; s++) {
+		if (strchr(stop, *s) != NULL || (blank && *s == ';'))
+			break;
+		blank = *s == ' ' || *s == '\t';
+	}
+	return s;
+}
+
+/* Cuts the blanks before end, which becomes the string's end. */
+static void
+cut_blanks(char *s, char *end)
+{
+	while (end > s && (end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	*end = '\0';
+}
+
+/*
+ * A "key = value" line (':' separates too, as it always has).  Blanks
+ * around the key and the value are cut, and so is an inline comment.
+ */
+static bool
+line_key(struct vd_ini *ini, char *s)
+{
+	char *end, *value;
+
+	end = find_stop(s, "=:");
+	if (*end != '=' && *end != ':') {
+		vd_ini_fail(ini, -EINVAL,
+		    "syntax error: expected [section], key = value, or a "
+		    "comment");
+		return false;
+	}
+	cut_blanks(s, end);
+	value = end + 1;
+	end = find_stop(value, "");
+	while (*value == ' ' || *value == '\t')
+		value++;
+	cut_blanks(value, end);
+	if (ini->key(ini->ctx, ini, ini->cur, s, value) != 0)
+		return true;
+	vd_ini_fail(ini, -EINVAL, "%s: invalid", s);
+	return false;
+}
+
+/* One line, checked, then handled; false at the first error. */
+static bool
+line_parse(struct vd_ini *ini, char *s, size_t len)
+{
+	char *nul;
+
 	/* The text is ours: the line's end becomes its NUL. */
 	if (len > 0 && s[len - 1] == '\n')
 		s[--len] = '\0';
 	if (len > 0 && s[len - 1] == '\r')
 		s[--len] = '\0';
-	if ((nl = memchr(s, '\0', len)) != NULL) {
+	if ((nul = memchr(s, '\0', len)) != NULL) {
 		vd_ini_fail(ini, -EINVAL, "unexpected NUL byte at column %zu",
-		    (size_t)(nl - s) + 1);
-		return NULL;
+		    (size_t)(nul - s) + 1);
+		return false;
 	}
 	/* A byte order mark is allowed before the first line. */
 	if (ini->line == 1 && len >= 3 && memcmp(s, "\xef\xbb\xbf", 3) == 0) {
@@ -152,33 +198,15 @@ reader(char *str, int num, void *stream)
 		len -= 3;
 	}
 	if (!line_check(ini, s, len))
-		return NULL;
-	while (*s == ' ' || *s == '\t') {
+		return false;
+	/* Leading blanks never continue the line before. */
+	while (*s == ' ' || *s == '\t')
 		s++;
-		len--;
-	}
-	/* inih needs room for the newline and the NUL. */
-	if (len + 3 > (size_t)num) {
-		vd_ini_fail(ini, -EINVAL,
-		    "line too long (%zu bytes; the limit is %d)", len, num - 3);
-		return NULL;
-	}
-	if (*s == '[' && !line_section(ini, s))
-		return NULL;
-	memcpy(str, s, len);
-	str[len] = '\n';
-	str[len + 1] = '\0';
-	return str;
-}
-
-static int
-handler(void *user, const char *section, const char *name, const char *value)
-{
-	struct vd_ini *ini = user;
-
-	if (ini->err_line != 0)
-		return 0;
-	return ini->key(ini->ctx, ini, section, name, value);
+	if (*s == '\0' || *s == ';' || *s == '#')
+		return true;
+	if (*s == '[')
+		return line_section(ini, s);
+	return line_key(ini, s);
 }
 
 int
@@ -189,8 +217,9 @@ vd_ini_parse(const char *path, size_t max,
     void *ctx, char *err, size_t errsz)
 {
 	struct vd_ini *ini;
-	char why[128];
-	int rc, error = 0;
+	char why[128], *text = NULL, *s, *nl;
+	size_t len, off, n;
+	int error = 0;
 
 	if ((ini = calloc(1, sizeof(*ini))) == NULL) {
 		snprintf(err, errsz, "%s: %s", path, strerror(ENOMEM));
@@ -200,24 +229,19 @@ vd_ini_parse(const char *path, size_t max,
 	ini->ctx = ctx;
 	ini->section = section;
 	ini->key = key;
-	if ((error = vd_file_read(path, max, &ini->text, &ini->len, why,
-	         sizeof(why))) != 0) {
+	ini->cur = "";
+	if ((error = vd_file_read(path, max, &text, &len, why, sizeof(why))) !=
+	    0) {
 		snprintf(err, errsz, "%s: %s", path, why);
 		goto out;
 	}
-	rc = ini_parse_stream(reader, ini, handler, ini);
-	if (rc == -2) {
-		error = -ENOMEM;
-		snprintf(err, errsz, "%s: %s", path, strerror(ENOMEM));
-		goto out;
-	}
-	/* inih reports a line without '=' by its number only. */
-	if (rc > 0 && (ini->err_line == 0 || rc < ini->err_line)) {
-		ini->err_line = rc;
-		ini->err_code = -EINVAL;
-		snprintf(ini->msg, sizeof(ini->msg),
-		    "syntax error: expected [section], key = value, or a "
-		    "comment");
+	for (off = 0; off < len; off += n) {
+		s = text + off;
+		nl = memchr(s, '\n', len - off);
+		n = nl != NULL ? (size_t)(nl - s) + 1 : len - off;
+		ini->line++;
+		if (!line_parse(ini, s, n))
+			break;
 	}
 	if (ini->err_line != 0) {
 		error = ini->err_code;
@@ -225,7 +249,7 @@ vd_ini_parse(const char *path, size_t max,
 		    err, errsz, "%s:%d: %s", path, ini->err_line, ini->msg);
 	}
 out:
-	free(ini->text);
+	free(text);
 	free(ini);
 	return error;
 }

@@ -1,13 +1,20 @@
 /*
- * inifile.h — a strict INI file reader in front of inih (internal).
+ * inifile.h — a strict INI file reader (internal).
  *
  * verdictd's configuration and the simulator's scenario files share one
- * reader: every line is checked before inih sees it (valid UTF-8, no
- * control character but tab, no NUL byte, not too long; a byte order mark
- * is allowed before the first line; leading blanks are cut so an indented
- * line is never taken for a continuation), every [section] header is
- * checked even when no key follows it, and the first error stops the parse
- * with "file:line: message".
+ * reader.  The file is read whole (vd_file_read: a regular file, bounded),
+ * then line by line: every line is checked (valid UTF-8, no control
+ * character but tab, no NUL byte; a byte order mark is allowed before the
+ * first line), leading blanks are cut so that an indented line is never
+ * taken for a continuation, every [section] header is checked even when no
+ * key follows it, and the first error stops the parse with
+ * "file:line: message".  A line is as long as the file allows: the values'
+ * own limits are the handler's to check.
+ *
+ * The syntax: blank lines and lines that start with ';' or '#' are
+ * ignored; "[name]" starts a section; "key = value" (or "key: value") sets
+ * a key, blanks around both cut; a ';' after a blank starts a comment.
+ * There are no multi-line values.
  *
  * Single-threaded.
  */
@@ -24,8 +31,7 @@ struct vd_ini {
 	int err_code; /* its -errno */
 	char msg[512];
 	/* private */
-	char *text; /* the whole file */
-	size_t len, off;
+	const char *cur; /* the current section, "" before the first */
 	void *ctx;
 	bool (*section)(void *ctx, struct vd_ini *ini, const char *name);
 	int (*key)(void *ctx, struct vd_ini *ini, const char *section,
@@ -41,7 +47,8 @@ void vd_ini_fail(struct vd_ini *ini, int code, const char *fmt, ...)
  * (vd_file_read: a FIFO or a device is refused without blocking).
  * section(ctx, ini, name) is called for each [name] header and returns
  * false after vd_ini_fail(); key(ctx, ini, section, name, value) for each
- * key and returns 0 after vd_ini_fail(), non-zero to go on.  Returns 0, or
+ * key ("" for the section of a key before the first header) and returns 0
+ * after vd_ini_fail(), non-zero to go on.  Returns 0, or
  * the first error's -errno with "path:line: message" (or "path: message",
  * such as "path: not a regular file (a FIFO)") in err.
  */

@@ -419,12 +419,34 @@ Test(config, weird_value_is_quoted_safely)
 	cr_assert_not_null(strstr(err, "\\x1b"), "%s", err);
 }
 
-Test(config, line_too_long)
+/* A line is as long as its value needs; the value's limit is the one. */
+Test(config, long_lines)
 {
-	char text[512];
+	char text[3000], name[1100];
+	struct vd_conf c;
+	char err[512];
+	const char *path;
 
-	snprintf(text, sizeof(text), "[gen]\n; %0300d\n", 0);
-	expect_error(text, 0, 2, "too long", NULL);
+	memset(name, 'n', sizeof(name));
+	name[0] = '/';
+	name[1023] = '\0';
+	snprintf(text, sizeof(text),
+	    "; %0300d\n[policy]\nfile = %s   ; %0300d\n[gen]\nrate = 5\n", 0,
+	    name, 0);
+	path = write_file(text);
+	vd_conf_init(&c);
+	cr_assert_eq(vd_conf_load(&c, path, err, sizeof(err)), 0, "%s", err);
+	cr_assert_str_eq(c.policy, name);
+	cr_assert_eq(c.gen.rate, 5);
+
+	name[1023] = 'n';
+	name[1024] = '\0';
+	snprintf(
+	    text, sizeof(text), "[gen]\nrate = 5\n[policy]\nfile = %s\n", name);
+	expect_error(text, 0, 4,
+	    "[policy] file: expected a file name of 1 to "
+	    "1023 bytes",
+	    NULL);
 }
 
 Test(config, key_set_twice)

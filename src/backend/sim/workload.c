@@ -4,11 +4,9 @@
  *
  * Parsing: one table (sc_keys) declares every key of every section, its
  * kind, range and unit; the parser, its error messages and the man page
- * follow it.  inih cannot tell its handler the line number, so it reads
- * through our own reader, which counts lines, checks section headers
- * (inih would accept an unknown, empty section silently) and strips leading
- * blanks (which turns off inih's multi-line values: an indented line is an
- * ordinary line, not a continuation).
+ * follow it.  The file is read by util/inifile.h's reader, which counts
+ * lines, checks every section header (an unknown, empty section too) and
+ * takes an indented line for an ordinary line, not a continuation.
  *
  * Generation: the schedule is virtual.  Event n of a segment (a steady
  * stretch or a burst) is due at segment start + n / rate, computed in
@@ -655,7 +653,7 @@ load_key(void *ctx, struct vd_ini *ini, const char *section, const char *name,
 		return 0;
 	}
 	if (!section_known(section)) {
-		/* The reader checked the header; inih may cut long names. */
+		/* The reader checked the header already. */
 		load_fail(l, -EINVAL, "[%s]: unknown section", section);
 		return 0;
 	}
