@@ -364,39 +364,44 @@ parse_types(const char *s, uint32_t *out, char *bad, size_t badsz)
 	return true;
 }
 
-/* Most paths in fanotify.paths (VD_FAN_MARKS_MAX). */
-#define CONF_FAN_PATHS_MAX 64
-
 /*
  * fanotify.paths: absolute paths separated by ':', each at most
- * VD_CONF_PATH_MAX - 1 bytes, no empty entry, at most 64 of them.
+ * VD_CONF_PATH_MAX - 1 bytes, no empty entry, at most VD_FAN_MARKS_MAX of
+ * them (which VD_CONF_PATHS_MAX holds).  An error says which path is wrong.
  */
+_Static_assert(VD_CONF_PATHS_MAX >= VD_FAN_MARKS_MAX * VD_CONF_PATH_MAX,
+    "fanotify.paths holds its most paths, each of the most bytes");
+
 static int
 set_paths(char *field, const char *section, const char *key, const char *value,
     char *err, size_t errsz)
 {
 	const char *p = value, *end;
 	size_t n, count = 0;
-	char q[96];
+	char raw[VD_CONF_PATH_MAX], q[96];
 
-	if (strlen(value) >= VD_CONF_PATHS_MAX) {
-		vd_errf(err, errsz, "[%s] %s: longer than %d bytes", section,
-		    key, VD_CONF_PATHS_MAX - 1);
-		return -EINVAL;
-	}
 	for (;;) {
 		end = strchr(p, ':');
 		n = end != NULL ? (size_t)(end - p) : strlen(p);
-		if (n == 0 || p[0] != '/' || n >= VD_CONF_PATH_MAX) {
-			vd_errf(err, errsz,
-			    "[%s] %s: expected absolute paths separated by "
-			    "':' (such as /srv/data:/home), got \"%s\"",
-			    section, key, vd_quote(q, sizeof(q), value));
+		if (++count > VD_FAN_MARKS_MAX) {
+			vd_errf(err, errsz, "[%s] %s: more than %d paths",
+			    section, key, VD_FAN_MARKS_MAX);
 			return -EINVAL;
 		}
-		if (++count > CONF_FAN_PATHS_MAX) {
-			vd_errf(err, errsz, "[%s] %s: more than %d paths",
-			    section, key, CONF_FAN_PATHS_MAX);
+		if (n == 0 || p[0] != '/') {
+			snprintf(raw, sizeof(raw), "%.*s",
+			    (int)(n < sizeof(raw) ? n : sizeof(raw) - 1), p);
+			vd_errf(err, errsz,
+			    "[%s] %s: expected absolute paths separated by "
+			    "':' (such as /srv/data:/home), got \"%s\" as "
+			    "path %zu",
+			    section, key, vd_quote(q, sizeof(q), raw), count);
+			return -EINVAL;
+		}
+		if (n >= VD_CONF_PATH_MAX) {
+			vd_errf(err, errsz,
+			    "[%s] %s: path %zu is %zu bytes long, more than %d",
+			    section, key, count, n, VD_CONF_PATH_MAX - 1);
 			return -EINVAL;
 		}
 		if (end == NULL)
@@ -632,14 +637,17 @@ vd_conf_set_arg(
     struct vd_conf *c, const char *assignment, char *err, size_t errsz)
 {
 	char buf[256], q[96];
-	char *eq, *dot;
+	const char *eq;
+	char *dot;
+	size_t n;
 
-	if (strlen(assignment) >= sizeof(buf))
+	/* The name is copied; the value, as long as its kind allows (a
+	 * list of paths), is not. */
+	if ((eq = strchr(assignment, '=')) == NULL ||
+	    (n = (size_t)(eq - assignment)) >= sizeof(buf))
 		goto bad;
-	memcpy(buf, assignment, strlen(assignment) + 1);
-	if ((eq = strchr(buf, '=')) == NULL)
-		goto bad;
-	*eq = '\0';
+	memcpy(buf, assignment, n);
+	buf[n] = '\0';
 	/* Section names contain dots (auth.open), keys never do. */
 	if ((dot = strrchr(buf, '.')) == NULL || dot == buf || dot[1] == '\0')
 		goto bad;

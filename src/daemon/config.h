@@ -57,8 +57,12 @@ struct vd_conf_sim {
 	uint64_t duration_s; /* 0: the scenario's own */
 };
 
-/* Bytes of the fanotify path list, and of a test hook's file name. */
-#define VD_CONF_PATHS_MAX 4096
+/*
+ * Bytes of the fanotify path list: room for its most paths
+ * (VD_FAN_MARKS_MAX), each of the most bytes (VD_CONF_PATH_MAX - 1), with
+ * a ':' or the NUL after each.  And of a test hook's file name.
+ */
+#define VD_CONF_PATHS_MAX (VD_FAN_MARKS_MAX * VD_CONF_PATH_MAX)
 #define VD_CONF_NAME_MAX  256
 
 /* The fanotify backend (Linux). */

@@ -248,6 +248,82 @@ Test(config, fanotify_settings)
 	cr_assert_not_null(strstr(err, "no permission event"), "%s", err);
 }
 
+/* "[fanotify]\npaths = " and n paths of len bytes each, the k-th (from 1)
+ * of klen bytes, or relative when klen is 0; malloc'ed. */
+static char *
+paths_text(const char *head, unsigned n, size_t len, unsigned k, size_t klen)
+{
+	size_t cap = strlen(head) + (size_t)n * (len + klen + 2) + 2, o;
+	char *text = malloc(cap);
+
+	cr_assert_not_null(text);
+	o = (size_t)snprintf(text, cap, "%s", head);
+	for (unsigned i = 1; i <= n; i++) {
+		size_t l = i == k ? klen : len;
+
+		if (i > 1)
+			text[o++] = ':';
+		if (i == k && klen == 0) {
+			memcpy(text + o, "srv", 3);
+			o += 3;
+			continue;
+		}
+		text[o] = '/';
+		memset(text + o + 1, 'a' + (char)(i % 26), l - 1);
+		o += l;
+	}
+	text[o++] = '\n';
+	text[o] = '\0';
+	return text;
+}
+
+/* The documented most: 64 paths of up to 1023 bytes, on one line. */
+Test(config, fanotify_paths_up_to_64)
+{
+	const char *marks[VD_FAN_MARKS_MAX + 1], *path;
+	char err[512], *text, *buf;
+	struct vd_conf c;
+	size_t n;
+
+	cr_assert_not_null(buf = malloc(VD_CONF_PATHS_MAX));
+	text = paths_text("[fanotify]\nmark = mount\npaths = ", 64, 1023, 0, 0);
+	path = write_file(text);
+	free(text);
+	vd_conf_init(&c);
+	cr_assert_eq(vd_conf_load(&c, path, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(c.fan.mark, VD_FAN_MARK_MOUNT);
+	n = vd_conf_fan_paths(
+	    &c, buf, VD_CONF_PATHS_MAX, marks, VD_FAN_MARKS_MAX + 1);
+	cr_assert_eq(n, 64);
+	for (size_t i = 0; i < n; i++) {
+		cr_assert_eq(strlen(marks[i]), 1023, "path %zu", i + 1);
+		cr_assert_eq(marks[i][1], 'a' + (char)((i + 1) % 26));
+	}
+
+	/* The same through --set. */
+	text = paths_text("fanotify.paths=", 64, 1023, 0, 0);
+	text[strlen(text) - 1] = '\0';
+	vd_conf_init(&c);
+	cr_assert_eq(vd_conf_set_arg(&c, text, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(strlen(c.fan.paths), VD_CONF_PATHS_MAX - 1);
+	free(text);
+
+	/* One more path, one more byte, a relative path: each is named. */
+	text = paths_text("[fanotify]\npaths = ", 65, 2, 0, 0);
+	expect_error(text, 0, 2, "[fanotify] paths: more than 64 paths", NULL);
+	free(text);
+	text = paths_text("[fanotify]\n\npaths = ", 64, 1023, 3, 1024);
+	expect_error(text, 0, 3,
+	    "[fanotify] paths: path 3 is 1024 bytes long, more than 1023",
+	    NULL);
+	free(text);
+	text = paths_text("[fanotify]\npaths = ", 4, 10, 2, 0);
+	expect_error(
+	    text, 0, 2, "expected absolute paths", "\"srv\" as path 2");
+	free(text);
+	free(buf);
+}
+
 Test(config, bom_crlf_and_indented_lines)
 {
 	/* An indented line is a line of its own, not a continuation. */
