@@ -2,6 +2,9 @@
 # test_verdictctl.sh — verdictctl against a running verdictd (gen backend):
 # every output format, the commands, and the exit status of each failure
 # the operator meets (unknown name, malformed name, no daemon, not root).
+# Then the inputs verdictd must refuse at once rather than block on (a FIFO
+# as its configuration, policy, included rules file or scenario, a device,
+# a file too large), by -n and by a reload, and the longest [fanotify] paths.
 #
 # usage: test_verdictctl.sh VERDICTD VERDICTCTL
 # Prints TAP; exits non-zero when a test failed or the daemon did not come
@@ -24,12 +27,29 @@ PY=$(command -v python3 || true)
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/verdictctl.XXXXXX") || exit 1
 SOCK=$TMP/s
 DPID=
+D2PID=
+
+# stop PID: SIGTERM, then SIGKILL after 5 s (a daemon stuck on an input
+# must not hang the test); true when SIGTERM was enough.
+stop() {
+	kill -TERM "$1" 2>/dev/null
+	_i=0
+	while kill -0 "$1" 2>/dev/null && [ $_i -lt 50 ]; do
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+	if kill -0 "$1" 2>/dev/null; then
+		kill -KILL "$1" 2>/dev/null
+		wait "$1" 2>/dev/null
+		return 1
+	fi
+	wait "$1" 2>/dev/null
+	return 0
+}
 
 cleanup() {
-	if [ -n "$DPID" ]; then
-		kill -TERM "$DPID" 2>/dev/null
-		wait "$DPID" 2>/dev/null
-	fi
+	[ -n "$DPID" ] && stop "$DPID"
+	[ -n "$D2PID" ] && stop "$D2PID"
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -42,6 +62,32 @@ ctl() {
 	rc=$?
 }
 
+# refused DESCRIPTION STATUS TEXT COMMAND...: COMMAND exits STATUS within
+# 10 s (under timeout(1): a reader that blocks fails the test rather than
+# hanging it), with TEXT in its stderr ($TMP/err) unless TEXT is empty.
+refused() {
+	_d=$1
+	_s=$2
+	_t=$3
+	shift 3
+	timeout -s KILL 10 "$@" >"$TMP/out" 2>"$TMP/err"
+	rc=$?
+	if [ $rc -eq "$_s" ] &&
+	    { [ -z "$_t" ] || grep -qF -- "$_t" "$TMP/err"; }; then
+		ok "$_d"
+	else
+		echo "# exit status $rc (137: timed out), expected $_s and \"$_t\""
+		not_ok "$_d"
+	fi
+}
+
+# unblock FIFO: opens FIFO for writing, for a daemon that a regression left
+# blocked in open(2) on it, so that the tests after go on; gives up after a
+# second when nothing reads.
+unblock() {
+	timeout -s KILL 1 sh -c ': >"$1"' sh "$1" 2>/dev/null
+}
+
 # expect STATUS DESCRIPTION: the last ctl's exit status was STATUS.
 expect() {
 	if [ "$rc" -eq "$1" ]; then
@@ -52,25 +98,31 @@ expect() {
 	fi
 }
 
+# wait_socket PID SOCKET STDERR: waits up to 10 s for the daemon's socket;
+# bails out, with the daemon's stderr, when it does not come.
+wait_socket() {
+	_i=0
+	while [ ! -S "$2" ] && [ $_i -lt 100 ]; do
+		if ! kill -0 "$1" 2>/dev/null; then
+			break
+		fi
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+	if [ ! -S "$2" ]; then
+		echo "Bail out! verdictd did not create $2"
+		sed 's/^/# verdictd: /' "$3"
+		exit 1
+	fi
+}
+
 # An empty configuration is valid; the reload tests rewrite it.
 : >"$TMP/verdictd.conf"
 # Long enough to outlast the tests; the trap stops it.
 "$VERDICTD" --backend gen -d 60 -c "$TMP/verdictd.conf" \
     "$CONTROL_OPT" "$SOCK" >"$TMP/daemon.out" 2>"$TMP/daemon.err" &
 DPID=$!
-i=0
-while [ ! -S "$SOCK" ] && [ $i -lt 100 ]; do
-	if ! kill -0 "$DPID" 2>/dev/null; then
-		break
-	fi
-	sleep 0.1
-	i=$((i + 1))
-done
-if [ ! -S "$SOCK" ]; then
-	echo "Bail out! verdictd did not create $SOCK"
-	sed 's/^/# verdictd: /' "$TMP/daemon.err"
-	exit 1
-fi
+wait_socket "$DPID" "$SOCK" "$TMP/daemon.err"
 
 # -a: every line "name: integer", and the pipeline's counters are there.
 ctl -a
@@ -187,7 +239,16 @@ else
 	echo "# exit status $rc"
 	not_ok "reload of a broken configuration exits 1 with the reason"
 fi
+# A FIFO: refused at once, and the daemon keeps answering (the reload
+# used to block in open(2) holding the reload lock).
+rm -f "$TMP/verdictd.conf"
+mkfifo "$TMP/verdictd.conf"
+refused "reload of a FIFO configuration fails at once" 1 \
+    "verdictd.conf: not a regular file" "$VERDICTCTL" -S "$SOCK" reload
+[ $rc -ne 1 ] && unblock "$TMP/verdictd.conf"
+rm -f "$TMP/verdictd.conf"
 : >"$TMP/verdictd.conf"
+refused "reload after the FIFO works" 0 "" "$VERDICTCTL" -S "$SOCK" reload
 
 # -w: at least two rounds, rates from the second, 0 after SIGINT.
 "$VERDICTCTL" -S "$SOCK" -w 0.2 auth.open.received >"$TMP/watch" \
@@ -240,5 +301,79 @@ fi
 # The daemon is still healthy after all that.
 ctl -n auth.open.received
 expect 0 "the daemon still answers"
+
+# --- inputs that are not regular files, or too large ---------------------
+
+mkfifo "$TMP/fifo"
+refused "-n refuses a FIFO configuration at once" 2 \
+    "$TMP/fifo: not a regular file" "$VERDICTD" --backend gen -n -c "$TMP/fifo"
+# Under an address space limit, as a reader without a bound would fail
+# (and once took its ENOMEM for the end of the file: "configuration OK").
+refused "-n refuses /dev/zero as the configuration" 2 \
+    "/dev/zero: not a regular file" sh -c 'ulimit -v 1048576 && exec "$@"' \
+    sh "$VERDICTD" --backend gen -n -c /dev/zero
+printf '[gen]\nrate = 5\n' >"$TMP/big.conf"
+truncate -s 1048577 "$TMP/big.conf"
+refused "-n refuses a configuration over 1 MiB" 2 \
+    "$TMP/big.conf: larger than 1 MiB" \
+    "$VERDICTD" --backend gen -n -c "$TMP/big.conf"
+refused "--check-policy refuses a FIFO at once" 2 \
+    "$TMP/fifo: not a regular file" \
+    "$VERDICTD" --backend gen --check-policy "$TMP/fifo"
+refused "-n refuses a FIFO policy at once" 2 \
+    "$TMP/fifo: not a regular file" \
+    "$VERDICTD" --backend gen -n --policy "$TMP/fifo"
+timeout -s KILL 10 "$VERDICTD" --backend sim --scenario "$TMP/fifo" \
+    "$CONTROL_OPT" off >"$TMP/out" 2>"$TMP/err"
+rc=$?
+if grep -q 'built without the sim backend' "$TMP/err"; then
+	skip "--scenario refuses a FIFO at once" "no sim backend"
+elif [ $rc -eq 2 ] && grep -qF "$TMP/fifo: not a regular file" "$TMP/err"
+then
+	ok "--scenario refuses a FIFO at once"
+else
+	echo "# exit status $rc (137: timed out), expected 2"
+	not_ok "--scenario refuses a FIFO at once"
+fi
+
+# [fanotify] paths: 64 paths of 1023 bytes on one line; not 65.
+paths=$(awk -v n=64 'BEGIN {
+	for (i = 1; i <= n; i++)
+		printf "%s/%01022d", (i > 1 ? ":" : ""), i
+}')
+printf '[fanotify]\npaths = %s\n' "$paths" >"$TMP/paths.conf"
+refused "-n accepts 64 fanotify paths of 1023 bytes" 0 "configuration OK" \
+    "$VERDICTD" --backend fanotify -n -c "$TMP/paths.conf"
+printf '[fanotify]\npaths = %s:/65\n' "$paths" >"$TMP/paths.conf"
+refused "-n refuses 65 fanotify paths with file:line" 2 \
+    "$TMP/paths.conf:2: [fanotify] paths: more than 64 paths" \
+    "$VERDICTD" --backend fanotify -n -c "$TMP/paths.conf"
+
+# A daemon with a policy: its file, or a rules file of a directory it
+# includes, turns into a FIFO.  Each reload fails at once and keeps the
+# running policy, and SIGTERM still stops the daemon.
+mkdir "$TMP/rules.d"
+printf 'deny open all : path=/nonexistent\ninclude rules.d\n' >"$TMP/p.rules"
+printf '[policy]\nfile = %s\n' "$TMP/p.rules" >"$TMP/p.conf"
+"$VERDICTD" --backend gen -d 60 -c "$TMP/p.conf" "$CONTROL_OPT" "$TMP/s2" \
+    >"$TMP/daemon2.out" 2>"$TMP/daemon2.err" &
+D2PID=$!
+wait_socket "$D2PID" "$TMP/s2" "$TMP/daemon2.err"
+mkfifo "$TMP/rules.d/x.rules"
+refused "reload of a policy including a FIFO fails at once" 1 \
+    "x.rules\": not a regular file" "$VERDICTCTL" -S "$TMP/s2" reload
+[ $rc -ne 1 ] && unblock "$TMP/rules.d/x.rules"
+rm -f "$TMP/rules.d/x.rules"
+mv "$TMP/p.rules" "$TMP/p.rules.ok"
+mkfifo "$TMP/p.rules"
+refused "reload of a FIFO policy fails at once" 1 \
+    "p.rules: not a regular file" "$VERDICTCTL" -S "$TMP/s2" reload
+[ $rc -ne 1 ] && unblock "$TMP/p.rules"
+rm -f "$TMP/p.rules"
+mv "$TMP/p.rules.ok" "$TMP/p.rules"
+refused "the policy reloads once the FIFOs are gone" 0 "" \
+    "$VERDICTCTL" -S "$TMP/s2" reload
+check "SIGTERM stops the daemon" stop "$D2PID"
+D2PID=
 
 tap_done
