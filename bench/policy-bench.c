@@ -27,19 +27,9 @@
 #include <verdict/policy.h>
 
 #include "rules/policy_internal.h"
+#include "util/splitmix.h"
 
 #define P99_TARGET_NS 1000
-
-/* splitmix64: a fixed seed gives the same policy and events each run. */
-static uint64_t
-rng(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
 
 static const char *const exts[] = { ".key", ".pem", ".so", ".dylib", ".db",
 	".plist", ".sqlite", ".p12" };
@@ -100,6 +90,7 @@ run(size_t nrules, size_t nev)
 	struct vd_policy_error err;
 	struct vd_policy *pol;
 	struct vd_event *ev;
+	/* s: a fixed splitmix64 seed, the same policy and events each run */
 	uint64_t s = 1, t0, compile_ns, *lat, ovh, hits = 0;
 	unsigned span = (unsigned)(nrules / 4 + 1);
 	size_t i;
@@ -111,19 +102,21 @@ run(size_t nrules, size_t nev)
 	put(&text, "allow exec exe_prefix=/System/ : all\n");
 	put(&text, "deny unlink exe=/usr/bin/shred : all\n");
 	for (i = 0; i < nrules - 3 && nrules > 3; i++) {
-		unsigned r = (unsigned)(rng(&s) % 100);
-		unsigned u = (unsigned)(rng(&s) % span),
-		         a = (unsigned)(rng(&s) % (nrules < 1000 ? 4 : 64));
+		unsigned r = (unsigned)(vd_splitmix64(&s) % 100);
+		unsigned u = (unsigned)(vd_splitmix64(&s) % span),
+		         a = (unsigned)(vd_splitmix64(&s) %
+		             (nrules < 1000 ? 4 : 64));
 		char path[256], subj[64];
 
-		if (rng(&s) % 4 == 0)
+		if (vd_splitmix64(&s) % 4 == 0)
 			snprintf(subj, sizeof(subj), "exe=/usr/bin/tool%u",
-			    (unsigned)(rng(&s) % 32));
+			    (unsigned)(vd_splitmix64(&s) % 32));
 		else
 			snprintf(subj, sizeof(subj), "all");
 		if (r < 45) {
 			gen_path(path, sizeof(path), u, a,
-			    (unsigned)(rng(&s) % 16), exts[rng(&s) % 8]);
+			    (unsigned)(vd_splitmix64(&s) % 16),
+			    exts[vd_splitmix64(&s) % 8]);
 			put(&text, "deny open %s : path=\"%s\"\n", subj, path);
 		} else if (r < 80) {
 			put(&text,
@@ -132,7 +125,7 @@ run(size_t nrules, size_t nev)
 			    subj, u, a);
 		} else if (r < 90) {
 			put(&text, "allow,cache open %s : suffix=%u%s\n", subj,
-			    u % 100, exts[rng(&s) % 8]);
+			    u % 100, exts[vd_splitmix64(&s) % 8]);
 		} else {
 			put(&text,
 			    "deny exec %s : prefix=/Users/u%u/Downloads/\n",
@@ -167,19 +160,20 @@ run(size_t nrules, size_t nev)
 			VD_AUTH_EXEC, VD_AUTH_UNLINK };
 		/* Half inside the generated trees (hits and near misses),
 		 * half in users no rule names. */
-		unsigned u =
-		    (unsigned)(rng(&s) % span) + (rng(&s) % 2 ? 0 : span);
+		unsigned u = (unsigned)(vd_splitmix64(&s) % span) +
+		    (vd_splitmix64(&s) % 2 ? 0 : span);
 		struct vd_decision d = { VD_ALLOW, false, false, 0 };
 		bool trunc;
 		size_t r;
 
-		ev->type = types[rng(&s) % 4];
+		ev->type = types[vd_splitmix64(&s) % 4];
 		ev->proc.uid = 501;
 		snprintf(ev->proc.exe, sizeof(ev->proc.exe), "/usr/bin/tool%u",
-		    (unsigned)(rng(&s) % 40));
+		    (unsigned)(vd_splitmix64(&s) % 40));
 		gen_path(ev->target, sizeof(ev->target), u,
-		    (unsigned)(rng(&s) % (nrules < 1000 ? 4 : 64)),
-		    (unsigned)(rng(&s) % 16), exts[rng(&s) % 8]);
+		    (unsigned)(vd_splitmix64(&s) % (nrules < 1000 ? 4 : 64)),
+		    (unsigned)(vd_splitmix64(&s) % 16),
+		    exts[vd_splitmix64(&s) % 8]);
 		t0 = vd_clock_ns();
 		r = vd_policy_eval(pol, ev, &d, &trunc);
 		lat[i] = vd_clock_ns() - t0;

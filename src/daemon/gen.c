@@ -22,6 +22,7 @@
 #include <verdict/pipeline.h>
 
 #include "daemon/gen.h"
+#include "util/splitmix.h"
 
 #define NS_PER_SEC UINT64_C(1000000000)
 #define NS_PER_MS  UINT64_C(1000000)
@@ -149,16 +150,6 @@ gen_sleep_until(uint64_t t)
 		continue;
 }
 
-static uint64_t
-splitmix64(uint64_t *x)
-{
-	uint64_t z = (*x += UINT64_C(0x9e3779b97f4a7c15));
-
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return z ^ (z >> 31);
-}
-
 /* xorshift64*: cheap, and good enough to pick payloads. */
 static uint64_t
 gen_rand(uint64_t *s)
@@ -176,7 +167,7 @@ gen_payload_init(struct vd_gen *g)
 
 	for (unsigned i = 0; i < GEN_NPROCS; i++) {
 		struct gen_proc *pr = &g->procs[i];
-		uint64_t r = splitmix64(&x);
+		uint64_t r = vd_splitmix64(&x);
 
 		pr->pid = (pid_t)(1000 + i * 7 + (r & 3));
 		pr->ppid = i == 0 ? 1 : g->procs[(r >> 8) % i].pid;
@@ -189,7 +180,7 @@ gen_payload_init(struct vd_gen *g)
 		pr->platform = pr->exe < 10;
 	}
 	for (unsigned i = 0; i < GEN_NPATHS; i++) {
-		uint64_t r = splitmix64(&x);
+		uint64_t r = vd_splitmix64(&x);
 		int n;
 
 		n = snprintf(g->paths[i].s, sizeof(g->paths[i].s),
@@ -520,7 +511,7 @@ vd_gen_start(struct vd_gen *g, struct vd_pipeline *p)
 		pp->rate = g->cfg.rate / g->nproducers +
 		    (i < g->cfg.rate % g->nproducers ? 1 : 0);
 		do
-			pp->rng = splitmix64(&x);
+			pp->rng = vd_splitmix64(&x);
 		while (pp->rng == 0); /* xorshift's one bad state */
 		if ((rc = pthread_create(
 		         &pp->thread, NULL, gen_producer_main, pp)) != 0) {

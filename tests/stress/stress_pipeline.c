@@ -20,6 +20,7 @@
 
 #include "platform/platform.h"
 #include "support/testbackend.h"
+#include "util/splitmix.h"
 
 #ifndef VD_STRESS_SCALE
 #define VD_STRESS_SCALE 10
@@ -27,16 +28,6 @@
 
 #define US 1000ull
 #define MS 1000000ull
-
-static uint64_t
-splitmix(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
 
 /* An evaluator that takes 0..2 us, so queues build up behind bursts. */
 static void
@@ -71,9 +62,9 @@ race_producer(void *a)
 		/* Budgets just above the floor: the timer fires within 0..2 ms
 		 * of submission, while bursts keep the workers 1-2 ms behind.
 		 */
-		budget = 200 * US + 1 + splitmix(&seed) % (2 * MS);
+		budget = 200 * US + 1 + vd_splitmix64(&seed) % (2 * MS);
 		tb_submit(r->tb, r->p, VD_AUTH_OPEN + (unsigned)(i % 2),
-		    (pid_t)(splitmix(&seed) % 1000), budget, NULL);
+		    (pid_t)(vd_splitmix64(&seed) % 1000), budget, NULL);
 		if (i % 256 == 255) {
 			struct timespec ts = { 0, 1000000 };
 			nanosleep(&ts, NULL);
@@ -199,7 +190,7 @@ ping(void *a)
 		}
 		/* Vary the gap so submits land in every phase of the
 		 * worker's park sequence. */
-		pause = splitmix(&seed) % 4000;
+		pause = vd_splitmix64(&seed) % 4000;
 		end = vd_now_ns() + pause;
 		while (vd_now_ns() < end)
 			vd_cpu_relax();

@@ -17,6 +17,8 @@
 
 #include <verdict/policy.h>
 
+#include "util/splitmix.h"
+
 #ifndef VD_TEST_DATA
 #define VD_TEST_DATA "tests/data"
 #endif
@@ -889,16 +891,6 @@ struct gen_rule {
 	unsigned access;
 };
 
-static uint64_t
-rng(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
 static const char *const gen_types[] = { "open", "exec", "unlink" };
 static const enum vd_event_type gen_type_ids[] = { VD_AUTH_OPEN, VD_AUTH_EXEC,
 	VD_AUTH_UNLINK };
@@ -906,16 +898,17 @@ static const enum vd_event_type gen_type_ids[] = { VD_AUTH_OPEN, VD_AUTH_EXEC,
 static void
 gen_value(struct gen_rule *r, uint64_t *s)
 {
-	unsigned a = (unsigned)(rng(s) % 300), b = (unsigned)(rng(s) % 300);
+	unsigned a = (unsigned)(vd_splitmix64(s) % 300),
+	         b = (unsigned)(vd_splitmix64(s) % 300);
 
 	switch (r->kind) {
 	case 0:
 		snprintf(r->value, sizeof(r->value), "/d%u/f%u", a, b);
 		break;
 	case 1:
-		if (rng(s) % 3 == 0)
+		if (vd_splitmix64(s) % 3 == 0)
 			snprintf(r->value, sizeof(r->value), "/d%u", a);
-		else if (rng(s) % 2)
+		else if (vd_splitmix64(s) % 2)
 			snprintf(r->value, sizeof(r->value), "/d%u/", a);
 		else
 			snprintf(
@@ -970,21 +963,25 @@ Test(policy, large_policy_matches_reference, .timeout = 120)
 	len += (size_t)sprintf(text + len, "default open deny\n");
 	for (i = 0; i < n; i++) {
 		struct gen_rule *r = &rules[i];
-		unsigned tm = (unsigned)(rng(&s) % 7) + 1;
+		unsigned tm = (unsigned)(vd_splitmix64(&s) % 7) + 1;
 
-		r->deny = rng(&s) % 2;
+		r->deny = vd_splitmix64(&s) % 2;
 		r->types = (uint16_t)tm;
-		r->kind = (int)(rng(&s) % 1000 < 999 ? rng(&s) % 3 : 3);
+		r->kind =
+		    (int)(vd_splitmix64(&s) % 1000 < 999 ? vd_splitmix64(&s) % 3
+		                                         : 3);
 		gen_value(r, &s);
-		r->has_exe = rng(&s) % 4 == 0 || r->kind == 3;
+		r->has_exe = vd_splitmix64(&s) % 4 == 0 || r->kind == 3;
 		/* Rules on no path name rare programs, or every event
 		 * would stop at one of them. */
 		snprintf(r->exe, sizeof(r->exe), "/bin/%c%u",
-		    r->kind == 3 ? 'k' : 'e', (unsigned)(rng(&s) % 8));
-		r->has_uid = rng(&s) % 8 == 0;
-		r->uid = (unsigned)(rng(&s) % 4);
-		r->has_access = tm == 1 && rng(&s) % 4 == 0;
-		r->access = rng(&s) % 2 ? VD_OPEN_READ : VD_OPEN_WRITE;
+		    r->kind == 3 ? 'k' : 'e',
+		    (unsigned)(vd_splitmix64(&s) % 8));
+		r->has_uid = vd_splitmix64(&s) % 8 == 0;
+		r->uid = (unsigned)(vd_splitmix64(&s) % 4);
+		r->has_access = tm == 1 && vd_splitmix64(&s) % 4 == 0;
+		r->access =
+		    vd_splitmix64(&s) % 2 ? VD_OPEN_READ : VD_OPEN_WRITE;
 		len += (size_t)sprintf(
 		    text + len, "%s ", r->deny ? "deny" : "allow");
 		for (j = 0; j < 3; j++) {
@@ -1018,26 +1015,27 @@ Test(policy, large_policy_matches_reference, .timeout = 120)
 	    pol, "%s:%d:%d: %s", err.file, err.line, err.column, err.msg);
 	cr_assert_eq(vd_policy_rules(pol), n);
 	for (i = 0; i < nev; i++) {
-		unsigned a = (unsigned)(rng(&s) % 320),
-		         b = (unsigned)(rng(&s) % 320);
-		int ti = (int)(rng(&s) % 3);
+		unsigned a = (unsigned)(vd_splitmix64(&s) % 320),
+		         b = (unsigned)(vd_splitmix64(&s) % 320);
+		int ti = (int)(vd_splitmix64(&s) % 3);
 		struct vd_decision d;
 		size_t want = 0, got;
 
 		ev->type = (uint16_t)gen_type_ids[ti];
-		if (rng(&s) % 3 == 0)
+		if (vd_splitmix64(&s) % 3 == 0)
 			snprintf(
 			    ev->target, sizeof(ev->target), "/other/%u", a);
-		else if (rng(&s) % 2)
+		else if (vd_splitmix64(&s) % 2)
 			snprintf(
 			    ev->target, sizeof(ev->target), "/d%u/f%u", a, b);
 		else
 			snprintf(ev->target, sizeof(ev->target),
 			    "/d%u/f%u/%u.x%u", a, b % 40, b % 10, a % 45);
 		snprintf(ev->proc.exe, sizeof(ev->proc.exe), "/bin/%c%u",
-		    rng(&s) % 50 ? 'e' : 'k', (unsigned)(rng(&s) % 9));
-		ev->proc.uid = (uid_t)(rng(&s) % 5);
-		ev->open_flags = (uint32_t)(rng(&s) % 4);
+		    vd_splitmix64(&s) % 50 ? 'e' : 'k',
+		    (unsigned)(vd_splitmix64(&s) % 9));
+		ev->proc.uid = (uid_t)(vd_splitmix64(&s) % 5);
+		ev->open_flags = (uint32_t)(vd_splitmix64(&s) % 4);
 		for (j = 0; j < n; j++) {
 			if (ref_match(&rules[j], ev, ti)) {
 				want = j + 1;

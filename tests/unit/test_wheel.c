@@ -11,6 +11,7 @@
 #include <criterion/criterion.h>
 
 #include "core/wheel.h"
+#include "util/splitmix.h"
 
 struct timer {
 	struct vd_wheel_node node;
@@ -24,17 +25,6 @@ timer_of(struct vd_wheel_node *n)
 {
 	return (
 	    struct timer *)(void *)((char *)n - offsetof(struct timer, node));
-}
-
-/* splitmix64: tiny, and a fixed seed replays a failure exactly. */
-static uint64_t
-rng(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
 }
 
 static uint64_t
@@ -86,57 +76,61 @@ drain(struct vd_wheel *w, uint64_t prev, bool late_ok)
 static uint64_t
 random_target(uint64_t *s, uint64_t now)
 {
-	uint64_t r = rng(s), span;
+	uint64_t r = vd_splitmix64(s), span;
 	unsigned k;
 
 	switch (r % 10) {
 	case 0:
-		return sat_add(now, 1 + rng(s) % 3);
+		return sat_add(now, 1 + vd_splitmix64(s) % 3);
 	case 1:
-		return sat_add(now, rng(s) % 64);
+		return sat_add(now, vd_splitmix64(s) % 64);
 	case 2:
-		return sat_add(now, rng(s) % 4096);
+		return sat_add(now, vd_splitmix64(s) % 4096);
 	case 3:
 		/* onto, just before or just after a boundary of level k */
-		k = 1 + (unsigned)(rng(s) % 10);
+		k = 1 + (unsigned)(vd_splitmix64(s) % 10);
 		span = (uint64_t)1 << (6 * k);
-		return sat_add(now | (span - 1), rng(s) % 3);
+		return sat_add(now | (span - 1), vd_splitmix64(s) % 3);
 	case 4:
 		return sat_add(now, (uint64_t)1 << 40);
 	case 5:
 		/* up to 2^48, so runs from low starts stay off the ceiling */
-		return sat_add(now, rng(s) >> (16 + rng(s) % 48));
+		return sat_add(
+		    now, vd_splitmix64(s) >> (16 + vd_splitmix64(s) % 48));
 	case 6:
 		/* backwards: ignored */
-		return now == UINT64_MAX ? now : now - rng(s) % (now + 1);
+		return now == UINT64_MAX ? now
+		                         : now - vd_splitmix64(s) % (now + 1);
 	case 7:
 		return now;
 	default:
-		return sat_add(now, rng(s) % (1u << 20));
+		return sat_add(now, vd_splitmix64(s) % (1u << 20));
 	}
 }
 
 static uint64_t
 random_expiry(uint64_t *s, uint64_t now)
 {
-	uint64_t r = rng(s);
+	uint64_t r = vd_splitmix64(s);
 
 	switch (r % 8) {
 	case 0:
 		return now; /* already due */
 	case 1:
-		return now - rng(s) % (now < 1000 ? now + 1 : 1000);
+		return now - vd_splitmix64(s) % (now < 1000 ? now + 1 : 1000);
 	case 2:
-		return sat_add(now, 1 + rng(s) % 64);
+		return sat_add(now, 1 + vd_splitmix64(s) % 64);
 	case 3:
-		return sat_add(now, rng(s) % 5000);
+		return sat_add(now, vd_splitmix64(s) % 5000);
 	case 4:
-		return sat_add(now, rng(s) >> (rng(s) % 64));
-	case 5:
 		return sat_add(
-		    now, ((uint64_t)1 << (6 * (rng(s) % 11))) - 1 + rng(s) % 3);
+		    now, vd_splitmix64(s) >> (vd_splitmix64(s) % 64));
+	case 5:
+		return sat_add(now,
+		    ((uint64_t)1 << (6 * (vd_splitmix64(s) % 11))) - 1 +
+		        vd_splitmix64(s) % 3);
 	default:
-		return sat_add(now, rng(s) % (1u << 22));
+		return sat_add(now, vd_splitmix64(s) % (1u << 22));
 	}
 }
 
@@ -155,8 +149,8 @@ model_run(uint64_t seed, uint64_t start, unsigned ops)
 		vd_wheel_node_init(&tm[i].node);
 	vd_wheel_init(&w, start);
 	for (op = 0; op < ops; op++) {
-		r = (unsigned)(rng(&s) % 10);
-		t = &tm[rng(&s) % N];
+		r = (unsigned)(vd_splitmix64(&s) % 10);
+		t = &tm[vd_splitmix64(&s) % N];
 		if (r < 4) {
 			if (!t->armed)
 				arm(&w, t, random_expiry(&s, w.now));
@@ -251,7 +245,7 @@ Test(wheel, fires_exactly_on_the_tick)
 	vd_wheel_init(&w, start);
 	for (i = 0; i < N; i++) {
 		vd_wheel_node_init(&tm[i].node);
-		arm(&w, &tm[i], start + 1 + rng(&s) % span);
+		arm(&w, &tm[i], start + 1 + vd_splitmix64(&s) % span);
 		sorted[i] = tm[i].expires;
 	}
 	qsort(sorted, N, sizeof(sorted[0]), cmp_u64);
@@ -396,7 +390,8 @@ Test(wheel, million_timers_fire_once_at_the_right_advance)
 	for (i = 0; i < N; i++) {
 		vd_wheel_node_init(&tm[i].node);
 		/* roughly uniform in magnitude over 1 .. 2^40 */
-		arm(&w, &tm[i], 1 + (rng(&s) >> (24 + rng(&s) % 40)));
+		arm(&w, &tm[i],
+		    1 + (vd_splitmix64(&s) >> (24 + vd_splitmix64(&s) % 40)));
 		if (tm[i].expires > last)
 			last = tm[i].expires;
 	}
@@ -405,7 +400,7 @@ Test(wheel, million_timers_fire_once_at_the_right_advance)
 	while (w.now < last) {
 		prev = w.now;
 		/* steps grow with time, so every magnitude gets ~100 */
-		step = 1 + rng(&s) % (prev / 16 + 64);
+		step = 1 + vd_splitmix64(&s) % (prev / 16 + 64);
 		vd_wheel_advance(&w, prev + step);
 		fired += drain(&w, prev, false);
 		cr_assert_eq(vd_wheel_count(&w), N - fired);
@@ -662,11 +657,12 @@ Test(wheel, next_is_never_late)
 		for (b = 0; b < sizeof(ks) / sizeof(ks[0]) + 20; b++) {
 			now = a < sizeof(nows) / sizeof(nows[0])
 			    ? nows[a]
-			    : rng(&s) >> (rng(&s) % 64);
+			    : vd_splitmix64(&s) >> (vd_splitmix64(&s) % 64);
 			e = sat_add(now,
-			    b < sizeof(ks) / sizeof(ks[0])
-			        ? ks[b]
-			        : 1 + (rng(&s) >> (rng(&s) % 64)));
+			    b < sizeof(ks) / sizeof(ks[0]) ? ks[b]
+			                                   : 1 +
+			            (vd_splitmix64(&s) >>
+			                (vd_splitmix64(&s) % 64)));
 			if (e == now)
 				continue;
 			vd_wheel_init(&w, now);

@@ -29,6 +29,7 @@
 
 #include "util/errf.h"
 #include "util/inifile.h"
+#include "util/splitmix.h"
 
 #include "essim.h"
 #include "essim_workload.h"
@@ -722,16 +723,6 @@ struct rng {
 	uint64_t s[4];
 };
 
-static uint64_t
-splitmix64(uint64_t *x)
-{
-	uint64_t z = (*x += UINT64_C(0x9e3779b97f4a7c15));
-
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return z ^ (z >> 31);
-}
-
 /* Separate streams, so that more files do not change the processes. */
 enum rng_stream { STREAM_PROCS = 1, STREAM_FILES, STREAM_EVENTS };
 
@@ -742,7 +733,7 @@ rng_seed(struct rng *r, uint64_t seed, enum rng_stream stream)
 	int i;
 
 	for (i = 0; i < 4; i++)
-		r->s[i] = splitmix64(&x);
+		r->s[i] = vd_splitmix64(&x);
 }
 
 static uint64_t
