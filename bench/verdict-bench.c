@@ -108,22 +108,9 @@ progress(const char *fmt, ...)
 }
 
 static void
-sleep_until(uint64_t t)
-{
-	struct timespec ts = {
-		.tv_sec = (time_t)(t / NS_PER_S),
-		.tv_nsec = (long)(t % NS_PER_S),
-	};
-
-	while (
-	    clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-		;
-}
-
-static void
 sleep_ns(uint64_t ns)
 {
-	sleep_until(vd_clock_ns() + ns);
+	vd_sleep_until(vd_clock_ns() + ns);
 }
 
 /* User + system CPU time of the whole process, ns. */
@@ -917,7 +904,7 @@ bench_submit_one(struct layout l, unsigned pool, unsigned ring)
 	 * as the cost of a call.
 	 */
 	for (i = 0, k = 0; i < warmup + calls; k++) {
-		sleep_until(t0 + k * period);
+		vd_sleep_until(t0 + k * period);
 		for (n = 0; n < batch && i < warmup + calls; n++, i++) {
 			c0 = cyc_begin();
 			res = submit_one(r.p, i, 0, 1);
@@ -1701,7 +1688,7 @@ bench_throughput_one(unsigned nprod, double duration_s)
 	c0 = cpu_ns();
 	pthread_barrier_wait(&start);
 	t0 = vd_clock_ns();
-	sleep_until(t0 + (uint64_t)(duration_s * (double)NS_PER_S));
+	vd_sleep_until(t0 + (uint64_t)(duration_s * (double)NS_PER_S));
 	atomic_store(&stop, true);
 	for (i = 0; i < started; i++)
 		pthread_join(th[i], NULL);
@@ -1861,7 +1848,7 @@ bench_latency_one(const char *bench, struct layout l, uint64_t rate,
 	t0 = vd_clock_ns() + NS_PER_MS;
 	for (k = 0; k < periods; k++) {
 		deadline = t0 + k * LAT_PERIOD;
-		sleep_until(deadline);
+		vd_sleep_until(deadline);
 		late = vd_clock_ns() - deadline;
 		if (late > late_max)
 			late_max = late;

@@ -16,12 +16,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <verdict/event.h>
 #include <verdict/pipeline.h>
 
 #include "daemon/gen.h"
+#include "platform/platform.h"
 #include "util/splitmix.h"
 
 #define NS_PER_SEC UINT64_C(1000000000)
@@ -135,19 +135,6 @@ static uint64_t
 gen_now(void)
 {
 	return vd_clock_ns();
-}
-
-static void
-gen_sleep_until(uint64_t t)
-{
-	struct timespec ts = {
-		.tv_sec = (time_t)(t / NS_PER_SEC),
-		.tv_nsec = (long)(t % NS_PER_SEC),
-	};
-
-	while (
-	    clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-		continue;
 }
 
 /* xorshift64*: cheap, and good enough to pick payloads. */
@@ -340,7 +327,7 @@ gen_producer_main(void *arg)
 
 	if (batch == 0)
 		batch = 1;
-	gen_sleep_until(g->start_ns);
+	vd_sleep_until(g->start_ns);
 	while (!atomic_load_explicit(&g->stop, memory_order_relaxed)) {
 		now = gen_now();
 		due = gen_due(pp->rate, now - g->start_ns);
@@ -354,7 +341,7 @@ gen_producer_main(void *arg)
 		if (made < due)
 			continue; /* behind schedule: catch up, no sleep */
 		next = g->start_ns + gen_when(pp->rate, made + batch);
-		gen_sleep_until(next < g->end_ns ? next : g->end_ns);
+		vd_sleep_until(next < g->end_ns ? next : g->end_ns);
 	}
 	pp->last_ns = gen_now();
 	return NULL;

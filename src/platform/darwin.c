@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <libproc.h>
 #include <sys/sysctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "platform/platform.h"
@@ -26,6 +27,20 @@ vd_now_ns(void)
 	if (tb.denom == 0)
 		mach_timebase_info(&tb);
 	return mach_absolute_time() * tb.numer / tb.denom;
+}
+
+void
+vd_sleep_until(uint64_t t)
+{
+	struct timespec ts;
+	uint64_t now;
+
+	/* No clock_nanosleep: relative sleeps, until the clock says so. */
+	while ((now = vd_now_ns()) < t) {
+		ts.tv_sec = (time_t)((t - now) / 1000000000u);
+		ts.tv_nsec = (long)((t - now) % 1000000000u);
+		nanosleep(&ts, NULL);
+	}
 }
 
 void

@@ -23,6 +23,19 @@ vd_now_ns(void)
 }
 
 void
+vd_sleep_until(uint64_t t)
+{
+	struct timespec ts = {
+		.tv_sec = (time_t)(t / 1000000000u),
+		.tv_nsec = (long)(t % 1000000000u),
+	};
+
+	while (
+	    clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		continue;
+}
+
+void
 vd_park_wait(_Atomic uint32_t *addr, uint32_t expected, uint64_t timeout_ns)
 {
 	struct timespec ts, *tsp = NULL;

@@ -22,6 +22,10 @@
 /* Monotonic time in nanoseconds. */
 uint64_t vd_now_ns(void);
 
+/* Sleeps until vd_now_ns() reaches t (at once when it has), through
+ * signals. */
+void vd_sleep_until(uint64_t t);
+
 /* Waits while *addr == expected, at most timeout_ns (UINT64_MAX: forever). */
 void
 vd_park_wait(_Atomic uint32_t *addr, uint32_t expected, uint64_t timeout_ns);
