@@ -10,7 +10,6 @@
  */
 #include <errno.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -18,6 +17,7 @@
 #include <unistd.h>
 
 #include "ctl/proto.h"
+#include "util/errf.h"
 
 /* Byte-wise so that the wire format does not depend on the host's byte
  * order or on struct padding. */
@@ -107,19 +107,6 @@ vd_ctl_name_ok(const char *s, size_t n)
 	return name_problem(s, n) == NULL;
 }
 
-__attribute__((format(printf, 4, 5))) static int
-fail(char *err, size_t errsz, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err != NULL && errsz > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errsz, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
-
 static const char *
 kind_name(enum vd_ctl_kind kind)
 {
@@ -145,18 +132,18 @@ parse_names(const char *p, size_t plen, struct vd_ctl_request *req, char *err,
 	/* With the last byte a NUL, memchr() below always finds one inside
 	 * the payload, so no name can run past the buffer. */
 	if (p[plen - 1] != '\0')
-		return fail(err, errsz, EINVAL,
+		return vd_errf_rc(err, errsz, EINVAL,
 		    "request: the GET payload does not end with a NUL");
 	while (p < end) {
 		if (req->nnames == VD_CTL_MAX_NAMES)
-			return fail(err, errsz, E2BIG,
+			return vd_errf_rc(err, errsz, E2BIG,
 			    "request: more than %d names in one GET",
 			    VD_CTL_MAX_NAMES);
 		nul = memchr(p, '\0', (size_t)(end - p));
 		n = (size_t)(nul - p);
 		if ((why = name_problem(p, n)) != NULL)
-			return fail(err, errsz, EINVAL, "request: name %zu %s",
-			    req->nnames + 1, why);
+			return vd_errf_rc(err, errsz, EINVAL,
+			    "request: name %zu %s", req->nnames + 1, why);
 		req->names[req->nnames++] = p;
 		p = nul + 1;
 	}
@@ -172,27 +159,27 @@ vd_ctl_parse_request(const unsigned char *buf, size_t len,
 
 	req->nnames = 0;
 	if (len < VD_CTL_HEADER)
-		return fail(err, errsz, EPROTO,
+		return vd_errf_rc(err, errsz, EPROTO,
 		    "request: %zu bytes, shorter than the %d-byte header", len,
 		    VD_CTL_HEADER);
 	vd_ctl_header_unpack(buf, &h);
 	if (h.magic != VD_CTL_MAGIC)
-		return fail(err, errsz, EPROTO,
+		return vd_errf_rc(err, errsz, EPROTO,
 		    "request: bad magic 0x%08x (expected 0x%08x, \"VDC1\")",
 		    (unsigned)h.magic, VD_CTL_MAGIC);
 	if (h.flags != 0)
-		return fail(err, errsz, EPROTO,
+		return vd_errf_rc(err, errsz, EPROTO,
 		    "request: flags must be 0, got 0x%04x", (unsigned)h.flags);
 	if (h.status != 0)
-		return fail(err, errsz, EPROTO,
+		return vd_errf_rc(err, errsz, EPROTO,
 		    "request: status must be 0 in a request, got %u",
 		    (unsigned)h.status);
 	if (h.len > VD_CTL_MAX_REQUEST)
-		return fail(err, errsz, EPROTO,
+		return vd_errf_rc(err, errsz, EPROTO,
 		    "request: payload of %u bytes exceeds the maximum of %d",
 		    (unsigned)h.len, VD_CTL_MAX_REQUEST);
 	if (h.len != len - VD_CTL_HEADER)
-		return fail(err, errsz, EPROTO,
+		return vd_errf_rc(err, errsz, EPROTO,
 		    "request: header says %u payload bytes but %zu follow",
 		    (unsigned)h.len, len - VD_CTL_HEADER);
 	switch (h.kind) {
@@ -207,14 +194,14 @@ vd_ctl_parse_request(const unsigned char *buf, size_t len,
 	case VD_CTL_STATUS:
 	case VD_CTL_RELOAD:
 		if (h.len != 0)
-			return fail(err, errsz, EINVAL,
+			return vd_errf_rc(err, errsz, EINVAL,
 			    "request: %s takes no payload, got %u bytes",
 			    kind_name((enum vd_ctl_kind)h.kind),
 			    (unsigned)h.len);
 		break;
 	default:
-		return fail(err, errsz, EOPNOTSUPP, "request: unknown kind %u",
-		    (unsigned)h.kind);
+		return vd_errf_rc(err, errsz, EOPNOTSUPP,
+		    "request: unknown kind %u", (unsigned)h.kind);
 	}
 	req->kind = (enum vd_ctl_kind)h.kind;
 	return 0;

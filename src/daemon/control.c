@@ -18,7 +18,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -32,6 +31,7 @@
 #include "ctl/proto.h"
 #include "daemon/control.h"
 #include "platform/platform.h"
+#include "util/errf.h"
 
 /* Where the OS has them (Linux, the BSDs), descriptors are born
  * close-on-exec, so no fork+exec elsewhere in the daemon can leak one in
@@ -87,19 +87,6 @@ struct vd_control {
 	struct conn conns[VD_CONTROL_MAX_CLIENTS];
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
-
-__attribute__((format(printf, 4, 5))) static int
-errf(char *msg, size_t msgsz, int rc, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (msg != NULL && msgsz > 0) {
-		va_start(ap, fmt);
-		vsnprintf(msg, msgsz, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
 
 static void
 close_fd(int fd)
@@ -189,31 +176,31 @@ clear_path(
 	if (lstat(path, &st) != 0) {
 		if (errno == ENOENT)
 			return 0;
-		return errf(msg, msgsz, -errno, "control socket %s: %s", path,
-		    strerror(errno));
+		return vd_errf_rc(msg, msgsz, -errno, "control socket %s: %s",
+		    path, strerror(errno));
 	}
 	if (!S_ISSOCK(st.st_mode))
-		return errf(msg, msgsz, -EEXIST,
+		return vd_errf_rc(msg, msgsz, -EEXIST,
 		    "control socket %s: the path exists and is not a socket; "
 		    "not removing it",
 		    path);
 	/* Non-blocking, so a live server with a full backlog answers
 	 * EAGAIN at once instead of stalling start-up: busy means alive. */
 	if ((fd = unix_socket(true)) < 0)
-		return errf(msg, msgsz, fd, "control socket %s: socket: %s",
-		    path, strerror(-fd));
+		return vd_errf_rc(msg, msgsz, fd,
+		    "control socket %s: socket: %s", path, strerror(-fd));
 	rc = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0 ? 0
 	                                                                : errno;
 	close_fd(fd);
 	if (rc == 0 || rc == EAGAIN || rc == EINPROGRESS)
-		return errf(msg, msgsz, -EADDRINUSE,
+		return vd_errf_rc(msg, msgsz, -EADDRINUSE,
 		    "another verdictd is listening on %s", path);
 	if (rc != ECONNREFUSED)
-		return errf(msg, msgsz, -rc,
+		return vd_errf_rc(msg, msgsz, -rc,
 		    "control socket %s: cannot tell whether it is in use: %s",
 		    path, strerror(rc));
 	if (unlink(path) != 0 && errno != ENOENT)
-		return errf(msg, msgsz, -errno,
+		return vd_errf_rc(msg, msgsz, -errno,
 		    "control socket %s: cannot remove the stale socket: %s",
 		    path, strerror(errno));
 	return 0;
@@ -644,20 +631,22 @@ vd_control_start(const char *path, const struct vd_control_ops *ops, void *ctx,
 	int rc;
 
 	if (strlen(path) >= sizeof(sa.sun_path)) {
-		rc = errf(msg, msgsz, -ENAMETOOLONG,
+		rc = vd_errf_rc(msg, msgsz, -ENAMETOOLONG,
 		    "control socket %s: the path is longer than %zu bytes",
 		    path, sizeof(sa.sun_path) - 1);
 		goto fail;
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		rc = errf(msg, msgsz, -ENOMEM, "control socket: out of memory");
+		rc = vd_errf_rc(
+		    msg, msgsz, -ENOMEM, "control socket: out of memory");
 		goto fail;
 	}
 	c->lfd = c->wake[0] = c->wake[1] = -1;
 	for (i = 0; i < VD_CONTROL_MAX_CLIENTS; i++)
 		c->conns[i].fd = -1;
 	if ((c->reply = malloc(VD_CTL_HEADER + VD_CTL_MAX_REPLY)) == NULL) {
-		rc = errf(msg, msgsz, -ENOMEM, "control socket: out of memory");
+		rc = vd_errf_rc(
+		    msg, msgsz, -ENOMEM, "control socket: out of memory");
 		goto fail;
 	}
 	c->ops = ops;
@@ -673,8 +662,8 @@ vd_control_start(const char *path, const struct vd_control_ops *ops, void *ctx,
 	if ((rc = clear_path(path, &sa, msg, msgsz)) != 0)
 		goto fail;
 	if ((c->lfd = unix_socket(true)) < 0) {
-		rc = errf(msg, msgsz, c->lfd, "control socket %s: socket: %s",
-		    path, strerror(-c->lfd));
+		rc = vd_errf_rc(msg, msgsz, c->lfd,
+		    "control socket %s: socket: %s", path, strerror(-c->lfd));
 		goto fail;
 	}
 	/* The socket file is born 0600: no instant in which another user
@@ -683,7 +672,7 @@ vd_control_start(const char *path, const struct vd_control_ops *ops, void *ctx,
 	rc = bind(c->lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0 ? 0 : -errno;
 	umask(mask);
 	if (rc != 0) {
-		errf(msg, msgsz, rc, "control socket %s: bind: %s", path,
+		vd_errf_rc(msg, msgsz, rc, "control socket %s: bind: %s", path,
 		    strerror(-rc));
 		goto fail;
 	}
@@ -691,19 +680,20 @@ vd_control_start(const char *path, const struct vd_control_ops *ops, void *ctx,
 	/* And stays 0600 whatever umask bind() honoured (some systems
 	 * ignore it for sockets). */
 	if (chmod(path, 0600) != 0 || lstat(path, &st) != 0) {
-		rc = errf(msg, msgsz, -errno, "control socket %s: %s", path,
-		    strerror(errno));
+		rc = vd_errf_rc(msg, msgsz, -errno, "control socket %s: %s",
+		    path, strerror(errno));
 		goto fail;
 	}
 	c->dev = st.st_dev;
 	c->ino = st.st_ino;
 	if (listen(c->lfd, 2 * VD_CONTROL_MAX_CLIENTS) != 0) {
-		rc = errf(msg, msgsz, -errno, "control socket %s: listen: %s",
-		    path, strerror(errno));
+		rc = vd_errf_rc(msg, msgsz, -errno,
+		    "control socket %s: listen: %s", path, strerror(errno));
 		goto fail;
 	}
 	if ((rc = make_pipe(c->wake)) != 0) {
-		errf(msg, msgsz, rc, "control socket: pipe: %s", strerror(-rc));
+		vd_errf_rc(
+		    msg, msgsz, rc, "control socket: pipe: %s", strerror(-rc));
 		goto fail;
 	}
 	/* The thread starts with every signal blocked: the daemon's
@@ -713,7 +703,7 @@ vd_control_start(const char *path, const struct vd_control_ops *ops, void *ctx,
 	rc = -pthread_create(&c->thread, NULL, control_main, c);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
-		errf(msg, msgsz, rc, "control socket: pthread_create: %s",
+		vd_errf_rc(msg, msgsz, rc, "control socket: pthread_create: %s",
 		    strerror(-rc));
 		goto fail;
 	}

@@ -13,6 +13,8 @@
 
 static inline void vd_errf(char *err, size_t errsz, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+static inline int vd_errf_rc(char *err, size_t errsz, int rc, const char *fmt,
+    ...) __attribute__((format(printf, 4, 5)));
 
 static inline void
 vd_errf(char *err, size_t errsz, const char *fmt, ...)
@@ -24,6 +26,20 @@ vd_errf(char *err, size_t errsz, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, errsz, fmt, ap);
 	va_end(ap);
+}
+
+/* The same, returning rc: return vd_errf_rc(err, errsz, -EINVAL, ...); */
+static inline int
+vd_errf_rc(char *err, size_t errsz, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errsz == 0)
+		return rc;
+	va_start(ap, fmt);
+	vsnprintf(err, errsz, fmt, ap);
+	va_end(ap);
+	return rc;
 }
 
 /*
