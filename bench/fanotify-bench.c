@@ -42,7 +42,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -63,6 +62,7 @@
 #include <verdict/version.h>
 
 #include "backend/fanotify.h"
+#include "util/cli.h"
 
 #define NS_PER_S  1000000000ull
 #define WARMUP_NS (200 * 1000000ull)
@@ -74,11 +74,11 @@
 #define MINIMAL_BUF  (64 * 1024) /* the minimal listener's read buffer */
 #define MINIMAL_MASK (FAN_OPEN_PERM | FAN_EVENT_ON_CHILD)
 
-#define EXIT_FAIL  1
-#define EXIT_USAGE 2
-#define EXIT_SKIP  77 /* the automake/meson convention for "skipped" */
+#define EXIT_FAIL 1
+#define EXIT_SKIP 77 /* the automake/meson convention for "skipped" */
 
-static const char *progname = "fanotify-bench";
+/* How messages on stderr start. */
+#define PROG "fanotify-bench"
 
 /* ------------------------------------------------------------------ */
 /* Options and shared state                                            */
@@ -137,20 +137,6 @@ static struct result rounds[ROUNDS_MAX][L_COUNT][NK_MAX];
 static struct result results[L_COUNT][NK_MAX]; /* the rounds, merged */
 static bool failed; /* a listener or an open failed: exit 1 */
 
-static void warnx_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void
-warnx_(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fprintf(stderr, "%s: ", progname);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-}
-
 /*
  * Waits ns nanoseconds, or less when a stop signal comes: returns true
  * then (and from then on).
@@ -195,8 +181,7 @@ remove_dir(void)
 	for (i = 0; i < NFILES; i++)
 		(void)unlink(paths[i]);
 	if (rmdir(dir) != 0)
-		fprintf(stderr, "%s: rmdir %s: %s\n", progname, dir,
-		    strerror(errno));
+		vd_cli_warnx(PROG, "rmdir %s: %s", dir, strerror(errno));
 	dir_made = false;
 }
 
@@ -209,11 +194,11 @@ make_dir(void)
 	int fd;
 
 	if (mkdtemp(tmpl) == NULL) {
-		warnx_("mkdtemp %s: %s", tmpl, strerror(errno));
+		vd_cli_warnx(PROG, "mkdtemp %s: %s", tmpl, strerror(errno));
 		return -1;
 	}
 	if (realpath(tmpl, dir) == NULL) {
-		warnx_("realpath %s: %s", tmpl, strerror(errno));
+		vd_cli_warnx(PROG, "realpath %s: %s", tmpl, strerror(errno));
 		(void)rmdir(tmpl);
 		return -1;
 	}
@@ -225,7 +210,7 @@ make_dir(void)
 		    paths[i], O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 		if (fd < 0 ||
 		    write(fd, data, sizeof(data)) != (ssize_t)sizeof(data)) {
-			warnx_("%s: %s", paths[i], strerror(errno));
+			vd_cli_warnx(PROG, "%s: %s", paths[i], strerror(errno));
 			if (fd >= 0)
 				close(fd);
 			return -1;
@@ -646,7 +631,8 @@ minimal_stop(struct lctx *c, struct result *r)
 		if (errno != EINTR) {
 			/* The reader would never stop: closing its group
 			 * from here is the way left (it allows all). */
-			warnx_("eventfd write: %s", strerror(errno));
+			vd_cli_warnx(
+			    PROG, "eventfd write: %s", strerror(errno));
 			abort();
 		}
 	}
@@ -823,12 +809,12 @@ run_cell(enum lkind lk, unsigned k, struct result *r)
 	memset(r, 0, sizeof(*r));
 	memset(&c, 0, sizeof(c));
 	if ((pid = openers_fork(k)) < 0) {
-		warnx_("%s K=%u: cannot start the openers: %s", l->name, k,
-		    strerror(-pid));
+		vd_cli_warnx(PROG, "%s K=%u: cannot start the openers: %s",
+		    l->name, k, strerror(-pid));
 		return false;
 	}
 	if (l->start(&c, l) != 0) {
-		warnx_("%s: cannot start: %s", l->name, c.msg);
+		vd_cli_warnx(PROG, "%s: cannot start: %s", l->name, c.msg);
 		atomic_store(&shm->phase, PH_STOP);
 		(void)openers_reap(pid, UINT64_MAX, &status);
 		openers_unmap();
@@ -841,11 +827,12 @@ run_cell(enum lkind lk, unsigned k, struct result *r)
 	 * answering; tearing it down answers (or allows) what it holds.
 	 */
 	if (!(reaped = openers_reap(pid, 5 * NS_PER_S, &status)))
-		warnx_("%s K=%u: openers still blocked 5 s after the end, "
-		       "tearing the listener down",
+		vd_cli_warnx(PROG,
+		    "%s K=%u: openers still blocked 5 s after the end, "
+		    "tearing the listener down",
 		    l->name, k);
 	if (l->stop(&c, r) != 0) {
-		warnx_("%s K=%u: %s", l->name, k, c.msg);
+		vd_cli_warnx(PROG, "%s K=%u: %s", l->name, k, c.msg);
 		ok = false;
 	}
 	if (!reaped && !openers_reap(pid, 5 * NS_PER_S, &status)) {
@@ -855,7 +842,8 @@ run_cell(enum lkind lk, unsigned k, struct result *r)
 	}
 	openers_collect(t0, end, r);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		warnx_("%s K=%u: the openers' process failed: %s", l->name, k,
+		vd_cli_warnx(PROG, "%s K=%u: the openers' process failed: %s",
+		    l->name, k,
 		    shm->err != 0             ? strerror(-shm->err)
 		        : WIFSIGNALED(status) ? strsignal(WTERMSIG(status))
 		                              : "exit status");
@@ -865,7 +853,8 @@ run_cell(enum lkind lk, unsigned k, struct result *r)
 	if (!reaped)
 		ok = false;
 	if (r->errors > 0) {
-		warnx_("%s K=%u: %" PRIu64 " opens failed, the first with: %s",
+		vd_cli_warnx(PROG,
+		    "%s K=%u: %" PRIu64 " opens failed, the first with: %s",
 		    l->name, k, r->errors, strerror(r->first_errno));
 		ok = false;
 	}
@@ -1136,44 +1125,29 @@ print_targets(void)
 /* ------------------------------------------------------------------ */
 /* Main                                                                */
 
+static const char synopsis[] =
+    "usage: fanotify-bench [-hV] [--json] [-d seconds] [-r rounds] [-k list] "
+    "[-l list]\n";
+
 static void
 usage(FILE *f)
 {
-	fprintf(f,
-	    "usage: %s [-hV] [--json] [-d seconds] [-r rounds] [-k list] "
-	    "[-l list]\n"
-	    "  -d, --duration SECS   measured time per cell and round, 0.01 "
-	    "to 3600\n"
-	    "                        (default 1)\n"
-	    "  -r, --rounds N        rounds over every cell, 1 to 16 "
-	    "(default 3)\n"
-	    "  -k, --openers LIST    concurrent openers, e.g. 1,8 "
-	    "(default 1,8)\n"
-	    "  -l, --listeners LIST  none,minimal,verdictd-park,"
-	    "verdictd-spin,\n"
-	    "                        verdictd-ignore (default all)\n"
-	    "      --json            one JSON line per cell and target\n"
-	    "  -h, --help            this text\n"
-	    "  -V, --version         print the version\n"
-	    "Needs root; see fanotify-bench(1).\n",
-	    progname);
-}
-
-static void usage_error(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2), noreturn));
-
-static void
-usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fprintf(stderr, "%s: ", progname);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	usage(stderr);
-	exit(EXIT_USAGE);
+	fputs(synopsis, f);
+	fputs("  -d, --duration SECS   measured time per cell and round, 0.01 "
+	      "to 3600\n"
+	      "                        (default 1)\n"
+	      "  -r, --rounds N        rounds over every cell, 1 to 16 "
+	      "(default 3)\n"
+	      "  -k, --openers LIST    concurrent openers, e.g. 1,8 "
+	      "(default 1,8)\n"
+	      "  -l, --listeners LIST  none,minimal,verdictd-park,"
+	      "verdictd-spin,\n"
+	      "                        verdictd-ignore (default all)\n"
+	      "      --json            one JSON line per cell and target\n"
+	      "  -h, --help            this text\n"
+	      "  -V, --version         print the version\n"
+	      "Needs root; see fanotify-bench(1).\n",
+	    f);
 }
 
 static void
@@ -1184,7 +1158,8 @@ parse_openers(const char *arg)
 	unsigned i;
 
 	if (strlen(arg) >= sizeof(buf))
-		usage_error("--openers: list too long");
+		exit(vd_cli_usage_error(
+		    PROG, synopsis, "--openers: list too long"));
 	strcpy(buf, arg);
 	opt.nk = 0;
 	for (s = buf; (tok = strtok_r(s, ",", &save)) != NULL; s = NULL) {
@@ -1192,17 +1167,21 @@ parse_openers(const char *arg)
 		ul = strtoul(tok, &end, 10);
 		if (errno != 0 || end == tok || *end != '\0' || ul < 1 ||
 		    ul > OPENERS_MAX || tok[0] == '-' || tok[0] == '+')
-			usage_error("--openers: expected 1 to %u, got \"%s\"",
-			    OPENERS_MAX, tok);
+			exit(vd_cli_usage_error(PROG, synopsis,
+			    "--openers: expected 1 to %u, got \"%s\"",
+			    OPENERS_MAX, tok));
 		for (i = 0; i < opt.nk; i++)
 			if (opt.k[i] == ul)
-				usage_error("--openers: %lu given twice", ul);
+				exit(vd_cli_usage_error(PROG, synopsis,
+				    "--openers: %lu given twice", ul));
 		if (opt.nk == NK_MAX)
-			usage_error("--openers: at most %u values", NK_MAX);
+			exit(vd_cli_usage_error(PROG, synopsis,
+			    "--openers: at most %u values", NK_MAX));
 		opt.k[opt.nk++] = (unsigned)ul;
 	}
 	if (opt.nk == 0)
-		usage_error("--openers: empty list");
+		exit(vd_cli_usage_error(
+		    PROG, synopsis, "--openers: empty list"));
 }
 
 static void
@@ -1213,7 +1192,8 @@ parse_listeners(const char *arg)
 	bool any = false;
 
 	if (strlen(arg) >= sizeof(buf))
-		usage_error("--listeners: list too long");
+		exit(vd_cli_usage_error(
+		    PROG, synopsis, "--listeners: list too long"));
 	strcpy(buf, arg);
 	memset(opt.run, 0, sizeof(opt.run));
 	for (s = buf; (tok = strtok_r(s, ",", &save)) != NULL; s = NULL) {
@@ -1221,15 +1201,17 @@ parse_listeners(const char *arg)
 			if (strcmp(tok, listeners[l].name) == 0)
 				break;
 		if (l == L_COUNT)
-			usage_error("--listeners: unknown listener \"%s\" "
-			            "(none, minimal, verdictd-park, "
-			            "verdictd-spin, verdictd-ignore)",
-			    tok);
+			exit(vd_cli_usage_error(PROG, synopsis,
+			    "--listeners: unknown listener \"%s\" (none, "
+			    "minimal, verdictd-park, verdictd-spin, "
+			    "verdictd-ignore)",
+			    tok));
 		opt.run[l] = true;
 		any = true;
 	}
 	if (!any)
-		usage_error("--listeners: empty list");
+		exit(vd_cli_usage_error(
+		    PROG, synopsis, "--listeners: empty list"));
 }
 
 int
@@ -1262,15 +1244,16 @@ main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		case 'V':
-			printf("%s %s\n", progname, VD_VERSION_STRING);
+			printf("%s %s\n", PROG, VD_VERSION_STRING);
 			return 0;
 		case 'd':
 			errno = 0;
 			opt.duration_s = strtod(optarg, &end);
 			if (errno != 0 || end == optarg || *end != '\0' ||
 			    !(opt.duration_s >= 0.01 && opt.duration_s <= 3600))
-				usage_error("--duration: expected 0.01 to 3600 "
-				            "seconds, got \"%s\"",
+				return vd_cli_usage_error(PROG, synopsis,
+				    "--duration: expected 0.01 to 3600 "
+				    "seconds, got \"%s\"",
 				    optarg);
 			break;
 		case 'r': {
@@ -1280,8 +1263,8 @@ main(int argc, char **argv)
 			ul = strtoul(optarg, &end, 10);
 			if (errno != 0 || end == optarg || *end != '\0' ||
 			    optarg[0] == '-' || ul < 1 || ul > ROUNDS_MAX)
-				usage_error("--rounds: expected 1 to %d, got "
-				            "\"%s\"",
+				return vd_cli_usage_error(PROG, synopsis,
+				    "--rounds: expected 1 to %d, got \"%s\"",
 				    ROUNDS_MAX, optarg);
 			opt.rounds = (unsigned)ul;
 			break;
@@ -1296,16 +1279,17 @@ main(int argc, char **argv)
 			opt.json = true;
 			break;
 		default:
-			usage(stderr);
-			return EXIT_USAGE;
+			return vd_cli_usage_error(PROG, synopsis, NULL);
 		}
 	}
 	if (optind != argc)
-		usage_error("unexpected argument: %s", argv[optind]);
+		return vd_cli_usage_error(
+		    PROG, synopsis, "unexpected argument: %s", argv[optind]);
 
 	if (geteuid() != 0) {
-		warnx_("needs root (fanotify permission events need "
-		       "CAP_SYS_ADMIN): skipped");
+		vd_cli_warnx(PROG,
+		    "needs root (fanotify permission events need "
+		    "CAP_SYS_ADMIN): skipped");
 		return EXIT_SKIP;
 	}
 
@@ -1315,7 +1299,7 @@ main(int argc, char **argv)
 	sigaddset(&stopsigs, SIGTERM);
 	sigaddset(&stopsigs, SIGHUP);
 	if ((rc = pthread_sigmask(SIG_BLOCK, &stopsigs, NULL)) != 0) {
-		warnx_("pthread_sigmask: %s", strerror(rc));
+		vd_cli_warnx(PROG, "pthread_sigmask: %s", strerror(rc));
 		return EXIT_FAIL;
 	}
 	/* A closed stdout gives EPIPE, not death with the directory left. */
@@ -1326,8 +1310,9 @@ main(int argc, char **argv)
 		return EXIT_FAIL;
 	}
 	if ((rc = probe_fanotify(msg, sizeof(msg))) != 0) {
-		warnx_("fanotify permission events unsupported here (%s): "
-		       "skipped",
+		vd_cli_warnx(PROG,
+		    "fanotify permission events unsupported here (%s): "
+		    "skipped",
 		    msg);
 		return EXIT_SKIP;
 	}
@@ -1357,7 +1342,7 @@ main(int argc, char **argv)
 
 	if (caught != 0) {
 		/* Every listener is down; leave as the signal asked. */
-		warnx_("interrupted by %s", strsignal(caught));
+		vd_cli_warnx(PROG, "interrupted by %s", strsignal(caught));
 		remove_dir();
 		signal(caught, SIG_DFL);
 		raise(caught);

@@ -60,12 +60,15 @@
 #include "core/ring.h"
 #include "core/wheel.h"
 #include "platform/platform.h"
+#include "util/cli.h"
 
 #define NS_PER_S  1000000000ull
 #define NS_PER_MS 1000000ull
 
+/* How messages on stderr start. */
+#define PROG "verdict-bench"
+
 #define EXIT_CHECK 1 /* a benchmark's correctness check failed */
-#define EXIT_USAGE 2
 
 /* Targets from the issue (a 2-core VM). */
 #define TARGET_SUBMIT_P99_NS  250
@@ -101,9 +104,7 @@ progress(const char *fmt, ...)
 	if (!opt.verbose)
 		return;
 	va_start(ap, fmt);
-	fputs("verdict-bench: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	vd_cli_vwarnx(PROG, fmt, ap);
 	va_end(ap);
 }
 
@@ -144,8 +145,7 @@ xalloc(size_t n)
 	void *p = calloc(1, n);
 
 	if (p == NULL) {
-		fprintf(
-		    stderr, "verdict-bench: out of memory (%zu bytes)\n", n);
+		vd_cli_warnx(PROG, "out of memory (%zu bytes)", n);
 		exit(EXIT_CHECK);
 	}
 	return p;
@@ -159,8 +159,7 @@ xalloc_aligned(size_t n)
 	void *p = aligned_alloc(64, sz);
 
 	if (p == NULL) {
-		fprintf(
-		    stderr, "verdict-bench: out of memory (%zu bytes)\n", n);
+		vd_cli_warnx(PROG, "out of memory (%zu bytes)", n);
 		exit(EXIT_CHECK);
 	}
 	memset(p, 0, sz);
@@ -419,7 +418,7 @@ json_end(struct json *j, bool ok)
 	if (!ok)
 		failed = true;
 	if (j->len >= sizeof(j->buf)) {
-		fprintf(stderr, "verdict-bench: JSON line too long\n");
+		vd_cli_warnx(PROG, "JSON line too long");
 		failed = true;
 		return;
 	}
@@ -728,15 +727,13 @@ prun_start(struct prun *r, unsigned workers, unsigned pool, unsigned ring,
 	r->bk = bk_create(cap, workers, stamps);
 	r->p = vd_pipeline_create(&r->cfg, &eval_trivial, &bk_ops, r->bk, &err);
 	if (r->p == NULL) {
-		fprintf(stderr, "verdict-bench: vd_pipeline_create: %s\n",
-		    strerror(-err));
+		vd_cli_warnx(PROG, "vd_pipeline_create: %s", strerror(-err));
 		bk_destroy(r->bk);
 		failed = true;
 		return false;
 	}
 	if ((err = vd_pipeline_start(r->p)) != 0) {
-		fprintf(stderr, "verdict-bench: vd_pipeline_start: %s\n",
-		    strerror(-err));
+		vd_cli_warnx(PROG, "vd_pipeline_start: %s", strerror(-err));
 		vd_pipeline_destroy(r->p);
 		bk_destroy(r->bk);
 		failed = true;
@@ -780,12 +777,12 @@ prun_check(const struct prun *r, const struct vd_stats *s,
 	    atomic_load(&r->bk->bad_id) == 0 && bk_answers(r->bk) == total &&
 	    pw == bk_worker_answers(r->bk);
 	if (!ok)
-		fprintf(stderr,
-		    "verdict-bench: books do not close: %" PRIu64
+		vd_cli_warnx(PROG,
+		    "books do not close: %" PRIu64
 		    " ids not answered exactly once, %" PRIu64 " duplicates, "
 		    "%" PRIu64 " unknown ids, %" PRIu64 " answers for %" PRIu64
 		    " events, pipeline says %" PRIu64
-		    " by workers, backend %" PRIu64 "\n",
+		    " by workers, backend %" PRIu64,
 		    not_once, atomic_load(&r->bk->dup),
 		    atomic_load(&r->bk->bad_id), bk_answers(r->bk), total, pw,
 		    bk_worker_answers(r->bk));
@@ -1679,8 +1676,7 @@ bench_throughput_one(unsigned nprod, double duration_s)
 			.range = range };
 		if (pthread_create(&th[i], NULL, tp_producer_main, &pr[i]) !=
 		    0) {
-			fprintf(
-			    stderr, "verdict-bench: pthread_create failed\n");
+			vd_cli_warnx(PROG, "pthread_create failed");
 			exit(EXIT_CHECK);
 		}
 		started++;
@@ -1996,7 +1992,7 @@ es_flood_run(bool flood, uint64_t *p99_ns, uint64_t *p50_ns,
 	snprintf(path, sizeof(path), "%s/notify-flood.scn", VD_SCENARIO_DIR);
 	essim_scenario_init(s);
 	if (essim_scenario_load(s, path, err, sizeof(err)) != 0) {
-		fprintf(stderr, "verdict-bench: %s\n", err);
+		vd_cli_warnx(PROG, "%s", err);
 		return false;
 	}
 	essim_scenario_set_duration(s, (uint64_t)(opt.duration_s * 1e9));
@@ -2020,7 +2016,7 @@ es_flood_run(bool flood, uint64_t *p99_ns, uint64_t *p50_ns,
 		return false;
 	}
 	if (vd_simrun(s, &cfg, r, err, sizeof(err)) != 0) {
-		fprintf(stderr, "verdict-bench: %s\n", err);
+		vd_cli_warnx(PROG, "%s", err);
 		free(r->stats);
 		free(h);
 		return false;
@@ -2100,15 +2096,16 @@ static const struct bench benches[] = {
 
 #define NBENCH (sizeof(benches) / sizeof(benches[0]))
 
+static const char synopsis[] =
+    "usage: verdict-bench [-hqvV] [-o name] [-w workers] [-d seconds]\n";
+
 static void
 usage(FILE *f)
 {
 	size_t i;
 
-	fprintf(f,
-	    "usage: verdict-bench [-hqvV] [-o name] [-w workers] "
-	    "[-d seconds]\n"
-	    "  -o, --only NAME       run one benchmark:");
+	fputs(synopsis, f);
+	fprintf(f, "  -o, --only NAME       run one benchmark:");
 	for (i = 0; i < NBENCH; i++)
 		fprintf(f, " %s", benches[i].name);
 	fprintf(f,
@@ -2122,23 +2119,6 @@ usage(FILE *f)
 	    "  -V, --version         print the version\n"
 	    "One JSON line per configuration on stdout; see "
 	    "verdict-bench(1).\n");
-}
-
-static void usage_error(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2), noreturn));
-
-static void
-usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fputs("verdict-bench: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	usage(stderr);
-	exit(EXIT_USAGE);
 }
 
 int
@@ -2167,14 +2147,15 @@ main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		case 'V':
-			printf("verdict-bench %s\n", VD_VERSION_STRING);
+			printf("%s %s\n", PROG, VD_VERSION_STRING);
 			return 0;
 		case 'o':
 			for (i = 0; i < NBENCH; i++)
 				if (strcmp(optarg, benches[i].name) == 0)
 					break;
 			if (i == NBENCH)
-				usage_error("unknown benchmark: %s", optarg);
+				return vd_cli_usage_error(PROG, synopsis,
+				    "unknown benchmark: %s", optarg);
 			opt.only = optarg;
 			break;
 		case 'q':
@@ -2185,8 +2166,8 @@ main(int argc, char **argv)
 			ul = strtoul(optarg, &end, 10);
 			if (errno != 0 || end == optarg || *end != '\0' ||
 			    ul < 1 || ul > VD_MAX_WORKERS)
-				usage_error("--workers: expected 1 to 64, "
-				            "got %s",
+				return vd_cli_usage_error(PROG, synopsis,
+				    "--workers: expected 1 to 64, got %s",
 				    optarg);
 			opt.workers = (unsigned)ul;
 			break;
@@ -2195,8 +2176,9 @@ main(int argc, char **argv)
 			opt.duration_s = strtod(optarg, &end);
 			if (errno != 0 || end == optarg || *end != '\0' ||
 			    !(opt.duration_s >= 0.01 && opt.duration_s <= 3600))
-				usage_error("--duration: expected 0.01 to 3600 "
-				            "seconds, got %s",
+				return vd_cli_usage_error(PROG, synopsis,
+				    "--duration: expected 0.01 to 3600 "
+				    "seconds, got %s",
 				    optarg);
 			duration_set = true;
 			break;
@@ -2204,12 +2186,12 @@ main(int argc, char **argv)
 			opt.verbose = true;
 			break;
 		default:
-			usage(stderr);
-			return EXIT_USAGE;
+			return vd_cli_usage_error(PROG, synopsis, NULL);
 		}
 	}
 	if (optind != argc)
-		usage_error("unexpected argument: %s", argv[optind]);
+		return vd_cli_usage_error(
+		    PROG, synopsis, "unexpected argument: %s", argv[optind]);
 	if (opt.quick && !duration_set)
 		opt.duration_s = 2;
 

@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,47 +15,36 @@
 #include <verdict/version.h>
 
 #include "baseline.h"
+#include "util/cli.h"
 
-#define EXIT_USAGE      2
+/* How messages on stderr start. */
+#define PROG "verdict-baseline"
+
+#define EXIT_USAGE      VD_CLI_EXIT_USAGE
 #define EXIT_TERMINATED 3
+
+static const char synopsis[] =
+    "usage: verdict-baseline -s FILE [-t FACTOR] [-d SECONDS] [--json]\n";
 
 static void
 usage(FILE *f)
 {
-	fprintf(f,
-	    "usage: verdict-baseline -s FILE [-t FACTOR] [-d SECONDS] "
-	    "[--json]\n"
-	    "  -s, --scenario FILE     the scenario (essim-scenario(5))\n"
-	    "  -t, --time-scale X      multiply deadlines and stalls by X "
-	    "(0.0001 to 100)\n"
-	    "  -d, --duration SECONDS  run this long instead (0.001 to "
-	    "3600)\n"
-	    "  -j, --json              one JSON object on stdout\n"
-	    "  -h, --help              this text\n"
-	    "  -V, --version           print the version\n"
-	    "Runs the seed design (one ES client, a 64-thread pool, "
-	    "fallback timers on\n"
-	    "the same pool) on the simulator.  Exit 0: it survived; 3: the "
-	    "kernel\n"
-	    "terminated it; 2: usage or scenario error; 1: other "
-	    "failure.\n");
-}
-
-static void usage_error(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2), noreturn));
-
-static void
-usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fputs("verdict-baseline: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	usage(stderr);
-	exit(EXIT_USAGE);
+	fputs(synopsis, f);
+	fputs("  -s, --scenario FILE     the scenario (essim-scenario(5))\n"
+	      "  -t, --time-scale X      multiply deadlines and stalls by X "
+	      "(0.0001 to 100)\n"
+	      "  -d, --duration SECONDS  run this long instead (0.001 to "
+	      "3600)\n"
+	      "  -j, --json              one JSON object on stdout\n"
+	      "  -h, --help              this text\n"
+	      "  -V, --version           print the version\n"
+	      "Runs the seed design (one ES client, a 64-thread pool, "
+	      "fallback timers on\n"
+	      "the same pool) on the simulator.  Exit 0: it survived; 3: the "
+	      "kernel\n"
+	      "terminated it; 2: usage or scenario error; 1: other "
+	      "failure.\n",
+	    f);
 }
 
 /* A plain decimal ("0.01", "3"): strtod also takes hex, inf and blanks. */
@@ -230,14 +218,16 @@ main(int argc, char **argv)
 			break;
 		case 't':
 			if (!parse_number(optarg, 0.0001, 100, &scale))
-				usage_error("--time-scale: expected a factor "
-				            "from 0.0001 to 100, got %s",
+				return vd_cli_usage_error(PROG, synopsis,
+				    "--time-scale: expected a factor "
+				    "from 0.0001 to 100, got %s",
 				    optarg);
 			break;
 		case 'd':
 			if (!parse_number(optarg, 0.001, 3600, &duration))
-				usage_error("--duration: expected 0.001 to "
-				            "3600 seconds, got %s",
+				return vd_cli_usage_error(PROG, synopsis,
+				    "--duration: expected 0.001 to "
+				    "3600 seconds, got %s",
 				    optarg);
 			break;
 		case 'j':
@@ -247,20 +237,21 @@ main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		case 'V':
-			printf("verdict-baseline %s\n", VD_VERSION_STRING);
+			printf("%s %s\n", PROG, VD_VERSION_STRING);
 			return 0;
 		default:
-			usage(stderr);
-			return EXIT_USAGE;
+			return vd_cli_usage_error(PROG, synopsis, NULL);
 		}
 	}
 	if (optind != argc)
-		usage_error("unexpected argument: %s", argv[optind]);
+		return vd_cli_usage_error(
+		    PROG, synopsis, "unexpected argument: %s", argv[optind]);
 	if (path == NULL)
-		usage_error("--scenario is required");
+		return vd_cli_usage_error(
+		    PROG, synopsis, "--scenario is required");
 
 	if (essim_scenario_load(&s, path, err, sizeof(err)) != 0) {
-		fprintf(stderr, "verdict-baseline: %s\n", err);
+		vd_cli_warnx(PROG, "%s", err);
 		return EXIT_USAGE;
 	}
 	if (scale > 0)
@@ -270,14 +261,13 @@ main(int argc, char **argv)
 
 	essim_config_init(&cfg);
 	if ((rc = essim_kernel_init(&cfg)) != 0) {
-		fprintf(stderr, "verdict-baseline: simulated kernel: %s\n",
-		    strerror(-rc));
+		vd_cli_warnx(PROG, "simulated kernel: %s", strerror(-rc));
 		return EXIT_FAILURE;
 	}
 	rc = vd_baseline_run(&s, &r, err, sizeof(err));
 	essim_kernel_fini();
 	if (rc != 0) {
-		fprintf(stderr, "verdict-baseline: %s\n", err);
+		vd_cli_warnx(PROG, "%s", err);
 		return rc == -EINVAL ? EXIT_USAGE : EXIT_FAILURE;
 	}
 	if (json)

@@ -28,7 +28,6 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -44,10 +43,14 @@
 #include <verdict/version.h>
 
 #include "ctl/proto.h"
+#include "util/cli.h"
+
+/* How messages on stderr start. */
+#define PROG "verdictctl"
 
 enum {
 	EXIT_NOTFOUND = 1, /* no such counter, or reload refused */
-	EXIT_USAGE = 2,
+	EXIT_USAGE = VD_CLI_EXIT_USAGE,
 	EXIT_NODAEMON = 3, /* no socket, or nothing listens on it */
 	EXIT_PERM = 4,     /* the socket is root-only */
 	EXIT_PROTO = 5,    /* timeout, I/O error, malformed reply */
@@ -186,49 +189,6 @@ usage(FILE *fp)
 	fputs(synopsis, fp);
 	for (size_t i = 0; i < sizeof(text) / sizeof(text[0]); i++)
 		fprintf(fp, "%s\n", text[i]);
-}
-
-/* After a message on stderr; returns the usage exit status. */
-static int
-try_help(void)
-{
-	fputs("Try 'verdictctl --help' for more information.\n", stderr);
-	return EXIT_USAGE;
-}
-
-static int
-usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-/* A message says what is wrong; without one, the synopsis does. */
-static int
-usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	if (fmt != NULL) {
-		fputs("verdictctl: ", stderr);
-		va_start(ap, fmt);
-		vfprintf(stderr, fmt, ap);
-		va_end(ap);
-		fputc('\n', stderr);
-	} else {
-		fputs(synopsis, stderr);
-	}
-	return try_help();
-}
-
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void
-say(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("verdictctl: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
 }
 
 static double
@@ -410,7 +370,8 @@ parse_args(int argc, char **argv, struct opts *o)
 		case 't':
 			if (!parse_seconds(
 			        optarg, MIN_TIMEOUT, MAX_TIMEOUT, &o->timeout))
-				return usage_error("-t %s: %s", optarg,
+				return vd_cli_usage_error(PROG, NULL,
+				    "-t %s: %s", optarg,
 				    "not a number from 0.001 to 3600");
 			break;
 		case 'v':
@@ -424,17 +385,19 @@ parse_args(int argc, char **argv, struct opts *o)
 			if (optarg != NULL &&
 			    !parse_seconds(optarg, MIN_INTERVAL, MAX_INTERVAL,
 			        &o->interval))
-				return usage_error("-w %s: %s", optarg,
+				return vd_cli_usage_error(PROG, NULL,
+				    "-w %s: %s", optarg,
 				    "not a number from 0.1 to 3600");
 			break;
 		default:
-			return try_help(); /* getopt said what */
+			/* getopt said what */
+			return vd_cli_usage_error(PROG, NULL, NULL);
 		}
 	}
 
 	if (json + values + prom > 1)
-		return usage_error(
-		    "-j, -n and --prometheus exclude each other");
+		return vd_cli_usage_error(
+		    PROG, NULL, "-j, -n and --prometheus exclude each other");
 	o->fmt = FMT_TEXT;
 	if (json)
 		o->fmt = FMT_JSON;
@@ -446,9 +409,10 @@ parse_args(int argc, char **argv, struct opts *o)
 	o->nnames = (size_t)(argc - optind);
 
 	if (strlen(o->socket) >= sizeof(((struct sockaddr_un *)0)->sun_path))
-		return usage_error("socket path too long: %s", o->socket);
+		return vd_cli_usage_error(
+		    PROG, NULL, "socket path too long: %s", o->socket);
 	if (*o->socket == '\0')
-		return usage_error("empty socket path");
+		return vd_cli_usage_error(PROG, NULL, "empty socket path");
 
 	if (o->nnames > 0 && strcmp(o->names[0], "status") == 0)
 		o->cmd = CMD_STATUS;
@@ -458,32 +422,38 @@ parse_args(int argc, char **argv, struct opts *o)
 		const char *what = o->names[0];
 
 		if (o->nnames > 1)
-			return usage_error("%s takes no arguments", what);
+			return vd_cli_usage_error(
+			    PROG, NULL, "%s takes no arguments", what);
 		if (o->all || o->watch || prom || o->verbose)
-			return usage_error("%s takes none of %s", what,
+			return vd_cli_usage_error(PROG, NULL,
+			    "%s takes none of %s", what,
 			    "-a, -v, -w and --prometheus");
 		if (o->cmd == CMD_RELOAD && o->fmt != FMT_TEXT)
-			return usage_error("-j and -n do not apply to reload");
+			return vd_cli_usage_error(
+			    PROG, NULL, "-j and -n do not apply to reload");
 		o->nnames = 0;
 		return 0;
 	}
 
 	if (o->all && o->nnames > 0)
-		return usage_error("-a and names exclude each other");
+		return vd_cli_usage_error(
+		    PROG, NULL, "-a and names exclude each other");
 	if (!o->all && o->nnames == 0)
-		return usage_error(NULL);
+		return vd_cli_usage_error(PROG, synopsis, NULL);
 	if (o->watch && o->fmt != FMT_TEXT)
-		return usage_error("-w excludes -j, -n and --prometheus");
+		return vd_cli_usage_error(
+		    PROG, NULL, "-w excludes -j, -n and --prometheus");
 	if (o->verbose && (o->fmt == FMT_VALUES || o->fmt == FMT_PROM))
-		return usage_error("-v does not apply to -n or --prometheus");
+		return vd_cli_usage_error(
+		    PROG, NULL, "-v does not apply to -n or --prometheus");
 	if (o->nnames > VD_CTL_MAX_NAMES)
-		return usage_error(
+		return vd_cli_usage_error(PROG, NULL,
 		    "too many names (at most %d)", VD_CTL_MAX_NAMES);
 	for (size_t i = 0; i < o->nnames; i++) {
 		const char *s = o->names[i];
 
 		if (!vd_ctl_name_ok(s, strlen(s)))
-			return usage_error(
+			return vd_cli_usage_error(PROG, NULL,
 			    "malformed counter name '%s': %s", s, name_rule);
 	}
 	return 0;
@@ -524,24 +494,28 @@ connect_failed(const struct opts *o, int err)
 	switch (err) {
 	case ENOENT:
 	case ENOTDIR:
-		say("verdictd is not running (no socket at %s)", o->socket);
+		vd_cli_warnx(PROG, "verdictd is not running (no socket at %s)",
+		    o->socket);
 		return EXIT_NODAEMON;
 	case ECONNREFUSED:
-		say("nothing listens on %s (verdictd is not running?)",
+		vd_cli_warnx(PROG,
+		    "nothing listens on %s (verdictd is not running?)",
 		    o->socket);
 		return EXIT_NODAEMON;
 	case EACCES:
 	case EPERM:
-		say("%s: permission denied: the control socket is root-only "
+		vd_cli_warnx(PROG,
+		    "%s: permission denied: the control socket is root-only "
 		    "(mode 0600)",
 		    o->socket);
 		return EXIT_PERM;
 	default:
 		if (is_timeout(err))
-			say("%s: connect timed out after %gs", o->socket,
-			    o->timeout);
+			vd_cli_warnx(PROG, "%s: connect timed out after %gs",
+			    o->socket, o->timeout);
 		else
-			say("%s: connect: %s", o->socket, strerror(err));
+			vd_cli_warnx(
+			    PROG, "%s: connect: %s", o->socket, strerror(err));
 		return EXIT_PROTO;
 	}
 }
@@ -551,12 +525,15 @@ static int
 io_failed(const struct opts *o, const char *what, int err)
 {
 	if (is_timeout(err))
-		say("%s: no %s within %gs", o->socket, what, o->timeout);
+		vd_cli_warnx(
+		    PROG, "%s: no %s within %gs", o->socket, what, o->timeout);
 	else if (err == EPIPE || err == ECONNRESET)
-		say("%s: verdictd closed the connection before the %s",
+		vd_cli_warnx(PROG,
+		    "%s: verdictd closed the connection before the %s",
 		    o->socket, what);
 	else
-		say("%s: %s: %s", o->socket, what, strerror(err));
+		vd_cli_warnx(
+		    PROG, "%s: %s: %s", o->socket, what, strerror(err));
 	return EXIT_PROTO;
 }
 
@@ -587,8 +564,8 @@ request(const struct opts *o, enum vd_ctl_kind kind, const char *payload,
 	memset(r, 0, sizeof(*r));
 	if (plen > VD_CTL_MAX_REQUEST) {
 		/* parse_args() bounds names; this is the last guard. */
-		say("request too long (%zu bytes, at most %d)", plen,
-		    VD_CTL_MAX_REQUEST);
+		vd_cli_warnx(PROG, "request too long (%zu bytes, at most %d)",
+		    plen, VD_CTL_MAX_REQUEST);
 		return EXIT_USAGE;
 	}
 	memset(&sun, 0, sizeof(sun));
@@ -596,12 +573,12 @@ request(const struct opts *o, enum vd_ctl_kind kind, const char *payload,
 	memcpy(sun.sun_path, o->socket, strlen(o->socket) + 1);
 
 	if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) == -1) {
-		say("socket: %s", strerror(errno));
+		vd_cli_warnx(PROG, "socket: %s", strerror(errno));
 		return EXIT_PROTO;
 	}
 	/* The reads below keep their own deadline. */
 	if ((rc = send_timeout(fd, o->timeout)) != 0) {
-		say("setsockopt: %s", strerror(-rc));
+		vd_cli_warnx(PROG, "setsockopt: %s", strerror(-rc));
 		ex = EXIT_PROTO;
 		goto fail;
 	}
@@ -613,7 +590,8 @@ request(const struct opts *o, enum vd_ctl_kind kind, const char *payload,
 	/* At most 4 KiB: it fits the socket's buffer, so the send does not
 	 * wait for the daemon. */
 	if ((rc = vd_ctl_send(fd, kind, 0, payload, plen)) != 0) {
-		say("%s: sending the request: %s", o->socket, strerror(-rc));
+		vd_cli_warnx(PROG, "%s: sending the request: %s", o->socket,
+		    strerror(-rc));
 		ex = EXIT_PROTO;
 		goto fail;
 	}
@@ -625,7 +603,8 @@ request(const struct opts *o, enum vd_ctl_kind kind, const char *payload,
 	vd_ctl_header_unpack(hdr, &h);
 	if (h.magic != VD_CTL_MAGIC || h.kind != (uint16_t)kind ||
 	    h.flags != 0 || h.len > VD_CTL_MAX_REPLY || h.status > INT_MAX) {
-		say("%s: malformed reply header (magic %#" PRIx32
+		vd_cli_warnx(PROG,
+		    "%s: malformed reply header (magic %#" PRIx32
 		    ", kind %u, flags %#x, status %" PRIu32 ", length %" PRIu32
 		    "): not verdictd, or another version?",
 		    o->socket, h.magic, (unsigned)h.kind, (unsigned)h.flags,
@@ -635,7 +614,8 @@ request(const struct opts *o, enum vd_ctl_kind kind, const char *payload,
 	}
 	/* h.len is now at most VD_CTL_MAX_REPLY: safe to allocate. */
 	if ((r->buf = malloc((size_t)h.len + 1)) == NULL) {
-		say("out of memory for a %" PRIu32 "-byte reply", h.len);
+		vd_cli_warnx(
+		    PROG, "out of memory for a %" PRIu32 "-byte reply", h.len);
 		ex = EXIT_PROTO;
 		goto fail;
 	}
@@ -650,7 +630,8 @@ request(const struct opts *o, enum vd_ctl_kind kind, const char *payload,
 	r->len = h.len;
 	r->status = h.status;
 	if (memchr(r->buf, '\0', r->len) != NULL) {
-		say("%s: malformed reply: a NUL byte in the payload",
+		vd_cli_warnx(PROG,
+		    "%s: malformed reply: a NUL byte in the payload",
 		    o->socket);
 		ex = EXIT_PROTO;
 		goto fail;
@@ -689,9 +670,9 @@ warn_reply(const char *prefix, const struct reply *r)
 	msg[n] = '\0';
 	defang(msg);
 	if (n == 0)
-		say("%s%s", prefix, strerror((int)r->status));
+		vd_cli_warnx(PROG, "%s%s", prefix, strerror((int)r->status));
 	else
-		say("%s%s", prefix, msg);
+		vd_cli_warnx(PROG, "%s%s", prefix, msg);
 }
 
 /* The exit status for a reply whose status is not 0. */
@@ -789,11 +770,12 @@ parse_get(const struct opts *o, struct recs *rs)
 	size_t n, i;
 
 	if (!count_lines(&rs->r, &n)) {
-		say("%s: malformed reply: the last line is cut", o->socket);
+		vd_cli_warnx(PROG, "%s: malformed reply: the last line is cut",
+		    o->socket);
 		return EXIT_PROTO;
 	}
 	if (n > 0 && (rs->v = calloc(n, sizeof(*rs->v))) == NULL) {
-		say("out of memory for %zu counters", n);
+		vd_cli_warnx(PROG, "out of memory for %zu counters", n);
 		return EXIT_PROTO;
 	}
 	for (i = 0; i < n; i++, line = nl + 1) {
@@ -804,7 +786,8 @@ parse_get(const struct opts *o, struct recs *rs)
 		if (!split_tabs(line, f, 5) ||
 		    !vd_ctl_name_ok(f[0], strlen(f[0])) || !kind_ok(f[1]) ||
 		    !parse_int64(f[3], &c->value)) {
-			say("%s: malformed reply: counter record %zu",
+			vd_cli_warnx(PROG,
+			    "%s: malformed reply: counter record %zu",
 			    o->socket, i + 1);
 			return EXIT_PROTO;
 		}
@@ -842,7 +825,8 @@ get(const struct opts *o, struct recs *rs)
 		size_t n = strlen(o->names[i]) + 1;
 
 		if (n > sizeof(payload) - plen)
-			return usage_error("names add up to more than %d bytes",
+			return vd_cli_usage_error(PROG, NULL,
+			    "names add up to more than %d bytes",
 			    VD_CTL_MAX_REQUEST);
 		memcpy(payload + plen, o->names[i], n);
 		plen += n;
@@ -1074,7 +1058,7 @@ print_prom(const struct recs *rs)
 	if (rs->n == 0)
 		return 0;
 	if ((p = calloc(rs->n, sizeof(*p))) == NULL) {
-		say("out of memory");
+		vd_cli_warnx(PROG, "out of memory");
 		return EXIT_PROTO;
 	}
 	for (i = 0; i < rs->n; i++) {
@@ -1085,7 +1069,7 @@ print_prom(const struct recs *rs)
 	for (i = 1; i < rs->n; i++) {
 		if (strcmp(p[i].name, p[i - 1].name) == 0) {
 			p[i].skip = true;
-			say("%s and %s are both %s: left %s out",
+			vd_cli_warnx(PROG, "%s and %s are both %s: left %s out",
 			    rs->v[p[i - 1].rec].name, rs->v[p[i].rec].name,
 			    p[i].name, rs->v[p[i].rec].name);
 		}
@@ -1113,7 +1097,8 @@ flush_stdout(void)
 {
 	if (fflush(stdout) == EOF || ferror(stdout)) {
 		if (errno != EPIPE)
-			say("standard output: %s", strerror(errno));
+			vd_cli_warnx(
+			    PROG, "standard output: %s", strerror(errno));
 		return EXIT_PROTO;
 	}
 	return 0;
@@ -1317,14 +1302,15 @@ cmd_status(const struct opts *o)
 		goto out;
 	}
 	if (!count_lines(&r, &n)) {
-		say("%s: malformed status reply: the last line is cut",
+		vd_cli_warnx(PROG,
+		    "%s: malformed status reply: the last line is cut",
 		    o->socket);
 		ex = EXIT_PROTO;
 		goto out;
 	}
 	/* Check every line before printing any. */
 	if (n > 0 && (kv = calloc(2 * n, sizeof(*kv))) == NULL) {
-		say("out of memory");
+		vd_cli_warnx(PROG, "out of memory");
 		ex = EXIT_PROTO;
 		goto out;
 	}
@@ -1333,7 +1319,8 @@ cmd_status(const struct opts *o)
 		nl = strchr(line, '\n');
 		*nl = '\0';
 		if (!split_tabs(line, f, 2) || *f[0] == '\0') {
-			say("%s: malformed status reply: line %zu", o->socket,
+			vd_cli_warnx(PROG,
+			    "%s: malformed status reply: line %zu", o->socket,
 			    i + 1);
 			ex = EXIT_PROTO;
 			goto out;
@@ -1401,7 +1388,7 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	if ((av = glue_watch_arg(argc, argv)) == NULL) {
-		say("out of memory");
+		vd_cli_warnx(PROG, "out of memory");
 		return EXIT_PROTO;
 	}
 	for (argc = 0; av[argc] != NULL; argc++)
