@@ -95,7 +95,7 @@ watchdog_main(void *arg)
 	prev = malloc(sizeof(*prev));
 	cur = malloc(sizeof(*cur));
 	if (prev == NULL || cur == NULL) {
-		vd_log_warnx(
+		vd_log_errx(
 		    "watchdog: %s; systemd will restart us", strerror(ENOMEM));
 		free(prev);
 		free(cur);
@@ -124,9 +124,9 @@ watchdog_main(void *arg)
 			warned = false;
 		} else if (!warned) {
 			/* Not from the AUTH path: this thread only. */
-			vd_log_warnx("watchdog: a worker, the timer or the "
-			             "event reader made no progress; not "
-			             "feeding systemd's watchdog");
+			vd_log_errx("watchdog: a worker, the timer or the "
+			            "event reader made no progress; not "
+			            "feeding systemd's watchdog");
 			warned = true;
 		}
 		tmp = prev;
