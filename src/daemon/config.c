@@ -2,14 +2,15 @@
  * config.c — verdictd.conf: INI (util/inifile.h), strict values, file:line
  * errors.
  *
- * One table (conf_keys) declares every setting: its section, key, kind,
- * range, unit and whether it can change while the daemon runs.  The file
- * parser, --set, the error messages and the reload diff all read it, so a new
- * setting is one line here (and one in verdictd.conf.5).
+ * One table (conf_keys, rows of util/keys.h) declares every setting: its
+ * section, key, type, range, unit and whether it can change while the
+ * daemon runs.  The file parser, --set, the error messages, the reload
+ * diff and what a reload applies all read it, so a new setting is one row
+ * here (and one entry in verdictd.conf.5).
  *
  * The reader checks each line (encoding, control characters, section
  * names) and tells the handler its number.  A line has no length limit of
- * its own (the file has, VD_CONF_FILE_MAX): a value's limit is its kind's.
+ * its own (the file has, VD_CONF_FILE_MAX): a value's limit is its type's.
  * An indented "key = value" is an ordinary line, not a continuation of the
  * previous value.
  */
@@ -27,6 +28,7 @@
 #include "daemon/config.h"
 #include "util/errf.h"
 #include "util/inifile.h"
+#include "util/keys.h"
 
 #define NS_PER_MS UINT64_C(1000000)
 #define NS_PER_US UINT64_C(1000)
@@ -38,169 +40,143 @@
 
 _Static_assert(VD_EVENT_TYPE_COUNT <= 32, "gen.types is a 32-bit mask");
 
-enum conf_scope {
-	SCOPE_PIPELINE,
-	SCOPE_BACKEND,
-	SCOPE_GEN,
-	SCOPE_SIM,
-	SCOPE_CONTROL,
-	SCOPE_POLICY,
-	SCOPE_FANOTIFY,
-	SCOPE_TEST,
-	SCOPE_TYPE, /* [auth.open] and the other AUTH types */
-};
+#define CONF(m) VD_KEY_FIELD(struct vd_conf, m)
+/* The per-type sections' rows: fields of struct vd_type_config. */
+#define TYPE(m) VD_KEY_FIELD(struct vd_type_config, m)
 
-enum conf_kind {
-	KIND_UINT,     /* unsigned */
-	KIND_POW2,     /* unsigned, a power of two */
-	KIND_U64,      /* uint64_t, text value x scale */
-	KIND_BOOL,     /* bool: yes or no */
-	KIND_VERDICT,  /* uint8_t: allow or deny */
-	KIND_FRACTION, /* double from 0 to 1 */
-	KIND_BACKEND,  /* char[VD_CONF_BACKEND_MAX] */
-	KIND_TYPES,    /* uint32_t mask of event types */
-	KIND_PATH,     /* char[VD_CONF_PATH_MAX] */
-	KIND_SCALE,    /* double from 0.001 to 1 */
-	KIND_PATHS, /* char[VD_CONF_PATHS_MAX]: absolute paths, ':' between */
-	KIND_MARK,  /* enum vd_fan_mark_kind */
-	KIND_NAME,  /* char[VD_CONF_NAME_MAX]: a file name, no '/' */
-};
+static bool
+parse_types(const char *value, void *field, char *why, size_t whysz);
+static bool
+parse_paths(const char *value, void *field, char *why, size_t whysz);
+static bool parse_mark(const char *value, void *field, char *why, size_t whysz);
 
-struct conf_key {
-	enum conf_scope scope;
-	const char *name;
-	enum conf_kind kind;
-	size_t off;        /* in struct vd_conf; SCOPE_TYPE: vd_type_config */
-	uint64_t min, max; /* in the unit of the text */
-	uint64_t scale;    /* KIND_U64: text unit -> stored unit */
-	const char *unit;  /* for messages: "a number of milliseconds" */
-	bool live;         /* can change on SIGHUP */
-};
+static const char *const backend_words[] = { "fanotify", "sim", "gen", NULL };
+/* Indexed by enum vd_verdict. */
+static const char *const verdict_words[] = { "allow", "deny", NULL };
+_Static_assert(VD_ALLOW == 0 && VD_DENY == 1, "verdict_words[] order");
 
-#define PIPE(f) (offsetof(struct vd_conf, pipe) + offsetof(struct vd_config, f))
-#define GEN(f)  (offsetof(struct vd_conf, gen) + offsetof(struct vd_conf_gen, f))
-#define TYPE(f) offsetof(struct vd_type_config, f)
-#define SIM(f)  (offsetof(struct vd_conf, sim) + offsetof(struct vd_conf_sim, f))
-#define FAN(f)                                                                 \
-	(offsetof(struct vd_conf, fan) + offsetof(struct vd_conf_fanotify, f))
-#define TEST(f)                                                                \
-	(offsetof(struct vd_conf, test) + offsetof(struct vd_conf_test, f))
-
-static const struct conf_key conf_keys[] = {
-	{ SCOPE_PIPELINE, "workers", KIND_UINT, PIPE(workers), 0,
-	    VD_MAX_WORKERS, 1, "a number of workers", false },
-	{ SCOPE_PIPELINE, "ring_size", KIND_POW2, PIPE(ring_size), 2, 1048576,
-	    1, "a power of two", false },
-	{ SCOPE_PIPELINE, "pool_size", KIND_UINT, PIPE(pool_size), 1, 65536, 1,
-	    "a number of events", false },
-	{ SCOPE_PIPELINE, "spin_us", KIND_U64, PIPE(spin_ns), 0, 10000,
-	    NS_PER_US, "a number of microseconds", false },
-	{ SCOPE_PIPELINE, "tick_us", KIND_U64, PIPE(tick_ns), 10, 100000,
-	    NS_PER_US, "a number of microseconds", false },
-	{ SCOPE_PIPELINE, "pin_workers", KIND_BOOL, PIPE(pin_workers), 0, 0, 1,
-	    NULL, false },
-	{ SCOPE_BACKEND, "name", KIND_BACKEND,
-	    offsetof(struct vd_conf, backend), 0, 0, 1, NULL, false },
-	{ SCOPE_GEN, "rate", KIND_U64, GEN(rate), 1, 10000000, 1,
-	    "a number of events per second", false },
-	{ SCOPE_GEN, "duration", KIND_U64, GEN(duration_s), 1, 86400, 1,
-	    "a number of seconds", false },
-	{ SCOPE_GEN, "producers", KIND_UINT, GEN(producers), 1, 64, 1,
-	    "a number of threads", false },
-	{ SCOPE_GEN, "stall_every", KIND_U64, GEN(stall_every), 0, 1000000000,
-	    1, "a count", true },
-	{ SCOPE_GEN, "stall_ms", KIND_U64, GEN(stall_ms), 0, 600000, 1,
-	    "a number of milliseconds", true },
-	{ SCOPE_GEN, "deny_every", KIND_U64, GEN(deny_every), 0, 1000000000, 1,
-	    "a count", true },
-	{ SCOPE_GEN, "seed", KIND_U64, GEN(seed), 0, UINT64_MAX, 1, "a number",
-	    false },
-	{ SCOPE_GEN, "short_every", KIND_U64, GEN(short_every), 0, 1000000000,
-	    1, "a count", false },
-	{ SCOPE_GEN, "short_ms", KIND_U64, GEN(short_ms), 1, 600000, 1,
-	    "a number of milliseconds", false },
-	{ SCOPE_GEN, "types", KIND_TYPES, GEN(types), 0, 0, 1, NULL, false },
-	{ SCOPE_POLICY, "file", KIND_PATH, offsetof(struct vd_conf, policy), 0,
-	    0, 1, NULL, false },
-	{ SCOPE_CONTROL, "socket", KIND_PATH,
-	    offsetof(struct vd_conf, control_socket), 0, 0, 1, NULL, false },
-	{ SCOPE_SIM, "scenario", KIND_PATH, SIM(scenario), 0, 0, 1, NULL,
-	    false },
-	{ SCOPE_SIM, "time_scale", KIND_SCALE, SIM(time_scale), 0, 1, 1, NULL,
-	    false },
-	{ SCOPE_SIM, "duration", KIND_U64, SIM(duration_s), 0, 86400, 1,
-	    "a number of seconds (0: the scenario's)", false },
-	{ SCOPE_FANOTIFY, "paths", KIND_PATHS, FAN(paths), 0, 0, 1, NULL,
-	    false },
-	{ SCOPE_FANOTIFY, "mark", KIND_MARK, FAN(mark), 0, 0, 1, NULL, false },
-	{ SCOPE_FANOTIFY, "types", KIND_TYPES, FAN(types), 0, 0, 1, NULL,
-	    false },
-	{ SCOPE_FANOTIFY, "audit", KIND_BOOL, FAN(audit), 0, 0, 1, NULL,
-	    false },
-	{ SCOPE_FANOTIFY, "ignore_max", KIND_UINT, FAN(ignore_max), 0, 65536, 1,
-	    "a number of ignore marks", false },
-	{ SCOPE_FANOTIFY, "proc_cache", KIND_POW2, FAN(proc_cache), 2, 1048576,
-	    1, "a power of two", false },
-	{ SCOPE_FANOTIFY, "proc_ttl_ms", KIND_U64, FAN(proc_ttl_ns), 1, 60000,
-	    NS_PER_MS, "a number of milliseconds", false },
-	{ SCOPE_TEST, "stall_name", KIND_NAME, TEST(stall_name), 0, 0, 1, NULL,
-	    false },
-	{ SCOPE_TEST, "stall_ms", KIND_U64, TEST(stall_ms), 0, 600000, 1,
-	    "a number of milliseconds", true },
-	{ SCOPE_TEST, "block_worker", KIND_BOOL, TEST(block_worker), 0, 0, 1,
-	    NULL, true },
-	{ SCOPE_TEST, "reader_pause_ms", KIND_U64, TEST(reader_pause_ms), 0,
-	    60000, 1, "a number of milliseconds", true },
-	{ SCOPE_TEST, "audit_without_init", KIND_BOOL, TEST(audit_without_init),
-	    0, 0, 1, NULL, false },
-	/* Per-type settings apply live (vd_pipeline_set_type). */
-	{ SCOPE_TYPE, "default", KIND_VERDICT, TYPE(default_verdict), 0, 0, 1,
-	    NULL, true },
-	{ SCOPE_TYPE, "margin_fraction", KIND_FRACTION, TYPE(margin_fraction),
-	    0, 1, 1, NULL, true },
-	{ SCOPE_TYPE, "margin_floor_ms", KIND_U64, TYPE(margin_floor_ns), 0,
-	    600000, NS_PER_MS, "a number of milliseconds", true },
-	{ SCOPE_TYPE, "margin_ceiling_ms", KIND_U64, TYPE(margin_ceiling_ns), 0,
-	    600000, NS_PER_MS, "a number of milliseconds", true },
-	{ SCOPE_TYPE, "budget_ms", KIND_U64, TYPE(budget_ns), 1, 600000,
-	    NS_PER_MS, "a number of milliseconds", false },
+/*
+ * Sections and keys in the order "unknown key" messages list them.
+ * VD_KEY_LIVE: can change on SIGHUP.
+ */
+static const struct vd_key conf_keys[] = {
+	VD_KEY("pipeline", "workers", VD_KEY_UINT, CONF(pipe.workers),
+	    .max = VD_MAX_WORKERS, .what = "a number of workers"),
+	VD_KEY("pipeline", "ring_size", VD_KEY_UINT, CONF(pipe.ring_size),
+	    .min = 2, .max = 1048576, .what = "a power of two",
+	    .flags = VD_KEY_POW2),
+	VD_KEY("pipeline", "pool_size", VD_KEY_UINT, CONF(pipe.pool_size),
+	    .min = 1, .max = 65536, .what = "a number of events"),
+	VD_KEY("pipeline", "spin_us", VD_KEY_DURATION, CONF(pipe.spin_ns),
+	    .max = 10000, .scale = NS_PER_US,
+	    .what = "a number of microseconds"),
+	VD_KEY("pipeline", "tick_us", VD_KEY_DURATION, CONF(pipe.tick_ns),
+	    .min = 10, .max = 100000, .scale = NS_PER_US,
+	    .what = "a number of microseconds"),
+	VD_KEY("pipeline", "pin_workers", VD_KEY_BOOL, CONF(pipe.pin_workers)),
+	VD_KEY("backend", "name", VD_KEY_STRING, CONF(backend),
+	    .words = backend_words,
+	    .what = "a backend name (fanotify, sim or gen)"),
+	VD_KEY("gen", "rate", VD_KEY_UINT, CONF(gen.rate), .min = 1,
+	    .max = 10000000, .what = "a number of events per second"),
+	VD_KEY("gen", "duration", VD_KEY_UINT, CONF(gen.duration_s), .min = 1,
+	    .max = 86400, .what = "a number of seconds"),
+	VD_KEY("gen", "producers", VD_KEY_UINT, CONF(gen.producers), .min = 1,
+	    .max = 64, .what = "a number of threads"),
+	VD_KEY("gen", "stall_every", VD_KEY_UINT, CONF(gen.stall_every),
+	    .max = 1000000000, .what = "a count", .flags = VD_KEY_LIVE),
+	VD_KEY("gen", "stall_ms", VD_KEY_UINT, CONF(gen.stall_ms),
+	    .max = 600000, .what = "a number of milliseconds",
+	    .flags = VD_KEY_LIVE),
+	VD_KEY("gen", "deny_every", VD_KEY_UINT, CONF(gen.deny_every),
+	    .max = 1000000000, .what = "a count", .flags = VD_KEY_LIVE),
+	VD_KEY("gen", "seed", VD_KEY_UINT, CONF(gen.seed), .max = UINT64_MAX,
+	    .what = "a number"),
+	VD_KEY("gen", "short_every", VD_KEY_UINT, CONF(gen.short_every),
+	    .max = 1000000000, .what = "a count"),
+	VD_KEY("gen", "short_ms", VD_KEY_UINT, CONF(gen.short_ms), .min = 1,
+	    .max = 600000, .what = "a number of milliseconds"),
+	VD_KEY(
+	    "gen", "types", VD_KEY_FUNC, CONF(gen.types), .parse = parse_types),
+	VD_KEY("policy", "file", VD_KEY_STRING, CONF(policy),
+	    .what = "a file name"),
+	VD_KEY("control", "socket", VD_KEY_STRING, CONF(control_socket),
+	    .what = "a file name"),
+	VD_KEY("sim", "scenario", VD_KEY_STRING, CONF(sim.scenario),
+	    .what = "a file name"),
+	/* Faster than 1000x, deadlines fall below what the machine's
+	 * scheduling can meet; slower than real time makes no sense. */
+	VD_KEY("sim", "time_scale", VD_KEY_DOUBLE, CONF(sim.time_scale),
+	    .dmin = 0.001, .dmax = 1, .what = "a factor",
+	    .hint = "such as 0.01"),
+	VD_KEY("sim", "duration", VD_KEY_UINT, CONF(sim.duration_s),
+	    .max = 86400, .what = "a number of seconds (0: the scenario's)"),
+	VD_KEY("fanotify", "paths", VD_KEY_FUNC, CONF(fan.paths),
+	    .parse = parse_paths),
+	VD_KEY("fanotify", "mark", VD_KEY_FUNC, CONF(fan.mark),
+	    .parse = parse_mark),
+	VD_KEY("fanotify", "types", VD_KEY_FUNC, CONF(fan.types),
+	    .parse = parse_types),
+	VD_KEY("fanotify", "audit", VD_KEY_BOOL, CONF(fan.audit)),
+	VD_KEY("fanotify", "ignore_max", VD_KEY_UINT, CONF(fan.ignore_max),
+	    .max = 65536, .what = "a number of ignore marks"),
+	VD_KEY("fanotify", "proc_cache", VD_KEY_UINT, CONF(fan.proc_cache),
+	    .min = 2, .max = 1048576, .what = "a power of two",
+	    .flags = VD_KEY_POW2),
+	VD_KEY("fanotify", "proc_ttl_ms", VD_KEY_DURATION,
+	    CONF(fan.proc_ttl_ns), .min = 1, .max = 60000, .scale = NS_PER_MS,
+	    .what = "a number of milliseconds"),
+	VD_KEY("test", "stall_name", VD_KEY_STRING, CONF(test.stall_name),
+	    .what = "a file name", .flags = VD_KEY_NOSLASH),
+	VD_KEY("test", "stall_ms", VD_KEY_UINT, CONF(test.stall_ms),
+	    .max = 600000, .what = "a number of milliseconds",
+	    .flags = VD_KEY_LIVE),
+	VD_KEY("test", "block_worker", VD_KEY_BOOL, CONF(test.block_worker),
+	    .flags = VD_KEY_LIVE),
+	VD_KEY("test", "reader_pause_ms", VD_KEY_UINT,
+	    CONF(test.reader_pause_ms), .max = 60000,
+	    .what = "a number of milliseconds", .flags = VD_KEY_LIVE),
+	VD_KEY("test", "audit_without_init", VD_KEY_BOOL,
+	    CONF(test.audit_without_init)),
+	/* [auth.open] and the other AUTH types (section NULL).  These apply
+	 * live (vd_pipeline_set_type), but the budget. */
+	VD_KEY(NULL, "default", VD_KEY_ENUM, TYPE(default_verdict),
+	    .words = verdict_words, .flags = VD_KEY_LIVE),
+	/* A margin of the whole budget would answer on arrival. */
+	VD_KEY(NULL, "margin_fraction", VD_KEY_DOUBLE, TYPE(margin_fraction),
+	    .dmax = 1, .what = "a decimal fraction", .hint = "such as 0.2",
+	    .flags = VD_KEY_BELOW | VD_KEY_LIVE),
+	VD_KEY(NULL, "margin_floor_ms", VD_KEY_DURATION, TYPE(margin_floor_ns),
+	    .max = 600000, .scale = NS_PER_MS,
+	    .what = "a number of milliseconds", .flags = VD_KEY_LIVE),
+	VD_KEY(NULL, "margin_ceiling_ms", VD_KEY_DURATION,
+	    TYPE(margin_ceiling_ns), .max = 600000, .scale = NS_PER_MS,
+	    .what = "a number of milliseconds", .flags = VD_KEY_LIVE),
+	VD_KEY(NULL, "budget_ms", VD_KEY_DURATION, TYPE(budget_ns), .min = 1,
+	    .max = 600000, .scale = NS_PER_MS,
+	    .what = "a number of milliseconds"),
 };
 
 #define CONF_NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
 
-static const char *const scope_names[] = {
-	[SCOPE_PIPELINE] = "pipeline",
-	[SCOPE_BACKEND] = "backend",
-	[SCOPE_SIM] = "sim",
-	[SCOPE_CONTROL] = "control",
-	[SCOPE_POLICY] = "policy",
-	[SCOPE_GEN] = "gen",
-	[SCOPE_FANOTIFY] = "fanotify",
-	[SCOPE_TEST] = "test",
-};
-
 /*
- * Resolves a section name: sets *scope and, for a type section, *type.
- * Returns false when unknown.
+ * Resolves a section name: *type is -1 for a section with rows of its
+ * own, or the AUTH type a per-type section is named after.  Returns false
+ * when unknown.
  */
 static bool
-section_lookup(const char *section, enum conf_scope *scope, int *type)
+section_lookup(const char *section, int *type)
 {
 	int t;
 
-	for (size_t i = 0; i < sizeof(scope_names) / sizeof(scope_names[0]);
-	     i++) {
-		if (strcmp(section, scope_names[i]) == 0) {
-			*scope = (enum conf_scope)i;
-			*type = 0;
-			return true;
-		}
+	if (vd_key_names(conf_keys, CONF_NKEYS, section, NULL, 0) > 0) {
+		*type = -1;
+		return true;
 	}
 	t = vd_event_type_parse(section);
 	if (t < 0 ||
 	    vd_event_type_action((enum vd_event_type)t) != VD_ACTION_AUTH)
 		return false;
-	*scope = SCOPE_TYPE;
 	*type = t;
 	return true;
 }
@@ -224,91 +200,24 @@ section_error(const char *section, char *err, size_t errsz)
 		    vd_quote(q, sizeof(q), section));
 }
 
-static const struct conf_key *
-key_lookup(enum conf_scope scope, const char *name)
+/* The row of key in a section: *type as section_lookup() set it. */
+static const struct vd_key *
+key_lookup(int type, const char *section, const char *name)
 {
-	for (size_t i = 0; i < CONF_NKEYS; i++)
-		if (conf_keys[i].scope == scope &&
-		    strcmp(conf_keys[i].name, name) == 0)
-			return &conf_keys[i];
-	return NULL;
+	return vd_key_find(
+	    conf_keys, CONF_NKEYS, type < 0 ? section : NULL, name);
 }
 
 static void
-key_error(enum conf_scope scope, const char *section, const char *name,
-    char *err, size_t errsz)
+key_error(
+    int type, const char *section, const char *name, char *err, size_t errsz)
 {
 	char list[256], q[96];
-	size_t o = 0;
 
-	list[0] = '\0';
-	for (size_t i = 0; i < CONF_NKEYS; i++) {
-		if (conf_keys[i].scope != scope)
-			continue;
-		o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s",
-		    o == 0 ? "" : ", ", conf_keys[i].name);
-		if (o >= sizeof(list))
-			break;
-	}
+	vd_key_names(conf_keys, CONF_NKEYS, type < 0 ? section : NULL, list,
+	    sizeof(list));
 	vd_errf(err, errsz, "[%s] %s: unknown key (expected one of: %s)",
 	    section, vd_quote(q, sizeof(q), name), list);
-}
-
-/* Strict unsigned decimal: digits only, no sign, no blanks, no overflow. */
-static bool
-parse_u64(const char *s, uint64_t *out)
-{
-	unsigned long long v;
-	char *end;
-
-	if (*s < '0' || *s > '9')
-		return false;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0')
-		return false;
-	*out = v;
-	return true;
-}
-
-/* Strict decimal fraction: digits, at most one point; no sign, exponent. */
-static bool
-parse_fraction(const char *s, double *out)
-{
-	size_t digits = 0, points = 0;
-	char *end;
-	double v;
-
-	for (const char *p = s; *p != '\0'; p++) {
-		if (*p >= '0' && *p <= '9')
-			digits++;
-		else if (*p == '.')
-			points++;
-		else
-			return false;
-	}
-	if (digits == 0 || points > 1)
-		return false;
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno != 0 || *end != '\0')
-		return false;
-	*out = v;
-	return true;
-}
-
-static bool
-parse_bool(const char *s, bool *out)
-{
-	if (strcmp(s, "yes") == 0 || strcmp(s, "true") == 0) {
-		*out = true;
-		return true;
-	}
-	if (strcmp(s, "no") == 0 || strcmp(s, "false") == 0) {
-		*out = false;
-		return true;
-	}
-	return false;
 }
 
 /*
@@ -317,7 +226,7 @@ parse_bool(const char *s, bool *out)
  * allowed.  On error, the offending name goes to bad.
  */
 static bool
-parse_types(const char *s, uint32_t *out, char *bad, size_t badsz)
+type_list(const char *s, uint32_t *out, char *bad, size_t badsz)
 {
 	uint32_t mask = 0;
 	const char *p = s;
@@ -364,52 +273,90 @@ parse_types(const char *s, uint32_t *out, char *bad, size_t badsz)
 	return true;
 }
 
+/* [gen] and [fanotify] types: a uint32_t, bit (1 << enum vd_event_type). */
+static bool
+parse_types(const char *value, void *field, char *why, size_t whysz)
+{
+	char bad[64], qb[96], qv[96];
+	uint32_t mask;
+
+	if (!type_list(value, &mask, bad, sizeof(bad))) {
+		snprintf(why, whysz,
+		    "expected a comma-separated list of event types (such as "
+		    "auth.open,auth.exec,notify.close, or all, auth, notify), "
+		    "got \"%s\" in \"%s\"",
+		    vd_quote(qb, sizeof(qb), bad),
+		    vd_quote(qv, sizeof(qv), value));
+		return false;
+	}
+	memcpy(field, &mask, sizeof(mask));
+	return true;
+}
+
 /*
  * fanotify.paths: absolute paths separated by ':', each at most
  * VD_CONF_PATH_MAX - 1 bytes, no empty entry, at most VD_FAN_MARKS_MAX of
- * them (which VD_CONF_PATHS_MAX holds).  An error says which path is wrong.
+ * them (which VD_CONF_PATHS_MAX holds).  An error says which path is
+ * wrong.  The field is char[VD_CONF_PATHS_MAX], zero-filled after the list.
  */
 _Static_assert(VD_CONF_PATHS_MAX >= VD_FAN_MARKS_MAX * VD_CONF_PATH_MAX,
     "fanotify.paths holds its most paths, each of the most bytes");
 
-static int
-set_paths(char *field, const char *section, const char *key, const char *value,
-    char *err, size_t errsz)
+static bool
+parse_paths(const char *value, void *field, char *why, size_t whysz)
 {
 	const char *p = value, *end;
-	size_t n, count = 0;
+	size_t n, count = 0, len = strlen(value);
 	char raw[VD_CONF_PATH_MAX], q[96];
 
 	for (;;) {
 		end = strchr(p, ':');
 		n = end != NULL ? (size_t)(end - p) : strlen(p);
 		if (++count > VD_FAN_MARKS_MAX) {
-			vd_errf(err, errsz, "[%s] %s: more than %d paths",
-			    section, key, VD_FAN_MARKS_MAX);
-			return -EINVAL;
+			snprintf(why, whysz, "more than %d paths",
+			    VD_FAN_MARKS_MAX);
+			return false;
 		}
 		if (n == 0 || p[0] != '/') {
 			snprintf(raw, sizeof(raw), "%.*s",
 			    (int)(n < sizeof(raw) ? n : sizeof(raw) - 1), p);
-			vd_errf(err, errsz,
-			    "[%s] %s: expected absolute paths separated by "
-			    "':' (such as /srv/data:/home), got \"%s\" as "
-			    "path %zu",
-			    section, key, vd_quote(q, sizeof(q), raw), count);
-			return -EINVAL;
+			snprintf(why, whysz,
+			    "expected absolute paths separated by ':' (such as "
+			    "/srv/data:/home), got \"%s\" as path %zu",
+			    vd_quote(q, sizeof(q), raw), count);
+			return false;
 		}
 		if (n >= VD_CONF_PATH_MAX) {
-			vd_errf(err, errsz,
-			    "[%s] %s: path %zu is %zu bytes long, more than %d",
-			    section, key, count, n, VD_CONF_PATH_MAX - 1);
-			return -EINVAL;
+			snprintf(why, whysz,
+			    "path %zu is %zu bytes long, more than %d", count, n,
+			    VD_CONF_PATH_MAX - 1);
+			return false;
 		}
 		if (end == NULL)
 			break;
 		p = end + 1;
 	}
-	snprintf(field, VD_CONF_PATHS_MAX, "%s", value);
-	return 0;
+	memset(field, 0, VD_CONF_PATHS_MAX);
+	memcpy(field, value, len);
+	return true;
+}
+
+/* fanotify.mark: an enum vd_fan_mark_kind, by vd_fan_mark_name(). */
+static bool
+parse_mark(const char *value, void *field, char *why, size_t whysz)
+{
+	enum vd_fan_mark_kind m;
+	char q[96];
+
+	for (m = VD_FAN_MARK_DIRECTORY; m < VD_FAN_MARK_KINDS; m++)
+		if (strcmp(value, vd_fan_mark_name(m)) == 0) {
+			memcpy(field, &m, sizeof(m));
+			return true;
+		}
+	snprintf(why, whysz,
+	    "expected directory, mount or filesystem, got \"%s\"",
+	    vd_quote(q, sizeof(q), value));
+	return false;
 }
 
 size_t
@@ -426,158 +373,12 @@ vd_conf_fan_paths(const struct vd_conf *c, char *buf, size_t bufsz,
 	return n;
 }
 
-/*
- * Sets one key of one scope.  base is struct vd_conf, or for SCOPE_TYPE the
- * struct vd_type_config of the section's type.  The message has no
- * location: the caller adds "file:line: " or names the option.
- */
-static int
-key_set(const struct conf_key *k, void *base, const char *section,
-    const char *value, char *err, size_t errsz)
-{
-	char *field = (char *)base + k->off;
-	char q[96], bad[64];
-	enum vd_fan_mark_kind m;
-	uint64_t v;
-	double d;
-	bool b;
-	uint32_t mask;
-
-	switch (k->kind) {
-	case KIND_UINT:
-	case KIND_POW2:
-	case KIND_U64:
-		if (!parse_u64(value, &v) || v < k->min || v > k->max ||
-		    (k->kind == KIND_POW2 && (v & (v - 1)) != 0))
-			goto range;
-		if (k->kind == KIND_U64)
-			*(uint64_t *)(void *)field = v * k->scale;
-		else
-			*(unsigned *)(void *)field = (unsigned)v;
-		return 0;
-	case KIND_BOOL:
-		if (!parse_bool(value, &b)) {
-			vd_errf(err, errsz,
-			    "[%s] %s: expected yes or no, got \"%s\"", section,
-			    k->name, vd_quote(q, sizeof(q), value));
-			return -EINVAL;
-		}
-		*(bool *)(void *)field = b;
-		return 0;
-	case KIND_VERDICT:
-		if (strcmp(value, "allow") == 0)
-			*(uint8_t *)field = VD_ALLOW;
-		else if (strcmp(value, "deny") == 0)
-			*(uint8_t *)field = VD_DENY;
-		else {
-			vd_errf(err, errsz,
-			    "[%s] %s: expected allow or deny, got "
-			    "\"%s\"",
-			    section, k->name, vd_quote(q, sizeof(q), value));
-			return -EINVAL;
-		}
-		return 0;
-	case KIND_FRACTION:
-		/* A margin of the whole budget would answer on arrival. */
-		if (!parse_fraction(value, &d) || d < (double)k->min ||
-		    d >= (double)k->max) {
-			vd_errf(err, errsz,
-			    "[%s] %s: expected a decimal fraction "
-			    "from %" PRIu64 " to below %" PRIu64 " (such as "
-			    "0.2), got \"%s\"",
-			    section, k->name, k->min, k->max,
-			    vd_quote(q, sizeof(q), value));
-			return -EINVAL;
-		}
-		*(double *)(void *)field = d;
-		return 0;
-	case KIND_BACKEND:
-		if (strcmp(value, "gen") != 0 && strcmp(value, "sim") != 0 &&
-		    strcmp(value, "fanotify") != 0) {
-			vd_errf(err, errsz,
-			    "[%s] %s: expected a backend name "
-			    "(fanotify, sim or gen), got \"%s\"",
-			    section, k->name, vd_quote(q, sizeof(q), value));
-			return -EINVAL;
-		}
-		snprintf(field, VD_CONF_BACKEND_MAX, "%s", value);
-		return 0;
-	case KIND_PATH:
-		if (value[0] == '\0' || strlen(value) >= VD_CONF_PATH_MAX) {
-			vd_errf(err, errsz,
-			    "[%s] %s: expected a file name of 1 to %d bytes",
-			    section, k->name, VD_CONF_PATH_MAX - 1);
-			return -EINVAL;
-		}
-		snprintf(field, VD_CONF_PATH_MAX, "%s", value);
-		return 0;
-	case KIND_PATHS:
-		return set_paths(field, section, k->name, value, err, errsz);
-	case KIND_MARK:
-		for (m = VD_FAN_MARK_DIRECTORY; m < VD_FAN_MARK_KINDS; m++)
-			if (strcmp(value, vd_fan_mark_name(m)) == 0) {
-				*(enum vd_fan_mark_kind *)(void *)field = m;
-				return 0;
-			}
-		vd_errf(err, errsz,
-		    "[%s] %s: expected directory, mount or filesystem, got "
-		    "\"%s\"",
-		    section, k->name, vd_quote(q, sizeof(q), value));
-		return -EINVAL;
-	case KIND_NAME:
-		if (value[0] == '\0' || strlen(value) >= VD_CONF_NAME_MAX ||
-		    strchr(value, '/') != NULL) {
-			vd_errf(err, errsz,
-			    "[%s] %s: expected a file name of 1 to %d bytes "
-			    "without '/', got \"%s\"",
-			    section, k->name, VD_CONF_NAME_MAX - 1,
-			    vd_quote(q, sizeof(q), value));
-			return -EINVAL;
-		}
-		snprintf(field, VD_CONF_NAME_MAX, "%s", value);
-		return 0;
-	case KIND_SCALE:
-		/* Faster than 1000x, deadlines fall below what the machine's
-		 * scheduling can meet; slower than real time makes no sense. */
-		if (!parse_fraction(value, &d) || d < 0.001 || d > 1) {
-			vd_errf(err, errsz,
-			    "[%s] %s: expected a factor from 0.001 to 1 "
-			    "(such as 0.01), got \"%s\"",
-			    section, k->name, vd_quote(q, sizeof(q), value));
-			return -EINVAL;
-		}
-		*(double *)(void *)field = d;
-		return 0;
-	case KIND_TYPES:
-		if (!parse_types(value, &mask, bad, sizeof(bad))) {
-			vd_errf(err, errsz,
-			    "[%s] %s: expected a comma-separated "
-			    "list of event types (such as auth.open,auth.exec,"
-			    "notify.close, or all, auth, notify), got \"%s\" "
-			    "in "
-			    "\"%s\"",
-			    section, k->name, vd_quote(q, sizeof(q), bad),
-			    value);
-			return -EINVAL;
-		}
-		*(uint32_t *)(void *)field = mask;
-		return 0;
-	}
-	return -EINVAL;
-
-range:
-	vd_errf(err, errsz,
-	    "[%s] %s: expected %s from %" PRIu64 " to %" PRIu64 ", got \"%s\"",
-	    section, k->name, k->unit, k->min, k->max,
-	    vd_quote(q, sizeof(q), value));
-	return -EINVAL;
-}
-
+/* What a row's field is in: struct vd_conf, or for a per-type row the
+ * struct vd_type_config of the section's type. */
 static void *
-key_base(struct vd_conf *c, const struct conf_key *k, int type)
+key_base(struct vd_conf *c, const struct vd_key *k, int type)
 {
-	return k->scope == SCOPE_TYPE ? (void *)&c->pipe.types[type]
-	                              : (void *)c;
+	return k->section == NULL ? (void *)&c->pipe.types[type] : (void *)c;
 }
 
 void
@@ -615,21 +416,20 @@ int
 vd_conf_set(struct vd_conf *c, const char *section, const char *key,
     const char *value, char *err, size_t errsz)
 {
-	const struct conf_key *k;
-	enum conf_scope scope;
+	const struct vd_key *k;
 	int type;
 
-	if (!section_lookup(section, &scope, &type)) {
+	if (!section_lookup(section, &type)) {
 		section_error(section, err, errsz);
 		return -EINVAL;
 	}
-	if ((k = key_lookup(scope, key)) == NULL) {
-		key_error(scope, section, key, err, errsz);
+	if ((k = key_lookup(type, section, key)) == NULL) {
+		key_error(type, section, key, err, errsz);
 		return -EINVAL;
 	}
-	if (scope == SCOPE_TEST)
+	if (strcmp(section, "test") == 0)
 		c->test.hooks = true;
-	return key_set(k, key_base(c, k, type), section, value, err, errsz);
+	return vd_key_set(k, key_base(c, k, type), section, value, err, errsz);
 }
 
 int
@@ -674,12 +474,11 @@ struct conf_load {
 static bool
 load_section(void *ctx, struct vd_ini *ini, const char *name)
 {
-	enum conf_scope scope;
 	char msg[256];
 	int type;
 
-	if (section_lookup(name, &scope, &type)) {
-		if (scope == SCOPE_TEST)
+	if (section_lookup(name, &type)) {
+		if (strcmp(name, "test") == 0)
 			((struct conf_load *)ctx)->conf.test.hooks = true;
 		return true;
 	}
@@ -693,8 +492,7 @@ load_key(void *ctx, struct vd_ini *ini, const char *section, const char *name,
     const char *value)
 {
 	struct conf_load *l = ctx;
-	const struct conf_key *k;
-	enum conf_scope scope;
+	const struct vd_key *k;
 	char msg[512];
 	int type, *seen;
 
@@ -706,17 +504,17 @@ load_key(void *ctx, struct vd_ini *ini, const char *section, const char *name,
 		return 0;
 	}
 	/* The reader checked the header already. */
-	if (!section_lookup(section, &scope, &type)) {
+	if (!section_lookup(section, &type)) {
 		section_error(section, msg, sizeof(msg));
 		vd_ini_fail(ini, -EINVAL, "%s", msg);
 		return 0;
 	}
-	if ((k = key_lookup(scope, name)) == NULL) {
-		key_error(scope, section, name, msg, sizeof(msg));
+	if ((k = key_lookup(type, section, name)) == NULL) {
+		key_error(type, section, name, msg, sizeof(msg));
 		vd_ini_fail(ini, -EINVAL, "%s", msg);
 		return 0;
 	}
-	seen = &l->seen[k - conf_keys][type];
+	seen = &l->seen[k - conf_keys][type < 0 ? 0 : type];
 	if (*seen != 0) {
 		vd_ini_fail(ini, -EINVAL,
 		    "[%s] %s: set twice (first on line %d)", section, name,
@@ -724,7 +522,7 @@ load_key(void *ctx, struct vd_ini *ini, const char *section, const char *name,
 		return 0;
 	}
 	*seen = ini->line;
-	if (key_set(k, key_base(&l->conf, k, type), section, value, msg,
+	if (vd_key_set(k, key_base(&l->conf, k, type), section, value, msg,
 	        sizeof(msg)) != 0) {
 		vd_ini_fail(ini, -EINVAL, "%s", msg);
 		return 0;
@@ -814,98 +612,24 @@ vd_conf_check(struct vd_conf *c, char *err, size_t errsz)
 	return 0;
 }
 
-/* Bytes a setting takes in its struct. */
-static size_t
-key_size(const struct conf_key *k)
-{
-	switch (k->kind) {
-	case KIND_UINT:
-	case KIND_POW2:
-		return sizeof(unsigned);
-	case KIND_U64:
-		return sizeof(uint64_t);
-	case KIND_BOOL:
-		return sizeof(bool);
-	case KIND_VERDICT:
-		return sizeof(uint8_t);
-	case KIND_FRACTION:
-	case KIND_SCALE:
-		return sizeof(double);
-	case KIND_BACKEND:
-		return VD_CONF_BACKEND_MAX;
-	case KIND_PATH:
-		return VD_CONF_PATH_MAX;
-	case KIND_PATHS:
-		return VD_CONF_PATHS_MAX;
-	case KIND_NAME:
-		return VD_CONF_NAME_MAX;
-	case KIND_MARK:
-		return sizeof(enum vd_fan_mark_kind);
-	case KIND_TYPES:
-		return sizeof(uint32_t);
-	}
-	return 0;
-}
-
 void
 vd_conf_take_live(struct vd_conf *dst, const struct vd_conf *src)
 {
 	for (size_t i = 0; i < CONF_NKEYS; i++) {
-		const struct conf_key *k = &conf_keys[i];
+		const struct vd_key *k = &conf_keys[i];
 
-		if (!k->live)
+		if ((k->flags & VD_KEY_LIVE) == 0)
 			continue;
-		if (k->scope != SCOPE_TYPE) {
+		if (k->section != NULL) {
 			memcpy((char *)dst + k->off, (const char *)src + k->off,
-			    key_size(k));
+			    k->size);
 			continue;
 		}
 		for (int t = 0; t < VD_AUTH_TYPE_COUNT; t++)
 			memcpy((char *)&dst->pipe.types[t] + k->off,
 			    (const char *)&src->pipe.types[t] + k->off,
-			    key_size(k));
+			    k->size);
 	}
-}
-
-static bool
-key_equal(const struct conf_key *k, const void *a, const void *b)
-{
-	const char *fa = (const char *)a + k->off;
-	const char *fb = (const char *)b + k->off;
-
-	switch (k->kind) {
-	case KIND_UINT:
-	case KIND_POW2:
-		return *(const unsigned *)(const void *)fa ==
-		    *(const unsigned *)(const void *)fb;
-	case KIND_U64:
-		return *(const uint64_t *)(const void *)fa ==
-		    *(const uint64_t *)(const void *)fb;
-	case KIND_BOOL:
-		return *(const bool *)(const void *)fa ==
-		    *(const bool *)(const void *)fb;
-	case KIND_VERDICT:
-		return *(const uint8_t *)fa == *(const uint8_t *)fb;
-	case KIND_FRACTION:
-	case KIND_SCALE:
-		return *(const double *)(const void *)fa ==
-		    *(const double *)(const void *)fb;
-	case KIND_BACKEND:
-		return strncmp(fa, fb, VD_CONF_BACKEND_MAX) == 0;
-	case KIND_PATH:
-		return strncmp(fa, fb, VD_CONF_PATH_MAX) == 0;
-	case KIND_PATHS:
-		return strncmp(fa, fb, VD_CONF_PATHS_MAX) == 0;
-	case KIND_NAME:
-		return strncmp(fa, fb, VD_CONF_NAME_MAX) == 0;
-	case KIND_MARK:
-		return *(const enum vd_fan_mark_kind *)(const void *)fa ==
-		    *(const enum vd_fan_mark_kind *)(const void *)fb;
-	case KIND_TYPES:
-		return *(const uint32_t *)(const void *)fa ==
-		    *(const uint32_t *)(const void *)fb;
-	}
-	return false;
 }
 
 static void
@@ -932,20 +656,21 @@ vd_conf_diff(const struct vd_conf *a, const struct vd_conf *b, bool live,
 	if (names != NULL && namesz > 0)
 		names[0] = '\0';
 	for (size_t i = 0; i < CONF_NKEYS; i++) {
-		const struct conf_key *k = &conf_keys[i];
+		const struct vd_key *k = &conf_keys[i];
 
-		if (k->live != live)
+		if (((k->flags & VD_KEY_LIVE) != 0) != live)
 			continue;
-		if (k->scope != SCOPE_TYPE) {
-			if (!key_equal(k, a, b)) {
+		if (k->section != NULL) {
+			if (!vd_key_equal(k, a, b)) {
 				count++;
-				diff_name(names, namesz, &o,
-				    scope_names[k->scope], k->name);
+				diff_name(
+				    names, namesz, &o, k->section, k->name);
 			}
 			continue;
 		}
 		for (int t = 0; t < VD_AUTH_TYPE_COUNT; t++) {
-			if (key_equal(k, &a->pipe.types[t], &b->pipe.types[t]))
+			if (vd_key_equal(
+			        k, &a->pipe.types[t], &b->pipe.types[t]))
 				continue;
 			count++;
 			diff_name(names, namesz, &o,

@@ -427,6 +427,12 @@ Test(config, out_of_range)
 	    "got \"1e-1\"", NULL);
 	expect_error(
 	    "[auth.exec]\nmargin_fraction = nan\n", 0, 2, "got \"nan\"", NULL);
+	expect_error(
+	    "[auth.exec]\nmargin_fraction = .5\n", 0, 2, "got \".5\"", NULL);
+	expect_error("[sim]\ntime_scale = 0.0001\n", 0, 2,
+	    "[sim] time_scale: expected a factor from 0.001 to 1 (such as "
+	    "0.01)",
+	    NULL);
 }
 
 Test(config, ring_size_not_a_power_of_two)

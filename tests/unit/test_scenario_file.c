@@ -111,6 +111,19 @@ Test(scenario_file, mistakes_are_refused_with_file_and_line, .init = mkdir_tmp)
 	    "[run]\nseed\x01 = 1\n", "t.scn:2:", "control character");
 	assert_refused("seed = 1\n", "t.scn:1:", "outside any section");
 	assert_refused("[run]\njust words\n", "t.scn:2:", "syntax error");
+	/* Decimals: digits, a point, digits; no sign, exponent or blank. */
+	assert_refused("[run]\ntime_scale = .5\n", "t.scn:2:",
+	    "[run] time_scale: expected a factor from 0.0001 to 100 (like "
+	    "0.01), got \".5\"");
+	assert_refused("[run]\ntime_scale = 5.\n", "t.scn:2:", "got \"5.\"");
+	assert_refused("[run]\ntime_scale = 1e-2\n", "t.scn:2:", "1e-2");
+	assert_refused("[files]\nclose_modified = 1.01\n",
+	    "t.scn:2:", "expected a share from 0 to 1");
+	assert_refused("[deadline]\nsystem_spread = log\n",
+	    "t.scn:2:", "expected uniform or log-uniform, got \"log\"");
+	/* A value is quoted, never echoed as is. */
+	assert_refused("[load]\nrate = 5\"\n",
+	    "t.scn:2:", "(digits only), got \"5\\x22\"");
 	rmdir(dir);
 }
 

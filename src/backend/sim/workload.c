@@ -2,11 +2,12 @@
  * workload.c — scenario files (essim-scenario(5)) and the workload
  * generator of the EndpointSecurity simulator.
  *
- * Parsing: one table (sc_keys) declares every key of every section, its
- * kind, range and unit; the parser, its error messages and the man page
- * follow it.  The file is read by util/inifile.h's reader, which counts
- * lines, checks every section header (an unknown, empty section too) and
- * takes an indented line for an ordinary line, not a continuation.
+ * Parsing: one table (sc_keys, rows of util/keys.h, whose setter reads
+ * the values) declares every key of every section, its type, range and
+ * unit; the parser, its error messages and the man page follow it.  The
+ * file is read by util/inifile.h's reader, which counts lines, checks
+ * every section header (an unknown, empty section too) and takes an
+ * indented line for an ordinary line, not a continuation.
  *
  * Generation: the schedule is virtual.  Event n of a segment (a steady
  * stretch or a burst) is due at segment start + n / rate, computed in
@@ -29,6 +30,7 @@
 
 #include "util/errf.h"
 #include "util/inifile.h"
+#include "util/keys.h"
 #include "util/splitmix.h"
 
 #include "essim.h"
@@ -203,73 +205,76 @@ essim_scenario_set_duration(struct essim_scenario *s, uint64_t ns)
 /* --- the key table ----------------------------------------------------------
  */
 
-enum sc_kind {
-	SK_U64,    /* whole number x unit, into uint64_t */
-	SK_U32,    /* whole number, into uint32_t */
-	SK_SHARE,  /* decimal from 0 to 1, into double */
-	SK_SCALE,  /* decimal, into double */
-	SK_SPREAD, /* uniform | log-uniform */
-};
+#define F(f) VD_KEY_FIELD(struct essim_scenario, f)
+/* After the range of every whole number. */
+#define DIGITS "digits only"
 
-struct sc_key {
-	const char *section;
-	const char *name;
-	enum sc_kind kind;
-	size_t off;
-	uint64_t min, max; /* in the unit of the text */
-	uint64_t unit;     /* SK_U64: text -> stored */
-	const char *what;  /* "a number of milliseconds" */
-};
+/* Indexed by enum essim_spread. */
+static const char *const spread_words[] = { "uniform", "log-uniform", NULL };
+_Static_assert(
+    ESSIM_SPREAD_UNIFORM == 0 && ESSIM_SPREAD_LOG == 1, "spread_words[] order");
 
-#define F(f) offsetof(struct essim_scenario, f)
-
-static const struct sc_key sc_keys[] = {
-	{ "run", "duration_s", SK_U64, F(duration_ns), 1, 3600, NS_PER_S,
-	    "a whole number of seconds" },
-	{ "run", "seed", SK_U64, F(seed), 0, UINT64_MAX, 1, "a whole number" },
-	{ "run", "time_scale", SK_SCALE, F(time_scale_file), 0, 100, 1,
-	    "a factor" },
-	{ "load", "rate", SK_U64, F(rate), 1, 1000000, 1,
-	    "a number of events per second" },
-	{ "burst", "every_ms", SK_U64, F(burst_every_ns), 0, 3600000, NS_PER_MS,
-	    "a number of milliseconds" },
-	{ "burst", "length_ms", SK_U64, F(burst_length_ns), 0, 3600000,
-	    NS_PER_MS, "a number of milliseconds" },
-	{ "burst", "rate", SK_U64, F(burst_rate), 1, 1000000, 1,
-	    "a number of events per second" },
-	{ "processes", "count", SK_U32, F(processes), 1, 100000, 1,
-	    "a number of processes" },
-	{ "processes", "system", SK_U32, F(system_processes), 0, 10000, 1,
-	    "a number of processes" },
-	{ "processes", "system_share", SK_SHARE, F(system_share), 0, 1, 1,
-	    NULL },
-	{ "processes", "system_muted", SK_SHARE, F(system_muted), 0, 1, 1,
-	    NULL },
-	{ "files", "count", SK_U32, F(files), 1, 1000000, 1,
-	    "a number of files" },
-	{ "files", "close_modified", SK_SHARE, F(close_modified), 0, 1, 1,
-	    NULL },
-	{ "files", "hash_cost_us", SK_U64, F(hash_cost_ns), 0, 10000000,
-	    NS_PER_US, "a number of microseconds" },
-	{ "deadline", "ordinary_ms", SK_U64, F(ordinary_ns_file), 1, 600000,
-	    NS_PER_MS, "a number of milliseconds" },
-	{ "deadline", "ordinary_jitter_ms", SK_U64, F(ordinary_jitter_ns_file),
-	    0, 600000, NS_PER_MS, "a number of milliseconds" },
-	{ "deadline", "system_min_ms", SK_U64, F(system_min_ns_file), 1, 600000,
-	    NS_PER_MS, "a number of milliseconds" },
-	{ "deadline", "system_max_ms", SK_U64, F(system_max_ns_file), 1, 600000,
-	    NS_PER_MS, "a number of milliseconds" },
-	{ "deadline", "system_spread", SK_SPREAD, F(system_spread), 0, 0, 1,
-	    NULL },
-	{ "deadline", "unscaled_ms", SK_U64, F(unscaled_ns), 0, 60000,
-	    NS_PER_MS, "a number of milliseconds" },
-	{ "stall", "every", SK_U64, F(stall_every), 0, 1000000000, 1,
-	    "a count of evaluations" },
-	{ "stall", "duration_ms", SK_U64, F(stall_ns_file), 0, 3600000,
-	    NS_PER_MS, "a number of milliseconds" },
+static const struct vd_key sc_keys[] = {
+	VD_KEY("run", "duration_s", VD_KEY_DURATION, F(duration_ns), .min = 1,
+	    .max = 3600, .scale = NS_PER_S, .what = "a whole number of seconds",
+	    .hint = DIGITS),
+	VD_KEY("run", "seed", VD_KEY_UINT, F(seed), .max = UINT64_MAX,
+	    .what = "a whole number", .hint = DIGITS),
+	VD_KEY("run", "time_scale", VD_KEY_DOUBLE, F(time_scale_file),
+	    .dmin = 0.0001, .dmax = 100, .what = "a factor",
+	    .hint = "like 0.01"),
+	VD_KEY("load", "rate", VD_KEY_UINT, F(rate), .min = 1, .max = 1000000,
+	    .what = "a number of events per second", .hint = DIGITS),
+	VD_KEY("burst", "every_ms", VD_KEY_DURATION, F(burst_every_ns),
+	    .max = 3600000, .scale = NS_PER_MS,
+	    .what = "a number of milliseconds", .hint = DIGITS),
+	VD_KEY("burst", "length_ms", VD_KEY_DURATION, F(burst_length_ns),
+	    .max = 3600000, .scale = NS_PER_MS,
+	    .what = "a number of milliseconds", .hint = DIGITS),
+	VD_KEY("burst", "rate", VD_KEY_UINT, F(burst_rate), .min = 1,
+	    .max = 1000000, .what = "a number of events per second",
+	    .hint = DIGITS),
+	VD_KEY("processes", "count", VD_KEY_UINT, F(processes), .min = 1,
+	    .max = 100000, .what = "a number of processes", .hint = DIGITS),
+	VD_KEY("processes", "system", VD_KEY_UINT, F(system_processes),
+	    .max = 10000, .what = "a number of processes", .hint = DIGITS),
+	VD_KEY("processes", "system_share", VD_KEY_DOUBLE, F(system_share),
+	    .dmax = 1, .what = "a share", .hint = "like 0.25"),
+	VD_KEY("processes", "system_muted", VD_KEY_DOUBLE, F(system_muted),
+	    .dmax = 1, .what = "a share", .hint = "like 0.25"),
+	VD_KEY("files", "count", VD_KEY_UINT, F(files), .min = 1,
+	    .max = 1000000, .what = "a number of files", .hint = DIGITS),
+	VD_KEY("files", "close_modified", VD_KEY_DOUBLE, F(close_modified),
+	    .dmax = 1, .what = "a share", .hint = "like 0.25"),
+	VD_KEY("files", "hash_cost_us", VD_KEY_DURATION, F(hash_cost_ns),
+	    .max = 10000000, .scale = NS_PER_US,
+	    .what = "a number of microseconds", .hint = DIGITS),
+	VD_KEY("deadline", "ordinary_ms", VD_KEY_DURATION, F(ordinary_ns_file),
+	    .min = 1, .max = 600000, .scale = NS_PER_MS,
+	    .what = "a number of milliseconds", .hint = DIGITS),
+	VD_KEY("deadline", "ordinary_jitter_ms", VD_KEY_DURATION,
+	    F(ordinary_jitter_ns_file), .max = 600000, .scale = NS_PER_MS,
+	    .what = "a number of milliseconds", .hint = DIGITS),
+	VD_KEY("deadline", "system_min_ms", VD_KEY_DURATION,
+	    F(system_min_ns_file), .min = 1, .max = 600000, .scale = NS_PER_MS,
+	    .what = "a number of milliseconds", .hint = DIGITS),
+	VD_KEY("deadline", "system_max_ms", VD_KEY_DURATION,
+	    F(system_max_ns_file), .min = 1, .max = 600000, .scale = NS_PER_MS,
+	    .what = "a number of milliseconds", .hint = DIGITS),
+	VD_KEY("deadline", "system_spread", VD_KEY_ENUM, F(system_spread),
+	    .words = spread_words),
+	VD_KEY("deadline", "unscaled_ms", VD_KEY_DURATION, F(unscaled_ns),
+	    .max = 60000, .scale = NS_PER_MS,
+	    .what = "a number of milliseconds", .hint = DIGITS),
+	VD_KEY("stall", "every", VD_KEY_UINT, F(stall_every), .max = 1000000000,
+	    .what = "a count of evaluations", .hint = DIGITS),
+	VD_KEY("stall", "duration_ms", VD_KEY_DURATION, F(stall_ns_file),
+	    .max = 3600000, .scale = NS_PER_MS,
+	    .what = "a number of milliseconds", .hint = DIGITS),
 };
 
 #undef F
+#undef DIGITS
 
 #define NKEYS (sizeof(sc_keys) / sizeof(sc_keys[0]))
 
@@ -278,22 +283,10 @@ static const char *const sc_sections[] = { "run", "load", "burst", "mix",
 
 #define NSECTIONS (sizeof(sc_sections) / sizeof(sc_sections[0]))
 
-static const struct sc_key *
-key_find(const char *section, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < NKEYS; i++)
-		if (strcmp(sc_keys[i].section, section) == 0 &&
-		    strcmp(sc_keys[i].name, name) == 0)
-			return &sc_keys[i];
-	return NULL;
-}
-
-static const struct sc_key *
+static const struct vd_key *
 key_named(const char *section, const char *name)
 {
-	const struct sc_key *k = key_find(section, name);
+	const struct vd_key *k = vd_key_find(sc_keys, NKEYS, section, name);
 
 	/* Only called with names from the table. */
 	if (k == NULL)
@@ -316,137 +309,17 @@ section_known(const char *name)
 static void
 section_keys(const char *section, char *buf, size_t n)
 {
-	size_t i, len = 0;
+	size_t len = 0;
 	int k;
 
-	buf[0] = '\0';
-	if (strcmp(section, "mix") == 0) {
-		for (k = 0; k < ESSIM_KIND_COUNT && len < n; k++)
-			len += (size_t)snprintf(buf + len, n - len, "%s%s",
-			    k > 0 ? ", " : "", kinds[k].name);
+	if (strcmp(section, "mix") != 0) {
+		vd_key_names(sc_keys, NKEYS, section, buf, n);
 		return;
 	}
-	for (i = 0; i < NKEYS && len < n; i++)
-		if (strcmp(sc_keys[i].section, section) == 0)
-			len += (size_t)snprintf(buf + len, n - len, "%s%s",
-			    len > 0 ? ", " : "", sc_keys[i].name);
-}
-
-static bool
-parse_whole(const char *v, uint64_t *out)
-{
-	uint64_t x = 0;
-	const char *p;
-
-	if (*v == '\0')
-		return false;
-	for (p = v; *p != '\0'; p++) {
-		if (*p < '0' || *p > '9')
-			return false;
-		if (x > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
-			return false;
-		x = x * 10 + (uint64_t)(*p - '0');
-	}
-	*out = x;
-	return true;
-}
-
-/*
- * digits [. digits]: no sign, no exponent, no blanks, not locale-dependent
- * (strtod reads a comma in some locales).
- */
-static bool
-parse_decimal(const char *v, double *out)
-{
-	double x = 0, place = 0.1;
-	const char *p = v;
-	int ndig = 0;
-
-	while (*p >= '0' && *p <= '9') {
-		x = x * 10 + (*p++ - '0');
-		if (++ndig > 15)
-			return false;
-	}
-	if (ndig == 0)
-		return false;
-	if (*p == '.') {
-		p++;
-		ndig = 0;
-		while (*p >= '0' && *p <= '9') {
-			x += (*p++ - '0') * place;
-			place /= 10;
-			if (++ndig > 15)
-				return false;
-		}
-		if (ndig == 0)
-			return false;
-	}
-	if (*p != '\0')
-		return false;
-	*out = x;
-	return true;
-}
-
-/* Sets one key from its text; false with a message. */
-static bool
-key_set(const struct sc_key *k, struct essim_scenario *s, const char *v,
-    char *msg, size_t n)
-{
-	char *base = (char *)s + k->off;
-	uint64_t u;
-	double d;
-
-	switch (k->kind) {
-	case SK_U64:
-	case SK_U32:
-		if (!parse_whole(v, &u) || u < k->min || u > k->max) {
-			snprintf(msg, n,
-			    "[%s] %s: expected %s from %" PRIu64 " to %" PRIu64
-			    " (digits only), got \"%s\"",
-			    k->section, k->name, k->what, k->min, k->max, v);
-			return false;
-		}
-		if (k->kind == SK_U32)
-			*(uint32_t *)(void *)base = (uint32_t)u;
-		else
-			*(uint64_t *)(void *)base = u * k->unit;
-		return true;
-	case SK_SHARE:
-		if (!parse_decimal(v, &d) || d > 1) {
-			snprintf(msg, n,
-			    "[%s] %s: expected a share from 0 to 1 "
-			    "(like 0.25), got \"%s\"",
-			    k->section, k->name, v);
-			return false;
-		}
-		*(double *)(void *)base = d;
-		return true;
-	case SK_SCALE:
-		if (!parse_decimal(v, &d) || d < 0.0001 || d > (double)k->max) {
-			snprintf(msg, n,
-			    "[%s] %s: expected %s from 0.0001 to %" PRIu64
-			    " (like 0.01), got \"%s\"",
-			    k->section, k->name, k->what, k->max, v);
-			return false;
-		}
-		*(double *)(void *)base = d;
-		return true;
-	case SK_SPREAD:
-		if (strcmp(v, "uniform") == 0)
-			*(enum essim_spread *)(void *)base =
-			    ESSIM_SPREAD_UNIFORM;
-		else if (strcmp(v, "log-uniform") == 0)
-			*(enum essim_spread *)(void *)base = ESSIM_SPREAD_LOG;
-		else {
-			snprintf(msg, n,
-			    "[%s] %s: expected uniform or log-uniform, "
-			    "got \"%s\"",
-			    k->section, k->name, v);
-			return false;
-		}
-		return true;
-	}
-	return false;
+	buf[0] = '\0';
+	for (k = 0; k < ESSIM_KIND_COUNT && len < n; k++)
+		len += (size_t)snprintf(buf + len, n - len, "%s%s",
+		    k > 0 ? ", " : "", kinds[k].name);
 }
 
 /*
@@ -456,8 +329,8 @@ key_set(const struct sc_key *k, struct essim_scenario *s, const char *v,
  * what is wrong.
  */
 static int
-sc_check(const struct essim_scenario *s, const struct sc_key **bad,
-    const struct sc_key **alt, char *msg, size_t n)
+sc_check(const struct essim_scenario *s, const struct vd_key **bad,
+    const struct vd_key **alt, char *msg, size_t n)
 {
 	uint64_t total = 0;
 	int k;
@@ -552,7 +425,7 @@ sc_check(const struct essim_scenario *s, const struct sc_key **bad,
 int
 essim_scenario_check(const struct essim_scenario *s, char *err, size_t errsz)
 {
-	const struct sc_key *bad, *alt;
+	const struct vd_key *bad, *alt;
 	char msg[1];
 
 	if (err == NULL || errsz == 0)
@@ -621,7 +494,7 @@ load_mix(struct sc_load *l, const char *name, const char *value)
 		    name, l->mix_seen[k]);
 		return 0;
 	}
-	if (!parse_whole(value, &u) || u > 1000000) {
+	if (!vd_key_parse_u64(value, &u) || u > 1000000) {
 		load_fail(l, -EINVAL,
 		    "[mix] %s: expected a weight from 0 to 1000000 (digits "
 		    "only), got \"%s\"",
@@ -642,7 +515,7 @@ load_key(void *ctx, struct vd_ini *ini, const char *section, const char *name,
     const char *value)
 {
 	struct sc_load *l = ctx;
-	const struct sc_key *k;
+	const struct vd_key *k;
 	char keys[400];
 
 	l->ini = ini;
@@ -660,7 +533,7 @@ load_key(void *ctx, struct vd_ini *ini, const char *section, const char *name,
 	}
 	if (strcmp(section, "mix") == 0)
 		return load_mix(l, name, value);
-	if ((k = key_find(section, name)) == NULL) {
+	if ((k = vd_key_find(sc_keys, NKEYS, section, name)) == NULL) {
 		section_keys(section, keys, sizeof(keys));
 		load_fail(l, -EINVAL,
 		    "[%s] %s: unknown key; expected one of %s", section, name,
@@ -673,7 +546,8 @@ load_key(void *ctx, struct vd_ini *ini, const char *section, const char *name,
 		return 0;
 	}
 	l->seen[k - sc_keys] = ini->line;
-	if (!key_set(k, &l->sc, value, l->msg, sizeof(l->msg))) {
+	if (vd_key_set(k, &l->sc, section, value, l->msg, sizeof(l->msg)) !=
+	    0) {
 		vd_ini_fail(ini, -EINVAL, "%s", l->msg);
 		return 0;
 	}
@@ -684,7 +558,7 @@ int
 essim_scenario_load(
     struct essim_scenario *s, const char *path, char *err, size_t errsz)
 {
-	const struct sc_key *bad, *alt;
+	const struct vd_key *bad, *alt;
 	struct sc_load *l;
 	int error, line;
 
