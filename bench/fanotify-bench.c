@@ -29,7 +29,7 @@
  * allows whatever its fanotify groups still hold when it closes them.
  *
  * Output: a table and the target checks, or with --json one JSON object
- * per cell and per target on lines of their own (STYLE.md 13).  A missed
+ * per cell and per target on lines of their own.  A missed
  * target does not change the exit status.  Exit 77 when not root or when
  * the kernel offers no fanotify permission events, 2 on a usage error, 1
  * when a listener failed or an open did.

@@ -1,6 +1,6 @@
 /*
  * policy-bench.c — the policy evaluator's cost against the number of
- * rules: one JSON line per configuration (STYLE.md 13).
+ * rules: one JSON line per configuration, as verdict-bench prints.
  *
  * Each configuration generates a policy shaped like a real one: exact
  * paths (a list of secrets), directory prefixes, extensions (suffixes),

@@ -3,7 +3,7 @@
  *
  * Prints one JSON object per configuration on its own line on stdout and
  * nothing else there (progress goes to stderr with -v), so a CI job can keep
- * the lines as a baseline and compare them (STYLE.md 13).  Where the design
+ * the lines as a baseline and compare them.  Where the design
  * sets a target, the line carries it in "target" and says whether it was met
  * in "pass"; a missed target does not change the exit status.  What does is
  * a benchmark's own correctness check ("ok": an event answered twice or not
@@ -473,8 +473,8 @@ ncpus(void)
  * pins them from the last CPU down) and the producer either left to the
  * scheduler (producer_cpu -1), or pinned to the first CPU, its own.  With as
  * many workers as CPUs the producer always shares a CPU with a worker; the
- * second layout is DESIGN.md's default (usable CPUs - 1 workers, room for the
- * reader).
+ * second layout is verdictd's default (usable CPUs - 1 workers, room for
+ * the reader).
  */
 struct layout {
 	unsigned workers;
@@ -1933,7 +1933,7 @@ bench_latency(void)
 	    "latency", layout_shared(), 100000, 20000, opt.duration_s);
 	bench_latency_one(
 	    "latency", layout_shared(), 10000, 20000, opt.duration_s);
-	/* DESIGN.md's layout: a CPU left for the reader. */
+	/* verdictd's default layout: a CPU left for the reader. */
 	if (ncpus() > 1)
 		bench_latency_one("latency", layout_reader_cpu(), 100000, 20000,
 		    opt.duration_s);

@@ -3,7 +3,8 @@
  * simulator so that its failure can be shown and measured.
  *
  * It is the extension whose crash started the project, rebuilt faithfully,
- * bad parts included (DESIGN.md, "The problem it solves"):
+ * bad parts included (README.md, "EndpointSecurity without a Mac", sets
+ * the two side by side):
  *  - ONE ES client for AUTH and NOTIFY;
  *  - the handler retains each AUTH message and dispatches its evaluation to
  *    a concurrent pool that, like a GCD global queue, creates threads on

@@ -74,7 +74,10 @@ struct vd_type_config {
 	uint64_t budget_ns; /* deadline when the backend gives none */
 };
 
-/* Deadline profiles: the margins of DESIGN.md invariant 3. */
+/*
+ * Deadline profiles: the default verdict is sent at deadline - margin,
+ * margin = clamp(fraction x budget, floor, ceiling), per event type.
+ */
 enum vd_profile {
 	VD_PROFILE_ES,       /* 20 %, clamped to 1 s .. 5 s; spin 20 us */
 	VD_PROFILE_FANOTIFY, /* 20 % of a 1 s budget, floor 50 ms; spin

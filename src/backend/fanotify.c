@@ -1,7 +1,7 @@
 /*
  * fanotify.c — the Linux backend.  See fanotify.h.
  *
- * Threads and what each may do (DESIGN.md's fanotify facts):
+ * Threads and what each may do:
  *   - the reader: read() the groups, fill events, submit.  Its only other
  *     syscalls are fstat() and close() of each event's pidfd and, on a miss
  *     of the identity cache, reads of /proc/<pid>.  It never opens a

@@ -1,7 +1,7 @@
 /*
  * internal.h — the pipeline's private structures (not installed).
  *
- * The stages, as data (STYLE.md 5):
+ * The stages, as data:
  *
  *   producer (backend callback)      vd_pipeline_submit
  *     ├─ AUTH ──▶ ring[type][shard] ──▶ worker[shard] ──▶ evaluate ──▶ respond

@@ -301,7 +301,7 @@ publish_fence(void)
 }
 
 /*
- * The producer side of the park/wake handshake (DESIGN.md invariant 4).
+ * The producer side of the park/wake handshake, which never loses a wake-up.
  * Called after the item is published in a ring and after a seq_cst fence
  * (publish_fence), which pairs with the fence in sleeper_park(): either we
  * see parked == 1, or the sleeper's recheck sees our item.

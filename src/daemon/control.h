@@ -34,8 +34,8 @@
 #define VD_CONTROL_MAX_CLIENTS 16
 
 /*
- * What the daemon answers with.  Each op returns 0 or -errno (STYLE.md 3);
- * an op left NULL makes its request fail with EOPNOTSUPP.
+ * What the daemon answers with.  Each op returns 0 or -errno; an op left
+ * NULL makes its request fail with EOPNOTSUPP.
  */
 struct vd_control_ops {
 	/*

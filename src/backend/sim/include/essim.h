@@ -10,7 +10,7 @@
  * The kernel is process-wide, as the real one is machine-wide: one
  * essim_kernel_init() ... essim_kernel_fini() at a time.
  *
- * Semantics enforced (shared/ES_API.md):
+ * Semantics enforced, those of EndpointSecurity on macOS:
  *  - per client, strictly serial in-order delivery on the client's own
  *    delivery thread; the next message is delivered when the handler
  *    returns; a message is valid after the handler returns only if

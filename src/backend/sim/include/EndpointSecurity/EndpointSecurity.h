@@ -2,8 +2,8 @@
  * EndpointSecurity.h — the EndpointSecurity C API subset that verdictd uses,
  * declared for the simulator (libessim) on Linux.
  *
- * Written from the public facts in shared/ES_API.md (Apple's SDK headers of
- * the macOS 12-15 era): the same names, argument order, struct field order
+ * Written from Apple's public SDK headers of the macOS 12-15 era and their
+ * documentation: the same names, argument order, struct field order
  * and enum values, so src/backend/es.c compiles unchanged against Apple's
  * <EndpointSecurity/EndpointSecurity.h> on macOS and against this one here.
  * Only what the simulator implements is declared; event types are listed in
