@@ -3,18 +3,23 @@
  *
  * Threads and what each may do:
  *   - the reader: read() the groups, fill events, submit.  Its only other
- *     syscalls are fstat() and close() of each event's pidfd and, on a miss
- *     of the identity cache, reads of /proc/<pid>.  It never opens a
- *     watched file, never waits on a worker, never logs.
+ *     syscalls are fstat() and close() of each event's pidfd; on a miss of
+ *     the identity cache, reads of /proc/<pid>; the answer to an event it
+ *     cannot queue or that is our own; and, on a guard event, removing
+ *     ignore marks.  It never opens a watched file, never logs.
  *   - workers: prepare() reads the event fd's identity (fstat) and, for
  *     path rules, its path (readlink); then the policy; respond() writes
- *     one answer; decided() may add an ignore mark.  retire() closes the
- *     fd once no worker can read it.
+ *     one answer; then decided() may add an ignore mark for an allow that
+ *     pins the path (ignore_add()).
  *   - the timer: respond() only.
- *   - the notify thread: prepare_notify() does fstat()/readlink() of notify
- *     fds and open_by_handle_at(O_PATH) for the FID group; then release().
- * respond() takes no lock it could wait on: the ignore table is guarded by
- * a mutex that respond() only ever trylocks.
+ *   - whichever of them drops an AUTH event last: retire() closes its fd,
+ *     so that a worker the timer overtook can still read it.
+ *   - the notify thread: prepare_notify() does fstat()/readlink() of
+ *     notify fds and open_by_handle_at(O_PATH) for the FID group; then
+ *     release().
+ * Answering takes no lock it could wait on: respond() takes none, and a
+ * worker only ever trylocks the ignore table's mutex (the reader and a
+ * reload lock it).
  *
  * Our own process's permission events (a reload reading a watched policy
  * file) are allowed by the reader at once: the daemon never waits on

@@ -118,7 +118,7 @@ struct essim_scenario {
 	double time_scale_file;
 	/* [load] */
 	uint64_t rate; /* events per second, AUTH and NOTIFY together */
-	/* [burst]; every_ns == 0: no bursts */
+	/* [burst]; burst_every_ns == 0: no bursts */
 	uint64_t burst_every_ns;
 	uint64_t burst_length_ns;
 	uint64_t burst_rate; /* events per second during a burst, in total */
