@@ -28,12 +28,12 @@ check_policy(
 	char err[640];
 
 	if ((drv = vd_driver_find(d->conf.backend, err, sizeof(err))) == NULL) {
-		vd_log_warnx("%s", err);
+		vd_log_errx("%s", err);
 		return EXIT_USAGE;
 	}
 	if ((pol = vd_daemon_policy_load(
 	         path, drv->policy_can, err, sizeof(err))) == NULL) {
-		vd_log_warnx("%s", err);
+		vd_log_errx("%s", err);
 		return EXIT_USAGE;
 	}
 	vd_log_info("policy %s OK: %zu rules", path, vd_policy_rules(pol));
@@ -60,7 +60,7 @@ main(int argc, char *argv[])
 	if ((rc = vd_options_parse(&d, argc, argv, &check, &policy_only)) >= 0)
 		goto out;
 	if (vd_conf_build(&d.conf, &d, err, sizeof(err)) != 0) {
-		vd_log_warnx("%s", err);
+		vd_log_errx("%s", err);
 		rc = EXIT_USAGE;
 		goto out;
 	}

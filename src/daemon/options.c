@@ -12,6 +12,7 @@
 
 #include "daemon/daemon.h"
 #include "daemon/log.h"
+#include "util/cli.h"
 
 /* Long options that only set a configuration value. */
 enum {
@@ -115,14 +116,6 @@ static const char synopsis[] =
     "                [--scenario file] [--time-scale x] [--watch paths]\n"
     "                [--mark directory|mount|filesystem] [--policy file]\n"
     "                [--check-policy file] [--control-socket path]\n";
-
-/* A usage error gets the synopsis on stderr; --help the whole text. */
-static void
-usage_error(void)
-{
-	fprintf(stderr, "%sTry 'verdictd --help' for more information.\n",
-	    synopsis);
-}
 
 static void
 usage(FILE *fp)
@@ -285,8 +278,7 @@ vd_options_parse(struct daemon *d, int argc, char *argv[], bool *check,
 				optarg, false };
 			continue;
 		case '?':
-			usage_error();
-			return EXIT_USAGE;
+			return vd_cli_usage_error("verdictd", synopsis, NULL);
 		default:
 			break;
 		}
@@ -296,17 +288,13 @@ vd_options_parse(struct daemon *d, int argc, char *argv[], bool *check,
 		for (size_t i = 0; long_opts[i].name != NULL; i++)
 			if (long_opts[i].val == ch)
 				name = long_opts[i].name;
-		if (s == NULL || name == NULL) {
-			usage_error();
-			return EXIT_USAGE;
-		}
+		if (s == NULL || name == NULL)
+			return vd_cli_usage_error("verdictd", synopsis, NULL);
 		d->ov[d->nov++] = (struct override){ name, s->section, s->key,
 			optarg, ch == 'd' };
 	}
-	if (optind != argc) {
-		vd_log_warnx("unexpected argument \"%s\"", argv[optind]);
-		usage_error();
-		return EXIT_USAGE;
-	}
+	if (optind != argc)
+		return vd_cli_usage_error("verdictd", synopsis,
+		    "unexpected argument \"%s\"", argv[optind]);
 	return -1;
 }

@@ -69,13 +69,13 @@ signals_init(sigset_t *blocked, sigset_t *old)
 
 	/* pipe and fcntl rather than pipe2, which macOS lacks. */
 	if (pipe(sig_fds) != 0) {
-		vd_log_warn("pipe");
+		vd_log_err("pipe");
 		return -1;
 	}
 	for (int i = 0; i < 2; i++) {
 		if (fcntl(sig_fds[i], F_SETFD, FD_CLOEXEC) != 0 ||
 		    fcntl(sig_fds[i], F_SETFL, O_NONBLOCK) != 0) {
-			vd_log_warn("fcntl");
+			vd_log_err("fcntl");
 			return -1;
 		}
 	}
@@ -86,7 +86,7 @@ signals_init(sigset_t *blocked, sigset_t *old)
 	/* Until the threads exist; see the top of the file. */
 	if ((rc = pthread_sigmask(SIG_BLOCK, blocked, old)) != 0) {
 		errno = rc;
-		vd_log_warn("pthread_sigmask");
+		vd_log_err("pthread_sigmask");
 		return -1;
 	}
 	memset(&sa, 0, sizeof(sa));
@@ -96,7 +96,7 @@ signals_init(sigset_t *blocked, sigset_t *old)
 	if (sigaction(SIGTERM, &sa, NULL) != 0 ||
 	    sigaction(SIGINT, &sa, NULL) != 0 ||
 	    sigaction(SIGHUP, &sa, NULL) != 0) {
-		vd_log_warn("sigaction");
+		vd_log_err("sigaction");
 		return -1;
 	}
 	/* A report to a closed pipe is an error to see, not a kill. */
@@ -182,9 +182,9 @@ loop(struct daemon *d)
 		if (st == VD_BACKEND_DONE)
 			return EXIT_SUCCESS;
 		if (st == VD_BACKEND_FAILED) {
-			vd_log_warnx("%s: the backend stopped on an error; "
-			             "exiting so the service manager restarts "
-			             "us",
+			vd_log_errx("%s: the backend stopped on an error; "
+			            "exiting so the service manager restarts "
+			            "us",
 			    d->drv->name);
 			return EXIT_RUNTIME;
 		}
@@ -212,7 +212,7 @@ evaluator(struct daemon *d, struct vd_evaluator *eval, unsigned workers)
 	if (d->conf.policy[0] != '\0' &&
 	    (pol = vd_daemon_policy_load(d->conf.policy, d->drv->policy_can,
 	         msg, sizeof(msg))) == NULL) {
-		vd_log_warnx("%s", msg);
+		vd_log_errx("%s", msg);
 		return EXIT_USAGE;
 	}
 	if (pol == NULL && d->drv->evaluator != NULL &&
@@ -225,7 +225,7 @@ evaluator(struct daemon *d, struct vd_evaluator *eval, unsigned workers)
 		if ((d->rt = vd_policy_runtime_create(pol, workers, &rc)) ==
 		    NULL) {
 			vd_policy_free(pol);
-			vd_log_warnx("policy: %s", strerror(-rc));
+			vd_log_errx("policy: %s", strerror(-rc));
 			return EXIT_RUNTIME;
 		}
 		*eval = vd_policy_runtime_evaluator(d->rt);
@@ -237,7 +237,7 @@ evaluator(struct daemon *d, struct vd_evaluator *eval, unsigned workers)
 		vd_log_warnx("%s", msg);
 	if (d->conf.test.hooks) {
 		if ((d->hooks = vd_hooks_create(eval, &d->conf.test)) == NULL) {
-			vd_log_warnx("%s", strerror(ENOMEM));
+			vd_log_errx("%s", strerror(ENOMEM));
 			return EXIT_RUNTIME;
 		}
 		*eval = vd_hooks_evaluator(d->hooks);
@@ -258,7 +258,7 @@ vd_daemon_run(struct daemon *d)
 
 	if ((d->drv = vd_driver_find(d->conf.backend, msg, sizeof(msg))) ==
 	    NULL) {
-		vd_log_warnx("%s", msg);
+		vd_log_errx("%s", msg);
 		return EXIT_USAGE;
 	}
 	if (d->drv->pipeline_config != NULL)
@@ -266,7 +266,7 @@ vd_daemon_run(struct daemon *d)
 	else
 		pc = d->conf.pipe;
 	if ((rc = d->drv->create(&d->conf, &d->b, msg, sizeof(msg))) != 0) {
-		vd_log_warnx("%s", msg);
+		vd_log_errx("%s", msg);
 		return rc == -EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
 	}
 	d->have_backend = true;
@@ -280,18 +280,18 @@ vd_daemon_run(struct daemon *d)
 	if ((d->p = vd_pipeline_create(
 	         &pc, &eval, d->b.ops, d->b.ops_ctx, &rc)) == NULL) {
 		vd_config_check(&pc, msg, sizeof(msg));
-		vd_log_warnx("cannot create the pipeline: %s",
+		vd_log_errx("cannot create the pipeline: %s",
 		    rc == -EINVAL ? msg : strerror(-rc));
 		goto out;
 	}
 	if ((rc = vd_pipeline_start(d->p)) != 0) {
-		vd_log_warnx("cannot start the pipeline: %s", strerror(-rc));
+		vd_log_errx("cannot start the pipeline: %s", strerror(-rc));
 		goto out;
 	}
 	if (d->drv->reconfigure != NULL)
 		d->drv->reconfigure(d->b.ctx, &d->conf, true);
 	if ((rc = d->b.start(d->b.ctx, d->p, msg, sizeof(msg))) != 0) {
-		vd_log_warnx("%s: %s", d->drv->name, msg);
+		vd_log_errx("%s: %s", d->drv->name, msg);
 		status = rc == -ENOENT || rc == -ENOTDIR || rc == -EINVAL
 		    ? EXIT_USAGE
 		    : EXIT_RUNTIME;
@@ -329,7 +329,7 @@ out:
 		d->b.finish(d->b.ctx);
 	if (started && d->drv->report != NULL && status == EXIT_SUCCESS) {
 		if ((st = malloc(sizeof(*st))) == NULL) {
-			vd_log_warnx("report: %s", strerror(ENOMEM));
+			vd_log_errx("report: %s", strerror(ENOMEM));
 			status = EXIT_RUNTIME;
 		} else {
 			struct vd_run_info ri = { &d->conf, st, d->json,
@@ -338,7 +338,7 @@ out:
 			vd_pipeline_stats(d->p, st);
 			status = d->drv->report(d->b.ctx, &ri);
 			if (fflush(stdout) != 0 || ferror(stdout)) {
-				vd_log_warn("report");
+				vd_log_err("report");
 				status = EXIT_RUNTIME;
 			}
 		}
