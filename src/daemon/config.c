@@ -313,8 +313,8 @@ parse_paths(const char *value, void *field, char *why, size_t whysz)
 		end = strchr(p, ':');
 		n = end != NULL ? (size_t)(end - p) : strlen(p);
 		if (++count > VD_FAN_MARKS_MAX) {
-			snprintf(why, whysz, "more than %d paths",
-			    VD_FAN_MARKS_MAX);
+			snprintf(
+			    why, whysz, "more than %d paths", VD_FAN_MARKS_MAX);
 			return false;
 		}
 		if (n == 0 || p[0] != '/') {
@@ -328,8 +328,8 @@ parse_paths(const char *value, void *field, char *why, size_t whysz)
 		}
 		if (n >= VD_CONF_PATH_MAX) {
 			snprintf(why, whysz,
-			    "path %zu is %zu bytes long, more than %d", count, n,
-			    VD_CONF_PATH_MAX - 1);
+			    "path %zu is %zu bytes long, more than %d", count,
+			    n, VD_CONF_PATH_MAX - 1);
 			return false;
 		}
 		if (end == NULL)

@@ -12,11 +12,8 @@
 #include <string.h>
 #include <time.h>
 
-#ifdef VD_HAVE_SYSTEMD
-#include <systemd/sd-daemon.h>
-#endif
-
 #include "daemon/log.h"
+#include "daemon/sd.h"
 #include "daemon/service.h"
 
 struct watchdog {
@@ -33,54 +30,37 @@ struct watchdog {
 
 static struct watchdog wd = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-#ifdef VD_HAVE_SYSTEMD
-static void
-notify(const char *state)
-{
-	(void)sd_notify(0, state);
-}
-#else
-static void
-notify(const char *state)
-{
-	(void)state;
-}
-#endif
-
 void
 vd_service_ready(const char *status)
 {
 	char buf[512];
 
 	snprintf(buf, sizeof(buf), "READY=1\nSTATUS=%s", status);
-	notify(buf);
+	vd_sd_notify(buf);
 }
 
 void
 vd_service_reloading(void)
 {
-	notify("RELOADING=1");
+	vd_sd_notify("RELOADING=1");
 }
 
 void
 vd_service_stopping(void)
 {
-	notify("STOPPING=1");
+	vd_sd_notify("STOPPING=1");
 }
 
 bool
 vd_service_watchdog_enabled(uint64_t *interval_ns)
 {
-#ifdef VD_HAVE_SYSTEMD
 	uint64_t usec = 0;
 
-	if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {
+	if (vd_sd_watchdog_usec(&usec) && usec > 0) {
 		if (interval_ns != NULL)
 			*interval_ns = usec * 1000 / 2;
 		return true;
 	}
-#endif
-	(void)interval_ns;
 	return false;
 }
 
@@ -120,7 +100,7 @@ watchdog_main(void *arg)
 		vd_pipeline_progress(wd.p, cur);
 		if (!vd_progress_stuck(prev, cur) &&
 		    (wd.alive == NULL || wd.alive(wd.ctx))) {
-			notify("WATCHDOG=1");
+			vd_sd_notify("WATCHDOG=1");
 			warned = false;
 		} else if (!warned) {
 			/* Not from the AUTH path: this thread only. */
@@ -164,7 +144,7 @@ vd_service_watchdog_start(
 		pthread_condattr_destroy(&ca);
 	}
 	/* Fed at once: start-up may have taken a while. */
-	notify("WATCHDOG=1");
+	vd_sd_notify("WATCHDOG=1");
 	if ((rc = pthread_create(&wd.thread, NULL, watchdog_main, NULL)) != 0)
 		return -rc;
 	wd.started = true;

@@ -1,0 +1,17 @@
+/*
+ * sd_none.c — sd.h without libsystemd: never started by systemd.
+ */
+#include "daemon/sd.h"
+
+void
+vd_sd_notify(const char *state)
+{
+	(void)state;
+}
+
+bool
+vd_sd_watchdog_usec(uint64_t *usec)
+{
+	(void)usec;
+	return false;
+}
