@@ -51,8 +51,7 @@
 
 #include "backend/fanotify.h"
 #include "platform/platform.h"
-#include "util/errf.h"
-#include "util/procstat.h"
+#include "util/util.h"
 
 #define NS_PER_SEC UINT64_C(1000000000)
 

@@ -42,8 +42,8 @@
 
 #include <verdict/version.h>
 
-#include "ctl/proto.h"
-#include "util/cli.h"
+#include "proto/proto.h"
+#include "util/util.h"
 
 /* How messages on stderr start. */
 #define PROG "verdictctl"

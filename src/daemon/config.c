@@ -26,9 +26,7 @@
 #include <verdict/pipeline.h>
 
 #include "daemon/config.h"
-#include "util/errf.h"
-#include "util/inifile.h"
-#include "util/keys.h"
+#include "util/util.h"
 
 #define NS_PER_MS UINT64_C(1000000)
 #define NS_PER_US UINT64_C(1000)

@@ -28,10 +28,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "ctl/proto.h"
+#include "proto/proto.h"
 #include "daemon/control.h"
 #include "platform/platform.h"
-#include "util/errf.h"
+#include "util/util.h"
 
 /* Where the OS has them (Linux, the BSDs), descriptors are born
  * close-on-exec, so no fork+exec elsewhere in the daemon can leak one in

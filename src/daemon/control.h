@@ -1,12 +1,12 @@
 /*
  * control.h — verdictd's control server: the daemon's end of the protocol
- * in ctl/proto.h, on a Unix stream socket (VD_CTL_DEFAULT_PATH).
+ * in proto/proto.h, on a Unix stream socket (VD_CTL_DEFAULT_PATH).
  *
  * One thread, "vd-control", owns the socket.  It multiplexes up to
  * VD_CONTROL_MAX_CLIENTS connections with poll(2), each with a deadline
  * for its request and another for its reply, so a client that stalls is
  * dropped after timeout_ms and never delays the others.  Each connection
- * carries one request: the thread reads and checks it (ctl/proto.c), calls
+ * carries one request: the thread reads and checks it (proto/proto.c), calls
  * one of the ops, replies and closes.  A malformed, oversized or unknown
  * request gets an error reply and reaches no op.
  *

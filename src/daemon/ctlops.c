@@ -17,7 +17,7 @@
 #include "daemon/control.h"
 #include "daemon/daemon.h"
 #include "daemon/log.h"
-#include "util/procstat.h"
+#include "util/util.h"
 
 /* Makes the main loop look at the reload channel. */
 static void (*main_wake)(void);

@@ -19,7 +19,7 @@
 #include "daemon/driver.h"
 #include "daemon/log.h"
 #include "daemon/report.h"
-#include "util/errf.h"
+#include "util/util.h"
 
 #define NS_PER_MS UINT64_C(1000000)
 

@@ -22,7 +22,7 @@
 
 #include "daemon/gen.h"
 #include "platform/platform.h"
-#include "util/splitmix.h"
+#include "util/util.h"
 
 #define NS_PER_SEC UINT64_C(1000000000)
 #define NS_PER_MS  UINT64_C(1000000)

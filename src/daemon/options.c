@@ -12,7 +12,7 @@
 
 #include "daemon/daemon.h"
 #include "daemon/log.h"
-#include "util/cli.h"
+#include "util/util.h"
 
 /* Long options that only set a configuration value. */
 enum {

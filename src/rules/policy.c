@@ -40,7 +40,7 @@
 #include <verdict/policy.h>
 
 #include "rules/policy_internal.h"
-#include "util/readfile.h"
+#include "util/util.h"
 
 #define LINE_MAX_BYTES 4096
 #define INCLUDE_DEPTH  8

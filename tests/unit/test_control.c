@@ -24,7 +24,7 @@
 
 #include <criterion/criterion.h>
 
-#include "ctl/proto.h"
+#include "proto/proto.h"
 #include "daemon/control.h"
 
 #define TIMEOUT_MS 300

@@ -19,7 +19,7 @@
 
 #include <criterion/criterion.h>
 
-#include "ctl/proto.h"
+#include "proto/proto.h"
 
 #define BUFSZ (VD_CTL_HEADER + 2 * VD_CTL_MAX_REQUEST)
 

@@ -28,10 +28,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "util/errf.h"
-#include "util/inifile.h"
-#include "util/keys.h"
-#include "util/splitmix.h"
+#include "util/util.h"
 
 #include "essim.h"
 #include "essim_workload.h"

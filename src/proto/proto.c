@@ -16,8 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ctl/proto.h"
-#include "util/errf.h"
+#include "proto/proto.h"
+#include "util/util.h"
 
 /* Byte-wise so that the wire format does not depend on the host's byte
  * order or on struct padding. */
