@@ -61,7 +61,7 @@
 #include <verdict/stats.h>
 #include <verdict/version.h>
 
-#include "backend/fanotify.h"
+#include "backend/fanotify/fanotify.h"
 #include "util/cli.h"
 
 #define NS_PER_S  1000000000ull

@@ -52,7 +52,7 @@
 #endif
 
 #ifdef VD_HAVE_SIM
-#include "backend/simrun.h"
+#include "backend/sim/simrun.h"
 #endif
 #include <verdict/counters.h>
 #include <verdict/verdict.h>

@@ -15,7 +15,6 @@
 #include <verdict/pipeline.h>
 #include <verdict/policy.h>
 #include <verdict/stats.h>
-#include <verdict/testeval.h>
 #include <verdict/version.h>
 
 #endif

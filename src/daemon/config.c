@@ -585,12 +585,12 @@ vd_conf_check(struct vd_conf *c, char *err, size_t errsz)
 	}
 	if (strcmp(c->backend, "gen") == 0) {
 		events = c->gen.rate * c->gen.duration_s;
-		if (events > VD_CONF_GEN_EVENTS_MAX) {
+		if (events > VD_GEN_EVENTS_MAX) {
 			vd_errf(err, errsz,
 			    "[gen] rate x duration is %" PRIu64
 			    " events, more than the generator's limit of "
 			    "%" PRIu64 "; lower rate or duration",
-			    events, VD_CONF_GEN_EVENTS_MAX);
+			    events, VD_GEN_EVENTS_MAX);
 			return -EINVAL;
 		}
 		if (c->gen.producers > c->gen.rate) {

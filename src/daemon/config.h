@@ -25,28 +25,13 @@
 
 #include <verdict/pipeline.h>
 
-#include "backend/fanotify.h"
+#include "backend/fanotify/fanotify.h"
+#include "backend/gen/gen.h"
 
 #define VD_CONF_BACKEND_MAX 16
 /* Bytes of a configuration file. */
 #define VD_CONF_FILE_MAX ((size_t)1 << 20)
-/* Most events one run of the generator may produce (its per-event table). */
-#define VD_CONF_GEN_EVENTS_MAX (UINT64_C(1) << 25)
 
-struct vd_conf_gen {
-	uint64_t rate;       /* events per second, all producers together */
-	uint64_t duration_s; /* how long producers run */
-	unsigned producers;  /* producer threads */
-	uint64_t
-	    stall_every;     /* evaluator: stall every n-th evaluation, 0 off */
-	uint64_t stall_ms;   /* evaluator: for this long */
-	uint64_t deny_every; /* evaluator: deny when (pid + id) % n == 0 */
-	uint64_t seed;       /* event mix and payload */
-	uint64_t
-	    short_every;   /* every n-th event gets a short deadline, 0 off */
-	uint64_t short_ms; /* that deadline, from arrival */
-	uint32_t types;    /* bit (1 << enum vd_event_type) per type */
-};
 
 #define VD_CONF_PATH_MAX 1024
 
@@ -97,7 +82,7 @@ struct vd_conf_test {
 struct vd_conf {
 	struct vd_config pipe;
 	char backend[VD_CONF_BACKEND_MAX];
-	struct vd_conf_gen gen;
+	struct vd_gen_config gen;
 	struct vd_conf_sim sim;
 	struct vd_conf_fanotify fan;
 	struct vd_conf_test test;

@@ -15,7 +15,7 @@
 
 #include <verdict/version.h>
 
-#include "backend/fanotify.h"
+#include "backend/fanotify/fanotify.h"
 #include "daemon/driver.h"
 #include "daemon/log.h"
 #include "daemon/report.h"

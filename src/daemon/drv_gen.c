@@ -15,11 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <verdict/testeval.h>
 #include <verdict/version.h>
 
 #include "daemon/driver.h"
-#include "daemon/gen.h"
+#include "backend/gen/gen.h"
 #include "daemon/report.h"
 
 #define NS_PER_MS UINT64_C(1000000)

@@ -16,7 +16,7 @@
 #include <verdict/stats.h>
 #include <verdict/version.h>
 
-#include "backend/simrun.h"
+#include "backend/sim/simrun.h"
 #include "daemon/driver.h"
 #include "daemon/report.h"
 

@@ -12,11 +12,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "backend/es.h"
+#include "backend/es/es.h"
 #include "platform/platform.h"
 #include <essim.h>
 #include <verdict/policy.h>
 #include <verdict/verdict.h>
+
+#include "backend/gen/testeval.h"
 
 #define MS 1000000ull
 

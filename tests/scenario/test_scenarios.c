@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "backend/simrun.h"
+#include "backend/sim/simrun.h"
 #include "baseline/baseline.h"
 
 #ifndef VD_SCENARIO_DIR

@@ -18,6 +18,8 @@
 
 #include <verdict/verdict.h>
 
+#include "backend/gen/testeval.h"
+
 #include "platform/platform.h"
 #include "support/testbackend.h"
 #include "util/splitmix.h"

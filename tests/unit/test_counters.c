@@ -10,6 +10,8 @@
 
 #include <verdict/verdict.h>
 
+#include "backend/gen/testeval.h"
+
 #include "support/test.h"
 #include "support/testbackend.h"
 

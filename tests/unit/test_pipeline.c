@@ -11,6 +11,8 @@
 
 #include <verdict/verdict.h>
 
+#include "backend/gen/testeval.h"
+
 #include "support/testbackend.h"
 
 #define MS 1000000ull

@@ -9,6 +9,8 @@
 
 #include <verdict/verdict.h>
 
+#include "backend/gen/testeval.h"
+
 #include "core/internal.h"
 #include "support/testbackend.h"
 

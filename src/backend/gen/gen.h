@@ -14,15 +14,34 @@
  * vd_gen_destroy on the controlling thread; the ops' respond and release on
  * any pipeline thread (atomics only, never blocking); vd_gen_pending on any.
  */
-#ifndef VD_DAEMON_GEN_H
-#define VD_DAEMON_GEN_H
+#ifndef VD_BACKEND_GEN_H
+#define VD_BACKEND_GEN_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
 #include <verdict/pipeline.h>
 
-#include "daemon/config.h"
+#include "backend/gen/testeval.h"
+
+/* Most events one run of the generator may produce (its per-event table). */
+#define VD_GEN_EVENTS_MAX (UINT64_C(1) << 25)
+
+/* The generator's settings ([gen] in verdictd.conf(5)). */
+struct vd_gen_config {
+	uint64_t rate;       /* events per second, all producers together */
+	uint64_t duration_s; /* how long producers run */
+	unsigned producers;  /* producer threads */
+	uint64_t
+	    stall_every;     /* evaluator: stall every n-th evaluation, 0 off */
+	uint64_t stall_ms;   /* evaluator: for this long */
+	uint64_t deny_every; /* evaluator: deny when (pid + id) % n == 0 */
+	uint64_t seed;       /* event mix and payload */
+	uint64_t
+	    short_every;   /* every n-th event gets a short deadline, 0 off */
+	uint64_t short_ms; /* that deadline, from arrival */
+	uint32_t types;    /* bit (1 << enum vd_event_type) per type */
+};
 
 struct vd_gen;
 
@@ -49,10 +68,10 @@ struct vd_gen_report {
 
 /*
  * Allocates the generator and its per-id table (rate x duration slots).
- * Returns NULL with *err = -EINVAL (more than VD_CONF_GEN_EVENTS_MAX events,
+ * Returns NULL with *err = -EINVAL (more than VD_GEN_EVENTS_MAX events,
  * no type) or -ENOMEM.
  */
-struct vd_gen *vd_gen_create(const struct vd_conf_gen *cfg, int *err);
+struct vd_gen *vd_gen_create(const struct vd_gen_config *cfg, int *err);
 
 /* The backend ops to give vd_pipeline_create, with the vd_gen as ctx. */
 const struct vd_backend_ops *vd_gen_ops(void);

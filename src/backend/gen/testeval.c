@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include <verdict/testeval.h>
+#include "backend/gen/testeval.h"
 
 #include "platform/platform.h"
 

@@ -1,5 +1,5 @@
 /*
- * verdict/testeval.h — a built-in evaluator for tests, demos and benchmarks.
+ * testeval.h — a built-in evaluator for tests, demos and benchmarks.
  *
  * It decides by arithmetic on the event (deny every deny_every-th event of a
  * process, by pid) and can misbehave on purpose, the way real rule engines

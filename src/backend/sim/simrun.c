@@ -10,9 +10,9 @@
 #include <string.h>
 #include <time.h>
 
-#include <verdict/testeval.h>
+#include "backend/gen/gen.h"
 
-#include "backend/simrun.h"
+#include "backend/sim/simrun.h"
 
 #define NS_PER_MS 1000000ull
 

@@ -49,7 +49,7 @@
 #include <verdict/pipeline.h>
 #include <verdict/policy.h>
 
-#include "backend/fanotify.h"
+#include "backend/fanotify/fanotify.h"
 #include "platform/platform.h"
 #include "util/util.h"
 

@@ -27,7 +27,7 @@
 #include <verdict/pipeline.h>
 #include <verdict/policy.h>
 
-#include "backend/es.h"
+#include "backend/es/es.h"
 #include "platform/platform.h"
 
 struct vd_es {

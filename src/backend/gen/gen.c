@@ -20,7 +20,7 @@
 #include <verdict/event.h>
 #include <verdict/pipeline.h>
 
-#include "daemon/gen.h"
+#include "backend/gen/gen.h"
 #include "platform/platform.h"
 #include "util/util.h"
 
@@ -82,7 +82,7 @@ struct gen_counters {
 };
 
 struct vd_gen {
-	struct vd_conf_gen cfg;
+	struct vd_gen_config cfg;
 	struct vd_pipeline *p;
 	struct gen_slot *slots;
 	uint64_t cap;                     /* slots */
@@ -425,7 +425,7 @@ vd_gen_ops(void)
 }
 
 struct vd_gen *
-vd_gen_create(const struct vd_conf_gen *cfg, int *err)
+vd_gen_create(const struct vd_gen_config *cfg, int *err)
 {
 	struct vd_gen *g = NULL;
 	uint64_t cap;
@@ -437,9 +437,9 @@ vd_gen_create(const struct vd_conf_gen *cfg, int *err)
 		goto fail;
 	}
 	/* Checked before multiplying: both are range-checked by config.c. */
-	if (cfg->rate > VD_CONF_GEN_EVENTS_MAX ||
-	    cfg->duration_s > VD_CONF_GEN_EVENTS_MAX ||
-	    (cap = cfg->rate * cfg->duration_s) > VD_CONF_GEN_EVENTS_MAX) {
+	if (cfg->rate > VD_GEN_EVENTS_MAX ||
+	    cfg->duration_s > VD_GEN_EVENTS_MAX ||
+	    (cap = cfg->rate * cfg->duration_s) > VD_GEN_EVENTS_MAX) {
 		error = -EINVAL;
 		goto fail;
 	}

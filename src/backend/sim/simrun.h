@@ -17,7 +17,7 @@
 #include <verdict/pipeline.h>
 #include <verdict/stats.h>
 
-#include "backend/es.h"
+#include "backend/es/es.h"
 
 struct vd_simrun_report {
 	/* The simulated kernel's own books, per client. */
