@@ -10,7 +10,7 @@
  *   - workers: prepare() reads the event fd's identity (fstat) and, for
  *     path rules, its path (readlink); then the policy; respond() writes
  *     one answer; then decided() may add an ignore mark for an allow that
- *     pins the path (ignore_add()).
+ *     pins the path (vd__fan_ignore_add()).
  *   - the timer: respond() only.
  *   - whichever of them drops an AUTH event last: retire() closes its fd,
  *     so that a worker the timer overtook can still read it.
@@ -53,106 +53,7 @@
 #include "platform/platform.h"
 #include "util/util.h"
 
-#define NS_PER_SEC UINT64_C(1000000000)
-
-/* Bytes per read(): about 1800 permission events with their pidfd. */
-#define READ_BUF (64 * 1024)
-/* Reads of the permission group between two looks at the others. */
-#define PERM_READS_MAX 8
-/* Bytes of a file handle kept for a FID event (MAX_HANDLE_SZ is 128). */
-#define FH_MAX 128
-
-#ifndef FAN_REPORT_PIDFD
-#define FAN_REPORT_PIDFD          0x00000080
-#define FAN_EVENT_INFO_TYPE_PIDFD 4
-struct fanotify_event_info_pidfd {
-	struct fanotify_event_info_header hdr;
-	__s32 pidfd;
-};
-#endif
-
-/* One cached process identity; written and read by the reader only. */
-struct pent {
-	bool valid;
-	bool exe_known;            /* exe_dev and exe_ino were read */
-	uint64_t pidino;           /* pidfs inode of the process, 0: unknown */
-	uint64_t filled_ns;        /* when it was read from /proc */
-	uint64_t exe_dev, exe_ino; /* the executable it was read with */
-	struct vd_process proc;
-};
-
-/* A kept ignore mark: our descriptor of its inode, its mask, and the
- * inode's file handle (how the guard group names it). */
-struct ign {
-	int fd;
-	uint64_t mask;
-	union {
-		struct file_handle h;
-		unsigned char b[sizeof(struct file_handle) + FH_MAX];
-	} fh;
-};
-
-/*
- * What makes the guard group report an ignored inode: a write (the kernel
- * drops the ignore mark itself; we drop our entry), a new or removed link
- * and other attribute changes, a rename, a deletion.  After a rename or a
- * new link the inode has a path the decision was not about.
- */
-#define GUARD_MASK (FAN_MODIFY | FAN_ATTRIB | FAN_MOVE_SELF | FAN_DELETE_SELF)
-
-/* A marked path, kept open (O_PATH) to resolve FID events on its fs. */
-struct markpath {
-	int fd;
-	fsid_t fsid;
-};
-
-struct vd_fan {
-	struct vd_fan_config cfg;
-	char *paths[VD_FAN_MARKS_MAX]; /* our copies */
-	struct markpath mp[VD_FAN_MARKS_MAX];
-	struct vd_pipeline *p;
-	_Atomic bool need_path;
-	_Atomic bool need_exe;
-	_Atomic uint64_t pause_ns; /* test hook: the reader sleeps once */
-	void (*overflow)(void *ctx);
-	void *overflow_ctx;
-	int perm_fd, notif_fd, fid_fd, guard_fd, stop_fd, proc_fd, selffd_fd;
-	bool hardlinks_protected; /* fs.protected_hardlinks = 1 */
-	pid_t self;
-	pthread_t reader;
-	bool reader_started;
-	_Atomic bool running;
-	/* The reader's own. */
-	struct pent *cache;
-	uint32_t cmask;
-	unsigned char *buf;
-	/* Ignore marks: the epoch a decision must carry to become one. */
-	_Atomic uint64_t ignore_epoch;
-	pthread_mutex_t ign_lock;
-	struct ign *ign;
-	size_t nign;
-	/* Books. */
-	alignas(64) _Atomic uint64_t perm_events, notify_events, reads;
-	_Atomic uint64_t overflows, cache_flushes, fd_errors, self_events;
-	_Atomic uint64_t proc_hits, proc_misses, proc_exec_refresh, proc_errors;
-	alignas(64) _Atomic uint64_t write_errors, write_failures, audited,
-	    paths_resolved;
-	_Atomic uint64_t ignore_guarded, ignore_renamed, ignore_unlocked;
-	_Atomic uint64_t ignore_marks, ignore_added, ignore_full, ignore_stale,
-	    ignore_dropped, ignore_errors;
-};
-
-static inline void
-bump(_Atomic uint64_t *x)
-{
-	atomic_fetch_add_explicit(x, 1, memory_order_relaxed);
-}
-
-static inline uint64_t
-get(const _Atomic uint64_t *x)
-{
-	return atomic_load_explicit(x, memory_order_relaxed);
-}
+#include "backend/fanotify/internal.h"
 
 void
 vd_fan_config_init(struct vd_fan_config *c)
@@ -167,8 +68,8 @@ vd_fan_config_init(struct vd_fan_config *c)
 }
 
 /* The kernel's mask bit for a permission type. */
-static uint64_t
-perm_mask(enum vd_event_type t)
+uint64_t
+vd__fan_perm_mask(enum vd_event_type t)
 {
 	switch (t) {
 	case VD_AUTH_OPEN:
@@ -181,11 +82,6 @@ perm_mask(enum vd_event_type t)
 		return 0;
 	}
 }
-
-#define BIT(t) (UINT32_C(1) << (t))
-#define FID_TYPES                                                              \
-	(BIT(VD_NOTIFY_CREATE) | BIT(VD_NOTIFY_UNLINK) | BIT(VD_NOTIFY_RENAME))
-#define PERM_TYPES (BIT(VD_AUTH_OPEN) | BIT(VD_AUTH_EXEC) | BIT(VD_AUTH_ACCESS))
 
 struct vd_fan *
 vd_fan_create(const struct vd_fan_config *c, int *err, char *msg, size_t msgsz)
@@ -281,8 +177,8 @@ vd_fan_set_overflow(struct vd_fan *fan, void (*fn)(void *ctx), void *ctx)
 /* The path of the file behind one of our descriptors, as readlink(2)
  * gives it: relative to /proc/self/fd, opened once, so each call skips
  * the walk down to it. */
-static ssize_t
-fd_path(const struct vd_fan *fan, int fd, char *buf, size_t size)
+ssize_t
+vd__fan_fd_path(const struct vd_fan *fan, int fd, char *buf, size_t size)
 {
 	char name[16];
 
@@ -290,146 +186,12 @@ fd_path(const struct vd_fan *fan, int fd, char *buf, size_t size)
 	return readlinkat(fan->selffd_fd, name, buf, size);
 }
 
-/* --- process identity --------------------------------------------------- */
-
-/* Reads a small /proc file relative to /proc; bytes read, or -1. */
-static ssize_t
-proc_read(int procfd, const char *name, char *buf, size_t size)
-{
-	ssize_t n;
-	int fd;
-
-	if ((fd = openat(procfd, name, O_RDONLY | O_CLOEXEC)) < 0)
-		return -1;
-	n = read(fd, buf, size - 1);
-	close(fd);
-	if (n < 0)
-		return -1;
-	buf[n] = '\0';
-	return n;
-}
-
-/* Fills *pr from /proc/<pid>: stat (comm, ppid, start time), status (uid,
- * gid), exe.  False when the process is gone. */
-static bool
-proc_fill(struct vd_fan *fan, pid_t pid, struct vd_process *pr)
-{
-	char name[64], buf[1024], *s, *e;
-	const char *f;
-	ssize_t n;
-
-	memset(pr, 0, sizeof(*pr));
-	pr->pid = pid;
-	snprintf(name, sizeof(name), "%d/stat", (int)pid);
-	if ((n = proc_read(fan->proc_fd, name, buf, sizeof(buf))) <= 0)
-		return false;
-	/* "pid (comm) state ppid ...": comm may hold spaces and ')'. */
-	if ((s = strchr(buf, '(')) == NULL || (e = strrchr(buf, ')')) == NULL ||
-	    e < s)
-		return false;
-	vd_copy_path(pr->comm, sizeof(pr->comm), s + 1, (size_t)(e - s - 1));
-	/* Field 4 is the ppid, 22 the start time. */
-	if ((f = vd_proc_stat_field(buf, 4)) != NULL)
-		pr->ppid = (pid_t)strtol(f, NULL, 10);
-	if ((f = vd_proc_stat_field(buf, 22)) != NULL)
-		pr->start_time = strtoull(f, NULL, 10);
-	snprintf(name, sizeof(name), "%d/status", (int)pid);
-	if (proc_read(fan->proc_fd, name, buf, sizeof(buf)) > 0) {
-		if ((s = strstr(buf, "\nUid:")) != NULL)
-			pr->uid = (uid_t)strtoul(s + 5, NULL, 10);
-		if ((s = strstr(buf, "\nGid:")) != NULL)
-			pr->gid = (gid_t)strtoul(s + 5, NULL, 10);
-	}
-	snprintf(name, sizeof(name), "%d/exe", (int)pid);
-	n = readlinkat(fan->proc_fd, name, pr->exe, sizeof(pr->exe) - 1);
-	if (n < 0)
-		n = 0; /* a kernel thread, or no permission */
-	pr->exe[n] = '\0';
-	pr->exe_truncated = (size_t)n >= sizeof(pr->exe) - 1;
-	return true;
-}
-
-/* The identity of /proc/<pid>/exe (stat follows the link; it opens
- * nothing); false when the process is gone or has no executable. */
-static bool
-exe_identity(struct vd_fan *fan, pid_t pid, uint64_t *dev, uint64_t *ino)
-{
-	char name[64];
-	struct stat st;
-
-	snprintf(name, sizeof(name), "%d/exe", (int)pid);
-	if (fstatat(fan->proc_fd, name, &st, 0) != 0)
-		return false;
-	*dev = (uint64_t)st.st_dev;
-	*ino = (uint64_t)st.st_ino;
-	return true;
-}
-
-/*
- * The identity of the process behind an event, keyed by (pid, start time):
- * an entry is used only while its pidfs inode matches the event's pidfd
- * (so a reused pid never inherits it), it is younger than the TTL (uid and
- * comm can change without an exec), and, when the policy looks at the
- * executable or the command name, /proc/<pid>/exe is still the file it
- * was read with: an execve keeps the pid and the start time, and the exec
- * of a file outside every mark produces no event of ours.
- */
-static void
-proc_lookup(struct vd_fan *fan, pid_t pid, int pidfd, struct vd_process *out)
-{
-	uint32_t h = ((uint32_t)pid * 2654435761u) >> 7;
-	struct pent *e = &fan->cache[h & fan->cmask];
-	uint64_t now = vd_now_ns(), ino = 0, xdev = 0, xino = 0;
-	bool xknown = false;
-	struct stat st;
-
-	if (pidfd >= 0 && fstat(pidfd, &st) == 0)
-		ino = (uint64_t)st.st_ino;
-	if (e->valid && e->proc.pid == pid && ino != 0 && e->pidino == ino &&
-	    now - e->filled_ns < fan->cfg.proc_ttl_ns) {
-		if (!atomic_load_explicit(
-		        &fan->need_exe, memory_order_relaxed)) {
-			bump(&fan->proc_hits);
-			goto copy;
-		}
-		xknown = exe_identity(fan, pid, &xdev, &xino);
-		if (xknown && e->exe_known && xdev == e->exe_dev &&
-		    xino == e->exe_ino) {
-			bump(&fan->proc_hits);
-			goto copy;
-		}
-		bump(&fan->proc_exec_refresh);
-	} else {
-		bump(&fan->proc_misses);
-		xknown = exe_identity(fan, pid, &xdev, &xino);
-	}
-	if (!proc_fill(fan, pid, &e->proc)) {
-		bump(&fan->proc_errors);
-		e->valid = false;
-		memset(out, 0, sizeof(*out));
-		out->pid = pid;
-		return;
-	}
-	/* Read before the fill: an exec in between shows as a change on
-	 * the next event, never as a stale match. */
-	e->exe_known = xknown;
-	e->exe_dev = xdev;
-	e->exe_ino = xino;
-	e->valid = true;
-	e->pidino = ino;
-	e->filled_ns = now;
-copy:
-	memcpy(out, &e->proc, offsetof(struct vd_process, exe));
-	memcpy(
-	    out->exe, e->proc.exe, strnlen(e->proc.exe, VD_PATH_MAX - 1) + 1);
-}
-
 /* --- answering ------------------------------------------------------------
  */
 
 /* One response per write; a refused one is retried as a plain verdict. */
-static bool
-write_response(struct vd_fan *fan, int fd, uint32_t response)
+bool
+vd__fan_write_response(struct vd_fan *fan, int fd, uint32_t response)
 {
 	struct fanotify_response r = { .fd = fd, .response = response };
 
@@ -457,7 +219,7 @@ fan_respond(void *ctx, enum vd_event_type t, const struct vd_handle *h,
 	if (d->audit && (fan->cfg.audit || fan->cfg.audit_without_init))
 		response |= FAN_AUDIT;
 	(void)t;
-	ok = write_response(fan, h->fd, response);
+	ok = vd__fan_write_response(fan, h->fd, response);
 	/* The descriptor stays open until retire: a worker may still be
 	 * reading it for an evaluation the timer has overtaken. */
 	return ok;
@@ -480,211 +242,6 @@ fan_release(void *ctx, enum vd_event_type t, const struct vd_handle *h)
 		close(h->fd);
 }
 
-static bool
-same_inode(const struct ign *e, const struct file_handle *fh)
-{
-	return e->fh.h.handle_type == fh->handle_type &&
-	    e->fh.h.handle_bytes == fh->handle_bytes &&
-	    memcmp(e->fh.h.f_handle, fh->f_handle, fh->handle_bytes) == 0;
-}
-
-/* The entry for this inode and mask, or (mask 0) for this inode with
- * another index than `skip`; NULL when none.  Caller holds ign_lock. */
-static struct ign *
-ignore_find(struct vd_fan *fan, const struct file_handle *fh, uint64_t mask,
-    size_t skip)
-{
-	size_t i;
-
-	for (i = 0; i < fan->nign; i++)
-		if (i != skip && same_inode(&fan->ign[i], fh) &&
-		    (mask == 0 || fan->ign[i].mask == mask))
-			return &fan->ign[i];
-	return NULL;
-}
-
-/* Removes entry i: its ignore mark, its guard mark (unless another entry
- * guards the same inode), its descriptor.  The caller holds ign_lock; the
- * last entry takes its place. */
-static void
-ignore_remove(struct vd_fan *fan, size_t i)
-{
-	struct ign *e = &fan->ign[i];
-
-	/* ENOENT: the kernel dropped it already (the file was written). */
-	(void)fanotify_mark(fan->perm_fd,
-	    FAN_MARK_REMOVE | FAN_MARK_IGNORED_MASK, e->mask, e->fd, NULL);
-	if (ignore_find(fan, &e->fh.h, 0, i) == NULL)
-		(void)fanotify_mark(
-		    fan->guard_fd, FAN_MARK_REMOVE, GUARD_MASK, e->fd, NULL);
-	close(e->fd);
-	*e = fan->ign[--fan->nign];
-	atomic_store_explicit(
-	    &fan->ignore_marks, fan->nign, memory_order_relaxed);
-}
-
-/*
- * True when no process but root's can give the file another path: the
- * file is root's and not writable by others (so, with
- * fs.protected_hardlinks, nobody else can link it), and at every step up
- * to "/" the directory is root's and either writable by root alone or
- * sticky with a root-owned entry (so nobody else can rename the file or
- * any directory above it).  Renames by root are caught by the guard
- * group, after the fact; those by anyone else would race it, so their
- * files get no ignore mark at all.
- */
-static bool
-path_locked(const struct vd_fan *fan, const struct stat *file, const char *path)
-{
-	char dir[VD_PATH_MAX];
-	uid_t entry_uid = file->st_uid;
-	struct stat st;
-	char *slash;
-
-	if (!fan->hardlinks_protected || file->st_uid != 0 ||
-	    (file->st_mode & (S_IWGRP | S_IWOTH)) != 0 || path[0] != '/')
-		return false;
-	snprintf(dir, sizeof(dir), "%s", path);
-	while ((slash = strrchr(dir, '/')) != NULL) {
-		if (slash == dir)
-			slash[1] = '\0'; /* "/" itself */
-		else
-			*slash = '\0';
-		/* A directory: lstat looks it up, it opens nothing. */
-		if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode) ||
-		    st.st_uid != 0)
-			return false;
-		if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 &&
-		    !((st.st_mode & S_ISVTX) && entry_uid == 0))
-			return false;
-		if (dir[1] == '\0')
-			return true;
-		entry_uid = st.st_uid;
-	}
-	return false;
-}
-
-/*
- * Called on a worker after the policy allowed an event for everyone
- * (path_only), before the answer: puts an ignore mark on the inode.
- * The guard mark comes first, so a rename from then on is reported; the
- * path and link count are read again after both marks, so a rename
- * before them is seen too.  Never waits: if a reload or the reader holds
- * the table, the mark is simply not added.
- */
-static void
-ignore_add(struct vd_fan *fan, const struct vd_event *ev, uint64_t epoch)
-{
-	uint64_t mask = perm_mask((enum vd_event_type)ev->type);
-	char now[VD_PATH_MAX];
-	struct stat st;
-	struct ign *e;
-	ssize_t n;
-	int mount_id, fd = -1;
-
-	if (pthread_mutex_trylock(&fan->ign_lock) != 0) {
-		bump(&fan->ignore_stale);
-		return;
-	}
-	if (epoch != atomic_load(&fan->ignore_epoch)) {
-		bump(&fan->ignore_stale); /* decided under the old policy */
-		goto out;
-	}
-	if (fan->nign >= fan->cfg.ignore_max) {
-		bump(&fan->ignore_full);
-		goto out;
-	}
-	/* Only a path nobody but root can change (a decision about the path
-	 * alone is about that path). */
-	if (atomic_load(&fan->need_path) &&
-	    (fstat(ev->handle.fd, &st) != 0 ||
-	        !path_locked(fan, &st, ev->target))) {
-		bump(&fan->ignore_unlocked);
-		goto out;
-	}
-	e = &fan->ign[fan->nign];
-	e->fh.h.handle_bytes = FH_MAX;
-	if ((fd = dup(ev->handle.fd)) < 0 ||
-	    name_to_handle_at(fd, "", &e->fh.h, &mount_id, AT_EMPTY_PATH) != 0)
-		goto error;
-	/* Events for one file decided in parallel: one mark is enough. */
-	if (ignore_find(fan, &e->fh.h, mask, SIZE_MAX) != NULL) {
-		close(fd);
-		goto out;
-	}
-	if (fanotify_mark(fan->guard_fd, FAN_MARK_ADD, GUARD_MASK, fd, NULL) !=
-	    0)
-		goto error;
-	if (fanotify_mark(fan->perm_fd, FAN_MARK_ADD | FAN_MARK_IGNORED_MASK,
-	        mask, fd, NULL) != 0) {
-		(void)fanotify_mark(
-		    fan->guard_fd, FAN_MARK_REMOVE, GUARD_MASK, fd, NULL);
-		goto error;
-	}
-	/* Still the path and the only link the decision was about? */
-	n = fd_path(fan, fd, now, sizeof(now) - 1);
-	if (n < 0 || fstat(fd, &st) != 0 || st.st_nlink != 1 ||
-	    (atomic_load(&fan->need_path) &&
-	        (strncmp(now, ev->target, (size_t)n) != 0 ||
-	            ev->target[n] != '\0'))) {
-		e->fd = fd;
-		e->mask = mask;
-		fan->nign++;
-		ignore_remove(fan, fan->nign - 1);
-		bump(&fan->ignore_renamed);
-		goto out;
-	}
-	e->fd = fd;
-	e->mask = mask;
-	fan->nign++;
-	atomic_store_explicit(
-	    &fan->ignore_marks, fan->nign, memory_order_relaxed);
-	bump(&fan->ignore_added);
-	goto out;
-error:
-	bump(&fan->ignore_errors);
-	if (fd >= 0)
-		close(fd);
-out:
-	pthread_mutex_unlock(&fan->ign_lock);
-}
-
-/*
- * The reader, on a guard event: the inode behind fh was written, linked,
- * renamed or deleted; its ignore marks go (all of them on an overflow,
- * fh NULL, since a rename may have been lost).
- */
-static void
-ignore_guard_event(struct vd_fan *fan, const struct file_handle *fh)
-{
-	size_t i;
-
-	pthread_mutex_lock(&fan->ign_lock);
-	for (i = fan->nign; i-- > 0;)
-		if (fh == NULL || same_inode(&fan->ign[i], fh)) {
-			ignore_remove(fan, i);
-			bump(&fan->ignore_guarded);
-		}
-	pthread_mutex_unlock(&fan->ign_lock);
-}
-
-size_t
-vd_fan_drop_ignores(struct vd_fan *fan)
-{
-	size_t n;
-
-	pthread_mutex_lock(&fan->ign_lock);
-	/* First the epoch: a decision made before this point, answered
-	 * after it, no longer becomes a mark. */
-	atomic_fetch_add(&fan->ignore_epoch, 1);
-	n = fan->nign;
-	while (fan->nign > 0)
-		ignore_remove(fan, fan->nign - 1);
-	atomic_fetch_add(&fan->ignore_dropped, n);
-	pthread_mutex_unlock(&fan->ign_lock);
-	return n;
-}
-
 /* --- the evaluator wrapper (workers, notify thread) ---------------------- */
 
 /* Reads the path and identity of the file behind fd into ev. */
@@ -705,7 +262,7 @@ resolve_fd(struct vd_fan *fan, struct vd_event *ev, int fd, bool path)
 	}
 	if (!path)
 		return;
-	n = fd_path(fan, fd, ev->target, VD_PATH_MAX - 1);
+	n = vd__fan_fd_path(fan, fd, ev->target, VD_PATH_MAX - 1);
 	if (n < 0) {
 		/* No path we can trust: never matches a path rule. */
 		ev->target[0] = '\0';
@@ -742,7 +299,7 @@ fan_decided(void *ctx, unsigned worker, const struct vd_event *ev,
 	(void)worker;
 	if (d->verdict == VD_ALLOW && d->path_only && ev->target_id &&
 	    !ev->target_truncated && fan->guard_fd >= 0)
-		ignore_add(fan, ev, epoch);
+		vd__fan_ignore_add(fan, ev, epoch);
 }
 
 /* FID events: the reader left the name in target and the directory's
@@ -771,7 +328,7 @@ resolve_fid(struct vd_fan *fan, struct vd_event *ev)
 		ev->target_truncated = true;
 		return;
 	}
-	n = fd_path(fan, fd, dir, sizeof(dir) - 1);
+	n = vd__fan_fd_path(fan, fd, dir, sizeof(dir) - 1);
 	close(fd);
 	if (n < 0) {
 		ev->target_truncated = true;
@@ -815,292 +372,6 @@ const struct vd_backend_ops *
 vd_fan_ops(void)
 {
 	return &fan_ops;
-}
-
-/* --- the reader ----------------------------------------------------------
- */
-
-static void
-clear_event(struct vd_event *ev, int fd)
-{
-	ev->open_flags = 0;
-	ev->arrival_ns = 0;
-	ev->deadline_ns = 0;
-	ev->handle = (struct vd_handle){ NULL, 0, fd };
-	ev->target_truncated = ev->target2_truncated = false;
-	ev->close_modified = false;
-	ev->target_id = false;
-	ev->target[0] = ev->target2[0] = '\0';
-	ev->backend_len = 0;
-}
-
-/* The event's info record of a type, or NULL. */
-static const struct fanotify_event_info_header *
-info_find(const struct fanotify_event_metadata *md, uint8_t type)
-{
-	size_t off = md->metadata_len;
-
-	while (
-	    off + sizeof(struct fanotify_event_info_header) <= md->event_len) {
-		const struct fanotify_event_info_header *ih =
-		    (const void *)((const char *)md + off);
-
-		if (ih->len == 0)
-			break;
-		if (ih->info_type == type)
-			return ih;
-		off += ih->len;
-	}
-	return NULL;
-}
-
-/* The event's pidfd, or -1. */
-static int
-info_pidfd(const struct fanotify_event_metadata *md)
-{
-	const struct fanotify_event_info_header *ih =
-	    info_find(md, FAN_EVENT_INFO_TYPE_PIDFD);
-
-	return ih != NULL
-	    ? ((const struct fanotify_event_info_pidfd *)(const void *)ih)
-	          ->pidfd
-	    : -1;
-}
-
-/* The event type of a permission event. */
-static enum vd_event_type
-perm_type(const struct fanotify_event_metadata *md)
-{
-	return (md->mask & FAN_OPEN_EXEC_PERM) ? VD_AUTH_EXEC
-	    : (md->mask & FAN_ACCESS_PERM)     ? VD_AUTH_ACCESS
-	                                       : VD_AUTH_OPEN;
-}
-
-static void
-read_perm_event(struct vd_fan *fan, const struct fanotify_event_metadata *md)
-{
-	enum vd_event_type t;
-	struct vd_event *ev;
-	int pidfd = info_pidfd(md);
-
-	bump(&fan->perm_events);
-	if (md->fd < 0) {
-		/* Nothing to answer with: the kernel decides alone. */
-		bump(&fan->fd_errors);
-		goto out;
-	}
-	t = perm_type(md);
-	if (md->pid == fan->self) {
-		/* Our own access (a reload reading a watched file): the
-		 * daemon never waits on itself. */
-		bump(&fan->self_events);
-		(void)write_response(fan, md->fd, FAN_ALLOW);
-		close(md->fd);
-		goto out;
-	}
-	if ((ev = vd_pipeline_event_get(fan->p, t)) == NULL) {
-		struct vd_handle h = { NULL, 0, md->fd };
-
-		vd_pipeline_refuse(fan->p, t, &h);
-		goto out;
-	}
-	clear_event(ev, md->fd);
-	proc_lookup(fan, md->pid, pidfd, &ev->proc);
-	vd_pipeline_submit(fan->p, ev);
-out:
-	if (pidfd >= 0)
-		close(pidfd);
-}
-
-static void
-submit_notify(struct vd_fan *fan, enum vd_event_type t, int fd,
-    const struct fanotify_event_info_fid *fid, pid_t pid)
-{
-	struct vd_event *ev;
-
-	if ((fan->cfg.types & BIT(t)) == 0)
-		goto release;
-	if ((ev = vd_pipeline_event_get(fan->p, t)) == NULL) {
-		struct vd_handle h = { NULL, 0, fd };
-
-		vd_pipeline_refuse(fan->p, t, &h);
-		return;
-	}
-	clear_event(ev, fd);
-	memset(&ev->proc, 0, offsetof(struct vd_process, exe) + 1);
-	ev->proc.pid = pid;
-	if (t == VD_NOTIFY_CLOSE)
-		ev->close_modified = true;
-	if (fid != NULL) {
-		const struct file_handle *fh =
-		    (const struct file_handle *)(const void *)fid->handle;
-		size_t fhlen = sizeof(*fh) + fh->handle_bytes;
-		const char *name = (const char *)fid->handle + fhlen;
-
-		if (fhlen <= sizeof(*fh) + FH_MAX) {
-			/* Resolved on the notify thread (resolve_fid). */
-			memcpy(ev->backend_data, &fid->fsid, sizeof(fid->fsid));
-			memcpy(ev->backend_data + sizeof(fid->fsid), fh, fhlen);
-			ev->backend_len = (uint16_t)(sizeof(fid->fsid) + fhlen);
-			vd_copy_path(
-			    ev->target, VD_PATH_MAX, name, strnlen(name, 255));
-		}
-	}
-	vd_pipeline_submit(fan->p, ev);
-	return;
-release:
-	if (fd >= 0)
-		close(fd);
-}
-
-static void
-read_notify_event(struct vd_fan *fan, const struct fanotify_event_metadata *md)
-{
-	const struct fanotify_event_info_fid *fid = NULL;
-
-	if (md->mask & FAN_Q_OVERFLOW) {
-		/* Invalidations may be lost: flush what they guard. */
-		bump(&fan->overflows);
-		if (fan->overflow != NULL) {
-			fan->overflow(fan->overflow_ctx);
-			bump(&fan->cache_flushes);
-		}
-		if (md->fd >= 0)
-			close(md->fd);
-		return;
-	}
-	bump(&fan->notify_events);
-	fid = (const void *)info_find(md, FAN_EVENT_INFO_TYPE_DFID_NAME);
-	if (md->mask & FAN_CLOSE_WRITE) {
-		submit_notify(fan, VD_NOTIFY_CLOSE, md->fd, NULL, md->pid);
-		return;
-	}
-	if (md->fd >= 0)
-		close(md->fd);
-	if (fid == NULL)
-		return;
-	/* The kernel merges dirent events on one name: one event each. */
-	if (md->mask & FAN_CREATE)
-		submit_notify(fan, VD_NOTIFY_CREATE, -1, fid, md->pid);
-	if (md->mask & FAN_DELETE)
-		submit_notify(fan, VD_NOTIFY_UNLINK, -1, fid, md->pid);
-	if (md->mask & (FAN_MOVED_FROM | FAN_MOVED_TO))
-		submit_notify(fan, VD_NOTIFY_RENAME, -1, fid, md->pid);
-}
-
-/* The guard group: an ignored inode changed (see GUARD_MASK). */
-static void
-read_guard_event(struct vd_fan *fan, const struct fanotify_event_metadata *md)
-{
-	const struct fanotify_event_info_fid *fid = NULL;
-
-	if (md->mask & FAN_Q_OVERFLOW) {
-		/* A rename may be lost: no ignore mark can be trusted. */
-		bump(&fan->overflows);
-		ignore_guard_event(fan, NULL);
-		return;
-	}
-	fid = (const void *)info_find(md, FAN_EVENT_INFO_TYPE_FID);
-	if (fid != NULL)
-		ignore_guard_event(
-		    fan, (const struct file_handle *)(const void *)fid->handle);
-}
-
-enum group { G_PERM, G_NOTIFY, G_GUARD };
-
-/* One read of a group; -1 on a fatal error, 0 when empty, else 1. */
-static int
-read_group(struct vd_fan *fan, int fd, enum group g)
-{
-	const struct fanotify_event_metadata *md;
-	ssize_t n;
-
-	n = read(fd, fan->buf, READ_BUF);
-	if (n < 0) {
-		if (errno == EAGAIN || errno == EINTR)
-			return 0;
-		/* No descriptor for the event: the kernel has answered it
-		 * (a permission event is denied); the next ones may fit. */
-		if (errno == EMFILE || errno == ENFILE || errno == ENOMEM) {
-			bump(&fan->fd_errors);
-			return 0;
-		}
-		return -1;
-	}
-	if (n == 0)
-		return 0;
-	bump(&fan->reads);
-	md = (const void *)fan->buf;
-	for (; FAN_EVENT_OK(md, n); md = FAN_EVENT_NEXT(md, n)) {
-		if (md->vers != FANOTIFY_METADATA_VERSION)
-			return -1;
-		if (g == G_PERM)
-			read_perm_event(fan, md);
-		else if (g == G_NOTIFY)
-			read_notify_event(fan, md);
-		else
-			read_guard_event(fan, md);
-	}
-	return 1;
-}
-
-static void *
-reader_main(void *arg)
-{
-	struct vd_fan *fan = arg;
-	struct pollfd pfd[5];
-	nfds_t n = 0, i;
-	int rc, k;
-
-	vd_thread_name("vd-fan-reader");
-	pfd[n++] = (struct pollfd){ .fd = fan->stop_fd, .events = POLLIN };
-	pfd[n++] = (struct pollfd){ .fd = fan->perm_fd, .events = POLLIN };
-	if (fan->notif_fd >= 0)
-		pfd[n++] =
-		    (struct pollfd){ .fd = fan->notif_fd, .events = POLLIN };
-	if (fan->fid_fd >= 0)
-		pfd[n++] =
-		    (struct pollfd){ .fd = fan->fid_fd, .events = POLLIN };
-	if (fan->guard_fd >= 0)
-		pfd[n++] =
-		    (struct pollfd){ .fd = fan->guard_fd, .events = POLLIN };
-	for (;;) {
-		uint64_t pause = atomic_exchange(&fan->pause_ns, 0);
-
-		if (pause != 0) {
-			/* Test hook: a reader that falls behind. */
-			struct timespec ts = { (time_t)(pause / NS_PER_SEC),
-				(long)(pause % NS_PER_SEC) };
-
-			nanosleep(&ts, NULL);
-		}
-		/* Permission events first, and until the queue is empty
-		 * (bounded, so notify events are not starved). */
-		for (k = 0; k < PERM_READS_MAX; k++) {
-			if ((rc = read_group(fan, fan->perm_fd, G_PERM)) < 0)
-				goto fatal;
-			if (rc == 0)
-				break;
-		}
-		for (i = 2; i < n; i++)
-			if (pfd[i].revents & POLLIN)
-				if (read_group(fan, pfd[i].fd,
-				        pfd[i].fd == fan->guard_fd
-				            ? G_GUARD
-				            : G_NOTIFY) < 0)
-					goto fatal;
-		if (k == PERM_READS_MAX)
-			continue;
-		if (poll(pfd, n, -1) < 0 && errno != EINTR)
-			goto fatal;
-		if (pfd[0].revents & POLLIN)
-			break;
-	}
-	atomic_store(&fan->running, false);
-	return NULL;
-fatal:
-	atomic_store(&fan->running, false);
-	return NULL;
 }
 
 /* --- start and stop --------------------------------------------------------
@@ -1184,7 +455,7 @@ vd_fan_start(struct vd_fan *fan, struct vd_pipeline *p, char *msg, size_t msgsz)
 	raise_nofile(fan);
 	for (i = 0; i < VD_AUTH_TYPE_COUNT; i++)
 		if (fan->cfg.types & BIT(i))
-			mask |= perm_mask((enum vd_event_type)i);
+			mask |= vd__fan_perm_mask((enum vd_event_type)i);
 	if ((fan->proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC)) <
 	    0)
 		return fail_errno(msg, msgsz, "/proc");
@@ -1262,7 +533,8 @@ vd_fan_start(struct vd_fan *fan, struct vd_pipeline *p, char *msg, size_t msgsz)
 	if ((fan->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
 		return fail_errno(msg, msgsz, "eventfd");
 	atomic_store(&fan->running, true);
-	if ((rc = pthread_create(&fan->reader, NULL, reader_main, fan)) != 0) {
+	if ((rc = pthread_create(
+	         &fan->reader, NULL, vd__fan_reader_main, fan)) != 0) {
 		atomic_store(&fan->running, false);
 		snprintf(msg, msgsz, "pthread_create: %s", strerror(rc));
 		return -rc;
@@ -1312,15 +584,15 @@ drain(struct vd_fan *fan)
 	while ((n = read(fan->perm_fd, fan->buf, READ_BUF)) > 0) {
 		md = (const void *)fan->buf;
 		for (; FAN_EVENT_OK(md, n); md = FAN_EVENT_NEXT(md, n)) {
-			int pidfd = info_pidfd(md);
+			int pidfd = vd__fan_info_pidfd(md);
 
 			if (pidfd >= 0)
 				close(pidfd);
 			if (md->fd < 0)
 				continue;
-			t = perm_type(md);
+			t = vd__fan_perm_type(md);
 			vd_pipeline_type_config(fan->p, t, &tc);
-			write_response(fan, md->fd,
+			vd__fan_write_response(fan, md->fd,
 			    tc.default_verdict == VD_ALLOW ? FAN_ALLOW
 			                                   : FAN_DENY);
 			close(md->fd);
