@@ -1,0 +1,219 @@
+/*
+ * latency.c — verdict-bench latency: submit -> answer at a paced rate; spin:
+ * latency as the workers' spin budget varies.
+ */
+#include "harness.h"
+
+/* ------------------------------------------------------------------ */
+/* latency and spin                                                    */
+
+#define LAT_POOL   16384u
+#define LAT_RING   4096u
+#define LAT_PERIOD NS_PER_MS /* one batch per period */
+
+/*
+ * Queriers for the "query" benchmark: threads doing what verdictd's control
+ * thread does for each verdictctl request (sum every cell, walk every
+ * counter name), about a hundred times a second each (a busy monitoring
+ * setup asks once a second), while latency is measured.
+ */
+static unsigned lat_queriers;
+
+struct querier {
+	pthread_t th;
+	struct vd_pipeline *p;
+	_Atomic bool *stop;
+	uint64_t queries;
+};
+
+static void
+count_ctr(void *ctx, const struct vd_ctr *c)
+{
+	(void)c;
+	(*(uint64_t *)ctx)++;
+}
+
+static void *
+querier_main(void *arg)
+{
+	struct querier *q = arg;
+	struct vd_stats *st = xalloc(sizeof(*st));
+	struct timespec ts = { 0, 10000000 };
+	uint64_t names = 0;
+
+	while (!atomic_load(q->stop)) {
+		vd_pipeline_stats(q->p, st);
+		vd_counters_walk(st, NULL, 0, count_ctr, &names);
+		q->queries++;
+		nanosleep(&ts, NULL);
+	}
+	free(st);
+	return NULL;
+}
+
+static void
+bench_latency_one(const char *bench, struct layout l, uint64_t rate,
+    uint64_t spin_ns, double duration_s)
+{
+	uint64_t batch = rate * LAT_PERIOD / NS_PER_S, periods, cap, id = 0;
+	uint64_t k, b, t0, t_end, c0, c1, deadline, late, late_max = 0;
+	uint64_t queued = 0, refused = 0;
+	struct wake_counts wc0 = { 0, 0, 0 }, wc;
+	struct vd_hist *all, *pipe;
+	struct vd_stats *s;
+	struct prun r;
+	struct json j;
+	unsigned i, t;
+	double p99;
+	int cpu;
+	bool ok;
+	struct querier qs[8];
+	_Atomic bool qstop = false;
+	uint64_t queries = 0;
+
+	if (batch == 0)
+		batch = 1;
+	periods = (uint64_t)(duration_s * (double)NS_PER_S / LAT_PERIOD);
+	if (periods == 0)
+		periods = 1;
+	cap = periods * batch;
+	progress("%s: %u workers%s, %" PRIu64 "/s, spin %" PRIu64 " ns, "
+	         "%.1f s",
+	    bench, l.workers, l.pin_producer ? ", producer pinned" : "", rate,
+	    spin_ns, duration_s);
+	if (!prun_start(
+	        &r, l.workers, LAT_POOL, LAT_RING, spin_ns, cap, true, 1))
+		return;
+	for (i = 0; i < lat_queriers && i < 8; i++) {
+		qs[i] = (struct querier){ 0, r.p, &qstop, 0 };
+		pthread_create(&qs[i].th, NULL, querier_main, &qs[i]);
+	}
+	cpu = layout_pin_producer(&l);
+	tls_producer = true;
+	c0 = cpu_ns();
+	t0 = vd_clock_ns() + NS_PER_MS;
+	for (k = 0; k < periods; k++) {
+		deadline = t0 + k * LAT_PERIOD;
+		vd_sleep_until(deadline);
+		late = vd_clock_ns() - deadline;
+		if (late > late_max)
+			late_max = late;
+		for (b = 0; b < batch; b++, id++) {
+			r.bk->stamp[id] = vd_clock_ns();
+			if (submit_one(r.p, id, r.bk->stamp[id], 1) ==
+			    SUB_QUEUED)
+				queued++;
+			else
+				refused++;
+		}
+	}
+	tls_producer = false;
+	unpin();
+	ok = bk_wait(r.bk, id, 10 * NS_PER_S);
+	t_end = vd_clock_ns();
+	c1 = cpu_ns();
+	atomic_store(&qstop, true);
+	for (i = 0; i < lat_queriers && i < 8; i++) {
+		pthread_join(qs[i].th, NULL);
+		queries += qs[i].queries;
+	}
+	vd_pipeline_stop(r.p);
+	s = xalloc(sizeof(*s));
+	vd_pipeline_stats(r.p, s);
+	if (!prun_check(&r, s, &(struct id_range){ 0, id }, 1))
+		ok = false;
+	wake_counts_of(s, &wc);
+	progress_stats(s);
+
+	/* respond() ran on several workers: one histogram each, merged. */
+	all = xalloc(sizeof(*all));
+	for (i = 0; i < l.workers; i++)
+		hist_merge(all, &r.bk->w[i].hist);
+	pipe = xalloc(sizeof(*pipe));
+	for (t = 0; t < VD_AUTH_TYPE_COUNT; t++)
+		hist_merge(pipe, &s->types[t].latency);
+	p99 = (double)vd_hist_quantile(all, 0.99) / 1000.0;
+
+	json_begin(&j, bench);
+	json_u64(&j, "workers", l.workers);
+	json_bool(&j, "multi_producer", r.cfg.multi_producer);
+	json_i64(&j, "producer_cpu", cpu);
+	json_u64(&j, "rate", rate);
+	json_u64(&j, "spin_ns", spin_ns);
+	json_u64(&j, "queriers", lat_queriers);
+	json_u64(&j, "queries", queries);
+	json_dbl(&j, "duration_s", duration_s, 2);
+	json_u64(&j, "batch", batch);
+	json_u64(&j, "period_us", LAT_PERIOD / 1000);
+	json_u64(&j, "events", id);
+	json_u64(&j, "queued", queued);
+	json_u64(&j, "answered_worker", bk_worker_answers(r.bk));
+	json_u64(&j, "refused", refused);
+	json_u64(&j, "answered_other", atomic_load(&r.bk->other));
+	json_dbl(&j, "p50_us", (double)vd_hist_quantile(all, 0.5) / 1000.0, 2);
+	json_dbl(&j, "p99_us", p99, 2);
+	json_dbl(
+	    &j, "p999_us", (double)vd_hist_quantile(all, 0.999) / 1000.0, 2);
+	json_dbl(&j, "max_us", (double)all->max / 1000.0, 2);
+	json_dbl(&j, "pipeline_p50_us",
+	    (double)vd_hist_quantile(pipe, 0.5) / 1000.0, 2);
+	json_dbl(&j, "pipeline_p99_us",
+	    (double)vd_hist_quantile(pipe, 0.99) / 1000.0, 2);
+	json_dbl(&j, "pipeline_max_us", (double)pipe->max / 1000.0, 2);
+	json_wake_counts(&j, &wc, &wc0);
+	json_dbl(&j, "pace_late_max_us", (double)late_max / 1000.0, 1);
+	json_dbl(&j, "cpu_pct",
+	    100.0 * (double)(c1 - c0) / (double)(t_end - t0 + NS_PER_MS), 1);
+	json_obj_begin(&j, "target");
+	json_dbl(&j, "p99_us_max", TARGET_LATENCY_P99_US, 0);
+	json_obj_end(&j);
+	json_bool(&j, "pass", p99 <= TARGET_LATENCY_P99_US);
+	json_end(&j, ok);
+
+	free(pipe);
+	free(all);
+	free(s);
+	prun_destroy(&r);
+}
+
+void
+bench_latency(void)
+{
+	bench_latency_one(
+	    "latency", layout_shared(), 100000, 20000, opt.duration_s);
+	bench_latency_one(
+	    "latency", layout_shared(), 10000, 20000, opt.duration_s);
+	/* verdictd's default layout: a CPU left for the reader. */
+	if (ncpus() > 1)
+		bench_latency_one("latency", layout_reader_cpu(), 100000, 20000,
+		    opt.duration_s);
+}
+
+/*
+ * Latency at 100 000 events/s with no verdictctl-style queries, then with
+ * four threads querying every counter 100 times a second each: the
+ * query path takes no lock the AUTH path takes, so the two should differ
+ * by noise only.
+ */
+void
+bench_query(void)
+{
+	lat_queriers = 0;
+	bench_latency_one(
+	    "query", layout_shared(), 100000, 20000, opt.duration_s);
+	lat_queriers = 4;
+	bench_latency_one(
+	    "query", layout_shared(), 100000, 20000, opt.duration_s);
+	lat_queriers = 0;
+}
+
+void
+bench_spin(void)
+{
+	static const uint64_t spins[] = { 0, 20000, 200000 };
+	size_t i;
+
+	for (i = 0; i < sizeof(spins) / sizeof(spins[0]); i++)
+		bench_latency_one(
+		    "spin", layout_shared(), 100000, spins[i], opt.duration_s);
+}

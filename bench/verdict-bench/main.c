@@ -1,0 +1,165 @@
+/*
+ * verdict-bench.c — micro and pipeline benchmarks for libverdict.
+ *
+ * Prints one JSON object per configuration on its own line on stdout and
+ * nothing else there (progress goes to stderr with -v), so a CI job can keep
+ * the lines as a baseline and compare them.  Where the design
+ * sets a target, the line carries it in "target" and says whether it was met
+ * in "pass"; a missed target does not change the exit status.  What does is
+ * a benchmark's own correctness check ("ok": an event answered twice or not
+ * at all, a ring that lost an item, a timer that fired early or late): exit
+ * 1.  Usage errors exit 2.
+ *
+ * Benchmarks (see verdict-bench(1) for every field):
+ *   submit      the backend callback's cost: event_get + fill + submit,
+ *               each call timed on its own with a calibrated TSC
+ *   ring        vd_ring against a mutex-protected array queue
+ *   wheel       the timing wheel against a binary min-heap
+ *   throughput  events/s through a running pipeline, trivial rules
+ *   latency     submit -> answer at a paced rate
+ *   spin        latency at 100 k/s as the workers' spin budget varies
+ *
+ * Alternatives are compared through small ops tables, so every
+ * implementation pays the same indirect call and the loops are shared.
+ *
+ * The pipeline benchmarks use their own backend: respond() checks off each
+ * message id in a per-id array (exactly once), counts who answered (a worker,
+ * known from a thread-local set by the evaluator; the producer itself; or
+ * the timer/controller), and, for latency, records answer - submit into a
+ * histogram per worker, merged after the run.  Nothing is judged from the
+ * pipeline's own counters; those are reported beside for comparison.
+ */
+#include "harness.h"
+
+/* ------------------------------------------------------------------ */
+/* main                                                                */
+
+struct bench {
+	const char *name;
+	void (*run)(void);
+};
+
+static const struct bench benches[] = {
+	{ "submit", bench_submit },
+	{ "ring", bench_ring },
+	{ "wheel", bench_wheel },
+	{ "throughput", bench_throughput },
+	{ "latency", bench_latency },
+	{ "spin", bench_spin },
+	{ "query", bench_query },
+#ifdef VD_HAVE_SIM
+	{ "es_flood", bench_es_flood },
+#endif
+};
+
+#define NBENCH (sizeof(benches) / sizeof(benches[0]))
+
+static const char synopsis[] =
+    "usage: verdict-bench [-hqvV] [-o name] [-w workers] [-d seconds]\n";
+
+static void
+usage(FILE *f)
+{
+	size_t i;
+
+	fputs(synopsis, f);
+	fprintf(f, "  -o, --only NAME       run one benchmark:");
+	for (i = 0; i < NBENCH; i++)
+		fprintf(f, " %s", benches[i].name);
+	fprintf(f,
+	    "\n"
+	    "  -q, --quick           smaller counts (a CI smoke run)\n"
+	    "  -w, --workers N       pipeline workers (default 2)\n"
+	    "  -d, --duration SECS   length of each latency run "
+	    "(default 5, quick 2)\n"
+	    "  -v, --verbose         progress on stderr\n"
+	    "  -h, --help            this text\n"
+	    "  -V, --version         print the version\n"
+	    "One JSON line per configuration on stdout; see "
+	    "verdict-bench(1).\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "only", required_argument, NULL, 'o' },
+		{ "quick", no_argument, NULL, 'q' },
+		{ "workers", required_argument, NULL, 'w' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool duration_set = false;
+	unsigned long ul;
+	char *end;
+	size_t i;
+	int c;
+
+	while (
+	    (c = getopt_long(argc, argv, "hVo:qw:d:v", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("%s %s\n", PROG, VD_VERSION_STRING);
+			return 0;
+		case 'o':
+			for (i = 0; i < NBENCH; i++)
+				if (strcmp(optarg, benches[i].name) == 0)
+					break;
+			if (i == NBENCH)
+				return vd_cli_usage_error(PROG, synopsis,
+				    "unknown benchmark: %s", optarg);
+			opt.only = optarg;
+			break;
+		case 'q':
+			opt.quick = true;
+			break;
+		case 'w':
+			errno = 0;
+			ul = strtoul(optarg, &end, 10);
+			if (errno != 0 || end == optarg || *end != '\0' ||
+			    ul < 1 || ul > VD_MAX_WORKERS)
+				return vd_cli_usage_error(PROG, synopsis,
+				    "--workers: expected 1 to 64, got %s",
+				    optarg);
+			opt.workers = (unsigned)ul;
+			break;
+		case 'd':
+			errno = 0;
+			opt.duration_s = strtod(optarg, &end);
+			if (errno != 0 || end == optarg || *end != '\0' ||
+			    !(opt.duration_s >= 0.01 && opt.duration_s <= 3600))
+				return vd_cli_usage_error(PROG, synopsis,
+				    "--duration: expected 0.01 to 3600 "
+				    "seconds, got %s",
+				    optarg);
+			duration_set = true;
+			break;
+		case 'v':
+			opt.verbose = true;
+			break;
+		default:
+			return vd_cli_usage_error(PROG, synopsis, NULL);
+		}
+	}
+	if (optind != argc)
+		return vd_cli_usage_error(
+		    PROG, synopsis, "unexpected argument: %s", argv[optind]);
+	if (opt.quick && !duration_set)
+		opt.duration_s = 2;
+
+	if (sched_getaffinity(0, sizeof(startup_cpus), &startup_cpus) != 0) {
+		CPU_ZERO(&startup_cpus);
+		CPU_SET(0, &startup_cpus);
+	}
+	cyc_calibrate();
+	for (i = 0; i < NBENCH; i++)
+		if (opt.only == NULL || strcmp(opt.only, benches[i].name) == 0)
+			benches[i].run();
+	return failed ? EXIT_CHECK : 0;
+}
