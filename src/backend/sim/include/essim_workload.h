@@ -94,6 +94,8 @@ enum essim_kind {
 
 /* "auth.open" ...; NULL when out of range. */
 const char *essim_kind_name(enum essim_kind k);
+/* Whether a kind is an AUTH event (answered), not a NOTIFY one. */
+bool essim_kind_is_auth(enum essim_kind k);
 /* ES_EVENT_TYPE_AUTH_OPEN ...; ES_EVENT_TYPE_LAST when out of range. */
 es_event_type_t essim_kind_type(enum essim_kind k);
 /* The kind called name, or -EINVAL. */
@@ -171,6 +173,10 @@ int essim_scenario_load(
 void essim_scenario_scale(struct essim_scenario *s, double time_scale);
 
 /* Overrides the run's duration (ns, at least 1 ms). */
+/* A deadline of the file, ns, scaled as essim_scenario_scale scales the
+ * scenario's (a deadline below unscaled_ns is kept as is). */
+uint64_t essim_scenario_deadline(const struct essim_scenario *s, uint64_t ns);
+
 void essim_scenario_set_duration(struct essim_scenario *s, uint64_t ns);
 
 /*
