@@ -61,6 +61,7 @@ wake_for_reload(void)
 	on_signal(WAKE_RELOAD);
 }
 
+/* 0 or -errno. */
 static int
 signals_init(sigset_t *blocked, sigset_t *old)
 {
@@ -69,14 +70,16 @@ signals_init(sigset_t *blocked, sigset_t *old)
 
 	/* pipe and fcntl rather than pipe2, which macOS lacks. */
 	if (pipe(sig_fds) != 0) {
+		rc = -errno;
 		vd_log_err("pipe");
-		return -1;
+		return rc;
 	}
 	for (int i = 0; i < 2; i++) {
 		if (fcntl(sig_fds[i], F_SETFD, FD_CLOEXEC) != 0 ||
 		    fcntl(sig_fds[i], F_SETFL, O_NONBLOCK) != 0) {
+			rc = -errno;
 			vd_log_err("fcntl");
-			return -1;
+			return rc;
 		}
 	}
 	sigemptyset(blocked);
@@ -87,7 +90,7 @@ signals_init(sigset_t *blocked, sigset_t *old)
 	if ((rc = pthread_sigmask(SIG_BLOCK, blocked, old)) != 0) {
 		errno = rc;
 		vd_log_err("pthread_sigmask");
-		return -1;
+		return -rc;
 	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
@@ -96,8 +99,9 @@ signals_init(sigset_t *blocked, sigset_t *old)
 	if (sigaction(SIGTERM, &sa, NULL) != 0 ||
 	    sigaction(SIGINT, &sa, NULL) != 0 ||
 	    sigaction(SIGHUP, &sa, NULL) != 0) {
+		rc = -errno;
 		vd_log_err("sigaction");
-		return -1;
+		return rc;
 	}
 	/* A report to a closed pipe is an error to see, not a kill. */
 	sa.sa_handler = SIG_IGN;
