@@ -4,9 +4,14 @@
  *
  * The snapshot pointer is a C11 atomic (release on publish, acquire on
  * read), so ThreadSanitizer sees the snapshot's contents ordered.  The
- * grace period comes from ck_epoch, which TSan cannot see: the end of each
- * read section is annotated as a release on the runtime, and each free as
- * an acquire, the order the epoch guarantees.
+ * grace period comes from ck_epoch, which TSan cannot see (core/tsan.h):
+ * ck_epoch_poll dispatches a retired snapshot only once it has seen every
+ * record outside the read sections that could have loaded it.  So the end
+ * of each read section releases its worker's record, and the free acquires
+ * every record: each evaluation that could read the snapshot happens
+ * before its free.  The writer's own edge, from ck_epoch_call to the
+ * dispatch, is not annotated: ck gives none, a record being one thread's,
+ * so swap and poll must run on one thread, and TSan reports it if not.
  *
  * The decision cache is one table per worker, written and read by that
  * worker only, so the AUTH path takes no lock and shares no cache line.
@@ -38,7 +43,7 @@
 #include <verdict/policy.h>
 
 #include "core/internal.h"
-#include "core/ring.h"
+#include "core/tsan.h"
 
 struct retired {
 	ck_epoch_entry_t entry;
@@ -257,7 +262,9 @@ evaluate(void *ctx, unsigned worker, const struct vd_event *ev,
 	pol = atomic_load_explicit(&rt->cur, memory_order_acquire);
 	if (pol != NULL)
 		rule = vd_policy_eval(pol, ev, out, &truncated);
-	VD_TSAN_RELEASE(rt);
+	/* What this section read of the snapshot, before its end is
+	 * published to the reclaimer. */
+	VD_TSAN_RELEASE(&s->record);
 	ck_epoch_end(&s->record, NULL);
 	add(&s->evaluations);
 	add(rule != 0 ? &s->matched : &s->defaulted);
@@ -415,9 +422,12 @@ reclaim(ck_epoch_entry_t *entry)
 {
 	struct retired *r = (struct retired *)(void *)((char *)entry -
 	    offsetof(struct retired, entry));
+	unsigned i;
 
-	/* Every read section that could see r->pol has ended. */
-	VD_TSAN_ACQUIRE(r->rt);
+	/* Every read section that could see r->pol has ended, on every
+	 * record: the poll that called us saw them all. */
+	for (i = 0; i < r->rt->nslots; i++)
+		VD_TSAN_ACQUIRE(&r->rt->slots[i].record);
 	atomic_fetch_sub(&r->rt->retired, 1);
 	vd_policy_free(r->pol);
 	free(r);
