@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,6 +131,118 @@ Test(policyrt, reload_under_load_answers_from_whole_policies, .timeout = 120)
 	vd_pipeline_destroy(l.p);
 	vd_policy_runtime_destroy(rt);
 	tb_destroy(l.tb);
+}
+
+/*
+ * The epoch alone, without the pipeline (and without the decision cache,
+ * which answers repeats outside any read section): two evaluator threads
+ * in read sections back to back, and one controller thread that swaps
+ * and polls, as the daemon's reload does.  Every retired snapshot must be
+ * freed while the evaluators still run, each free after every evaluation
+ * that could have read it (under ThreadSanitizer, through the annotated
+ * epoch edges; under ASan, no use after free).
+ */
+struct evaluator {
+	pthread_t th;
+	struct vd_evaluator ev;
+	unsigned worker;
+	_Atomic bool *stop;
+	_Atomic uint64_t evaluations;
+	_Atomic uint64_t wrong; /* answers that no whole policy gives */
+};
+
+static void *
+evaluator_main(void *arg)
+{
+	struct evaluator *x = arg;
+	struct vd_event *e[3];
+	struct vd_decision d;
+	uint64_t i;
+	unsigned k;
+
+	for (k = 0; k < 3; k++) {
+		if ((e[k] = calloc(1, sizeof(*e[k]))) == NULL)
+			abort();
+		e[k]->type = VD_AUTH_OPEN;
+		e[k]->open_flags = VD_OPEN_READ;
+		e[k]->proc.pid = (pid_t)(100 + x->worker);
+		strcpy(e[k]->target, paths[k]);
+	}
+	for (i = 0; !atomic_load_explicit(x->stop, memory_order_relaxed); i++) {
+		d = (struct vd_decision){ .verdict = VD_ALLOW };
+		x->ev.evaluate(x->ev.ctx, x->worker, e[i % 3], &d);
+		/* /c/z: no rule in either policy, the preset stays. */
+		if (i % 3 == 2 && d.verdict != VD_ALLOW)
+			atomic_fetch_add(&x->wrong, 1);
+		atomic_fetch_add_explicit(
+		    &x->evaluations, 1, memory_order_relaxed);
+	}
+	for (k = 0; k < 3; k++)
+		free(e[k]);
+	return NULL;
+}
+
+Test(policyrt, epoch_frees_retired_policies_while_workers_evaluate,
+    .timeout = 120)
+{
+	const unsigned swaps = 200;
+	struct vd_policy_runtime_stats st;
+	struct vd_policy_runtime *rt;
+	struct evaluator x[2];
+	_Atomic bool stop = false;
+	uint64_t t0, before;
+	unsigned i, k, left;
+	int err;
+
+	rt = vd_policy_runtime_create(compile(pol_a), 2, &err);
+	cr_assert_not_null(rt);
+	/* Every evaluation a read section. */
+	cr_assert_eq(vd_policy_runtime_set_cache(rt, 0), 0);
+	for (k = 0; k < 2; k++) {
+		x[k].ev = vd_policy_runtime_evaluator(rt);
+		x[k].worker = k;
+		x[k].stop = &stop;
+		atomic_init(&x[k].evaluations, 0);
+		atomic_init(&x[k].wrong, 0);
+		cr_assert_eq(
+		    pthread_create(&x[k].th, NULL, evaluator_main, &x[k]), 0);
+	}
+	/* Both read the first snapshot before it is retired. */
+	for (k = 0; k < 2; k++) {
+		while (atomic_load(&x[k].evaluations) == 0)
+			sched_yield();
+	}
+	/* The controller: this thread alone swaps and polls. */
+	for (i = 0; i < swaps; i++) {
+		vd_policy_runtime_swap(rt, compile(i % 2 == 0 ? pol_b : pol_a));
+		vd_policy_runtime_poll(rt);
+	}
+	/*
+	 * Grace periods end as the evaluators leave their sections: wait
+	 * for the last free (not for a time) while they still run.  The
+	 * 30 s bound only turns a hang into a failure.
+	 */
+	t0 = vd_clock_ns();
+	while ((left = vd_policy_runtime_poll(rt)) != 0 &&
+	    vd_clock_ns() - t0 < 30000 * MS)
+		sched_yield();
+	before =
+	    atomic_load(&x[0].evaluations) + atomic_load(&x[1].evaluations);
+	atomic_store(&stop, true);
+	for (k = 0; k < 2; k++)
+		pthread_join(x[k].th, NULL);
+	cr_assert_eq(left, 0, "%u retired policies never freed", left);
+	vd_policy_runtime_stats(rt, &st);
+	cr_assert_eq(st.generation, swaps + 1);
+	cr_assert_eq(st.retired, 0);
+	cr_assert_eq(st.cache_hits, 0);
+	cr_assert_eq(st.evaluations,
+	    atomic_load(&x[0].evaluations) + atomic_load(&x[1].evaluations));
+	cr_assert_gt(before, 2, "the evaluators never ran");
+	for (k = 0; k < 2; k++)
+		cr_assert_eq(atomic_load(&x[k].wrong), 0,
+		    "worker %u: an answer from no whole policy", k);
+	vd_policy_runtime_destroy(rt);
 }
 
 Test(policyrt, a_runtime_without_policy_leaves_the_default)
