@@ -39,6 +39,7 @@ if [ ! -d /proc/sys/fs/fanotify ]; then
 fi
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/fanotify.XXXXXX") || exit 1
+tsan_log "$TMP"
 # The watched directory; logs, sockets and rules stay outside it unless a
 # test wants them inside.
 W=$TMP/w
@@ -939,4 +940,5 @@ else
 	skip "mount marks deny a file in a subdirectory" "no tmpfs mount"
 fi
 
+tsan_check "$VERDICTD"
 tap_done

@@ -33,6 +33,7 @@ if [ -z "$PY" ]; then
 fi
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/vd-service.XXXXXX") || exit 1
+tsan_log "$TMP"
 DPID=
 LPID=
 
@@ -162,4 +163,5 @@ DPID=
 check "SIGTERM: exit status 0 (got $rc)" [ "$rc" -eq 0 ]
 check "SIGTERM sends STOPPING=1" [ "$(count STOPPING=1)" -ge 1 ]
 
+tsan_check "$VERDICTD"
 tap_done
