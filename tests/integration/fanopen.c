@@ -4,9 +4,11 @@
  * ended, so the test can compare what the openers saw with the daemon's
  * books.
  *
- * usage: fanopen [-tx] [-k procs] [-n opens] file...
+ * usage: fanopen [-tx] [-k procs] [-n opens] [-u file] file...
  *   -k procs  child processes, each doing the opens (default 1)
  *   -n opens  opens per child, cycling over the files (default 1)
+ *   -u file   after its opens, each child goes on until file exists, so
+ *             a test can keep the load up for as long as it needs
  *   -x        fork and execve each file (no arguments) instead of open
  *   -t        print the longest single attempt to stderr, "max_us=N"
  * Prints "ok=N eperm=N other=N"; exits 0 when other is 0, 1 otherwise,
@@ -48,7 +50,8 @@ now_us(void)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: fanopen [-tx] [-k procs] [-n opens] file...\n");
+	fprintf(stderr,
+	    "usage: fanopen [-tx] [-k procs] [-n opens] [-u file] file...\n");
 	exit(2);
 }
 
@@ -103,16 +106,25 @@ try_exec(const char *file)
 	return err;
 }
 
-/* One child: its opens, then its tally down the pipe. */
+/* With -u, after a child's opens: true once `until` exists (looked for
+ * every 16th open); without it, at once. */
+static bool
+done(const char *until, unsigned long i)
+{
+	return until == NULL || (i % 16 == 0 && access(until, F_OK) == 0);
+}
+
+/* One child: its opens (and more, with -u), then its tally down the
+ * pipe. */
 static void
-child(int wfd, unsigned idx, unsigned long opens, bool exec, char **files,
-    int nfiles)
+child(int wfd, unsigned idx, unsigned long opens, const char *until, bool exec,
+    char **files, int nfiles)
 {
 	struct tally t;
 	unsigned long i;
 
 	memset(&t, 0, sizeof(t));
-	for (i = 0; i < opens; i++) {
+	for (i = 0; i < opens || !done(until, i); i++) {
 		/* Children start at different files: concurrent opens of
 		 * different inodes as well as of the same ones. */
 		int f = (int)((idx + i) % (unsigned long)nfiles);
@@ -151,12 +163,13 @@ main(int argc, char **argv)
 	unsigned long procs = 1, opens = 1, i, got = 0, started = 0;
 	uint64_t ok = 0, eperm = 0, other = 0, max_us = 0;
 	bool exec = false, timing = false;
+	const char *until = NULL;
 	int fds[2], ch, nfiles, status, first_errno = 0, first_file = 0;
 	struct tally t;
 	ssize_t n;
 	pid_t pid;
 
-	while ((ch = getopt(argc, argv, "k:n:tx")) != -1) {
+	while ((ch = getopt(argc, argv, "k:n:tu:x")) != -1) {
 		switch (ch) {
 		case 'k':
 			procs = number(optarg, 1024);
@@ -166,6 +179,9 @@ main(int argc, char **argv)
 			break;
 		case 't':
 			timing = true;
+			break;
+		case 'u':
+			until = optarg;
 			break;
 		case 'x':
 			exec = true;
@@ -190,7 +206,8 @@ main(int argc, char **argv)
 		}
 		if (pid == 0) {
 			close(fds[0]);
-			child(fds[1], (unsigned)i, opens, exec, argv, nfiles);
+			child(fds[1], (unsigned)i, opens, until, exec, argv,
+			    nfiles);
 		}
 		started++;
 	}

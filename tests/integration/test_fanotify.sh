@@ -619,9 +619,12 @@ printf '[policy]\nfile = %s\n' "$TMP/f1.rules" >"$TMP/f.conf"
 if start_daemon f -w 2 --watch "$W" -c "$TMP/f.conf"; then
 	r0=$(ctr config.reloads)
 	# Files with one link take ignore marks (each reload drops them),
-	# the linked ones are permission events every time.
-	timeout -s KILL 60 "$FANOPEN" -k 4 -n 5000 $FILES $LINKED \
-	    >"$TMP/f" 2>"$TMP/f.err" &
+	# the linked ones are permission events every time.  The openers
+	# go on after their 5000 opens each until f.stop exists, made after
+	# the reloads: the reloads are under load however long they take.
+	rm -f "$TMP/f.stop"
+	timeout -s KILL 60 "$FANOPEN" -k 4 -n 5000 -u "$TMP/f.stop" \
+	    $FILES $LINKED >"$TMP/f" 2>"$TMP/f.err" &
 	OPID=$!
 	STARTED="$STARTED $OPID"
 	t0=$(now_ms)
@@ -638,14 +641,21 @@ if start_daemon f -w 2 --watch "$W" -c "$TMP/f.conf"; then
 		loaded=no
 	fi
 	t1=$(now_ms)
+	touch "$TMP/f.stop"
 	wait_gone "$OPID" 300
 	wait "$OPID"
 	echo "# 10 reloads in $((t1 - t0)) ms, openers done in" \
 	    "$(($(now_ms) - t0)) ms"
 	res=$(cat "$TMP/f")
 	_o=f
-	check "4 openers x 5000 opens all succeed across 10 reloads" \
-	    is_res "ok=20000 eperm=0 other=0"
+	nok=$(echo "$res" | sed -n 's/^ok=\([0-9]*\) eperm=0 other=0$/\1/p')
+	if [ "${nok:-0}" -ge 20000 ]; then
+		echo "# $res"
+		ok "4 openers x 5000 opens or more all succeed across 10 reloads"
+	else
+		is_res "ok=20000 or more eperm=0 other=0"
+		not_ok "4 openers x 5000 opens or more all succeed across 10 reloads"
+	fi
 	r1=$(ctr config.reloads)
 	if [ $bad -eq 0 ] && [ $((r1 - r0)) -eq 10 ] && [ $loaded = yes ]; then
 		ok "10 reloads under load, config.reloads +10"
@@ -676,7 +686,7 @@ if start_daemon f -w 2 --watch "$W" -c "$TMP/f.conf"; then
 	fi
 	stop_daemon
 else
-	not_ok "4 openers x 5000 opens all succeed across 10 reloads"
+	not_ok "4 openers x 5000 opens or more all succeed across 10 reloads"
 fi
 
 # --- g. the daemon reads its own watched files -----------------------------
