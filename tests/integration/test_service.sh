@@ -113,17 +113,28 @@ count() {
 	grep -c "$1" "$TMP/notes" 2>/dev/null || true
 }
 
-i=0
-while [ "$(count 'READY=1')" -eq 0 ] && [ $i -lt 50 ]; do
-	sleep 0.1
-	i=$((i + 1))
-done
+# wait_count PATTERN N: waits until N notifications match PATTERN; false
+# when they do not within 10 s.  The checks wait for what they expect
+# rather than sleep and hope: the bound only turns a hang into a failure.
+wait_count() {
+	_i=0
+	while [ "$(count "$1")" -lt "$2" ]; do
+		[ $_i -ge 100 ] && return 1
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+	return 0
+}
+
+wait_count 'READY=1' 1
 check "READY=1 once the marks are placed" [ "$(count READY=1)" -ge 1 ]
 check "a STATUS= line with the readiness" \
     grep -q "STATUS=answering fanotify events" "$TMP/notes"
 
+# Fed every 200 ms: three more feeds come within 0.6 s, or within the
+# bound on a machine that keeps the watchdog thread from its CPU.
 w0=$(count 'WATCHDOG=1')
-sleep 1.2
+wait_count 'WATCHDOG=1' $((w0 + 3))
 w1=$(count 'WATCHDOG=1')
 check "the watchdog is fed while the pipeline works ($w0 -> $w1)" \
     [ $((w1 - w0)) -ge 3 ]
@@ -132,14 +143,23 @@ check "the watchdog is fed while the pipeline works ($w0 -> $w1)" \
 # answers the opens, but the watchdog must go hungry.
 printf '[pipeline]\nworkers = 1\n[test]\nblock_worker = yes\n' >"$TMP/conf"
 kill -HUP "$VPID"
-sleep 0.3
+wait_count 'RELOADING=1' 1 && wait_count 'READY=1' 2
 check "SIGHUP sends RELOADING=1 and READY=1 again" \
     [ "$(count RELOADING=1)" -ge 1 -a "$(count READY=1)" -ge 2 ]
 t0=$(date +%s%N)
 for f in 1 2 3; do
 	timeout -s KILL 10 cat "$TMP/w/a" >/dev/null &
 done
-sleep 0.5
+# The watchdog thread says so once it stops feeding: wait for that, not
+# for a time.  Its last feed came a whole interval (200 ms) before, time
+# enough for the listener to write it down.  Then 1.2 s, six intervals,
+# without a feed.
+i=0
+while ! grep -q "watchdog: .*no progress" "$TMP/daemon.err" &&
+    [ $i -lt 100 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
 w2=$(count 'WATCHDOG=1')
 sleep 1.2
 w3=$(count 'WATCHDOG=1')
@@ -151,7 +171,7 @@ check "the daemon says why it stopped feeding the watchdog" \
 # Release the worker: feeding resumes.
 printf '[pipeline]\nworkers = 1\n[test]\nblock_worker = no\n' >"$TMP/conf"
 kill -HUP "$VPID"
-sleep 1.2
+wait_count 'WATCHDOG=1' $((w3 + 2))
 w4=$(count 'WATCHDOG=1')
 check "the watchdog is fed again once the worker is free ($w3 -> $w4)" \
     [ $((w4 - w3)) -ge 2 ]
