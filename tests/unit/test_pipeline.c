@@ -163,6 +163,13 @@ Test(pipeline, fast_rules_are_answered_by_workers_once_in_time)
 	cfg.pool_size = 8192;
 	setup(&f, &cfg, n);
 	vd_testeval_set_deny(f.te, 3);
+	/*
+	 * The budget is fanotify's default, 1 s: the timer would answer at
+	 * 800 ms, so a worker has 800 ms for each event, a few microseconds
+	 * of work behind at most 512 others.  Only a worker kept from its
+	 * CPU for most of a second (ThreadSanitizer and a CPU hog together
+	 * have not come near) would lose one to the timer.
+	 */
 	for (i = 0; i < n; i++) {
 		/* Stay within the pools: this test is about who answers. */
 		while (i - atomic_load(&f.tb->answers) > 512)
@@ -207,11 +214,16 @@ Test(pipeline, stalled_rules_get_the_default_before_the_deadline)
 	base_config(&cfg);
 	cfg.types[VD_AUTH_OPEN].default_verdict = VD_DENY;
 	setup(&f, &cfg, n);
-	/* Every evaluation outlasts every deadline. */
-	vd_testeval_set_stall(f.te, 1, 1000 * MS);
+	/*
+	 * Every evaluation outlasts every deadline.  1 s deadlines: the
+	 * margin is 20 %, so the timer answers 200 ms early, and may be that
+	 * late (a thread waits 10-15 ms for a CPU at worst on a loaded 2-core
+	 * machine) before an answer is late.
+	 */
+	vd_testeval_set_stall(f.te, 1, 2000 * MS);
 	for (i = 0; i < n; i++)
-		tb_submit(f.tb, f.p, VD_AUTH_OPEN, (pid_t)i, 300 * MS, NULL);
-	cr_assert(tb_wait(f.tb, n, 3000 * MS));
+		tb_submit(f.tb, f.p, VD_AUTH_OPEN, (pid_t)i, 1000 * MS, NULL);
+	cr_assert(tb_wait(f.tb, n, 5000 * MS));
 	cr_assert_eq(tb_count_not_once(f.tb, n), 0);
 	cr_assert_eq(atomic_load(&f.tb->late), 0, "late answers: %llu",
 	    (unsigned long long)atomic_load(&f.tb->late));
@@ -305,12 +317,14 @@ Test(pipeline, a_blocked_worker_does_not_delay_default_verdicts)
 	cfg.workers = 1;
 	setup(&f, &cfg, n);
 	vd_testeval_block_worker(f.te, 0);
+	/* 1 s deadlines: the timer answers 200 ms early, its margin for a
+	 * late wake-up (as in the test above). */
 	for (i = 0; i < n; i++)
-		tb_submit(f.tb, f.p, VD_AUTH_EXEC, (pid_t)i, 200 * MS, NULL);
-	cr_assert(tb_wait(f.tb, n - 1, 2000 * MS));
+		tb_submit(f.tb, f.p, VD_AUTH_EXEC, (pid_t)i, 1000 * MS, NULL);
+	cr_assert(tb_wait(f.tb, n - 1, 5000 * MS));
 	/* The first event is inside the blocked evaluation: the timer
 	 * answered it too; every one, before its deadline. */
-	cr_assert(tb_wait(f.tb, n, 1000 * MS));
+	cr_assert(tb_wait(f.tb, n, 5000 * MS));
 	cr_assert_eq(tb_count_by(f.tb, n, TB_TIMER), n);
 	cr_assert_eq(atomic_load(&f.tb->late), 0);
 	cr_assert_eq(vd_testeval_inside(f.te), 1);
@@ -463,8 +477,14 @@ Test(pipeline, stop_answers_everything_pending_with_the_default)
 		tb_submit(f.tb, f.p, VD_AUTH_OPEN, 5, 60000 * MS, NULL);
 	while (vd_testeval_inside(f.te) == 0)
 		sched_yield();
+	/*
+	 * The release must come after the stop has begun, or the worker
+	 * would evaluate the queued events itself.  This thread goes from
+	 * here to the stop at once; 500 ms is over 30 times what a loaded
+	 * 2-core machine keeps a thread from its CPU.
+	 */
 	r.te = f.te;
-	r.after_ns = 100 * MS;
+	r.after_ns = 500 * MS;
 	pthread_create(&th, NULL, release_later, &r);
 	vd_pipeline_stop(f.p);
 	pthread_join(th, NULL);
