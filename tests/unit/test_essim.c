@@ -31,6 +31,15 @@
 #define MS     1000000ull
 #define MAXREC 64
 #define LONG   (10000 * MS) /* a deadline no test reaches */
+/*
+ * A deadline a test waits out: the delivery thread must hand the message
+ * over, and the test act on it, before it passes.  On a loaded 2-core
+ * machine a thread can wait 10-15 ms for a CPU; 200 ms leaves over ten
+ * times that.  PAST sleeps beyond it (a sleep only ever lasts longer).
+ * Deadlines meant to pass unanswered may be shorter.
+ */
+#define SHORT (200 * MS)
+#define PAST  (SHORT + 100 * MS)
 
 enum mode {
 	M_NONE,        /* never answer */
@@ -325,8 +334,8 @@ Test(essim, deadline_miss_terminates_with_reason_and_stops_delivery)
 	kinit(NULL);
 	p = proc(100, "/usr/bin/slow", false);
 	c = client(r, types, 2);
-	r->sleep_ns = 150 * MS; /* outlives the first deadline */
-	cr_assert_eq(post(ES_EVENT_TYPE_AUTH_OPEN, p, "/a", FREAD, 50 * MS), 1);
+	r->sleep_ns = PAST; /* outlives the first deadline */
+	cr_assert_eq(post(ES_EVENT_TYPE_AUTH_OPEN, p, "/a", FREAD, SHORT), 1);
 	cr_assert(wait_in(r, 1));
 	/* Queued behind the stuck handler: dropped at the kill. */
 	cr_assert_eq(post(ES_EVENT_TYPE_AUTH_OPEN, p, "/b", FREAD, LONG), 1);
@@ -402,10 +411,9 @@ Test(essim, late_answer_is_not_found)
 	kinit(NULL);
 	p = proc(100, "/bin/zsh", false);
 	c = client(r, types, 1);
-	cr_assert_eq(
-	    post(ES_EVENT_TYPE_AUTH_EXEC, p, "/bin/ls", 0, 30 * MS), 1);
+	cr_assert_eq(post(ES_EVENT_TYPE_AUTH_EXEC, p, "/bin/ls", 0, SHORT), 1);
 	cr_assert(wait_in(r, 1));
-	sleep_ns(100 * MS);
+	sleep_ns(PAST);
 	cr_assert_eq(
 	    es_respond_auth_result(c, r->e[0].msg, ES_AUTH_RESULT_ALLOW, false),
 	    ES_RESPOND_RESULT_NOT_FOUND);
@@ -432,10 +440,9 @@ Test(essim, late_answer_is_judged_without_the_watchdog)
 	essim__watchdog_hold(true);
 	p = proc(100, "/bin/zsh", false);
 	c = client(r, types, 1);
-	cr_assert_eq(
-	    post(ES_EVENT_TYPE_AUTH_EXEC, p, "/bin/ls", 0, 30 * MS), 1);
+	cr_assert_eq(post(ES_EVENT_TYPE_AUTH_EXEC, p, "/bin/ls", 0, SHORT), 1);
 	cr_assert(wait_in(r, 1));
-	sleep_ns(80 * MS);
+	sleep_ns(PAST);
 	cr_assert(!report(c).terminated, "the watchdog was held");
 	cr_assert_eq(
 	    es_respond_auth_result(c, r->e[0].msg, ES_AUTH_RESULT_ALLOW, false),
@@ -737,6 +744,8 @@ Test(essim, clear_cache_empties_it_and_is_throttled)
 	audit_token_t p;
 
 	essim_config_init(&cfg);
+	/* The second clear comes one delivery after the first: 300 ms is
+	 * over ten times what that takes on a loaded machine. */
 	cfg.clear_cache_throttle_ns = 300 * MS;
 	kinit(&cfg);
 	p = proc(100, "/bin/zsh", false);
@@ -1086,15 +1095,14 @@ Test(essim, retained_message_outlives_delete_and_fini)
 	kinit(NULL);
 	p = proc(100, "/bin/zsh", false);
 	c = client(r, types, 1);
-	cr_assert_eq(
-	    post(ES_EVENT_TYPE_AUTH_EXEC, p, "/bin/ls", 0, 60 * MS), 1);
+	cr_assert_eq(post(ES_EVENT_TYPE_AUTH_EXEC, p, "/bin/ls", 0, SHORT), 1);
 	cr_assert(wait_done(r, 1));
 	m = r->e[0].msg;
 	/* Deleting the client allows its pending message: not a miss. */
 	cr_assert_eq(es_delete_client(c), ES_RETURN_SUCCESS);
 	cr_assert_eq(es_delete_client(c), ES_RETURN_ERROR);
 	cr_assert(essim_wait_idle(0));
-	sleep_ns(120 * MS);
+	sleep_ns(PAST);
 	rep = report(c);
 	cr_assert_eq(rep.missed, 0);
 	cr_assert(!rep.terminated);
@@ -1120,8 +1128,7 @@ Test(essim, copy_answer_counts_as_the_original_answer)
 	kinit(NULL);
 	p = proc(100, "/bin/zsh", false);
 	c = client(r, types, 1);
-	cr_assert_eq(
-	    post(ES_EVENT_TYPE_AUTH_EXEC, p, "/bin/ls", 0, 100 * MS), 1);
+	cr_assert_eq(post(ES_EVENT_TYPE_AUTH_EXEC, p, "/bin/ls", 0, SHORT), 1);
 	cr_assert(wait_done(r, 1));
 	copy = (es_message_t *)(uintptr_t)r->e[0].msg;
 	cr_assert_not_null(copy);
@@ -1136,7 +1143,7 @@ Test(essim, copy_answer_counts_as_the_original_answer)
 	cr_assert_eq(
 	    es_respond_auth_result(c, copy, ES_AUTH_RESULT_ALLOW, false),
 	    ES_RESPOND_RESULT_ERR_DUPLICATE_RESPONSE);
-	sleep_ns(150 * MS); /* past the deadline */
+	sleep_ns(PAST); /* past the deadline */
 	rep = report(c);
 	cr_assert(!rep.terminated);
 	cr_assert_eq(rep.missed, 0);
