@@ -135,7 +135,12 @@ Test(stress_pipeline, worker_and_timer_race_and_each_event_is_answered_once,
 	cr_log_info("worker %llu timer %llu other %llu, timer lost %llu",
 	    (unsigned long long)by_worker, (unsigned long long)by_timer,
 	    (unsigned long long)by_other, (unsigned long long)st->timer.lost);
-	/* Both sides really raced. */
+	/*
+	 * Both sides really raced.  Measured, the timer answers 4 % here and
+	 * 1.4 % under ThreadSanitizer, the workers the rest but the refused:
+	 * a slower machine shifts answers to the timer, and the bounds leave
+	 * each side over ten times less than it got.
+	 */
 	cr_assert_gt(by_worker, n / 100);
 	cr_assert_gt(by_timer, n / 1000);
 	/* The pipeline's books agree with the backend's. */
@@ -234,6 +239,9 @@ Test(stress_pipeline, park_and_wake_never_lose_a_wakeup, .timeout = 300)
 	pthread_barrier_wait(&start);
 	for (i = 0; i < producers; i++)
 		pthread_join(th[i], NULL);
+	/* A lost wake-up leaves its event waiting until the 60 s budget; a
+	 * slow one, on a loaded 2-core machine, tens of milliseconds: 2 s
+	 * tells them apart. */
 	cr_assert_eq(atomic_load(&stuck), 0,
 	    "%llu events waited 2 s for a wake-up",
 	    (unsigned long long)atomic_load(&stuck));
@@ -245,12 +253,18 @@ Test(stress_pipeline, park_and_wake_never_lose_a_wakeup, .timeout = 300)
 	    (unsigned long long)tb_count_by(tb, per * producers, TB_TIMER),
 	    (unsigned long long)tb_count_by(tb, per * producers, TB_OTHER));
 	cr_assert_eq(tb_count_by(tb, per * producers, TB_TIMER), 0);
+	/* At most two events are in flight: the pool (1024) runs dry only
+	 * if the timer thread, which returns the boxes, is kept from its
+	 * CPU for about 1000 events' time, and then for a while.  None was
+	 * refused in any run here, under ThreadSanitizer either. */
 	cr_assert_lt(atomic_load(&refused), per / 10);
 	cr_log_info("parks %llu wakeups %llu refused %llu",
 	    (unsigned long long)st->worker[0].parks,
 	    (unsigned long long)st->worker[0].wakeups,
 	    (unsigned long long)atomic_load(&refused));
-	/* The handshake really ran, many times. */
+	/* The handshake really ran, many times: the worker parks as soon as
+	 * it is idle, so more than half the events wake it (measured), five
+	 * times the bound. */
 	cr_assert_gt(st->worker[0].parks, per / 10);
 	cr_assert_gt(st->worker[0].wakeups, per / 10);
 	vd_pipeline_destroy(p);
