@@ -41,8 +41,13 @@ struct load {
 	struct tb *tb;
 	struct vd_pipeline *p;
 	uint64_t n;
+	_Atomic uint64_t swaps; /* by the controller, so far */
 	_Atomic bool done;
 };
+
+/* Swaps the producer waits for along its way: however the two threads'
+ * speeds compare, the reloads are spread over the whole load. */
+#define MIN_SWAPS 20
 
 static const char *const paths[] = { "/a/x", "/b/y", "/c/z" };
 
@@ -56,6 +61,8 @@ producer(void *arg)
 	for (i = 0; i < l->n; i++) {
 		/* Stay within the pool. */
 		while (i - atomic_load(&l->tb->answers) > 256)
+			sched_yield();
+		while (atomic_load(&l->swaps) < i * MIN_SWAPS / l->n)
 			sched_yield();
 		id = tb_new_id(l->tb, 0);
 		if ((ev = vd_pipeline_event_get(l->p, VD_AUTH_OPEN)) == NULL) {
@@ -104,13 +111,14 @@ Test(policyrt, reload_under_load_answers_from_whole_policies, .timeout = 120)
 		gen = vd_policy_runtime_swap(
 		    rt, compile(swaps % 2 == 0 ? pol_b : pol_a));
 		swaps++;
+		atomic_store(&l.swaps, swaps);
 		vd_policy_runtime_poll(rt);
 	}
 	pthread_join(th, NULL);
 	cr_assert(tb_wait(l.tb, n, 10000 * MS));
 	vd_pipeline_stop(l.p);
 	cr_assert_eq(tb_count_not_once(l.tb, n), 0);
-	cr_assert_gt(swaps, 10, "too few reloads to mean anything");
+	cr_assert(swaps >= MIN_SWAPS - 1, "too few reloads to mean anything");
 	cr_assert_eq(gen, swaps + 1);
 	for (i = 0; i < n; i++) {
 		/* /c/z is allowed by both policies; /a/x and /b/y by one of
