@@ -32,8 +32,7 @@
 
 #include "core/ring.h"
 #include "core/wheel.h"
-
-#define VD_CACHELINE 64
+#include "platform/platform.h"
 
 enum vd_state {
 	VD_PENDING,

@@ -17,7 +17,7 @@
 
 #include "core/cells.h"
 #include "core/internal.h"
-#include "core/tsan.h"
+#include "util/util.h"
 #include "platform/platform.h"
 
 #define NOTIFY_BATCH 64

@@ -12,7 +12,7 @@
  * is a single pointer store.
  *
  * ThreadSanitizer sees neither ck's fences nor the order they give the
- * ring's own slots (core/tsan.h), so under TSan each push and pop runs with
+ * ring's own slots (util/tsan.h), so under TSan each push and pop runs with
  * access recording off, and the wrapper states the edge the ring provides
  * for the items' contents: release on the ring before a push, acquire on it
  * after a pop.  That edge is coarser than ck's, which orders a pop only
@@ -29,7 +29,7 @@
 
 #include <ck_ring.h>
 
-#include "core/tsan.h"
+#include "util/util.h"
 
 struct vd_ring {
 	struct ck_ring ring; /* producer and consumer indices on their own

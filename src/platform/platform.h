@@ -19,6 +19,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Bytes of a cache line: 64 on x86-64 and most arm64.  Apple silicon's
+ * are 128, where this costs some false sharing, never correctness. */
+#define VD_CACHELINE 64
+
 /* Monotonic time in nanoseconds. */
 uint64_t vd_now_ns(void);
 

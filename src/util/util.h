@@ -10,6 +10,7 @@
  *   keys.h      tables of settings and their one setter
  *   procstat.h  fields of /proc/<pid>/stat
  *   splitmix.h  the splitmix64 generator
+ *   tsan.h      ThreadSanitizer annotations for Concurrency Kit's edges
  *
  * Each header says which threads may call what; none keeps state of its
  * own between calls.
@@ -24,5 +25,6 @@
 #include "util/procstat.h"
 #include "util/readfile.h"
 #include "util/splitmix.h"
+#include "util/tsan.h"
 
 #endif

@@ -28,8 +28,8 @@
  * Without TSan every macro compiles to nothing.  This replaces name-based
  * suppressions, which match nothing when libck has no symbols.
  */
-#ifndef VD_CORE_TSAN_H
-#define VD_CORE_TSAN_H
+#ifndef VD_UTIL_TSAN_H
+#define VD_UTIL_TSAN_H
 
 #if defined(__SANITIZE_THREAD__)
 #define VD_TSAN 1

@@ -1,10 +1,10 @@
 /*
- * policyrt.c — the policy in force: epoch-protected reads, atomic swaps,
+ * runtime.c — the policy in force: epoch-protected reads, atomic swaps,
  * deferred frees.  See verdict/policy.h.
  *
  * The snapshot pointer is a C11 atomic (release on publish, acquire on
  * read), so ThreadSanitizer sees the snapshot's contents ordered.  The
- * grace period comes from ck_epoch, which TSan cannot see (core/tsan.h):
+ * grace period comes from ck_epoch, which TSan cannot see (util/tsan.h):
  * ck_epoch_poll dispatches a retired snapshot only once it has seen every
  * record outside the read sections that could have loaded it.  So the end
  * of each read section releases its worker's record, and the free acquires
@@ -42,8 +42,8 @@
 
 #include <verdict/policy.h>
 
-#include "core/internal.h"
-#include "core/tsan.h"
+#include "platform/platform.h"
+#include "util/util.h"
 
 struct retired {
 	ck_epoch_entry_t entry;
