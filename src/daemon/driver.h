@@ -29,7 +29,8 @@ struct vd_run_info {
 	const struct vd_conf *conf;
 	const struct vd_stats *stats; /* the pipeline's books at stop */
 	bool json;
-	int stop_signal; /* 0: the run ended by itself */
+	/* "SIGTERM", "SIGINT"; NULL: the run ended by itself. */
+	const char *stopped_by;
 };
 
 struct vd_driver {

@@ -8,7 +8,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,14 +169,6 @@ drv_check(const struct vd_conf *c, const struct vd_policy *pol)
 
 /* --- the report at stop: the pipeline's books and the backend's ------ */
 
-static const char *
-signal_name(int signo)
-{
-	return signo == SIGTERM ? "SIGTERM"
-	    : signo == SIGINT   ? "SIGINT"
-	                        : "a signal";
-}
-
 static int
 drv_report(void *bctx, const struct vd_run_info *ri)
 {
@@ -190,8 +181,8 @@ drv_report(void *bctx, const struct vd_run_info *ri)
 		       "\"workers\":%u,\"uptime_s\":%.3f,\"stopped_by\":",
 		    VD_VERSION_STRING, st->workers,
 		    (double)st->uptime_ns / 1e9);
-		if (ri->stop_signal != 0)
-			printf("\"%s\"", signal_name(ri->stop_signal));
+		if (ri->stopped_by != NULL)
+			printf("\"%s\"", ri->stopped_by);
 		else
 			printf("null");
 		vd_report_json_tables(st);
@@ -209,8 +200,8 @@ drv_report(void *bctx, const struct vd_run_info *ri)
 	printf("verdictd %s: backend fanotify, %u worker%s, %.2f s",
 	    VD_VERSION_STRING, st->workers, st->workers == 1 ? "" : "s",
 	    (double)st->uptime_ns / 1e9);
-	if (ri->stop_signal != 0)
-		printf(", stopped by %s", signal_name(ri->stop_signal));
+	if (ri->stopped_by != NULL)
+		printf(", stopped by %s", ri->stopped_by);
 	printf("\n");
 	vd_report_tables(st);
 	printf("fanotify: %" PRIu64 " permission events, %" PRIu64

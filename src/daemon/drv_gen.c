@@ -10,7 +10,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,14 +165,6 @@ drv_reconfigure(void *bctx, const struct vd_conf *c, bool start)
 	vd_testeval_set_deny(dg->te, c->gen.deny_every);
 }
 
-static const char *
-signal_name(int signo)
-{
-	return signo == SIGTERM ? "SIGTERM"
-	    : signo == SIGINT   ? "SIGINT"
-	                        : "a signal";
-}
-
 static bool
 report_ok(const struct vd_gen_report *g)
 {
@@ -191,8 +182,8 @@ report_text(const struct vd_run_info *ri, const struct vd_gen_report *g)
 	       " events (%.0f/s)",
 	    VD_VERSION_STRING, st->workers, st->workers == 1 ? "" : "s", secs,
 	    g->submitted, secs > 0 ? (double)g->submitted / secs : 0.0);
-	if (ri->stop_signal != 0)
-		printf(", stopped by %s", signal_name(ri->stop_signal));
+	if (ri->stopped_by != NULL)
+		printf(", stopped by %s", ri->stopped_by);
 	printf("\n");
 
 	vd_report_tables(st);
@@ -227,8 +218,8 @@ report_json(const struct vd_run_info *ri, const struct vd_gen_report *g)
 	printf("{\"version\":\"%s\",\"backend\":\"gen\",\"workers\":%u,"
 	       "\"elapsed_s\":%.3f,\"stopped_by\":",
 	    VD_VERSION_STRING, st->workers, (double)g->elapsed_ns / 1e9);
-	if (ri->stop_signal != 0)
-		printf("\"%s\"", signal_name(ri->stop_signal));
+	if (ri->stopped_by != NULL)
+		printf("\"%s\"", ri->stopped_by);
 	else
 		printf("null");
 	vd_report_json_tables(st);

@@ -195,6 +195,15 @@ loop(struct daemon *d)
 	}
 }
 
+static const char *
+stopped_by(int signo)
+{
+	return signo == 0      ? NULL
+	    : signo == SIGTERM ? "SIGTERM"
+	    : signo == SIGINT  ? "SIGINT"
+	                       : "a signal";
+}
+
 static bool
 backend_alive(void *ctx)
 {
@@ -337,7 +346,7 @@ out:
 			status = EXIT_RUNTIME;
 		} else {
 			struct vd_run_info ri = { &d->conf, st, d->json,
-				d->stop_signal };
+				stopped_by(d->stop_signal) };
 
 			vd_pipeline_stats(d->p, st);
 			status = d->drv->report(d->b.ctx, &ri);
