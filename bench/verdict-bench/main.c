@@ -1,5 +1,5 @@
 /*
- * verdict-bench.c — micro and pipeline benchmarks for libverdict.
+ * verdict-bench — micro and pipeline benchmarks for libverdict.
  *
  * Prints one JSON object per configuration on its own line on stdout and
  * nothing else there (progress goes to stderr with -v), so a CI job can keep
@@ -18,6 +18,8 @@
  *   throughput  events/s through a running pipeline, trivial rules
  *   latency     submit -> answer at a paced rate
  *   spin        latency at 100 k/s as the workers' spin budget varies
+ *   query       latency while another thread reads the counters
+ *   es_flood    AUTH latency with and without a NOTIFY flood (simulator)
  *
  * Alternatives are compared through small ops tables, so every
  * implementation pays the same indirect call and the loops are shared.

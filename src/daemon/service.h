@@ -29,8 +29,9 @@ void vd_service_stopping(void);
 
 /*
  * Starts the watchdog thread when systemd asked for one (WATCHDOG_USEC for
- * this pid).  alive(ctx) is asked on each round as well (the backend's
- * reader still runs).  0, or -errno.
+ * this pid).  alive(ctx) is asked on each round as well (the backend has
+ * not failed: the fanotify reader has not stopped on an error; a reader
+ * blocked without failing is not seen).  0, or -errno.
  */
 int vd_service_watchdog_start(
     struct vd_pipeline *p, bool (*alive)(void *ctx), void *ctx);

@@ -16,6 +16,8 @@
 #include <verdict/pipeline.h>
 #include <verdict/policy.h>
 
+#include "util/util.h"
+
 #define LINE_MAX_BYTES 4096
 #define INCLUDE_DEPTH  8
 /* Bytes of a policy: its file and the files it includes, together. */

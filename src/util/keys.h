@@ -5,7 +5,7 @@
  * field with strict syntax, or says what was expected.
  *
  * verdictd.conf(5) (daemon/config.c) and essim-scenario(5) (the
- * simulator's workload.c) are both read through it.  Their readers keep
+ * simulator's scenario.c) are both read through it.  Their readers keep
  * what is their own: which sections exist, a key set twice, how values
  * relate to each other.
  *

@@ -9,8 +9,8 @@
  *
  * Setters may be called from any thread while the pipeline runs.
  */
-#ifndef VERDICT_TESTEVAL_H
-#define VERDICT_TESTEVAL_H
+#ifndef VD_BACKEND_GEN_TESTEVAL_H
+#define VD_BACKEND_GEN_TESTEVAL_H
 
 #include <stdint.h>
 

@@ -4,7 +4,7 @@
  *
  * Written from Apple's public SDK headers of the macOS 12-15 era and their
  * documentation: the same names, argument order, struct field order
- * and enum values, so src/backend/es.c compiles unchanged against Apple's
+ * and enum values, so src/backend/es/es.c compiles unchanged against Apple's
  * <EndpointSecurity/EndpointSecurity.h> on macOS and against this one here.
  * Only what the simulator implements is declared; event types are listed in
  * full so their values match Apple's.
