@@ -176,6 +176,17 @@ void vd_pipeline_progress(const struct vd_pipeline *p, struct vd_progress *out);
 bool
 vd_progress_stuck(const struct vd_progress *a, const struct vd_progress *b);
 
+/*
+ * Thread classes.  The timer thread runs above the workers and the notify
+ * thread below them (Linux: nice -5 and +10 relative to the creating
+ * thread, raising needs CAP_SYS_NICE; macOS: QoS user-interactive,
+ * user-initiated for the workers, utility), so a busy notify stream or a
+ * busy worker never takes the CPU the answer of last resort needs.
+ * Returns 0, or the -errno of the first thread that could not take its
+ * class (-EPERM: it kept its priority).  Any thread, after start.
+ */
+int vd_pipeline_priority_error(const struct vd_pipeline *p);
+
 /* The resolved number of workers. */
 unsigned vd_pipeline_workers(const struct vd_pipeline *p);
 /* The configuration the pipeline was created with (workers resolved); the

@@ -157,6 +157,10 @@ struct vd_pipeline {
 	unsigned ncpus; /* the creating thread's CPUs, for pinning */
 	unsigned cpus[VD_MAX_WORKERS];
 
+	/* The first error a pipeline thread got taking its class
+	 * (vd_thread_class), 0: none. */
+	_Atomic int prio_err;
+
 	alignas(VD_CACHELINE) _Atomic bool accepting;
 	_Atomic bool stopping;   /* workers and notify thread: leave */
 	_Atomic bool t_stopping; /* timer: fire everything and leave */

@@ -708,6 +708,23 @@ add_relaxed(_Atomic uint64_t *x, uint64_t n)
 /* A yield that returns later than this gave the CPU to another thread. */
 #define YIELD_CONTENDED_NS 5000u
 
+/* The calling pipeline thread takes class c; the first refusal is kept
+ * for vd_pipeline_priority_error. */
+static void
+take_class(struct vd_pipeline *p, enum vd_thread_class c)
+{
+	int rc = vd_thread_class(c), none = 0;
+
+	if (rc != 0)
+		atomic_compare_exchange_strong(&p->prio_err, &none, rc);
+}
+
+int
+vd_pipeline_priority_error(const struct vd_pipeline *p)
+{
+	return atomic_load(&((struct vd_pipeline *)p)->prio_err);
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -720,6 +737,7 @@ worker_main(void *arg)
 
 	snprintf(name, sizeof(name), "vd-worker-%u", w->id);
 	vd_thread_name(name);
+	take_class(p, VD_THREAD_WORKER);
 	/* From the last CPU down: CPU 0 usually takes the most interrupts,
 	 * and an unpinned reader thread finds the first CPUs free. */
 	if (p->cfg.pin_workers)
@@ -877,6 +895,8 @@ timer_main(void *arg)
 	unsigned quiet = 0;
 
 	vd_thread_name("vd-timer");
+	/* It answers when the workers cannot: above them. */
+	take_class(p, VD_THREAD_DEADLINE);
 	for (;;) {
 		quiet = timer_drain(p) ? 0 : quiet + 1;
 		now = vd_now_ns();
@@ -970,6 +990,8 @@ notify_main(void *arg)
 	struct vd_pipeline *p = arg;
 
 	vd_thread_name("vd-notify");
+	/* NOTIFY waits for AUTH: below the workers. */
+	take_class(p, VD_THREAD_BACKGROUND);
 	for (;;) {
 		if (notify_drain(p) != 0)
 			continue;

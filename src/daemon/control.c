@@ -537,6 +537,8 @@ control_main(void *arg)
 	int lpos, r;
 
 	vd_thread_name("vd-control");
+	/* An operator's request can wait for the answers. */
+	(void)vd_thread_class(VD_THREAD_BACKGROUND);
 	for (;;) {
 		now = vd_now_ns();
 		next = UINT64_MAX;

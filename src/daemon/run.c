@@ -311,6 +311,11 @@ vd_daemon_run(struct daemon *d)
 		goto out;
 	}
 	started = true;
+	if ((rc = vd_pipeline_priority_error(d->p)) != 0)
+		vd_log_warnx("thread priorities: %s; the timer and the reader "
+		             "run at the workers' priority, NOTIFY processing "
+		             "may run at theirs (give verdictd CAP_SYS_NICE)",
+		    strerror(-rc));
 	vd_daemon_control_start(d, wake_for_reload);
 	if ((rc = vd_service_watchdog_start(d->p, backend_alive, d)) != 0)
 		vd_log_warnx("watchdog: %s", strerror(-rc));

@@ -15,6 +15,7 @@
 #include "daemon/log.h"
 #include "daemon/sd.h"
 #include "daemon/service.h"
+#include "platform/platform.h"
 
 struct watchdog {
 	pthread_t thread;
@@ -71,6 +72,8 @@ watchdog_main(void *arg)
 	struct timespec ts;
 	bool warned = false;
 
+	vd_thread_name("vd-watchdog");
+	(void)vd_thread_class(VD_THREAD_BACKGROUND);
 	(void)arg;
 	prev = malloc(sizeof(*prev));
 	cur = malloc(sizeof(*cur));

@@ -80,9 +80,20 @@ int
 vd_pin_self(unsigned cpu)
 {
 	(void)cpu;
-	/* No hard affinity on macOS: ask for the highest QoS class so the
-	 * scheduler keeps the workers on performance cores. */
-	return -pthread_set_qos_class_self_np(QOS_CLASS_USER_INTERACTIVE, 0);
+	/* No hard affinity on macOS; the thread's class sets its QoS. */
+	return 0;
+}
+
+int
+vd_thread_class(enum vd_thread_class c)
+{
+	static const qos_class_t qos[] = {
+		[VD_THREAD_DEADLINE] = QOS_CLASS_USER_INTERACTIVE,
+		[VD_THREAD_WORKER] = QOS_CLASS_USER_INITIATED,
+		[VD_THREAD_BACKGROUND] = QOS_CLASS_UTILITY,
+	};
+
+	return -pthread_set_qos_class_self_np(qos[c], 0);
 }
 
 unsigned

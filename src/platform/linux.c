@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -80,6 +81,31 @@ vd_pin_self(unsigned cpu)
 	CPU_ZERO(&one);
 	CPU_SET(cpu, &one);
 	return -pthread_setaffinity_np(pthread_self(), sizeof(one), &one);
+}
+
+int
+vd_thread_class(enum vd_thread_class c)
+{
+	static const int delta[] = {
+		[VD_THREAD_DEADLINE] = -5,
+		[VD_THREAD_WORKER] = 0,
+		[VD_THREAD_BACKGROUND] = 10,
+	};
+	pid_t tid = gettid();
+	int cur, want;
+
+	if (delta[c] == 0)
+		return 0;
+	/* getpriority() may return -1 as a nice value: errno tells. */
+	errno = 0;
+	cur = getpriority(PRIO_PROCESS, (id_t)tid);
+	if (cur == -1 && errno != 0)
+		return -errno;
+	want = cur + delta[c];
+	want = want < -20 ? -20 : want > 19 ? 19 : want;
+	if (setpriority(PRIO_PROCESS, (id_t)tid, want) != 0)
+		return -errno;
+	return 0;
 }
 
 unsigned

@@ -43,10 +43,33 @@ unsigned vd_cpu_list(unsigned *cpus, unsigned max);
 
 /*
  * Pins the calling thread to one CPU of vd_cpu_list().  Returns 0 or
- * -errno (on macOS, which has no hard affinity, it sets a QoS class
- * instead and returns 0).
+ * -errno (macOS has no hard affinity: it returns 0 and does nothing; the
+ * thread's class sets its QoS).
  */
 int vd_pin_self(unsigned cpu);
+
+/*
+ * What a thread is for, highest class first.  DEADLINE: the threads that
+ * must run when everything else is late (the timer, which answers when the
+ * workers cannot) or must keep up with delivery (a backend's reader).
+ * WORKER: the workers.  BACKGROUND: what may wait (NOTIFY processing, the
+ * control socket, the watchdog).
+ */
+enum vd_thread_class {
+	VD_THREAD_DEADLINE,
+	VD_THREAD_WORKER,
+	VD_THREAD_BACKGROUND,
+};
+
+/*
+ * Puts the calling thread in class c.  Linux: a nice value relative to the
+ * one the thread was created with (DEADLINE -5, WORKER unchanged,
+ * BACKGROUND +10), clamped to -20..19; raising a thread needs
+ * CAP_SYS_NICE.  macOS: a QoS class (user-interactive, user-initiated,
+ * utility).  0, or -errno (-EPERM, -EACCES: not permitted, the thread keeps
+ * the priority it had).
+ */
+int vd_thread_class(enum vd_thread_class c);
 
 /* How many CPUs the calling thread may run on, at least 1. */
 unsigned vd_usable_cpus(void);

@@ -313,6 +313,29 @@ else
 	echo "# auth.open.denied ${1:-?}, auth.exec.denied ${2:-?}"
 	not_ok "the counters show the denials"
 fi
+# nice_of NAME: the nice value of the daemon's thread so named (field 19 of
+# its stat, counted after the ")" that ends the name).
+nice_of() {
+	for _t in /proc/"$DPID"/task/*; do
+		[ "$(cat "$_t/comm" 2>/dev/null)" = "$1" ] || continue
+		sed 's/^.*) //' "$_t/stat" | awk '{ print $17 }'
+		return
+	done
+}
+tw=$(nice_of vd-timer)
+tr=$(nice_of vd-fan-reader)
+tk=$(nice_of vd-worker-0)
+tn=$(nice_of vd-notify)
+tc=$(nice_of vd-control)
+if [ -n "$tw" ] && [ -n "$tr" ] && [ -n "$tk" ] && [ -n "$tn" ] &&
+    [ -n "$tc" ] && [ "$tw" -lt "$tk" ] && [ "$tr" -lt "$tk" ] &&
+    [ "$tn" -gt "$tk" ] && [ "$tc" -gt "$tk" ]; then
+	ok "timer and reader run above the workers, notify and control below"
+else
+	echo "# nice: timer ${tw:-?}, reader ${tr:-?}, worker ${tk:-?}," \
+	    "notify ${tn:-?}, control ${tc:-?}"
+	not_ok "timer and reader run above the workers, notify and control below"
+fi
 stop_daemon
 if [ "$drc" = 0 ] && grep -q 'stopped by SIGTERM' "$TMP/a.out"; then
 	ok "SIGTERM stops verdictd with status 0 and a report"

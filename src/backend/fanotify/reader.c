@@ -242,6 +242,10 @@ vd__fan_reader_main(void *arg)
 	int rc, k;
 
 	vd_thread_name("vd-fan-reader");
+	/* Delivery must keep up, and every opener waits on it: above the
+	 * workers, with the timer (a refusal is the pipeline's to report:
+	 * its timer asks for the same). */
+	(void)vd_thread_class(VD_THREAD_DEADLINE);
 	pfd[n++] = (struct pollfd){ .fd = fan->stop_fd, .events = POLLIN };
 	pfd[n++] = (struct pollfd){ .fd = fan->perm_fd, .events = POLLIN };
 	if (fan->notif_fd >= 0)
