@@ -53,27 +53,6 @@ DPID=
 SOCK=
 DERR=
 
-# alive PID: the process exists and is not a zombie.
-alive() {
-	[ -r "/proc/$1/stat" ] || return 1
-	case $(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null) in
-	Z* | X* | '') return 1 ;;
-	esac
-	return 0
-}
-
-# wait_gone PID TENTHS: waits until PID is gone, at most TENTHS tenths of
-# a second; false when it is still there.
-wait_gone() {
-	_i=0
-	while alive "$1"; do
-		[ "$_i" -ge "$2" ] && return 1
-		sleep 0.1
-		_i=$((_i + 1))
-	done
-	return 0
-}
-
 # stop_group PID: SIGTERM to the process group PID leads, SIGKILL if it is
 # still there 5 s later; then reaps it.
 stop_group() {

@@ -90,27 +90,6 @@ DPID=
 # runs under timeout(1), so none outlives its bound.
 LOOPS=
 
-# alive PID: the process exists and is not a zombie.
-alive() {
-	[ -r "/proc/$1/stat" ] || return 1
-	case $(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null) in
-	Z* | X* | '') return 1 ;;
-	esac
-	return 0
-}
-
-# wait_gone PID TENTHS: waits until PID is gone, at most TENTHS tenths of
-# a second; false when it is still there.
-wait_gone() {
-	_i=0
-	while alive "$1"; do
-		[ "$_i" -ge "$2" ] && return 1
-		sleep 0.1
-		_i=$((_i + 1))
-	done
-	return 0
-}
-
 cleanup() {
 	trap '' INT TERM
 	: >"$STOP" 2>/dev/null
@@ -176,18 +155,8 @@ use_policy 1
 # timer answers (with the default, which is wrong for one of the files)
 # means an evaluation stalled for 9 s, not a slow sanitizer build.
 # TSan's reports go to files, the run goes on after one, and the exit
-# status stays the daemon's own; without suppressions of its own (as from
-# tools/test) it takes tools/tsan.supp, which hides races it cannot model
-# inside Concurrency Kit.
-TSUPP=
-case ${TSAN_OPTIONS:-} in
-*suppressions=*) ;;
-*)
-	_s=$(cd "$(dirname "$0")/../.." && pwd)/tools/tsan.supp
-	[ -f "$_s" ] && TSUPP=":suppressions=$_s"
-	;;
-esac
-TSAN_OPTIONS="${TSAN_OPTIONS:-}$TSUPP:halt_on_error=0:exitcode=0:log_path=$TMP/tsan" \
+# status stays the daemon's own.
+TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS:}halt_on_error=0:exitcode=0:log_path=$TMP/tsan" \
     timeout -s KILL $((SECS + 300)) "$VERDICTD" -c "$CONF" -w 2 \
     --watch "$W" --control-socket "$SOCK" -s fanotify.ignore_max=0 \
     -s auth.open.budget_ms=10000 >"$TMP/daemon.out" 2>"$DERR" &
