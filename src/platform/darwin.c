@@ -85,6 +85,29 @@ vd_pin_self(unsigned cpu)
 }
 
 int
+vd_unpin_self(const unsigned *cpus, unsigned n)
+{
+	(void)cpus;
+	(void)n;
+	return 0;
+}
+
+int
+vd_cpu_pressure_open(void)
+{
+	/* macOS keeps no count of time spent waiting for a CPU. */
+	return -ENOTSUP;
+}
+
+int
+vd_cpu_pressure_read(int fd, uint64_t *waited_us)
+{
+	(void)fd;
+	*waited_us = 0;
+	return -ENOTSUP;
+}
+
+int
 vd_thread_class(enum vd_thread_class c)
 {
 	static const qos_class_t qos[] = {

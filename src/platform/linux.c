@@ -3,10 +3,13 @@
  * CLOCK_MONOTONIC.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -81,6 +84,54 @@ vd_pin_self(unsigned cpu)
 	CPU_ZERO(&one);
 	CPU_SET(cpu, &one);
 	return -pthread_setaffinity_np(pthread_self(), sizeof(one), &one);
+}
+
+int
+vd_unpin_self(const unsigned *cpus, unsigned n)
+{
+	cpu_set_t set;
+	unsigned i;
+
+	CPU_ZERO(&set);
+	for (i = 0; i < n; i++)
+		if (cpus[i] < CPU_SETSIZE)
+			CPU_SET(cpus[i], &set);
+	return -pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+int
+vd_cpu_pressure_open(void)
+{
+	uint64_t us;
+	int fd = open("/proc/pressure/cpu", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	/* The file exists when the kernel has PSI, and reads EOPNOTSUPP
+	 * when it was turned off at boot (psi=0). */
+	if (vd_cpu_pressure_read(fd, &us) != 0) {
+		close(fd);
+		return -ENOTSUP;
+	}
+	return fd;
+}
+
+int
+vd_cpu_pressure_read(int fd, uint64_t *waited_us)
+{
+	char buf[256], *t;
+	ssize_t n;
+
+	/* "some avg10=0.00 avg60=0.00 avg300=0.00 total=12345\n..." */
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	if (strncmp(buf, "some ", 5) != 0 ||
+	    (t = strstr(buf, " total=")) == NULL)
+		return -EINVAL;
+	*waited_us = strtoull(t + 7, NULL, 10);
+	return 0;
 }
 
 int

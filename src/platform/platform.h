@@ -49,6 +49,23 @@ unsigned vd_cpu_list(unsigned *cpus, unsigned max);
 int vd_pin_self(unsigned cpu);
 
 /*
+ * Lets the calling thread run on every CPU of cpus[0..n-1] again (undoes
+ * vd_pin_self).  Returns 0 or -errno (macOS: 0, nothing to undo).
+ */
+int vd_unpin_self(const unsigned *cpus, unsigned n);
+
+/*
+ * CPU pressure: how long, in microseconds since boot, at least one
+ * runnable thread of the system waited for a CPU (Linux PSI, "some" in
+ * /proc/pressure/cpu).  vd_cpu_pressure_open() returns a descriptor to
+ * pass to vd_cpu_pressure_read(), or -errno when the system keeps no such
+ * count (-ENOTSUP on macOS; PSI disabled or absent on Linux).
+ * vd_cpu_pressure_read() returns 0 or -errno.
+ */
+int vd_cpu_pressure_open(void);
+int vd_cpu_pressure_read(int fd, uint64_t *waited_us);
+
+/*
  * What a thread is for, highest class first.  DEADLINE: the threads that
  * must run when everything else is late (the timer, which answers when the
  * workers cannot) or must keep up with delivery (a backend's reader).
