@@ -5,7 +5,11 @@
  * submits it.  Submitting never blocks, takes no lock and never allocates:
  * the event is armed on the timer thread's wheel (through a ring) and pushed
  * into the ring of its type for one worker shard, chosen by a stable hash of
- * the pid so one process's events stay in order.  A fixed set of pinned
+ * the pid so one process's events stay in order.  No event waits behind
+ * another's evaluation while a worker is free: a worker that has held one
+ * event for over a millisecond is stuck, producers queue past it to the
+ * next worker, and idle workers take what already waits in its rings (then
+ * one process's events may be answered out of order).  A fixed set of
  * workers pop events, call the evaluator and answer through the backend's
  * respond callback.  The timer thread answers any AUTH event still pending at
  * deadline - margin with the type's default verdict.  Worker and timer race
@@ -89,11 +93,23 @@ struct vd_config {
 	unsigned ring_size;  /* per type and shard, power of two >= 2 */
 	unsigned pool_size;  /* events per type */
 	bool multi_producer; /* several threads submit concurrently */
+	/* Pin each worker to a CPU, from the last one down.  A worker that
+	 * finds its CPU taken (woken, it first runs over 1 ms after its event
+	 * came: a CPU hog holds it for a scheduler tick) leaves it for the
+	 * scheduler's choice, and pins itself again after 1 s, doubling up
+	 * to a minute each time it has to leave. */
 	bool pin_workers;
 	/* Longest an idle worker spins before parking.  The spin adapts:
 	 * it halves while nothing comes, grows back when events come soon
 	 * after a park, and stops at once when a yield shows another thread
-	 * wants the CPU (spinning would only take its time). */
+	 * wants the CPU (spinning would only take its time).  A spinning
+	 * worker keeps a CPU from going idle, so a thread waiting for a CPU
+	 * elsewhere is not moved to it: workers spin only while the system's
+	 * CPU pressure (Linux PSI: time runnable threads waited) stays under
+	 * 2 % over 20 ms windows, and not at all for a back-off (40 ms,
+	 * doubling while the pressure lasts, at most 1 s) after a window
+	 * above.  Where the system keeps no such count (macOS, Linux without
+	 * PSI) they spin only if CPUs outnumber the workers by two. */
 	uint64_t spin_ns;
 	uint64_t tick_ns; /* timer wheel resolution */
 	struct vd_type_config types[VD_EVENT_TYPE_COUNT];

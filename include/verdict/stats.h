@@ -63,6 +63,19 @@ struct vd_worker_stats {
 	uint64_t parks;
 	uint64_t wakeups; /* wakes sent to this worker by producers */
 	uint64_t busy_ns; /* time spent evaluating and answering */
+	uint64_t spin_ns; /* time spent spinning for the next event */
+	uint64_t stolen;  /* events taken from a stuck worker's ring */
+	uint64_t unpins;  /* times it left its CPU, found contended */
+};
+
+/* The spin gate: whether idle workers may spin (vd_config.spin_ns). */
+struct vd_spin_stats {
+	bool pressure;    /* judged from the system's CPU pressure; false:
+	                     spinning only when CPUs outnumber the workers
+	                     by two */
+	bool open;        /* workers may spin now */
+	uint64_t closed;  /* times CPU pressure closed it */
+	uint64_t samples; /* pressure readings */
 };
 
 struct vd_timer_stats {
@@ -80,6 +93,8 @@ struct vd_stats {
 	struct vd_type_stats types[VD_EVENT_TYPE_COUNT];
 	struct vd_worker_stats worker[VD_MAX_WORKERS];
 	struct vd_timer_stats timer;
+	struct vd_spin_stats spin;
+	uint64_t redirected; /* AUTH events sent past a stuck worker */
 };
 
 /*

@@ -222,7 +222,28 @@ vd_counters_walk(const struct vd_stats *st, const char *const *prefixes,
 		putf(&w, VD_CTR_COUNTER, "times",
 		    "wake-ups producers sent to the parked worker",
 		    (int64_t)ws->wakeups, "worker.%u.wakeups", i);
+		putf(&w, VD_CTR_COUNTER, "us",
+		    "time spent spinning for the next event (a CPU kept "
+		    "busy)",
+		    us(ws->spin_ns), "worker.%u.spin_us", i);
+		putf(&w, VD_CTR_COUNTER, "events",
+		    "events taken from a stuck worker's rings",
+		    (int64_t)ws->stolen, "worker.%u.stolen", i);
+		putf(&w, VD_CTR_COUNTER, "times",
+		    "times the worker left its CPU, found contended",
+		    (int64_t)ws->unpins, "worker.%u.unpins", i);
 	}
+	put(&w, "pipeline.redirected", VD_CTR_COUNTER, "events",
+	    "AUTH events queued past a stuck worker", (int64_t)st->redirected);
+	put(&w, "pipeline.spin.open", VD_CTR_GAUGE, "bool",
+	    "1 while idle workers may spin", st->spin.open ? 1 : 0);
+	put(&w, "pipeline.spin.pressure", VD_CTR_GAUGE, "bool",
+	    "1: the spin gate follows the system's CPU pressure; 0: it is "
+	    "open only where CPUs outnumber the workers by two",
+	    st->spin.pressure ? 1 : 0);
+	put(&w, "pipeline.spin.closed", VD_CTR_COUNTER, "times",
+	    "times threads waiting for a CPU closed the spin gate",
+	    (int64_t)st->spin.closed);
 	put(&w, "timer.armed", VD_CTR_COUNTER, "events",
 	    "deadline timers put on the wheel", (int64_t)st->timer.armed);
 	put(&w, "timer.fired", VD_CTR_COUNTER, "events",

@@ -117,7 +117,10 @@ struct vd_sleeper {
 	alignas(VD_CACHELINE) _Atomic uint32_t parked;
 	_Atomic uint32_t seq;
 	_Atomic uint64_t wakeups;
-	char pad[VD_CACHELINE - 2 * sizeof(uint32_t) - sizeof(uint64_t)];
+	/* Workers: when the event in hand was taken (0: none).  On the line
+	 * producers read anyway, so a look costs no extra miss. */
+	_Atomic uint64_t busy_since;
+	char pad[VD_CACHELINE - 2 * sizeof(uint32_t) - 2 * sizeof(uint64_t)];
 };
 
 struct vd_worker {
@@ -131,7 +134,12 @@ struct vd_worker {
 	uint64_t spin_cur;
 	unsigned cancels;     /* pushed, for the every-32nd depth check */
 	unsigned cancel_kick; /* depth at which the timer is woken early */
-	_Atomic uint64_t events, parks, busy_ns;
+	/* Pinning: the CPU it is pinned to, when it may pin again after
+	 * leaving a contended CPU, and how long it waits next time. */
+	bool pinned;
+	unsigned pin_cpu;
+	uint64_t repin_ns, repin_wait_ns;
+	_Atomic uint64_t events, parks, busy_ns, spin_ns, stolen, unpins;
 };
 
 #define VD_PRODUCER_SLOTS 32
@@ -160,6 +168,18 @@ struct vd_pipeline {
 	/* The first error a pipeline thread got taking its class
 	 * (vd_thread_class), 0: none. */
 	_Atomic int prio_err;
+
+	/* The spin gate (pipeline.c, spin_allowed): the system's CPU
+	 * pressure, read by one worker at a time, the one that moves
+	 * sg_next_ns; -1: no pressure count, spin only where CPUs outnumber
+	 * the workers by two. */
+	int sg_fd;
+	bool sg_pressure; /* judged by pressure (sg_fd), else static */
+	bool sg_static_open;
+	alignas(VD_CACHELINE) _Atomic uint64_t sg_next_ns;
+	_Atomic uint64_t sg_closed_until_ns;
+	_Atomic uint64_t sg_closed, sg_samples, redirected;
+	uint64_t sg_last_ns, sg_last_us, sg_backoff_ns;
 
 	alignas(VD_CACHELINE) _Atomic bool accepting;
 	_Atomic bool stopping;   /* workers and notify thread: leave */
@@ -206,6 +226,12 @@ struct vd_pipeline {
 /* Takes a box out of / returns it to its pool (any thread). */
 struct vd_box *vd__pool_get(struct vd_pool *pool);
 void vd__pool_put(struct vd_pool *pool, struct vd_box *b);
+
+/* The spin gate: whether idle workers may spin at time now (stats), and
+ * its judgement of one pressure reading (us: waited, since boot) taken at
+ * time now (tests drive it by hand). */
+bool vd__spin_open(const struct vd_pipeline *p, uint64_t now);
+void vd__spin_judge(struct vd_pipeline *p, uint64_t now, uint64_t us);
 
 void vd__timer_arm(struct vd_pipeline *p, struct vd_box *b);
 void vd__timer_cancel(struct vd_pipeline *p, struct vd_box *b);

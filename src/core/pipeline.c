@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <verdict/pipeline.h>
 #include <verdict/stats.h>
@@ -538,6 +539,40 @@ timer_poke(struct vd_pipeline *p, uint64_t fire_ns)
 	}
 }
 
+/*
+ * A worker is stuck when the event in its hand has taken longer than
+ * STUCK_NS: an evaluation far beyond its bound, or a worker that does not
+ * get its CPU.  Events are not queued behind it (shard_past_stuck) and idle
+ * workers take what already waits in its rings (worker_steal).
+ */
+#define STUCK_NS 1000000u
+
+static inline bool
+worker_stuck(const struct vd_worker *w, uint64_t now)
+{
+	uint64_t since =
+	    atomic_load_explicit(&w->sl.busy_since, memory_order_relaxed);
+
+	return since != 0 && now > since + STUCK_NS;
+}
+
+/* The first worker after `shard` that is not stuck; `shard` if all are. */
+static unsigned
+shard_past_stuck(struct vd_pipeline *p, unsigned shard, uint64_t now)
+{
+	unsigned k, s;
+
+	for (k = 1; k < p->nworkers; k++) {
+		s = (shard + k) % p->nworkers;
+		if (!worker_stuck(&p->workers[s], now)) {
+			atomic_fetch_add_explicit(
+			    &p->redirected, 1, memory_order_relaxed);
+			return s;
+		}
+	}
+	return shard;
+}
+
 bool
 vd_pipeline_submit(struct vd_pipeline *p, struct vd_event *ev)
 {
@@ -577,6 +612,8 @@ vd_pipeline_submit(struct vd_pipeline *p, struct vd_event *ev)
 		goto drop;
 
 	shard = shard_of(p, ev->proc.pid);
+	if (p->nworkers > 1 && worker_stuck(&p->workers[shard], now))
+		shard = shard_past_stuck(p, shard, now);
 	ev->shard = (uint16_t)shard;
 	/* Kept in a local: once published, the box may be answered, freed
 	 * and reused by another producer before we return. */
@@ -609,23 +646,48 @@ release:
 /* ------------------------------------------------------------------ */
 /* Workers                                                             */
 
+/* Events wait in one of w's own rings. */
 static bool
-worker_has_work(void *arg)
+worker_own_work(const struct vd_worker *w)
 {
-	struct vd_worker *w = arg;
-	struct vd_pipeline *p = w->p;
+	const struct vd_pipeline *p = w->p;
 	unsigned t;
 
-	if (atomic_load_explicit(&p->stopping, memory_order_relaxed))
-		return true;
 	for (t = 0; t < VD_AUTH_TYPE_COUNT; t++)
 		if (vd_ring_depth(&p->rings[t][w->id]) != 0)
 			return true;
 	return false;
 }
 
-static void
-worker_answer(struct vd_worker *w, struct vd_box *b)
+/* Another worker is stuck with events waiting behind it. */
+static bool
+worker_can_steal(const struct vd_worker *w, uint64_t now)
+{
+	const struct vd_pipeline *p = w->p;
+	unsigned i;
+
+	for (i = 0; i < p->nworkers; i++)
+		if (i != w->id && worker_stuck(&p->workers[i], now) &&
+		    worker_own_work(&p->workers[i]))
+			return true;
+	return false;
+}
+
+static bool
+worker_has_work(void *arg)
+{
+	const struct vd_worker *w = arg;
+	const struct vd_pipeline *p = w->p;
+
+	if (atomic_load_explicit(&p->stopping, memory_order_relaxed))
+		return true;
+	return worker_own_work(w) ||
+	    (p->nworkers > 1 && worker_can_steal(w, vd_now_ns()));
+}
+
+/* Evaluates and answers one event; returns the time it was done. */
+static uint64_t
+worker_answer(struct vd_worker *w, struct vd_box *b, uint64_t now)
 {
 	struct vd_pipeline *p = w->p;
 	enum vd_event_type t = b->ev.type;
@@ -633,14 +695,16 @@ worker_answer(struct vd_worker *w, struct vd_box *b)
 	struct vd_type_cells *tc = &c->t[t];
 	struct vd_decision d;
 	uint32_t expect = VD_PENDING;
-	uint64_t now, cookie = 0;
+	uint64_t cookie = 0;
 
 	/* The timer may have answered it already: skip the evaluation. */
 	if (atomic_load_explicit(&b->state, memory_order_acquire) !=
 	    VD_PENDING) {
 		box_put(p, b);
-		return;
+		return now;
 	}
+	/* Producers look at it to keep events from queueing behind us. */
+	atomic_store_explicit(&w->sl.busy_since, now, memory_order_relaxed);
 	/* The backend's I/O first, so the evaluation itself stays pure. */
 	if (p->ops.prepare != NULL)
 		cookie = p->ops.prepare(p->bctx, w->id, &b->ev);
@@ -649,7 +713,7 @@ worker_answer(struct vd_worker *w, struct vd_box *b)
 	if (!atomic_compare_exchange_strong_explicit(&b->state, &expect,
 	        VD_ANSWERED, memory_order_acq_rel, memory_order_acquire)) {
 		box_put(p, b); /* the timer won */
-		return;
+		return vd_now_ns();
 	}
 	if (!p->ops.respond(p->bctx, t, &b->ev.handle, &d))
 		vd__cell_add(c, &tc->respond_errors, 1);
@@ -672,10 +736,60 @@ worker_answer(struct vd_worker *w, struct vd_box *b)
 	    vd_ring_depth(&w->cancel) > w->cancel_kick &&
 	    atomic_load_explicit(&p->t_next_wake_ns, memory_order_relaxed) != 0)
 		timer_kick(p);
+	return now;
 }
 
+static void
+add_relaxed(_Atomic uint64_t *x, uint64_t n)
+{
+	atomic_store_explicit(x,
+	    atomic_load_explicit(x, memory_order_relaxed) + n,
+	    memory_order_relaxed);
+}
+
+/*
+ * Pinning that cannot trap a worker on a busy CPU: a worker woken from a
+ * park that first runs CONTENDED_WAKE_NS after its event was submitted
+ * found its CPU taken (an idle CPU wakes in tens of microseconds; a CPU
+ * hog holds it for a scheduler tick, 4 ms).  It lets the scheduler place
+ * it anywhere it may run, and pins itself again after a while (1 s,
+ * doubling each time it has to leave, at most a minute).
+ */
+#define CONTENDED_WAKE_NS 1000000u
+#define REPIN_FIRST_NS    1000000000u
+#define REPIN_MAX_NS      64000000000u
+
+static void
+worker_woken(struct vd_worker *w, const struct vd_box *b, uint64_t now)
+{
+	struct vd_pipeline *p = w->p;
+
+	if (!w->pinned || now < b->submit_ns + CONTENDED_WAKE_NS)
+		return;
+	if (vd_unpin_self(p->cpus, p->ncpus) != 0)
+		return;
+	w->pinned = false;
+	w->repin_ns = now + w->repin_wait_ns;
+	if (w->repin_wait_ns < REPIN_MAX_NS)
+		w->repin_wait_ns *= 2;
+	add_relaxed(&w->unpins, 1);
+}
+
+static void
+worker_repin(struct vd_worker *w, uint64_t now)
+{
+	if (w->pinned || !w->p->cfg.pin_workers || now < w->repin_ns)
+		return;
+	w->pinned = vd_pin_self(w->pin_cpu) == 0;
+	w->repin_ns = UINT64_MAX;
+}
+
+/* Pops the rings of worker `from` (w's own, or a stuck one's) and answers
+ * up to WORKER_BATCH events of each type.  `woken`: w just came back from
+ * a park, and the first event says how long that took. */
 static unsigned
-worker_drain(struct vd_worker *w)
+worker_drain(
+    struct vd_worker *w, struct vd_worker *from, uint64_t now, bool woken)
 {
 	struct vd_pipeline *p = w->p;
 	struct vd_box *b;
@@ -687,22 +801,113 @@ worker_drain(struct vd_worker *w)
 			if (atomic_load_explicit(
 			        &p->stopping, memory_order_relaxed))
 				return n;
-			b = vd_ring_pop_sc(&p->rings[t][w->id]);
+			/* Many consumers: another worker may steal. */
+			b = vd_ring_pop_mc(&p->rings[t][from->id]);
 			if (b == NULL)
 				break;
-			worker_answer(w, b);
+			if (woken && n == 0)
+				worker_woken(w, b, now);
+			now = worker_answer(w, b, now);
 			n++;
 		}
 	}
 	return n;
 }
 
-static void
-add_relaxed(_Atomic uint64_t *x, uint64_t n)
+/* Takes events waiting behind stuck workers. */
+static unsigned
+worker_steal(struct vd_worker *w, uint64_t now)
 {
-	atomic_store_explicit(x,
-	    atomic_load_explicit(x, memory_order_relaxed) + n,
-	    memory_order_relaxed);
+	struct vd_pipeline *p = w->p;
+	unsigned i, n = 0, k;
+
+	for (i = 0; i < p->nworkers; i++)
+		if (i != w->id && worker_stuck(&p->workers[i], now)) {
+			k = worker_drain(w, &p->workers[i], now, false);
+			add_relaxed(&w->stolen, k);
+			n += k;
+		}
+	return n;
+}
+
+/*
+ * The spin gate.  A spinning worker holds a CPU that never goes idle, so
+ * a thread waiting for a CPU elsewhere is not pulled over to it: on a
+ * small host the spin can take the time the thread delivering events, or
+ * the timer, needs.  Workers spin only while nothing waits for a CPU: the
+ * system's CPU pressure (the time runnable threads spent waiting) is read
+ * at most every SG_WINDOW_NS by whichever worker is about to spin; a
+ * window in which threads waited more than SG_PRESSURE_PERMILLE of the
+ * time closes the gate for a back-off that doubles while the pressure
+ * lasts (at most SG_BACKOFF_MAX_NS) and halves again after a clean window
+ * of spinning.  Without a pressure count (macOS, Linux without PSI) the
+ * gate is open only where CPUs outnumber the workers by two: one CPU for
+ * the producer, one for everything else.
+ */
+#define SG_WINDOW_NS         20000000u
+#define SG_BACKOFF_MIN_NS    40000000u
+#define SG_BACKOFF_MAX_NS    1000000000u
+#define SG_PRESSURE_PERMILLE 20u
+/* A longer gap between readings (nobody spun) judges nothing. */
+#define SG_STALE_NS 1000000000u
+
+bool
+vd__spin_open(const struct vd_pipeline *p, uint64_t now)
+{
+	if (p->cfg.spin_ns == 0)
+		return false;
+	if (!p->sg_pressure)
+		return p->sg_static_open;
+	return now >=
+	    atomic_load_explicit(&p->sg_closed_until_ns, memory_order_relaxed);
+}
+
+void
+vd__spin_judge(struct vd_pipeline *p, uint64_t now, uint64_t us)
+{
+	uint64_t dt, waited_ns, closed_until;
+
+	atomic_fetch_add_explicit(&p->sg_samples, 1, memory_order_relaxed);
+	dt = now - p->sg_last_ns;
+	waited_ns = (us - p->sg_last_us) * 1000u;
+	closed_until =
+	    atomic_load_explicit(&p->sg_closed_until_ns, memory_order_relaxed);
+	if (p->sg_last_ns != 0 && dt < SG_STALE_NS) {
+		if (waited_ns * 1000u > dt * SG_PRESSURE_PERMILLE) {
+			atomic_store_explicit(&p->sg_closed_until_ns,
+			    now + p->sg_backoff_ns, memory_order_relaxed);
+			atomic_fetch_add_explicit(
+			    &p->sg_closed, 1, memory_order_relaxed);
+			if (p->sg_backoff_ns < SG_BACKOFF_MAX_NS)
+				p->sg_backoff_ns *= 2;
+		} else if (closed_until <= p->sg_last_ns &&
+		    p->sg_backoff_ns > SG_BACKOFF_MIN_NS) {
+			/* Spun the whole window, and nobody waited. */
+			p->sg_backoff_ns /= 2;
+		}
+	}
+	p->sg_last_ns = now;
+	p->sg_last_us = us;
+}
+
+static bool
+spin_allowed(struct vd_pipeline *p, uint64_t now)
+{
+	uint64_t next, us;
+
+	if (p->sg_pressure) {
+		next =
+		    atomic_load_explicit(&p->sg_next_ns, memory_order_relaxed);
+		/* acq_rel: the readings of the previous sampler (another
+		 * worker) happen before ours. */
+		if (now >= next &&
+		    atomic_compare_exchange_strong_explicit(&p->sg_next_ns,
+		        &next, now + SG_WINDOW_NS, memory_order_acq_rel,
+		        memory_order_relaxed) &&
+		    vd_cpu_pressure_read(p->sg_fd, &us) == 0)
+			vd__spin_judge(p, now, us);
+	}
+	return vd__spin_open(p, now);
 }
 
 /* A yield that returns later than this gave the CPU to another thread. */
@@ -725,13 +930,38 @@ vd_pipeline_priority_error(const struct vd_pipeline *p)
 	return atomic_load(&((struct vd_pipeline *)p)->prio_err);
 }
 
+/*
+ * Spins while events keep coming, up to w->spin_cur; true when work came.
+ * Yields while spinning: where a producer shares this CPU it runs instead
+ * of waiting for the spin to end; alone, yield returns at once.  A yield
+ * that took long means another thread wanted this CPU: spinning would
+ * only take its time, so it stops (and the next spin starts from 0).
+ */
+static bool
+worker_spin(struct vd_worker *w, uint64_t t0)
+{
+	uint64_t spin_end = t0 + w->spin_cur, t1 = t0, y;
+	bool got;
+
+	while (!(got = worker_has_work(w)) && (t1 = vd_now_ns()) < spin_end) {
+		vd_yield();
+		y = vd_now_ns();
+		if (y - t1 > YIELD_CONTENDED_NS) {
+			w->spin_cur = 0;
+			break;
+		}
+	}
+	add_relaxed(&w->spin_ns, vd_now_ns() - t0);
+	return got;
+}
+
 static void *
 worker_main(void *arg)
 {
 	struct vd_worker *w = arg;
 	struct vd_pipeline *p = w->p;
-	uint64_t max = p->cfg.spin_ns, t0, t1, spin_end;
-	bool contended;
+	uint64_t max = p->cfg.spin_ns, t0, t1;
+	bool woken = false;
 	unsigned n;
 	char name[16];
 
@@ -740,44 +970,42 @@ worker_main(void *arg)
 	take_class(p, VD_THREAD_WORKER);
 	/* From the last CPU down: CPU 0 usually takes the most interrupts,
 	 * and an unpinned reader thread finds the first CPUs free. */
-	if (p->cfg.pin_workers)
-		(void)vd_pin_self(p->cpus[p->ncpus - 1 - w->id % p->ncpus]);
+	w->pin_cpu = p->cpus[p->ncpus - 1 - w->id % p->ncpus];
+	w->repin_wait_ns = REPIN_FIRST_NS;
+	w->repin_ns = 0;
+	worker_repin(w, 0);
 	w->spin_cur = max;
 	for (;;) {
 		t0 = vd_now_ns();
-		n = worker_drain(w);
+		n = worker_drain(w, w, t0, woken);
+		woken = false;
+		if (n == 0 && p->nworkers > 1)
+			n = worker_steal(w, t0);
 		if (n != 0) {
 			t1 = vd_now_ns();
 			add_relaxed(&w->events, n);
 			add_relaxed(&w->busy_ns, t1 - t0);
 			continue;
 		}
+		/* Idle: not stuck, whatever producers last saw. */
+		atomic_store_explicit(
+		    &w->sl.busy_since, 0, memory_order_relaxed);
 		if (atomic_load_explicit(&p->stopping, memory_order_acquire))
 			break;
-		/* Spin while events keep coming; park quickly once they stop.
-		 */
-		spin_end = t0 + w->spin_cur;
-		/* Yield while spinning: where a producer shares this CPU
-		 * (as many workers as CPUs), it runs instead of waiting
-		 * for our spin to end; alone, yield returns at once.  A
-		 * yield that took long means another thread wanted this CPU:
-		 * spinning would only take its time, so park. */
-		contended = false;
-		while (!worker_has_work(w) && (t1 = vd_now_ns()) < spin_end) {
-			vd_yield();
-			if (vd_now_ns() - t1 > YIELD_CONTENDED_NS) {
-				contended = true;
-				break;
+		/* Spin while events keep coming; park quickly once they
+		 * stop. */
+		if (w->spin_cur != 0 && spin_allowed(p, t0)) {
+			if (worker_spin(w, t0)) {
+				w->spin_cur = max;
+				continue;
 			}
+			w->spin_cur /= 2;
 		}
-		if (worker_has_work(w)) {
-			w->spin_cur = max;
-			continue;
-		}
-		w->spin_cur = contended ? 0 : w->spin_cur / 2;
 		add_relaxed(&w->parks, 1);
 		t0 = vd_now_ns();
+		worker_repin(w, t0);
 		sleeper_park(&w->sl, worker_has_work, w, UINT64_MAX);
+		woken = true;
 		/* Woken soon after parking: the load is back, spin longer. */
 		if (vd_now_ns() - t0 < max) {
 			w->spin_cur = w->spin_cur * 2 + max / 8;
@@ -886,6 +1114,33 @@ timer_has_work(void *arg)
 	    atomic_load_explicit(&p->t_stopping, memory_order_relaxed);
 }
 
+/*
+ * Events wait behind a stuck worker (one that producers no longer queue
+ * to): wake a parked worker to take them (worker_steal).  Each tick while
+ * events are in flight, so nothing waits more than a tick for a thief.
+ */
+static void
+timer_unstick(struct vd_pipeline *p, uint64_t now)
+{
+	unsigned i, j;
+
+	for (i = 0; i < p->nworkers; i++) {
+		if (!worker_stuck(&p->workers[i], now) ||
+		    !worker_own_work(&p->workers[i]))
+			continue;
+		/* Pairs with the fence in the thief's sleeper_park(): it
+		 * sees the stuck rings, or we see it parked. */
+		publish_fence();
+		for (j = 0; j < p->nworkers; j++)
+			if (j != i &&
+			    atomic_load_explicit(&p->workers[j].sl.parked,
+			        memory_order_relaxed) != 0) {
+				sleeper_wake(&p->workers[j].sl);
+				break;
+			}
+	}
+}
+
 static void *
 timer_main(void *arg)
 {
@@ -903,6 +1158,8 @@ timer_main(void *arg)
 		vd_wheel_advance(p->wheel, now / tick);
 		while ((n = vd_wheel_get(p->wheel)) != NULL)
 			vd__timer_fire(p, box_of_node(n), now, false);
+		if (p->nworkers > 1)
+			timer_unstick(p, now);
 		if (atomic_load_explicit(&p->t_stopping, memory_order_acquire))
 			break;
 		/* While events are in flight, tick to drain cancels (boxes
@@ -1026,6 +1283,7 @@ vd_pipeline_create(const struct vd_config *cfg, const struct vd_evaluator *eval,
 	if (p == NULL)
 		goto fail_nop;
 	memset(p, 0, sizeof(*p));
+	p->sg_fd = -1;
 	p->cfg = *cfg;
 	p->eval = *eval;
 	p->ops = *ops;
@@ -1036,6 +1294,13 @@ vd_pipeline_create(const struct vd_config *cfg, const struct vd_evaluator *eval,
 	/* Captured now, so a caller that pins itself later (a reader thread)
 	 * does not drag the workers onto its CPU. */
 	p->ncpus = vd_cpu_list(p->cpus, VD_MAX_WORKERS);
+	/* The spin gate: CPU pressure where the system counts it. */
+	rc = vd_cpu_pressure_open();
+	p->sg_fd = rc >= 0 ? rc : -1;
+	p->sg_pressure = p->sg_fd >= 0;
+	p->sg_static_open = vd_usable_cpus() >= p->nworkers + 2;
+	p->sg_backoff_ns = SG_BACKOFF_MIN_NS;
+	rc = -ENOMEM;
 	for (t = 0; t < VD_EVENT_TYPE_COUNT; t++)
 		live_store(&p->live[t], &cfg->types[t]);
 	atomic_store(&p->t_next_wake_ns, UINT64_MAX);
@@ -1150,7 +1415,7 @@ drain_auth_rings(struct vd_pipeline *p)
 
 	for (t = 0; t < VD_AUTH_TYPE_COUNT; t++)
 		for (i = 0; i < p->nworkers; i++)
-			while ((b = vd_ring_pop_sc(&p->rings[t][i])) != NULL) {
+			while ((b = vd_ring_pop_mc(&p->rings[t][i])) != NULL) {
 				expect = VD_PENDING;
 				if (!atomic_compare_exchange_strong_explicit(
 				        &b->state, &expect, VD_ANSWERED,
@@ -1230,6 +1495,8 @@ vd_pipeline_destroy(struct vd_pipeline *p)
 	free(p->wheel);
 	free(p->pcells);
 	free(p->wcells);
+	if (p->sg_fd >= 0)
+		close(p->sg_fd);
 	free(p);
 }
 
@@ -1250,7 +1517,7 @@ vd_pipeline_progress(const struct vd_pipeline *p, struct vd_progress *out)
 	for (i = 0; i < p->nworkers; i++) {
 		out->worker_events[i] = atomic_load_explicit(
 		    &p->workers[i].events, memory_order_relaxed);
-		out->worker_queued[i] = worker_has_work((void *)&p->workers[i]);
+		out->worker_queued[i] = worker_own_work(&p->workers[i]);
 	}
 	out->timer_events =
 	    atomic_load_explicit(&c->t_armed, memory_order_relaxed) +

@@ -163,7 +163,8 @@ vd_pipeline_stats(const struct vd_pipeline *p, struct vd_stats *out)
 			out->types[t].margin_min_ns = 0;
 		/* A racy snapshot, as any gauge read from outside is. */
 		for (i = 0; i < shards; i++)
-			out->types[t].ring_depth += vd_ring_depth(&p->rings[t][i]);
+			out->types[t].ring_depth +=
+			    vd_ring_depth(&p->rings[t][i]);
 	}
 	out->workers = p->nworkers;
 	for (i = 0; i < p->nworkers && i < VD_MAX_WORKERS; i++) {
@@ -171,6 +172,14 @@ vd_pipeline_stats(const struct vd_pipeline *p, struct vd_stats *out)
 		out->worker[i].parks = LD(p->workers[i].parks);
 		out->worker[i].busy_ns = LD(p->workers[i].busy_ns);
 		out->worker[i].wakeups = LD(p->workers[i].sl.wakeups);
+		out->worker[i].spin_ns = LD(p->workers[i].spin_ns);
+		out->worker[i].stolen = LD(p->workers[i].stolen);
+		out->worker[i].unpins = LD(p->workers[i].unpins);
 	}
+	out->spin.pressure = p->sg_pressure;
+	out->spin.open = vd__spin_open(p, vd_now_ns());
+	out->spin.closed = LD(p->sg_closed);
+	out->spin.samples = LD(p->sg_samples);
+	out->redirected = LD(p->redirected);
 	out->uptime_ns = p->start_ns ? vd_now_ns() - p->start_ns : 0;
 }

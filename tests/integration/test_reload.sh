@@ -407,6 +407,10 @@ if [ "$def" -eq 0 ] && [ "$arr" -eq 0 ] && [ "$drp" -eq 0 ] &&
 	ok "every open was answered by a worker with the policy's verdict"
 else
 	not_ok "every open was answered by a worker with the policy's verdict"
+	# Where the answers went: the pool, the rings, the workers.
+	timeout -s KILL 20 "$VERDICTCTL" -S "$SOCK" -t 10 \
+	    auth.open.dropped_pool ring.auth.open.depth_max worker timer \
+	    pipeline 2>&1 | sed 's/^/# /'
 fi
 if [ "$we" = 0 ] && [ "$wf" = 0 ]; then
 	ok "no answer refused by the kernel"
