@@ -118,6 +118,7 @@ struct result {
 	int first_errno;
 	uint64_t sum_ns;
 	uint64_t elapsed_ns;
+	uint64_t cpu_ns; /* the listener's CPU time over the measured part */
 	struct vd_hist hist;
 	/* verdictd cells */
 	bool have_fan;
@@ -413,20 +414,41 @@ hist_merge(struct vd_hist *into, const struct vd_hist *h)
 }
 
 /*
+ * The listener's CPU time, from a process CPU clock: ours
+ * (CLOCK_PROCESS_CPUTIME_ID: every thread of this process, the listener's
+ * and this main thread's, which only sleeps; not the openers', who live in
+ * the child) or another process's (clock_getcpuclockid).  In nanoseconds,
+ * user and system alike; 0 when the clock cannot be read.
+ */
+static uint64_t
+cpu_clock_ns(clockid_t clk)
+{
+	struct timespec ts;
+
+	if (clock_gettime(clk, &ts) != 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
+}
+
+/*
  * Runs the child's openers through the warm-up and the measured part;
  * the listener is in place.  Returns when they have been told to stop:
  * t0 and end bracket the measured part.
  */
 static void
-openers_run(uint64_t *t0, uint64_t *end)
+openers_run(clockid_t cpu, uint64_t *t0, uint64_t *end, uint64_t *cpu_ns)
 {
+	uint64_t c0;
+
 	atomic_store_explicit(&shm->phase, PH_WARMUP, memory_order_release);
 	(void)wait_ns(WARMUP_NS);
+	c0 = cpu_clock_ns(cpu);
 	*t0 = vd_clock_ns();
 	/* release: the openers see PH_MEASURE only after t0. */
 	atomic_store_explicit(&shm->phase, PH_MEASURE, memory_order_release);
 	(void)wait_ns((uint64_t)(opt.duration_s * (double)NS_PER_S));
 	*end = vd_clock_ns();
+	*cpu_ns = cpu_clock_ns(cpu) - c0;
 	atomic_store_explicit(&shm->phase, PH_STOP, memory_order_release);
 }
 
@@ -466,6 +488,7 @@ openers_unmap(void)
 
 struct lctx {
 	char msg[512];
+	clockid_t cpu_clock; /* the listener's CPU time (start may set it) */
 	/* minimal */
 	int mfan;
 	int efd;
@@ -808,6 +831,7 @@ run_cell(enum lkind lk, unsigned k, struct result *r)
 
 	memset(r, 0, sizeof(*r));
 	memset(&c, 0, sizeof(c));
+	c.cpu_clock = CLOCK_PROCESS_CPUTIME_ID;
 	if ((pid = openers_fork(k)) < 0) {
 		vd_cli_warnx(PROG, "%s K=%u: cannot start the openers: %s",
 		    l->name, k, strerror(-pid));
@@ -820,7 +844,7 @@ run_cell(enum lkind lk, unsigned k, struct result *r)
 		openers_unmap();
 		return false;
 	}
-	openers_run(&t0, &end);
+	openers_run(c.cpu_clock, &t0, &end, &r->cpu_ns);
 	/*
 	 * Every open in flight is answered before the listener goes: an
 	 * opener still blocked after a while means the listener stopped
@@ -886,6 +910,7 @@ merge_rounds(unsigned nrounds)
 				m->errors += r->errors;
 				m->sum_ns += r->sum_ns;
 				m->elapsed_ns += r->elapsed_ns;
+				m->cpu_ns += r->cpu_ns;
 				hist_merge(&m->hist, &r->hist);
 				/* The backend's books: the last round's. */
 				m->have_fan = r->have_fan;
@@ -914,6 +939,13 @@ opens_per_s(const struct result *r)
 	    : 0;
 }
 
+/* The listener's CPU time per measured open, in ns. */
+static double
+cpu_per_open_ns(const struct result *r)
+{
+	return r->opens > 0 ? (double)r->cpu_ns / (double)r->opens : 0;
+}
+
 static void
 print_table(void)
 {
@@ -922,18 +954,18 @@ print_table(void)
 	unsigned l, i;
 
 	printf("listener          K      opens   mean µs    p50 µs    p99 µs"
-	       "      opens/s\n");
+	       "      opens/s  cpu µs/open\n");
 	for (l = 0; l < L_COUNT; l++) {
 		for (i = 0; i < opt.nk; i++) {
 			r = &results[l][i];
 			if (!r->done)
 				continue;
 			printf("%-15s %3u %10" PRIu64
-			       " %9.2f %9.2f %9.2f %12.0f\n",
+			       " %9.2f %9.2f %9.2f %12.0f %12.2f\n",
 			    listeners[l].name, r->k, r->opens, mean_ns(r) / 1e3,
 			    (double)vd_hist_quantile(&r->hist, 0.5) / 1e3,
 			    (double)vd_hist_quantile(&r->hist, 0.99) / 1e3,
-			    opens_per_s(r));
+			    opens_per_s(r), cpu_per_open_ns(r) / 1e3);
 			any_fan |= r->have_fan;
 		}
 	}
@@ -970,10 +1002,12 @@ print_json_cells(void)
 			printf(
 			    "{\"listener\":\"%s\",\"k\":%u,\"opens\":%" PRIu64
 			    ",\"mean_ns\":%.1f,\"p50_ns\":%" PRIu64
-			    ",\"p99_ns\":%" PRIu64 ",\"opens_per_s\":%.0f",
+			    ",\"p99_ns\":%" PRIu64 ",\"opens_per_s\":%.0f"
+			    ",\"cpu_ns_per_open\":%.1f",
 			    listeners[l].name, r->k, r->opens, mean_ns(r),
 			    vd_hist_quantile(&r->hist, 0.5),
-			    vd_hist_quantile(&r->hist, 0.99), opens_per_s(r));
+			    vd_hist_quantile(&r->hist, 0.99), opens_per_s(r),
+			    cpu_per_open_ns(r));
 			if (r->have_fan)
 				printf(",\"perm_events\":%" PRIu64
 				       ",\"ignore_added\":%" PRIu64
