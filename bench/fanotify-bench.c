@@ -56,6 +56,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <verdict/backend.h>
 #include <verdict/pipeline.h>
 #include <verdict/policy.h>
 #include <verdict/stats.h>
@@ -717,6 +718,7 @@ verdictd_start(struct lctx *c, const struct listener *l)
 {
 	struct vd_config cfg;
 	struct vd_fan_config fc;
+	struct vd_backend b;
 	struct vd_evaluator inner;
 	struct vd_policy_error perr;
 	struct vd_policy *pol;
@@ -771,6 +773,11 @@ verdictd_start(struct lctx *c, const struct listener *l)
 			    strerror(-rc));
 		goto fail;
 	}
+	/* As verdictd does before the backend starts: what the policy
+	 * reads decides what the backend reads per event. */
+	vd_fan_backend(c->fan, &b);
+	if ((rc = b.policy_changed(b.ctx, pol, c->msg, sizeof(c->msg))) != 0)
+		goto fail;
 	c->p = vd_pipeline_create(&cfg, &inner, vd_fan_ops(), c->fan, &rc);
 	if (c->p == NULL) {
 		snprintf(c->msg, sizeof(c->msg), "vd_pipeline_create: %s",

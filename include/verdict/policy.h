@@ -95,6 +95,15 @@ bool vd_policy_needs_path(const struct vd_policy *pol);
 bool vd_policy_needs_exe(const struct vd_policy *pol);
 
 /*
+ * True when a rule looks at what the process's identity gives beyond its
+ * pid (uid=, gid=, exe=, exe_prefix=, comm=, and the code signing
+ * conditions): a backend that must work to learn it (fanotify reads
+ * /proc) skips it otherwise.  Without such a rule, every decision is the
+ * same for every process.
+ */
+bool vd_policy_needs_process(const struct vd_policy *pol);
+
+/*
  * Calls fn for every value of every path= (prefix false) and prefix=
  * (prefix true) condition, with its rule's 1-based number, so a backend
  * can tell which rules lie outside what it watches.  value is not

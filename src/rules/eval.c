@@ -273,6 +273,17 @@ vd_policy_needs_exe(const struct vd_policy *pol)
 }
 
 bool
+vd_policy_needs_process(const struct vd_policy *pol)
+{
+	return policy_has(pol,
+	    (UINT32_C(1) << C_UID) | (UINT32_C(1) << C_GID) |
+	        (UINT32_C(1) << C_EXE) | (UINT32_C(1) << C_EXE_PREFIX) |
+	        (UINT32_C(1) << C_COMM) | (UINT32_C(1) << C_TEAM_ID) |
+	        (UINT32_C(1) << C_SIGNING_ID) | (UINT32_C(1) << C_PLATFORM) |
+	        (UINT32_C(1) << C_CDHASH));
+}
+
+bool
 vd_policy_needs_path(const struct vd_policy *pol)
 {
 	return policy_has(pol,

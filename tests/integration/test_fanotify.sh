@@ -292,6 +292,14 @@ else
 	echo "# auth.open.denied ${1:-?}, auth.exec.denied ${2:-?}"
 	not_ok "the counters show the denials"
 fi
+# deny.rules tests paths only: no event needs the process's identity.
+set -- $(ctr backend.fanotify.proc.hits backend.fanotify.proc.misses)
+if [ "${1:-x}" = 0 ] && [ "${2:-x}" = 0 ]; then
+	ok "a policy without process conditions reads no identity"
+else
+	echo "# proc.hits ${1:-?}, proc.misses ${2:-?}"
+	not_ok "a policy without process conditions reads no identity"
+fi
 # nice_of NAME: the nice value of the daemon's thread so named (field 19 of
 # its stat, counted after the ")" that ends the name).
 nice_of() {
@@ -932,6 +940,13 @@ if start_daemon o --watch "$W" --policy "$TMP/o.rules"; then
 	else
 		sed 's/^/# sh: /' "$TMP/o.err"
 		not_ok "after an exec of an unwatched file the new exe decides"
+	fi
+	set -- $(ctr backend.fanotify.proc.misses)
+	if [ "${1:-0}" -ge 1 ]; then
+		ok "an exe= rule has identities read"
+	else
+		echo "# proc.misses ${1:-?}"
+		not_ok "an exe= rule has identities read"
 	fi
 	r=$(ctr backend.fanotify.proc.exec_refreshes)
 	if [ "${r:-0}" -ge 1 ]; then

@@ -1192,6 +1192,22 @@ Test(policy, needs_path_and_path_values)
 		vd_policy_free(exe);
 		vd_policy_free(comm);
 	}
+	/* uid= reads the identity; pid= comes with every event. */
+	cr_assert(vd_policy_needs_process(none));
+	cr_assert_not(vd_policy_needs_process(pol));
+	{
+		struct vd_policy *pid = must("deny open pid=1 : all\n");
+		struct vd_policy *gid = must("deny open gid=5 : all\n");
+		struct vd_policy *exe =
+		    must("allow open exe_prefix=/a/ : all\n");
+
+		cr_assert_not(vd_policy_needs_process(pid));
+		cr_assert(vd_policy_needs_process(gid));
+		cr_assert(vd_policy_needs_process(exe));
+		vd_policy_free(pid);
+		vd_policy_free(gid);
+		vd_policy_free(exe);
+	}
 	vd_policy_paths(pol, collect_path, &s);
 	cr_assert_str_eq(
 	    s.buf, "1:path=/etc/shadow;2:prefix=/a/;2:prefix=/b/;");

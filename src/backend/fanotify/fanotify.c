@@ -3,10 +3,11 @@
  *
  * Threads and what each may do:
  *   - the reader: read() the groups, fill events, submit.  Its only other
- *     syscalls are fstat() and close() of each event's pidfd; on a miss of
- *     the identity cache, reads of /proc/<pid>; the answer to an event it
- *     cannot queue or that is our own; and, on a guard event, removing
- *     ignore marks.  It never opens a watched file, never logs.
+ *     syscalls, when the policy reads process identities, are fstat() and
+ *     close() of each event's pidfd (pidfds are asked for only then) and,
+ *     on a miss of the identity cache, reads of /proc/<pid>; the answer
+ *     to an event it cannot queue or that is our own; and, on a guard
+ *     event, removing ignore marks.  It never opens a watched file, never logs.
  *   - workers: prepare() reads the event fd's identity (fstat) and, for
  *     path rules, its path (readlink); then the policy; respond() writes
  *     one answer; then decided() may add an ignore mark for an allow that
@@ -152,6 +153,8 @@ vd_fan_create(const struct vd_fan_config *c, int *err, char *msg, size_t msgsz)
 	atomic_init(&fan->ignore_epoch, 1);
 	fan->self = getpid();
 	atomic_store(&fan->need_path, c->read_paths);
+	/* Until a policy says otherwise (b_policy_changed). */
+	atomic_store(&fan->need_proc, true);
 	*err = 0;
 	return fan;
 nomem:
@@ -464,10 +467,16 @@ vd_fan_start(struct vd_fan *fan, struct vd_pipeline *p, char *msg, size_t msgsz)
 		return fail_errno(msg, msgsz, "/proc/self/fd");
 	if (fan->cfg.audit)
 		init |= FAN_ENABLE_AUDIT;
-	fan->perm_fd = fanotify_init(init | FAN_REPORT_PIDFD, evflags);
-	if (fan->perm_fd < 0 && errno == EINVAL) {
-		/* Before Linux 5.15: identities are then re-read on every
-		 * event (no pidfd to tell a reused pid). */
+	/* A pidfd costs the kernel a pidfs file per event, and us an fstat
+	 * and a close: asked for only when the policy reads identities. */
+	fan->pidfds = atomic_load(&fan->need_proc);
+	if (fan->pidfds)
+		fan->perm_fd = fanotify_init(init | FAN_REPORT_PIDFD, evflags);
+	if (!fan->pidfds || (fan->perm_fd < 0 && errno == EINVAL)) {
+		/* Before Linux 5.15, or for a policy that reads only pids:
+		 * identities are then re-read on every event (no pidfd to
+		 * tell a reused pid), should a reload ask for them. */
+		fan->pidfds = false;
 		fan->perm_fd = fanotify_init(init, evflags);
 	}
 	if (fan->perm_fd < 0)
@@ -719,14 +728,25 @@ b_policy_changed(
     void *ctx, const struct vd_policy *pol, char *msg, size_t msgsz)
 {
 	struct vd_fan *fan = ctx;
+	bool proc;
 
-	(void)msg;
-	(void)msgsz;
 	atomic_store(&fan->need_path,
 	    fan->cfg.read_paths || (pol != NULL && vd_policy_needs_path(pol)));
 	atomic_store(&fan->need_exe, pol != NULL && vd_policy_needs_exe(pol));
+	/* Without a policy the evaluator is not ours to know: read it. */
+	proc = pol == NULL || vd_policy_needs_process(pol);
+	atomic_store(&fan->need_proc, proc);
 	if (fan->ign != NULL)
 		vd_fan_drop_ignores(fan);
+	if (proc && fan->perm_fd >= 0 && !fan->pidfds) {
+		/* The group's flags are fixed at start: correct, but slow. */
+		snprintf(msg, msgsz,
+		    "fanotify: the policy reads process identities (uid=, "
+		    "gid=, exe=, comm=) and the backend started without "
+		    "pidfds: each event's identity is read from /proc until "
+		    "verdictd restarts");
+		return -ENOTSUP;
+	}
 	return 0;
 }
 

@@ -100,6 +100,9 @@ struct vd_fan {
 	struct vd_pipeline *p;
 	_Atomic bool need_path;
 	_Atomic bool need_exe;
+	/* The policy reads the process's identity (not only its pid). */
+	_Atomic bool need_proc;
+	bool pidfds;               /* the permission group reports pidfds */
 	_Atomic uint64_t pause_ns; /* test hook: the reader sleeps once */
 	void (*overflow)(void *ctx);
 	void *overflow_ctx;

@@ -94,7 +94,13 @@ read_perm_event(struct vd_fan *fan, const struct fanotify_event_metadata *md)
 		goto out;
 	}
 	clear_event(ev, md->fd);
-	vd__fan_proc_lookup(fan, md->pid, pidfd, &ev->proc);
+	if (atomic_load_explicit(&fan->need_proc, memory_order_relaxed)) {
+		vd__fan_proc_lookup(fan, md->pid, pidfd, &ev->proc);
+	} else {
+		/* No rule reads more of the process than its pid. */
+		memset(&ev->proc, 0, offsetof(struct vd_process, exe) + 1);
+		ev->proc.pid = md->pid;
+	}
 	vd_pipeline_submit(fan->p, ev);
 out:
 	if (pidfd >= 0)
