@@ -116,15 +116,22 @@ vd_simrun_evaluator(struct vd_simrun *r)
 	return vd_testeval_evaluator(r->te);
 }
 
-/* The runner: the workload to its end, then until every AUTH message
- * settled (by its deadline at the latest). */
+/* The workload to its end, then until every AUTH message settled (by its
+ * deadline at the latest): whether they all did. */
+static bool
+settle(const struct essim_scenario *s, struct essim_workload *w)
+{
+	essim_workload_join(w);
+	return essim_wait_idle(max_deadline(s) + 1000 * NS_PER_MS);
+}
+
+/* The runner: settles the run in the background. */
 static void *
 runner_main(void *arg)
 {
 	struct vd_simrun *r = arg;
 
-	essim_workload_join(r->w);
-	r->idle = essim_wait_idle(max_deadline(&r->s) + 1000 * NS_PER_MS);
+	r->idle = settle(&r->s, r->w);
 	r->elapsed_ns = vd_clock_ns() - r->t0;
 	atomic_store(&r->done, true);
 	return NULL;
@@ -330,5 +337,50 @@ out:
 	}
 	vd_pipeline_destroy(p);
 	b.destroy(b.ctx);
+	return rc;
+}
+
+int
+vd_simrun_client(const struct essim_scenario *s,
+    const struct vd_simrun_client *c, struct vd_simrun_report *out, char *err,
+    size_t errsz)
+{
+	struct vd_stats *stats = out->stats;
+	struct essim_workload *w = NULL;
+	struct essim_config kcfg;
+	bool started = false;
+	uint64_t t0;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	out->stats = stats;
+	essim_config_init(&kcfg);
+	if ((rc = essim_kernel_init(&kcfg)) != 0) {
+		snprintf(err, errsz, "simulator: %s", strerror(-rc));
+		return rc;
+	}
+	/* The processes exist before the client, as in run_start. */
+	if ((rc = essim_workload_create(s, &w)) != 0) {
+		snprintf(err, errsz, "cannot create the workload: %s",
+		    strerror(-rc));
+		goto out;
+	}
+	if ((rc = c->start(c->ctx, err, errsz)) != 0)
+		goto out;
+	started = true;
+	t0 = vd_clock_ns();
+	if ((rc = essim_workload_run(w)) != 0) {
+		snprintf(
+		    err, errsz, "cannot start the workload: %s", strerror(-rc));
+		goto out;
+	}
+	out->idle = settle(s, w);
+	out->elapsed_ns = vd_clock_ns() - t0;
+	essim_workload_report(w, &out->workload);
+out:
+	if (started)
+		c->finish(c->ctx, &out->auth, &out->notify);
+	essim_workload_destroy(w);
+	essim_kernel_fini();
 	return rc;
 }

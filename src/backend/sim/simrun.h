@@ -79,6 +79,30 @@ struct vd_evaluator vd_simrun_evaluator(struct vd_simrun *r);
  * the workload's and the es backend's. */
 void vd_simrun_report(const struct vd_simrun *r, struct vd_simrun_report *out);
 
+/*
+ * Another ES client in the es backend's place, for a benchmark that
+ * judges verdictd against it (verdict-bench's floor): the same run as
+ * vd_simrun -- a fresh simulated kernel, the scenario's processes before
+ * the clients, the workload, the wait until every AUTH message settled,
+ * the kernel's books -- with no pipeline.  start creates and subscribes
+ * the client(s): 0, or -errno with a sentence in err.  finish, called
+ * after start succeeded, once the run settled or failed: reads the
+ * kernel's books of its client(s) into auth and notify (the same client
+ * twice if it has one), then deletes them.
+ */
+struct vd_simrun_client {
+	void *ctx;
+	int (*start)(void *ctx, char *err, size_t errsz);
+	void (*finish)(void *ctx, struct essim_client_report *auth,
+	    struct essim_client_report *notify);
+};
+
+/* Runs the scenario with client c; out->stats is not touched and out->es
+ * stays zero.  0, or -errno with a sentence in err. */
+int vd_simrun_client(const struct essim_scenario *s,
+    const struct vd_simrun_client *c, struct vd_simrun_report *out, char *err,
+    size_t errsz);
+
 /* True when the kernel's books show a clean run: no client terminated, no
  * missed, late or duplicate answer, nothing left retained. */
 bool vd_simrun_clean(const struct vd_simrun_report *r);
