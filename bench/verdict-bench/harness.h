@@ -246,6 +246,13 @@ void unpin(void);
 void wake_counts_now(const struct vd_pipeline *p, struct wake_counts *c);
 void wake_counts_of(const struct vd_stats *s, struct wake_counts *c);
 
+#ifdef VD_HAVE_SIM
+/* floor.c: the scenario against the floor, a minimal ES client that
+ * answers ALLOW inline.  0, or -errno with a sentence in err. */
+int floor_run(const struct essim_scenario *s, struct vd_simrun_report *out,
+    char *err, size_t errsz);
+#endif
+
 /* The benchmarks, one file each. */
 void bench_es_flood(void);
 void bench_latency(void);
