@@ -9,6 +9,7 @@
 struct opts opt = {
 	.workers = 2,
 	.duration_s = 5,
+	.runs = 20,
 };
 
 bool failed;

@@ -53,12 +53,24 @@
 #define TARGET_THROUGHPUT_EPS 2000000.0
 #define TARGET_LATENCY_P99_US 50.0
 
+/* Which runs of deadlines have the CPU hog. */
+enum hog_mode { HOG_BOTH, HOG_NONE, HOG_ONLY };
+
+#define MAX_SCENARIO_OPTS 16
+
 struct opts {
 	const char *only;
 	bool quick;
 	bool verbose;
 	unsigned workers;
-	double duration_s; /* latency and spin runs */
+	double duration_s; /* latency and spin runs; deadlines when set */
+	bool duration_set;
+	/* deadlines */
+	unsigned runs;
+	enum hog_mode hog;
+	const char *scenarios[MAX_SCENARIO_OPTS];
+	size_t nscenarios;
+	uint64_t respond_delay_ms; /* test hook: verdictd answers late */
 };
 
 extern struct opts opt;
@@ -254,6 +266,7 @@ int floor_run(const struct essim_scenario *s, struct vd_simrun_report *out,
 #endif
 
 /* The benchmarks, one file each. */
+void bench_deadlines(void);
 void bench_es_flood(void);
 void bench_latency(void);
 void bench_query(void);

@@ -20,6 +20,11 @@
  *   spin        latency at 100 k/s as the workers' spin budget varies
  *   query       latency while another thread reads the counters
  *   es_flood    AUTH latency with and without a NOTIFY flood (simulator)
+ *   deadlines   every scenario at full time scale, with and without a CPU
+ *               hog, verdictd against the floor (a minimal inline ES
+ *               client); exit 1 when verdictd missed a deadline or was
+ *               terminated where the floor was not.  Long: only with
+ *               --only deadlines, never in the default run.
  *
  * Alternatives are compared through small ops tables, so every
  * implementation pays the same indirect call and the loops are shared.
@@ -39,6 +44,7 @@
 struct bench {
 	const char *name;
 	void (*run)(void);
+	bool only; /* too long for the default run: --only NAME */
 };
 
 static const struct bench benches[] = {
@@ -51,13 +57,15 @@ static const struct bench benches[] = {
 	{ "query", bench_query },
 #ifdef VD_HAVE_SIM
 	{ "es_flood", bench_es_flood },
+	{ "deadlines", bench_deadlines, .only = true },
 #endif
 };
 
 #define NBENCH (sizeof(benches) / sizeof(benches[0]))
 
 static const char synopsis[] =
-    "usage: verdict-bench [-hqvV] [-o name] [-w workers] [-d seconds]\n";
+    "usage: verdict-bench [-hqvV] [-o name] [-w workers] [-d seconds]\n"
+    "                     [-n runs] [-s scenario]... [--hog no|yes|both]\n";
 
 static void
 usage(FILE *f)
@@ -73,7 +81,15 @@ usage(FILE *f)
 	    "  -q, --quick           smaller counts (a CI smoke run)\n"
 	    "  -w, --workers N       pipeline workers (default 2)\n"
 	    "  -d, --duration SECS   length of each latency run "
-	    "(default 5, quick 2)\n"
+	    "(default 5, quick 2);\n"
+	    "                        deadlines: overrides each scenario's\n"
+	    "  -n, --runs N          deadlines: runs per cell (default 20)\n"
+	    "  -s, --scenario FILE   deadlines: this scenario (a path, or a\n"
+	    "                        shipped name); repeat for more; default\n"
+	    "                        every shipped one\n"
+	    "      --hog MODE        deadlines: no, yes or both (default)\n"
+	    "      --respond-delay-ms MS  deadlines test hook: verdictd's\n"
+	    "                        answers leave MS later\n"
 	    "  -v, --verbose         progress on stderr\n"
 	    "  -h, --help            this text\n"
 	    "  -V, --version         print the version\n"
@@ -92,16 +108,19 @@ main(int argc, char **argv)
 		{ "workers", required_argument, NULL, 'w' },
 		{ "duration", required_argument, NULL, 'd' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "runs", required_argument, NULL, 'n' },
+		{ "scenario", required_argument, NULL, 's' },
+		{ "hog", required_argument, NULL, 'H' },
+		{ "respond-delay-ms", required_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
 	};
-	bool duration_set = false;
 	unsigned long ul;
 	char *end;
 	size_t i;
 	int c;
 
-	while (
-	    (c = getopt_long(argc, argv, "hVo:qw:d:v", longopts, NULL)) != -1) {
+	while ((c = getopt_long(
+	            argc, argv, "hVo:qw:d:vn:s:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			usage(stdout);
@@ -140,7 +159,47 @@ main(int argc, char **argv)
 				    "--duration: expected 0.01 to 3600 "
 				    "seconds, got %s",
 				    optarg);
-			duration_set = true;
+			opt.duration_set = true;
+			break;
+		case 'n':
+			errno = 0;
+			ul = strtoul(optarg, &end, 10);
+			if (errno != 0 || end == optarg || *end != '\0' ||
+			    ul < 1 || ul > 100000)
+				return vd_cli_usage_error(PROG, synopsis,
+				    "--runs: expected 1 to 100000, got %s",
+				    optarg);
+			opt.runs = (unsigned)ul;
+			break;
+		case 's':
+			if (opt.nscenarios == MAX_SCENARIO_OPTS)
+				return vd_cli_usage_error(PROG, synopsis,
+				    "--scenario: at most %d, got more",
+				    MAX_SCENARIO_OPTS);
+			opt.scenarios[opt.nscenarios++] = optarg;
+			break;
+		case 'H':
+			if (strcmp(optarg, "both") == 0)
+				opt.hog = HOG_BOTH;
+			else if (strcmp(optarg, "no") == 0)
+				opt.hog = HOG_NONE;
+			else if (strcmp(optarg, "yes") == 0)
+				opt.hog = HOG_ONLY;
+			else
+				return vd_cli_usage_error(PROG, synopsis,
+				    "--hog: expected no, yes or both, got %s",
+				    optarg);
+			break;
+		case 'R':
+			errno = 0;
+			ul = strtoul(optarg, &end, 10);
+			if (errno != 0 || end == optarg || *end != '\0' ||
+			    ul > 60000)
+				return vd_cli_usage_error(PROG, synopsis,
+				    "--respond-delay-ms: expected 0 to 60000, "
+				    "got %s",
+				    optarg);
+			opt.respond_delay_ms = ul;
 			break;
 		case 'v':
 			opt.verbose = true;
@@ -152,7 +211,7 @@ main(int argc, char **argv)
 	if (optind != argc)
 		return vd_cli_usage_error(
 		    PROG, synopsis, "unexpected argument: %s", argv[optind]);
-	if (opt.quick && !duration_set)
+	if (opt.quick && !opt.duration_set)
 		opt.duration_s = 2;
 
 	if (sched_getaffinity(0, sizeof(startup_cpus), &startup_cpus) != 0) {
@@ -161,7 +220,8 @@ main(int argc, char **argv)
 	}
 	cyc_calibrate();
 	for (i = 0; i < NBENCH; i++)
-		if (opt.only == NULL || strcmp(opt.only, benches[i].name) == 0)
+		if (opt.only == NULL ? !benches[i].only
+		                     : strcmp(opt.only, benches[i].name) == 0)
 			benches[i].run();
 	return failed ? EXIT_CHECK : 0;
 }
