@@ -106,7 +106,7 @@ struct vd_config {
 	 * worker keeps a CPU from going idle, so a thread waiting for a CPU
 	 * elsewhere is not moved to it: workers spin only while the system's
 	 * CPU pressure (Linux PSI: time runnable threads waited) stays under
-	 * 2 % over 20 ms windows, and not at all for a back-off (40 ms,
+	 * 25 % over 20 ms windows, and not at all for a back-off (40 ms,
 	 * doubling while the pressure lasts, at most 1 s) after a window
 	 * above.  Where the system keeps no such count (macOS, Linux without
 	 * PSI) they spin only if CPUs outnumber the workers by two. */

@@ -667,19 +667,19 @@ Test(pipeline, cpu_pressure_closes_the_spin_gate_and_backs_off)
 	p->sg_pressure = true;
 	vd__spin_judge(p, t, us); /* the first reading: a baseline */
 	cr_assert(vd__spin_open(p, t));
-	/* 100 us waited in 20 ms (0.5 %): handoffs, not contention. */
+	/* 3 ms waited in 20 ms (15 %): handoffs, not contention. */
 	t += 20 * MS;
-	vd__spin_judge(p, t, us += 100);
+	vd__spin_judge(p, t, us += 3000);
 	cr_assert(vd__spin_open(p, t));
-	/* 2 ms in 20 ms (10 %): closed for the back-off, 40 ms. */
+	/* 8 ms in 20 ms (40 %): closed for the back-off, 40 ms. */
 	t += 20 * MS;
-	vd__spin_judge(p, t, us += 2000);
+	vd__spin_judge(p, t, us += 8000);
 	cr_assert(!vd__spin_open(p, t));
 	cr_assert(!vd__spin_open(p, t + 39 * MS));
 	cr_assert(vd__spin_open(p, t + 40 * MS));
 	/* Again: the back-off doubled. */
 	t += 20 * MS;
-	vd__spin_judge(p, t, us += 2000);
+	vd__spin_judge(p, t, us += 8000);
 	cr_assert(!vd__spin_open(p, t + 79 * MS));
 	cr_assert(vd__spin_open(p, t + 80 * MS));
 	/* A clean window that was partly closed proves nothing; one spent
@@ -689,7 +689,7 @@ Test(pipeline, cpu_pressure_closes_the_spin_gate_and_backs_off)
 	t += 20 * MS;
 	vd__spin_judge(p, t, us);
 	t += 20 * MS;
-	vd__spin_judge(p, t, us += 5000);
+	vd__spin_judge(p, t, us += 10000);
 	cr_assert(!vd__spin_open(p, t + 79 * MS));
 	cr_assert(vd__spin_open(p, t + 80 * MS));
 	/* A reading long after the last one judges nothing. */
