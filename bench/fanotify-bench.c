@@ -59,6 +59,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -101,12 +102,58 @@ struct opts {
 	unsigned k[NK_MAX];
 	bool run[L_COUNT];
 	bool json;
+	int hog_cpu; /* -1: no CPU hog */
 };
 
 static struct opts opt = {
 	.duration_s = 1,
 	.rounds = 3,
+	.hog_cpu = -1,
 };
+
+/* --hog: a busy loop pinned to one CPU for the whole run, the child of a
+ * process that dies with us (PR_SET_PDEATHSIG) and is killed at exit. */
+static pid_t hog_pid = -1;
+
+static void
+hog_stop(void)
+{
+	if (hog_pid > 0) {
+		kill(hog_pid, SIGKILL);
+		waitpid(hog_pid, NULL, 0);
+		hog_pid = -1;
+	}
+}
+
+static int
+hog_start(int cpu)
+{
+	cpu_set_t one;
+	pid_t parent = getpid();
+
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	hog_pid = fork();
+	if (hog_pid < 0) {
+		vd_cli_warnx(PROG, "--hog: fork: %s", strerror(errno));
+		return -1;
+	}
+	if (hog_pid == 0) {
+		volatile unsigned long spin = 0;
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(0);
+		if (sched_setaffinity(0, sizeof(one), &one) != 0)
+			_exit(1);
+		/* The bench runs at whatever nice it was given: the hog at
+		 * 0, like an ordinary busy process. */
+		setpriority(PRIO_PROCESS, 0, 0);
+		for (;;)
+			spin++;
+	}
+	return 0;
+}
 
 /* The private directory and its files (realpath'd: the policy's prefix
  * must match the path the backend reads back from the event's fd). */
@@ -1597,7 +1644,7 @@ print_targets(void)
 static const char synopsis[] =
     "usage: fanotify-bench [-hV] [--json] [-d seconds] [-r rounds] [-k list] "
     "[-l list]\n"
-    "                      [--fapolicyd-root dir]\n";
+    "                      [--fapolicyd-root dir] [--hog cpu]\n";
 
 static void
 usage(FILE *f)
@@ -1617,6 +1664,8 @@ usage(FILE *f)
 	      "      --fapolicyd-root DIR  where fapolicyd's package is "
 	      "installed or\n"
 	      "                        extracted (default /)\n"
+	      "      --hog CPU         a busy loop pinned to CPU for the "
+	      "whole run\n"
 	      "      --json            one JSON line per cell and target\n"
 	      "  -h, --help            this text\n"
 	      "  -V, --version         print the version\n"
@@ -1691,7 +1740,7 @@ parse_listeners(const char *arg)
 int
 main(int argc, char **argv)
 {
-	enum { OPT_JSON = 256, OPT_FAPD_ROOT };
+	enum { OPT_JSON = 256, OPT_FAPD_ROOT, OPT_HOG };
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -1701,6 +1750,7 @@ main(int argc, char **argv)
 		{ "listeners", required_argument, NULL, 'l' },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "fapolicyd-root", required_argument, NULL, OPT_FAPD_ROOT },
+		{ "hog", required_argument, NULL, OPT_HOG },
 		{ NULL, 0, NULL, 0 },
 	};
 	char msg[512], *end;
@@ -1761,6 +1811,19 @@ main(int argc, char **argv)
 				    optarg);
 			fapd_root = optarg;
 			break;
+		case OPT_HOG: {
+			unsigned long ul;
+
+			errno = 0;
+			ul = strtoul(optarg, &end, 10);
+			if (errno != 0 || end == optarg || *end != '\0' ||
+			    optarg[0] == '-' || ul >= CPU_SETSIZE)
+				return vd_cli_usage_error(PROG, synopsis,
+				    "--hog: expected a CPU number, got \"%s\"",
+				    optarg);
+			opt.hog_cpu = (int)ul;
+			break;
+		}
 		default:
 			return vd_cli_usage_error(PROG, synopsis, NULL);
 		}
@@ -1807,6 +1870,10 @@ main(int argc, char **argv)
 		return EXIT_SKIP;
 	}
 
+	if (opt.hog_cpu >= 0) {
+		if (atexit(hog_stop) != 0 || hog_start(opt.hog_cpu) != 0)
+			return EXIT_FAIL;
+	}
 	for (n = 0; n < opt.rounds && !stop_pending(); n++) {
 		for (l = 0; l < L_COUNT && !stop_pending(); l++) {
 			if (!opt.run[l])
@@ -1830,6 +1897,7 @@ main(int argc, char **argv)
 	print_targets();
 	fflush(stdout);
 
+	hog_stop();
 	if (caught != 0) {
 		/* Every listener is down; leave as the signal asked. */
 		vd_cli_warnx(PROG, "interrupted by %s", strsignal(caught));
