@@ -178,6 +178,7 @@ struct vd_pipeline {
 	bool sg_static_open;
 	alignas(VD_CACHELINE) _Atomic uint64_t sg_next_ns;
 	_Atomic uint64_t sg_closed_until_ns;
+	_Atomic bool sg_busy; /* a worker is judging a reading */
 	_Atomic uint64_t sg_closed, sg_samples, redirected;
 	uint64_t sg_last_ns, sg_last_us, sg_backoff_ns;
 

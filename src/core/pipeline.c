@@ -902,14 +902,20 @@ spin_allowed(struct vd_pipeline *p, uint64_t now)
 	if (p->sg_pressure) {
 		next =
 		    atomic_load_explicit(&p->sg_next_ns, memory_order_relaxed);
-		/* acq_rel: the readings of the previous sampler (another
-		 * worker) happen before ours. */
 		if (now >= next &&
 		    atomic_compare_exchange_strong_explicit(&p->sg_next_ns,
-		        &next, now + SG_WINDOW_NS, memory_order_acq_rel,
+		        &next, now + SG_WINDOW_NS, memory_order_relaxed,
 		        memory_order_relaxed) &&
-		    vd_cpu_pressure_read(p->sg_fd, &us) == 0)
-			vd__spin_judge(p, now, us);
+		    !atomic_exchange_explicit(
+		        &p->sg_busy, true, memory_order_acquire)) {
+			/* One judge at a time (a reading can outlast a window);
+			 * the flag orders each judge's state before the next.
+			 */
+			if (vd_cpu_pressure_read(p->sg_fd, &us) == 0)
+				vd__spin_judge(p, now, us);
+			atomic_store_explicit(
+			    &p->sg_busy, false, memory_order_release);
+		}
 	}
 	return vd__spin_open(p, now);
 }
