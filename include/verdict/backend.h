@@ -67,6 +67,12 @@ struct vd_policy;
  *
  * prepare_notify() (may be NULL) runs on the notify thread with a batch of
  * NOTIFY events before the evaluator's notify(), and may fill them.
+ *
+ * stuck() (may be NULL) runs on the timer thread when the inline runner
+ * (vd_pipeline_run_inline, verdict/pipeline.h) has held one event for over
+ * 1 ms, once per such event: the producer that runs inline reads nothing
+ * while it is stuck, and a standby must take over.  It must not block
+ * (wake a thread and return).
  */
 struct vd_backend_ops {
 	const char *name;
@@ -81,6 +87,7 @@ struct vd_backend_ops {
 	    const struct vd_decision *d, uint64_t cookie);
 	void (*prepare_notify)(
 	    void *ctx, struct vd_event *const *evs, size_t n);
+	void (*stuck)(void *ctx);
 };
 
 /* Where a started backend stands. */

@@ -55,8 +55,9 @@ struct vd_decision {
 };
 
 /*
- * The verdict logic.  evaluate() runs on worker `worker` (0 .. workers-1)
- * for each AUTH event, after the backend's prepare() step did whatever I/O
+ * The verdict logic.  evaluate() runs on worker `worker` (0 .. workers-1,
+ * and `workers` for the inline runner: vd_pipeline_eval_slots()) for each
+ * AUTH event, after the backend's prepare() step did whatever I/O
  * the event needs (verdict/backend.h); it must be pure: memory only, no
  * I/O, no locks, no allocation, bounded time.  *out arrives preset to the
  * type's default. notify() runs on the single notify thread with a batch of
@@ -112,6 +113,9 @@ struct vd_config {
 	 * PSI) they spin only if CPUs outnumber the workers by two. */
 	uint64_t spin_ns;
 	uint64_t tick_ns; /* timer wheel resolution */
+	/* One producer may answer its own AUTH events (see
+	 * vd_pipeline_submit_inline): the evaluator gets one slot more. */
+	bool inline_runner;
 	struct vd_type_config types[VD_EVENT_TYPE_COUNT];
 };
 
@@ -183,6 +187,9 @@ struct vd_progress {
 	bool worker_queued[VD_MAX_WORKERS];
 	uint64_t timer_events; /* timers armed and cancelled */
 	bool timer_queued;     /* arms waiting for the timer thread */
+	/* The inline runner: when it took the event in its hand (0: none);
+	 * the same in both snapshots is no progress. */
+	uint64_t inline_since;
 };
 
 void vd_pipeline_progress(const struct vd_pipeline *p, struct vd_progress *out);
@@ -225,6 +232,38 @@ vd_pipeline_event_get(struct vd_pipeline *p, enum vd_event_type t);
  * way the pipeline owns the event now.
  */
 bool vd_pipeline_submit(struct vd_pipeline *p, struct vd_event *ev);
+
+/*
+ * Run to completion, for a producer that may answer (fanotify's reader:
+ * its queue is the kernel's, nobody waits on it but the openers it would
+ * answer).  With cfg.inline_runner, one producer thread submits with
+ * vd_pipeline_submit_inline() into the inline runner's shard (armed like
+ * any other event, no worker woken) and then answers what it submitted
+ * with vd_pipeline_run_inline(), on its own thread: no hop to a worker, no
+ * wake-up.  Its evaluator slot is `workers`.  If it holds one event for
+ * over 1 ms it is stuck: workers take what waits in its shard, the timer
+ * answers the event in its hand by the deadline as always, and the timer
+ * calls the backend's stuck() so that a standby producer reads on
+ * (vd_pipeline_inline_stuck() says when to stop).  Only that one thread
+ * may call vd_pipeline_submit_inline and vd_pipeline_run_inline; without
+ * cfg.inline_runner they are vd_pipeline_submit and a no-op.  Returns:
+ * as vd_pipeline_submit; events answered; whether it is stuck now.
+ */
+bool vd_pipeline_submit_inline(struct vd_pipeline *p, struct vd_event *ev);
+unsigned vd_pipeline_run_inline(struct vd_pipeline *p);
+bool vd_pipeline_inline_stuck(const struct vd_pipeline *p);
+
+/*
+ * Hints for a producer choosing between inline and a worker (any thread):
+ * a worker is spinning now (an event submitted to it costs no wake-up and
+ * is answered sooner than by a thread that has to wake); workers may spin
+ * now (the spin gate of vd_config.spin_ns is open).
+ */
+bool vd_pipeline_worker_spinning(const struct vd_pipeline *p);
+bool vd_pipeline_spin_open(const struct vd_pipeline *p);
+
+/* Evaluator slots: workers, plus one for the inline runner. */
+unsigned vd_pipeline_eval_slots(const struct vd_pipeline *p);
 
 /*
  * Hot path.  Answers a message at once with the default verdict of type t,

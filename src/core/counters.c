@@ -233,6 +233,16 @@ vd_counters_walk(const struct vd_stats *st, const char *const *prefixes,
 		    "times the worker left its CPU, found contended",
 		    (int64_t)ws->unpins, "worker.%u.unpins", i);
 	}
+	put(&w, "pipeline.inline.events", VD_CTR_COUNTER, "events",
+	    "events the producer answered itself (the inline runner)",
+	    (int64_t)st->inline_runner.events);
+	put(&w, "pipeline.inline.busy_us", VD_CTR_COUNTER, "us",
+	    "time the inline runner spent evaluating and answering",
+	    us(st->inline_runner.busy_ns));
+	put(&w, "pipeline.inline.stuck", VD_CTR_COUNTER, "times",
+	    "times the inline runner held one event over 1 ms and a standby "
+	    "took over",
+	    (int64_t)st->inline_stuck);
 	put(&w, "pipeline.redirected", VD_CTR_COUNTER, "events",
 	    "AUTH events queued past a stuck worker", (int64_t)st->redirected);
 	put(&w, "pipeline.spin.open", VD_CTR_GAUGE, "bool",

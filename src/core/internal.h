@@ -162,7 +162,8 @@ struct vd_pipeline {
 	uint64_t id; /* distinguishes pipelines in thread-local caches */
 	uint64_t start_ns;
 	unsigned nworkers;
-	unsigned ncpus; /* the creating thread's CPUs, for pinning */
+	unsigned nslots; /* workers, and the inline runner's slot last */
+	unsigned ncpus;  /* the creating thread's CPUs, for pinning */
 	unsigned cpus[VD_MAX_WORKERS];
 
 	/* The first error a pipeline thread got taking its class
@@ -180,6 +181,11 @@ struct vd_pipeline {
 	_Atomic uint64_t sg_closed_until_ns;
 	_Atomic bool sg_busy; /* a worker is judging a reading */
 	_Atomic uint64_t sg_closed, sg_samples, redirected;
+	_Atomic uint32_t spinners; /* workers spinning now */
+	/* The inline runner: stuck episodes seen by the timer, and the
+	 * busy_since of the last one it reported (timer only). */
+	_Atomic uint64_t inline_stuck;
+	uint64_t inline_reported;
 	uint64_t sg_last_ns, sg_last_us, sg_backoff_ns;
 
 	alignas(VD_CACHELINE) _Atomic bool accepting;

@@ -573,8 +573,9 @@ shard_past_stuck(struct vd_pipeline *p, unsigned shard, uint64_t now)
 	return shard;
 }
 
-bool
-vd_pipeline_submit(struct vd_pipeline *p, struct vd_event *ev)
+/* Submits to a worker's shard, or (inl) to the inline runner's. */
+static bool
+submit(struct vd_pipeline *p, struct vd_event *ev, bool inl)
 {
 	struct vd_box *b = vd__box_of(ev);
 	enum vd_event_type t = ev->type;
@@ -611,9 +612,13 @@ vd_pipeline_submit(struct vd_pipeline *p, struct vd_event *ev)
 	if (!atomic_load_explicit(&p->accepting, memory_order_relaxed))
 		goto drop;
 
-	shard = shard_of(p, ev->proc.pid);
-	if (p->nworkers > 1 && worker_stuck(&p->workers[shard], now))
-		shard = shard_past_stuck(p, shard, now);
+	if (inl) {
+		shard = p->nworkers;
+	} else {
+		shard = shard_of(p, ev->proc.pid);
+		if (p->nworkers > 1 && worker_stuck(&p->workers[shard], now))
+			shard = shard_past_stuck(p, shard, now);
+	}
 	ev->shard = (uint16_t)shard;
 	/* Kept in a local: once published, the box may be answered, freed
 	 * and reused by another producer before we return. */
@@ -625,12 +630,15 @@ vd_pipeline_submit(struct vd_pipeline *p, struct vd_event *ev)
 	/* One reference for the worker path, one for the timer's arm. */
 	atomic_store_explicit(&b->refs, 2, memory_order_relaxed);
 	r = &p->rings[t][shard];
-	if (!vd_ring_push(r, b, p->cfg.multi_producer))
+	/* The inline ring has one producer, the runner itself. */
+	if (!vd_ring_push(r, b, p->cfg.multi_producer && !inl))
 		goto drop;
 	/* The arm ring holds the whole AUTH pool: it cannot be full. */
 	vd_ring_push(&p->arm, b, p->cfg.multi_producer);
 	publish_fence();
-	sleeper_wake(&p->workers[shard].sl);
+	/* The inline runner answers it next, on this thread. */
+	if (!inl)
+		sleeper_wake(&p->workers[shard].sl);
 	timer_poke(p, fire_ns);
 	vd__cell_max(&tc->ring_depth_max, vd_ring_depth(r));
 	return true;
@@ -641,6 +649,21 @@ release:
 	atomic_store_explicit(&b->refs, 1, memory_order_relaxed);
 	box_put(p, b);
 	return false;
+}
+
+bool
+vd_pipeline_submit(struct vd_pipeline *p, struct vd_event *ev)
+{
+	return submit(p, ev, false);
+}
+
+bool
+vd_pipeline_submit_inline(struct vd_pipeline *p, struct vd_event *ev)
+{
+	/* A NOTIFY event, or no runner: the ordinary way. */
+	return submit(p, ev,
+	    p->cfg.inline_runner &&
+	        vd_event_type_action(ev->type) == VD_ACTION_AUTH);
 }
 
 /* ------------------------------------------------------------------ */
@@ -666,7 +689,7 @@ worker_can_steal(const struct vd_worker *w, uint64_t now)
 	const struct vd_pipeline *p = w->p;
 	unsigned i;
 
-	for (i = 0; i < p->nworkers; i++)
+	for (i = 0; i < p->nslots; i++)
 		if (i != w->id && worker_stuck(&p->workers[i], now) &&
 		    worker_own_work(&p->workers[i]))
 			return true;
@@ -682,7 +705,7 @@ worker_has_work(void *arg)
 	if (atomic_load_explicit(&p->stopping, memory_order_relaxed))
 		return true;
 	return worker_own_work(w) ||
-	    (p->nworkers > 1 && worker_can_steal(w, vd_now_ns()));
+	    (p->nslots > 1 && worker_can_steal(w, vd_now_ns()));
 }
 
 /* Evaluates and answers one event; returns the time it was done. */
@@ -821,7 +844,7 @@ worker_steal(struct vd_worker *w, uint64_t now)
 	struct vd_pipeline *p = w->p;
 	unsigned i, n = 0, k;
 
-	for (i = 0; i < p->nworkers; i++)
+	for (i = 0; i < p->nslots; i++)
 		if (i != w->id && worker_stuck(&p->workers[i], now)) {
 			k = worker_drain(w, &p->workers[i], now, false);
 			add_relaxed(&w->stolen, k);
@@ -953,6 +976,7 @@ worker_spin(struct vd_worker *w, uint64_t t0)
 	uint64_t spin_end = t0 + w->spin_cur, t1 = t0, y;
 	bool got;
 
+	atomic_fetch_add_explicit(&w->p->spinners, 1, memory_order_relaxed);
 	while (!(got = worker_has_work(w)) && (t1 = vd_now_ns()) < spin_end) {
 		vd_yield();
 		y = vd_now_ns();
@@ -961,6 +985,7 @@ worker_spin(struct vd_worker *w, uint64_t t0)
 			break;
 		}
 	}
+	atomic_fetch_sub_explicit(&w->p->spinners, 1, memory_order_relaxed);
 	add_relaxed(&w->spin_ns, vd_now_ns() - t0);
 	return got;
 }
@@ -989,7 +1014,7 @@ worker_main(void *arg)
 		t0 = vd_now_ns();
 		n = worker_drain(w, w, t0, woken);
 		woken = false;
-		if (n == 0 && p->nworkers > 1)
+		if (n == 0 && p->nslots > 1)
 			n = worker_steal(w, t0);
 		if (n != 0) {
 			t1 = vd_now_ns();
@@ -1024,6 +1049,54 @@ worker_main(void *arg)
 		}
 	}
 	return NULL;
+}
+
+unsigned
+vd_pipeline_run_inline(struct vd_pipeline *p)
+{
+	struct vd_worker *w = &p->workers[p->nworkers];
+	uint64_t t0, t1;
+	unsigned n = 0, k;
+
+	if (!p->cfg.inline_runner)
+		return 0;
+	t0 = vd_now_ns();
+	/* Until the ring is empty: nobody else answers it while we run. */
+	while ((k = worker_drain(w, w, vd_now_ns(), false)) != 0)
+		n += k;
+	atomic_store_explicit(&w->sl.busy_since, 0, memory_order_relaxed);
+	if (n != 0) {
+		t1 = vd_now_ns();
+		add_relaxed(&w->events, n);
+		add_relaxed(&w->busy_ns, t1 - t0);
+	}
+	return n;
+}
+
+bool
+vd_pipeline_inline_stuck(const struct vd_pipeline *p)
+{
+	return p->cfg.inline_runner &&
+	    worker_stuck(&p->workers[p->nworkers], vd_now_ns());
+}
+
+bool
+vd_pipeline_spin_open(const struct vd_pipeline *p)
+{
+	return vd__spin_open(p, vd_now_ns());
+}
+
+bool
+vd_pipeline_worker_spinning(const struct vd_pipeline *p)
+{
+	return atomic_load_explicit(&((struct vd_pipeline *)p)->spinners,
+	           memory_order_relaxed) != 0;
+}
+
+unsigned
+vd_pipeline_eval_slots(const struct vd_pipeline *p)
+{
+	return p->nslots;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1103,7 +1176,7 @@ timer_drain(struct vd_pipeline *p)
 		vd__timer_arm(p, b);
 		any = true;
 	}
-	for (i = 0; i < p->nworkers; i++)
+	for (i = 0; i < p->nslots; i++)
 		while ((b = vd_ring_pop_sc(&p->workers[i].cancel)) != NULL) {
 			vd__timer_cancel(p, b);
 			any = true;
@@ -1132,9 +1205,24 @@ timer_has_work(void *arg)
 static void
 timer_unstick(struct vd_pipeline *p, uint64_t now)
 {
+	struct vd_worker *in;
+	uint64_t since;
 	unsigned i, j;
 
-	for (i = 0; i < p->nworkers; i++) {
+	/* The inline runner stuck is a producer that reads no more: the
+	 * backend's standby takes over (once per event it is stuck on). */
+	if (p->cfg.inline_runner) {
+		in = &p->workers[p->nworkers];
+		since = atomic_load_explicit(
+		    &in->sl.busy_since, memory_order_relaxed);
+		if (worker_stuck(in, now) && since != p->inline_reported) {
+			p->inline_reported = since;
+			add_relaxed(&p->inline_stuck, 1);
+			if (p->ops.stuck != NULL)
+				p->ops.stuck(p->bctx);
+		}
+	}
+	for (i = 0; i < p->nslots; i++) {
 		if (!worker_stuck(&p->workers[i], now) ||
 		    !worker_own_work(&p->workers[i]))
 			continue;
@@ -1168,7 +1256,7 @@ timer_main(void *arg)
 		vd_wheel_advance(p->wheel, now / tick);
 		while ((n = vd_wheel_get(p->wheel)) != NULL)
 			vd__timer_fire(p, box_of_node(n), now, false);
-		if (p->nworkers > 1)
+		if (p->nslots > 1)
 			timer_unstick(p, now);
 		if (atomic_load_explicit(&p->t_stopping, memory_order_acquire))
 			break;
@@ -1301,6 +1389,8 @@ vd_pipeline_create(const struct vd_config *cfg, const struct vd_evaluator *eval,
 	p->id = atomic_fetch_add(&pipeline_ids, 1);
 	p->nworkers = cfg->workers ? cfg->workers : vd_config_default_workers();
 	p->cfg.workers = p->nworkers;
+	/* The inline runner is one more slot, after the workers. */
+	p->nslots = p->nworkers + (cfg->inline_runner ? 1 : 0);
 	/* Captured now, so a caller that pins itself later (a reader thread)
 	 * does not drag the workers onto its CPU. */
 	p->ncpus = vd_cpu_list(p->cpus, VD_MAX_WORKERS);
@@ -1318,7 +1408,7 @@ vd_pipeline_create(const struct vd_config *cfg, const struct vd_evaluator *eval,
 	for (t = 0; t < VD_EVENT_TYPE_COUNT; t++) {
 		if ((rc = pool_init(&p->pools[t], cfg->pool_size)) != 0)
 			goto fail;
-		nrings = t < VD_AUTH_TYPE_COUNT ? p->nworkers : 1;
+		nrings = t < VD_AUTH_TYPE_COUNT ? p->nslots : 1;
 		p->rings[t] = calloc(nrings, sizeof(struct vd_ring));
 		if (p->rings[t] == NULL) {
 			rc = -ENOMEM;
@@ -1333,12 +1423,12 @@ vd_pipeline_create(const struct vd_config *cfg, const struct vd_evaluator *eval,
 	}
 	rc = -ENOMEM;
 	p->workers =
-	    aligned_alloc(VD_CACHELINE, p->nworkers * sizeof(*p->workers));
+	    aligned_alloc(VD_CACHELINE, p->nslots * sizeof(*p->workers));
 	if (p->workers == NULL)
 		goto fail;
-	memset(p->workers, 0, p->nworkers * sizeof(*p->workers));
+	memset(p->workers, 0, p->nslots * sizeof(*p->workers));
 	/* Every AUTH box in flight is at most once in each timer ring. */
-	for (i = 0; i < p->nworkers; i++) {
+	for (i = 0; i < p->nslots; i++) {
 		p->workers[i].p = p;
 		p->workers[i].id = i;
 		p->workers[i].cancel_kick = cfg->pool_size / 4;
@@ -1354,22 +1444,22 @@ vd_pipeline_create(const struct vd_config *cfg, const struct vd_evaluator *eval,
 	p->pcells = aligned_alloc(
 	    VD_CACHELINE, (VD_PRODUCER_SLOTS + 1) * sizeof(struct vd_cells));
 	p->wcells = aligned_alloc(
-	    VD_CACHELINE, (p->nworkers + 3) * sizeof(struct vd_cells));
+	    VD_CACHELINE, (p->nslots + 3) * sizeof(struct vd_cells));
 	if (p->wheel == NULL || p->pcells == NULL || p->wcells == NULL)
 		goto fail;
 	memset(p->pcells, 0, (VD_PRODUCER_SLOTS + 1) * sizeof(struct vd_cells));
-	memset(p->wcells, 0, (p->nworkers + 3) * sizeof(struct vd_cells));
+	memset(p->wcells, 0, (p->nslots + 3) * sizeof(struct vd_cells));
 	for (i = 0; i <= VD_PRODUCER_SLOTS; i++)
 		vd__cells_init(&p->pcells[i], i == VD_PRODUCER_SLOTS);
-	for (i = 0; i < p->nworkers + 3; i++)
+	for (i = 0; i < p->nslots + 3; i++)
 		vd__cells_init(&p->wcells[i], false);
 	/* The controller's cell is written at stop only, the producers'
 	 * overflow cell by several threads. */
-	p->tcells = &p->wcells[p->nworkers];
-	p->ncells = &p->wcells[p->nworkers + 1];
-	p->ccells = &p->wcells[p->nworkers + 2];
+	p->tcells = &p->wcells[p->nslots];
+	p->ncells = &p->wcells[p->nslots + 1];
+	p->ccells = &p->wcells[p->nslots + 2];
 	p->ccells->shared = true;
-	for (i = 0; i < p->nworkers; i++)
+	for (i = 0; i < p->nslots; i++)
 		p->workers[i].cells = &p->wcells[i];
 	/* Started at start; set here so the timer logic works on a pipeline
 	 * that is not running (tests drive it by hand). */
@@ -1424,7 +1514,7 @@ drain_auth_rings(struct vd_pipeline *p)
 	unsigned t, i;
 
 	for (t = 0; t < VD_AUTH_TYPE_COUNT; t++)
-		for (i = 0; i < p->nworkers; i++)
+		for (i = 0; i < p->nslots; i++)
 			while ((b = vd_ring_pop_mc(&p->rings[t][i])) != NULL) {
 				expect = VD_PENDING;
 				if (!atomic_compare_exchange_strong_explicit(
@@ -1491,13 +1581,13 @@ vd_pipeline_destroy(struct vd_pipeline *p)
 		pool_fini(&p->pools[t]);
 		if (p->rings[t] == NULL)
 			continue;
-		nrings = t < VD_AUTH_TYPE_COUNT ? p->nworkers : 1;
+		nrings = t < VD_AUTH_TYPE_COUNT ? p->nslots : 1;
 		for (i = 0; i < nrings; i++)
 			vd_ring_fini(&p->rings[t][i]);
 		free(p->rings[t]);
 	}
 	if (p->workers != NULL)
-		for (i = 0; i < p->nworkers; i++)
+		for (i = 0; i < p->nslots; i++)
 			vd_ring_fini(&p->workers[i].cancel);
 	free(p->workers);
 	vd_ring_fini(&p->arm);
@@ -1533,6 +1623,10 @@ vd_pipeline_progress(const struct vd_pipeline *p, struct vd_progress *out)
 	    atomic_load_explicit(&c->t_armed, memory_order_relaxed) +
 	    atomic_load_explicit(&c->t_cancelled, memory_order_relaxed);
 	out->timer_queued = vd_ring_depth(&p->arm) != 0;
+	if (p->cfg.inline_runner)
+		out->inline_since =
+		    atomic_load_explicit(&p->workers[p->nworkers].sl.busy_since,
+		        memory_order_relaxed);
 }
 
 bool
@@ -1542,6 +1636,8 @@ vd_progress_stuck(const struct vd_progress *a, const struct vd_progress *b)
 
 	if (a->timer_queued && b->timer_queued &&
 	    a->timer_events == b->timer_events)
+		return true;
+	if (a->inline_since != 0 && a->inline_since == b->inline_since)
 		return true;
 	for (i = 0; i < a->workers && i < b->workers; i++)
 		if (a->worker_queued[i] && b->worker_queued[i] &&

@@ -151,13 +151,13 @@ vd_pipeline_stats(const struct vd_pipeline *p, struct vd_stats *out)
 	for (i = 0; i < used; i++)
 		sum_cells(out, &p->pcells[i]);
 	sum_cells(out, &p->pcells[VD_PRODUCER_SLOTS]);
-	for (i = 0; i < p->nworkers; i++)
+	for (i = 0; i < p->nslots; i++)
 		sum_cells(out, &p->wcells[i]);
 	sum_cells(out, p->tcells);
 	sum_cells(out, p->ncells);
 	sum_cells(out, p->ccells);
 	for (t = 0; t < VD_EVENT_TYPE_COUNT; t++) {
-		unsigned shards = t < VD_AUTH_TYPE_COUNT ? p->nworkers : 1;
+		unsigned shards = t < VD_AUTH_TYPE_COUNT ? p->nslots : 1;
 
 		if (out->types[t].margin_min_ns == INT64_MAX)
 			out->types[t].margin_min_ns = 0;
@@ -181,5 +181,13 @@ vd_pipeline_stats(const struct vd_pipeline *p, struct vd_stats *out)
 	out->spin.closed = LD(p->sg_closed);
 	out->spin.samples = LD(p->sg_samples);
 	out->redirected = LD(p->redirected);
+	out->has_inline = p->cfg.inline_runner;
+	if (out->has_inline) {
+		const struct vd_worker *w = &p->workers[p->nworkers];
+
+		out->inline_runner.events = LD(w->events);
+		out->inline_runner.busy_ns = LD(w->busy_ns);
+		out->inline_stuck = LD(p->inline_stuck);
+	}
 	out->uptime_ns = p->start_ns ? vd_now_ns() - p->start_ns : 0;
 }

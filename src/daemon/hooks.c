@@ -19,6 +19,7 @@ struct vd_hooks {
 	char stall_name[VD_CONF_NAME_MAX];
 	_Atomic uint64_t stall_ns;
 	_Atomic bool block;
+	_Atomic int blocked; /* the evaluator slot that blocks, -1: none yet */
 	_Atomic bool released;
 	_Atomic uint64_t fired;
 };
@@ -46,11 +47,18 @@ hooks_evaluate(void *ctx, unsigned worker, const struct vd_event *ev,
 	struct vd_hooks *h = ctx;
 	uint64_t ns;
 
-	if (worker == 0 && atomic_load(&h->block) &&
-	    !atomic_load(&h->released)) {
-		atomic_fetch_add(&h->fired, 1);
-		while (atomic_load(&h->block) && !atomic_load(&h->released))
-			nap_ms();
+	if (atomic_load(&h->block) && !atomic_load(&h->released)) {
+		int none = -1;
+
+		/* The first slot to evaluate after block_worker was set:
+		 * a worker, or the inline runner (the fanotify reader). */
+		atomic_compare_exchange_strong(&h->blocked, &none, (int)worker);
+		if (atomic_load(&h->blocked) == (int)worker) {
+			atomic_fetch_add(&h->fired, 1);
+			while (atomic_load(&h->block) &&
+			    !atomic_load(&h->released))
+				nap_ms();
+		}
 	}
 	if (h->stall_name[0] != '\0' && !ev->target_truncated &&
 	    strcmp(base_name(ev->target), h->stall_name) == 0 &&
@@ -82,6 +90,7 @@ vd_hooks_create(const struct vd_evaluator *inner, const struct vd_conf_test *t)
 	if (h == NULL)
 		return NULL;
 	h->inner = *inner;
+	atomic_init(&h->blocked, -1);
 	memcpy(h->stall_name, t->stall_name, sizeof(h->stall_name));
 	vd_hooks_set(h, t);
 	return h;
@@ -97,6 +106,8 @@ void
 vd_hooks_set(struct vd_hooks *h, const struct vd_conf_test *t)
 {
 	atomic_store(&h->stall_ns, t->stall_ms * NS_PER_MS);
+	if (!t->block_worker)
+		atomic_store(&h->blocked, -1);
 	atomic_store(&h->block, t->block_worker);
 }
 

@@ -283,9 +283,10 @@ vd_daemon_run(struct daemon *d)
 		return rc == -EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
 	}
 	d->have_backend = true;
+	/* One evaluator slot per worker, and one for an inline runner. */
 	if ((status = evaluator(d, &eval,
-	         pc.workers != 0 ? pc.workers : vd_config_default_workers())) !=
-	    0)
+	         (pc.workers != 0 ? pc.workers : vd_config_default_workers()) +
+	             (pc.inline_runner ? 1 : 0))) != 0)
 		goto out;
 	status = EXIT_RUNTIME;
 	if (signals_init(&blocked, &old) != 0)

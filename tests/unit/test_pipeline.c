@@ -712,3 +712,119 @@ Test(pipeline, cpu_pressure_closes_the_spin_gate_and_backs_off)
 	tb_destroy(tb);
 	free(st);
 }
+
+/* The inline runner: a producer thread that answers what it submits. */
+struct runner {
+	struct tb *tb;
+	struct vd_pipeline *p;
+	uint64_t n;
+	unsigned answered;
+};
+
+static void *
+runner_main(void *arg)
+{
+	struct runner *r = arg;
+	struct vd_event *ev;
+	uint64_t i;
+
+	for (i = 0; i < r->n; i++) {
+		ev = vd_pipeline_event_get(r->p, VD_AUTH_OPEN);
+		cr_assert(ev != NULL);
+		ev->proc.pid = (pid_t)(100 + i);
+		ev->arrival_ns = tb_now_ns();
+		ev->deadline_ns = ev->arrival_ns + 60000 * MS;
+		ev->handle.id = tb_new_id(r->tb, ev->deadline_ns);
+		vd_pipeline_submit_inline(r->p, ev);
+	}
+	r->answered = vd_pipeline_run_inline(r->p);
+	return NULL;
+}
+
+static _Atomic unsigned stuck_calls;
+
+static void
+count_stuck(void *ctx)
+{
+	(void)ctx;
+	atomic_fetch_add(&stuck_calls, 1);
+}
+
+Test(pipeline, the_inline_runner_answers_on_its_own_thread)
+{
+	struct vd_config cfg;
+	struct fixture f;
+	struct runner r;
+	const uint64_t n = 100;
+
+	base_config(&cfg);
+	cfg.workers = 1;
+	cfg.inline_runner = true;
+	setup(&f, &cfg, n);
+	cr_assert_eq(vd_pipeline_eval_slots(f.p), 2);
+	r = (struct runner){ f.tb, f.p, n, 0 };
+	runner_main(&r);
+	/* Answered before run_inline returned, by this thread. */
+	cr_assert_eq(r.answered, n);
+	cr_assert(tb_wait(f.tb, n, 5000 * MS));
+	vd_pipeline_stop(f.p);
+	vd_pipeline_stats(f.p, f.st);
+	cr_assert_eq(tb_count_not_once(f.tb, n), 0);
+	cr_assert_eq(f.st->inline_runner.events, n);
+	cr_assert_eq(f.st->worker[0].events, 0);
+	cr_assert_eq(f.st->types[VD_AUTH_OPEN].answered_worker, n);
+	assert_books_close(f.st);
+	teardown(&f);
+}
+
+Test(pipeline, a_stuck_inline_runner_is_taken_over)
+{
+	struct vd_config cfg;
+	struct vd_evaluator ev;
+	struct vd_testeval *te = vd_testeval_create();
+	struct tb *tb = tb_create(50, true);
+	struct vd_stats *st = malloc(sizeof(*st));
+	struct vd_pipeline *p;
+	struct runner r;
+	pthread_t th;
+	const uint64_t n = 50;
+	int err = 0;
+
+	cr_assert(te != NULL && tb != NULL && st != NULL);
+	base_config(&cfg);
+	cfg.workers = 1;
+	cfg.inline_runner = true;
+	tb->ops.stuck = count_stuck;
+	ev = vd_testeval_evaluator(te);
+	p = vd_pipeline_create(&cfg, &ev, &tb->ops, tb, &err);
+	cr_assert(p != NULL);
+	cr_assert_eq(vd_pipeline_start(p), 0);
+	/* The runner's slot is 1: it blocks in its first evaluation. */
+	vd_testeval_block_worker(te, 1);
+	r = (struct runner){ tb, p, n, 0 };
+	cr_assert_eq(pthread_create(&th, NULL, runner_main, &r), 0);
+	/* Worker 0 takes the other 49 from the runner's shard; the wait
+	 * only bounds a hang (60 s deadlines keep the timer out). */
+	cr_assert(tb_wait(tb, n - 1, 20000 * MS),
+	    "events waited behind the stuck inline runner");
+	cr_assert(vd_pipeline_inline_stuck(p));
+	cr_assert(atomic_load(&stuck_calls) >= 1);
+	vd_testeval_release(te);
+	pthread_join(th, NULL);
+	cr_assert(tb_wait(tb, n, 5000 * MS));
+	cr_assert(!vd_pipeline_inline_stuck(p));
+	vd_pipeline_stop(p);
+	vd_pipeline_stats(p, st);
+	/* Worker 0 answered 49; the runner (a thread of our own) one. */
+	cr_assert_eq(tb_count_by(tb, n, TB_WORKER), n - 1);
+	cr_assert_eq(tb_count_by(tb, n, TB_OTHER), 1);
+	cr_assert_eq(tb_count_not_once(tb, n), 0);
+	cr_assert_eq(st->inline_runner.events, 1);
+	cr_assert_eq(st->worker[0].stolen, n - 1);
+	cr_assert_eq(st->inline_stuck, 1);
+	assert_books_close(st);
+	vd_pipeline_destroy(p);
+	vd_testeval_destroy(te);
+	tb_destroy(tb);
+	free(st);
+}
