@@ -9,9 +9,13 @@
  *   none             no listener: the floor
  *   minimal          the least a listener can do: one thread reads a
  *                    batch, allows each event, closes its fd
- *   verdictd-park    verdictd's fanotify backend and pipeline, workers
+ *   verdictd-park    verdictd's fanotify backend and pipeline as verdictd
+ *                    runs them (the reader answers inline), workers
  *                    parking at once (spin_ns 0), no ignore marks
- *   verdictd-spin    the same with the profile's adaptive spinning
+ *   verdictd-spin    the same with the profile's adaptive spinning (a
+ *                    read goes to a worker that is spinning)
+ *   verdictd-hop     adaptive spinning, every event to a worker (the
+ *                    reader answers none: fanotify.inline = no)
  *   verdictd-ignore  the same with ignore marks: after the first round
  *                    the kernel answers the repeated opens itself
  *   fapolicyd        fapolicyd(8), when installed: permissive, one
@@ -93,7 +97,16 @@
 /* ------------------------------------------------------------------ */
 /* Options and shared state                                            */
 
-enum lkind { L_NONE, L_MINIMAL, L_PARK, L_SPIN, L_IGNORE, L_FAPD, L_COUNT };
+enum lkind {
+	L_NONE,
+	L_MINIMAL,
+	L_PARK,
+	L_SPIN,
+	L_HOP,
+	L_IGNORE,
+	L_FAPD,
+	L_COUNT
+};
 
 struct opts {
 	double duration_s;
@@ -626,6 +639,7 @@ struct listener {
 	int (*stop)(struct lctx *c, struct result *r);
 	bool park;   /* verdictd: workers park at once (spin_ns 0) */
 	bool ignore; /* verdictd: ignore marks */
+	bool hop;    /* verdictd: every event to a worker, none inline */
 };
 
 static int
@@ -848,10 +862,14 @@ verdictd_start(struct lctx *c, const struct listener *l)
 	}
 
 	vd_config_init(&cfg, VD_PROFILE_FANOTIFY);
-	cfg.multi_producer = false; /* one reader thread submits */
+	/* The reader answers inline, a standby submits while it is stuck
+	 * (as verdictd runs it); or one reader thread submits. */
+	cfg.inline_runner = !l->hop;
+	cfg.multi_producer = !l->hop;
 	if (l->park)
 		cfg.spin_ns = 0;
 	workers = cfg.workers != 0 ? cfg.workers : vd_config_default_workers();
+	workers += cfg.inline_runner ? 1 : 0; /* evaluator slots */
 
 	len =
 	    snprintf(text, sizeof(text), "allow open all : prefix=%s/\n", dir);
@@ -878,6 +896,7 @@ verdictd_start(struct lctx *c, const struct listener *l)
 	fc.npaths = 1;
 	if (!l->ignore)
 		fc.ignore_max = 0;
+	fc.inline_answers = !l->hop;
 	fc.read_paths = true; /* the policy's prefix= rule reads them */
 	if ((c->fan = vd_fan_create(&fc, &rc, c->msg, sizeof(c->msg))) ==
 	    NULL) {
@@ -1265,15 +1284,18 @@ fapd_stop(struct lctx *c, struct result *r)
 }
 
 static const struct listener listeners[L_COUNT] = {
-	[L_NONE] = { "none", none_start, none_stop, false, false },
-	[L_MINIMAL] = { "minimal", minimal_start, minimal_stop, false, false },
+	[L_NONE] = { "none", none_start, none_stop, false, false, false },
+	[L_MINIMAL] = { "minimal", minimal_start, minimal_stop, false, false,
+	    false },
 	[L_PARK] = { "verdictd-park", verdictd_start, verdictd_stop, true,
-	    false },
+	    false, false },
 	[L_SPIN] = { "verdictd-spin", verdictd_start, verdictd_stop, false,
-	    false },
-	[L_IGNORE] = { "verdictd-ignore", verdictd_start, verdictd_stop, false,
+	    false, false },
+	[L_HOP] = { "verdictd-hop", verdictd_start, verdictd_stop, false, false,
 	    true },
-	[L_FAPD] = { "fapolicyd", fapd_start, fapd_stop, false, false },
+	[L_IGNORE] = { "verdictd-ignore", verdictd_start, verdictd_stop, false,
+	    true, false },
+	[L_FAPD] = { "fapolicyd", fapd_start, fapd_stop, false, false, false },
 };
 
 /*
@@ -1659,7 +1681,8 @@ usage(FILE *f)
 	      "(default 1,8)\n"
 	      "  -l, --listeners LIST  none,minimal,verdictd-park,"
 	      "verdictd-spin,\n"
-	      "                        verdictd-ignore,fapolicyd (default "
+	      "                        verdictd-hop,verdictd-ignore,fapolicyd "
+	      "(default "
 	      "all)\n"
 	      "      --fapolicyd-root DIR  where fapolicyd's package is "
 	      "installed or\n"
@@ -1727,6 +1750,7 @@ parse_listeners(const char *arg)
 			exit(vd_cli_usage_error(PROG, synopsis,
 			    "--listeners: unknown listener \"%s\" (none, "
 			    "minimal, verdictd-park, verdictd-spin, "
+			    "verdictd-hop, "
 			    "verdictd-ignore, fapolicyd)",
 			    tok));
 		opt.run[l] = true;

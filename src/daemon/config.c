@@ -116,6 +116,7 @@ static const struct vd_key conf_keys[] = {
 	VD_KEY("fanotify", "types", VD_KEY_FUNC, CONF(fan.types),
 	    .parse = parse_types),
 	VD_KEY("fanotify", "audit", VD_KEY_BOOL, CONF(fan.audit)),
+	VD_KEY("fanotify", "inline", VD_KEY_BOOL, CONF(fan.inline_answers)),
 	VD_KEY("fanotify", "ignore_max", VD_KEY_UINT, CONF(fan.ignore_max),
 	    .max = 65536, .what = "a number of ignore marks"),
 	VD_KEY("fanotify", "proc_cache", VD_KEY_UINT, CONF(fan.proc_cache),
@@ -404,6 +405,7 @@ vd_conf_init(struct vd_conf *c)
 	c->fan.types = (UINT32_C(1) << VD_AUTH_OPEN) |
 	    (UINT32_C(1) << VD_AUTH_EXEC) | (UINT32_C(1) << VD_NOTIFY_CLOSE);
 	c->fan.ignore_max = 4096;
+	c->fan.inline_answers = true;
 	c->fan.proc_cache = 1024;
 	c->fan.proc_ttl_ns = 1000 * NS_PER_MS;
 	snprintf(c->control_socket, sizeof(c->control_socket), "%s",

@@ -32,7 +32,6 @@
 /* Bytes of a configuration file. */
 #define VD_CONF_FILE_MAX ((size_t)1 << 20)
 
-
 #define VD_CONF_PATH_MAX 1024
 
 /* The sim backend: a scenario run on the EndpointSecurity simulator. */
@@ -56,6 +55,7 @@ struct vd_conf_fanotify {
 	enum vd_fan_mark_kind mark;
 	uint32_t types;       /* bit (1 << enum vd_event_type) */
 	bool audit;           /* FAN_ENABLE_AUDIT */
+	bool inline_answers;  /* the reader answers what it reads */
 	unsigned ignore_max;  /* ignore marks; 0: none */
 	unsigned proc_cache;  /* identities cached */
 	uint64_t proc_ttl_ns; /* an identity is re-read after */

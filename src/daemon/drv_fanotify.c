@@ -33,6 +33,7 @@ fan_config(
 	fc->npaths =
 	    vd_conf_fan_paths(c, buf, bufsz, fc->paths, VD_FAN_MARKS_MAX);
 	fc->audit = c->fan.audit;
+	fc->inline_answers = c->fan.inline_answers;
 	fc->audit_without_init = c->test.audit_without_init;
 	fc->ignore_max = c->fan.ignore_max;
 	fc->proc_cache = c->fan.proc_cache;
@@ -63,6 +64,18 @@ static void
 on_overflow(void *ctx)
 {
 	vd_policy_runtime_flush(ctx);
+}
+
+/* The reader answers what it reads: the pipeline's inline runner, and a
+ * standby reader that submits too while the runner is stuck. */
+static void
+drv_pipeline_config(const struct vd_conf *c, struct vd_config *cfg)
+{
+	*cfg = c->pipe;
+	if (c->fan.inline_answers) {
+		cfg->inline_runner = true;
+		cfg->multi_producer = true;
+	}
 }
 
 static void
@@ -220,6 +233,7 @@ const struct vd_driver vd_driver_fanotify = {
 	.name = "fanotify",
 	.policy_can = 0, /* no access mode, no code-signing identity */
 	.poll_ms = 1000,
+	.pipeline_config = drv_pipeline_config,
 	.create = drv_create,
 	.bind_runtime = drv_bind_runtime,
 	.reconfigure = drv_reconfigure,

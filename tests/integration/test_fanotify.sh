@@ -311,17 +311,19 @@ nice_of() {
 }
 tw=$(nice_of vd-timer)
 tr=$(nice_of vd-fan-reader)
+ts=$(nice_of vd-fan-standby)
 tk=$(nice_of vd-worker-0)
 tn=$(nice_of vd-notify)
 tc=$(nice_of vd-control)
-if [ -n "$tw" ] && [ -n "$tr" ] && [ -n "$tk" ] && [ -n "$tn" ] &&
-    [ -n "$tc" ] && [ "$tw" -lt "$tk" ] && [ "$tr" -lt "$tk" ] &&
+if [ -n "$tw" ] && [ -n "$tr" ] && [ -n "$ts" ] && [ -n "$tk" ] &&
+    [ -n "$tn" ] && [ -n "$tc" ] && [ "$tw" -lt "$tk" ] &&
+    [ "$tr" -lt "$tk" ] && [ "$ts" -lt "$tk" ] &&
     [ "$tn" -gt "$tk" ] && [ "$tc" -gt "$tk" ]; then
-	ok "timer and reader run above the workers, notify and control below"
+	ok "timer and readers run above the workers, notify and control below"
 else
-	echo "# nice: timer ${tw:-?}, reader ${tr:-?}, worker ${tk:-?}," \
-	    "notify ${tn:-?}, control ${tc:-?}"
-	not_ok "timer and reader run above the workers, notify and control below"
+	echo "# nice: timer ${tw:-?}, reader ${tr:-?}, standby ${ts:-?}," \
+	    "worker ${tk:-?}, notify ${tn:-?}, control ${tc:-?}"
+	not_ok "timer and readers run above the workers, notify and control below"
 fi
 stop_daemon
 if [ "$drc" = 0 ] && grep -q 'stopped by SIGTERM' "$TMP/a.out"; then

@@ -66,6 +66,7 @@ vd_fan_config_init(struct vd_fan_config *c)
 	c->ignore_max = 4096;
 	c->proc_cache = 1024;
 	c->proc_ttl_ns = NS_PER_SEC;
+	c->inline_answers = true;
 }
 
 /* The kernel's mask bit for a permission type. */
@@ -133,7 +134,7 @@ vd_fan_create(const struct vd_fan_config *c, int *err, char *msg, size_t msgsz)
 		goto nomem;
 	fan->cfg = *c;
 	fan->perm_fd = fan->notif_fd = fan->fid_fd = fan->guard_fd =
-	    fan->stop_fd = fan->proc_fd = fan->selffd_fd = -1;
+	    fan->stop_fd = fan->proc_fd = fan->selffd_fd = fan->standby_fd = -1;
 	for (i = 0; i < VD_FAN_MARKS_MAX; i++)
 		fan->mp[i].fd = -1;
 	for (i = 0; i < c->npaths; i++) {
@@ -144,12 +145,15 @@ vd_fan_create(const struct vd_fan_config *c, int *err, char *msg, size_t msgsz)
 	fan->cmask = c->proc_cache - 1;
 	fan->cache = calloc(c->proc_cache, sizeof(*fan->cache));
 	fan->buf = aligned_alloc(64, READ_BUF);
+	fan->sbuf = c->inline_answers ? aligned_alloc(64, READ_BUF) : NULL;
 	fan->ign =
 	    c->ignore_max ? calloc(c->ignore_max, sizeof(*fan->ign)) : NULL;
 	if (fan->cache == NULL || fan->buf == NULL ||
+	    (c->inline_answers && fan->sbuf == NULL) ||
 	    (c->ignore_max && fan->ign == NULL))
 		goto nomem;
 	pthread_mutex_init(&fan->ign_lock, NULL);
+	pthread_mutex_init(&fan->proc_lock, NULL);
 	atomic_init(&fan->ignore_epoch, 1);
 	fan->self = getpid();
 	atomic_store(&fan->need_path, c->read_paths);
@@ -361,6 +365,18 @@ fan_prepare_notify(void *ctx, struct vd_event *const *evs, size_t n)
 	}
 }
 
+/* Timer thread: the reader is stuck answering inline; wake the standby. */
+static void
+fan_stuck(void *ctx)
+{
+	struct vd_fan *fan = ctx;
+	uint64_t one = 1;
+
+	if (fan->standby_fd >= 0 &&
+	    write(fan->standby_fd, &one, sizeof(one)) != sizeof(one))
+		(void)0; /* the counter is already set: it is awake */
+}
+
 static const struct vd_backend_ops fan_ops = {
 	.name = "fanotify",
 	.respond = fan_respond,
@@ -369,6 +385,7 @@ static const struct vd_backend_ops fan_ops = {
 	.prepare = fan_prepare,
 	.decided = fan_decided,
 	.prepare_notify = fan_prepare_notify,
+	.stuck = fan_stuck,
 };
 
 const struct vd_backend_ops *
@@ -541,6 +558,9 @@ vd_fan_start(struct vd_fan *fan, struct vd_pipeline *p, char *msg, size_t msgsz)
 	}
 	if ((fan->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
 		return fail_errno(msg, msgsz, "eventfd");
+	if (fan->cfg.inline_answers &&
+	    (fan->standby_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
+		return fail_errno(msg, msgsz, "eventfd");
 	atomic_store(&fan->running, true);
 	if ((rc = pthread_create(
 	         &fan->reader, NULL, vd__fan_reader_main, fan)) != 0) {
@@ -549,6 +569,16 @@ vd_fan_start(struct vd_fan *fan, struct vd_pipeline *p, char *msg, size_t msgsz)
 		return -rc;
 	}
 	fan->reader_started = true;
+	if (fan->cfg.inline_answers) {
+		if ((rc = pthread_create(&fan->standby, NULL,
+		         vd__fan_standby_main, fan)) != 0) {
+			vd_fan_quiesce(fan);
+			snprintf(
+			    msg, msgsz, "pthread_create: %s", strerror(rc));
+			return -rc;
+		}
+		fan->standby_started = true;
+	}
 	return 0;
 }
 
@@ -563,6 +593,10 @@ vd_fan_quiesce(struct vd_fan *fan)
 		(void)0; /* an eventfd write cannot fail here */
 	pthread_join(fan->reader, NULL);
 	fan->reader_started = false;
+	if (fan->standby_started) {
+		pthread_join(fan->standby, NULL);
+		fan->standby_started = false;
+	}
 	atomic_store(&fan->running, false);
 }
 
@@ -635,6 +669,7 @@ vd_fan_finish(struct vd_fan *fan)
 	closefd(&fan->fid_fd);
 	closefd(&fan->guard_fd);
 	closefd(&fan->stop_fd);
+	closefd(&fan->standby_fd);
 	closefd(&fan->proc_fd);
 	closefd(&fan->selffd_fd);
 	for (i = 0; i < VD_FAN_MARKS_MAX; i++)
@@ -655,6 +690,7 @@ vd_fan_destroy(struct vd_fan *fan)
 		pthread_mutex_destroy(&fan->ign_lock);
 	free(fan->ign);
 	free(fan->buf);
+	free(fan->sbuf);
 	free(fan->cache);
 	free(fan);
 }
@@ -670,6 +706,7 @@ vd_fan_stats(const struct vd_fan *fan, struct vd_fan_stats *o)
 	o->cache_flushes = get(&fan->cache_flushes);
 	o->fd_errors = get(&fan->fd_errors);
 	o->self_events = get(&fan->self_events);
+	o->standby_takeovers = get(&fan->standby_takeovers);
 	o->write_errors = get(&fan->write_errors);
 	o->write_failures = get(&fan->write_failures);
 	o->audited = get(&fan->audited);
@@ -769,6 +806,10 @@ b_counters(
 		{ "backend.fanotify.self_events", VD_CTR_COUNTER, "events",
 		    "verdictd's own accesses, allowed at once",
 		    (int64_t)st.self_events },
+		{ "backend.fanotify.standby_takeovers", VD_CTR_COUNTER, "times",
+		    "times the reader was stuck answering and the standby "
+		    "read on",
+		    (int64_t)st.standby_takeovers },
 		{ "backend.fanotify.overflows", VD_CTR_COUNTER, "times",
 		    "a notify group's queue overflowed",
 		    (int64_t)st.overflows },

@@ -87,6 +87,11 @@ struct vd_fan_config {
 	/* Read every event's path, whether the policy reads paths or not
 	 * (a test hook that goes by the file's name). */
 	bool read_paths;
+	/* The reader answers the first events of each read itself (the
+	 * pipeline's inline runner: create it with inline_runner and
+	 * multi_producer), and a standby thread reads on while it is stuck
+	 * in one.  Without: every event goes to a worker. */
+	bool inline_answers;
 	unsigned proc_cache;  /* process identities cached (power of two) */
 	uint64_t proc_ttl_ns; /* an identity is re-read after this long */
 };
@@ -106,13 +111,14 @@ void vd_fan_config_init(struct vd_fan_config *c);
 
 /* The backend's own books (any thread may read them). */
 struct vd_fan_stats {
-	uint64_t perm_events;    /* permission events read */
-	uint64_t notify_events;  /* notify events read, both groups */
-	uint64_t reads;          /* read() calls that returned events */
-	uint64_t overflows;      /* FAN_Q_OVERFLOW on a notify group */
-	uint64_t cache_flushes;  /* decision cache flushed after one */
-	uint64_t fd_errors;      /* events without a usable fd */
-	uint64_t self_events;    /* our own accesses, allowed at once */
+	uint64_t perm_events;       /* permission events read */
+	uint64_t notify_events;     /* notify events read, both groups */
+	uint64_t reads;             /* read() calls that returned events */
+	uint64_t overflows;         /* FAN_Q_OVERFLOW on a notify group */
+	uint64_t cache_flushes;     /* decision cache flushed after one */
+	uint64_t fd_errors;         /* events without a usable fd */
+	uint64_t self_events;       /* our own accesses, allowed at once */
+	uint64_t standby_takeovers; /* the reader stuck, the standby read */
 	uint64_t write_errors;   /* refused, each retried as a plain verdict */
 	uint64_t write_failures; /* the retry failed too (fd lost) */
 	uint64_t audited;        /* responses sent with FAN_AUDIT */

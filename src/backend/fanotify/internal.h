@@ -46,6 +46,9 @@
 #define READ_BUF (64 * 1024)
 /* Reads of the permission group between two looks at the others. */
 #define PERM_READS_MAX 8
+/* Events of one read the reader answers itself (inline answers); the
+ * rest of a large read go to the workers, on other CPUs. */
+#define INLINE_MAX 16
 /* Bytes of a file handle kept for a FID event (MAX_HANDLE_SZ is 128). */
 #define FH_MAX 128
 
@@ -111,6 +114,14 @@ struct vd_fan {
 	pid_t self;
 	pthread_t reader;
 	bool reader_started;
+	/* The standby reader (inline answers): woken through standby_fd by
+	 * the pipeline's stuck(), its own read buffer. */
+	int standby_fd;
+	pthread_t standby;
+	bool standby_started;
+	unsigned char *sbuf;
+	/* The identity cache, shared by the reader and the standby. */
+	pthread_mutex_t proc_lock;
 	_Atomic bool running;
 	/* The reader's own. */
 	struct pent *cache;
@@ -123,7 +134,8 @@ struct vd_fan {
 	size_t nign;
 	/* Books. */
 	alignas(64) _Atomic uint64_t perm_events, notify_events, reads;
-	_Atomic uint64_t overflows, cache_flushes, fd_errors, self_events;
+	_Atomic uint64_t overflows, cache_flushes, fd_errors, self_events,
+	    standby_takeovers;
 	_Atomic uint64_t proc_hits, proc_misses, proc_exec_refresh, proc_errors;
 	alignas(64) _Atomic uint64_t write_errors, write_failures, audited,
 	    paths_resolved;
@@ -166,6 +178,7 @@ void vd__fan_ignore_guard(struct vd_fan *fan, const struct file_handle *fh);
 
 /* reader.c */
 void *vd__fan_reader_main(void *arg);
+void *vd__fan_standby_main(void *arg);
 int vd__fan_info_pidfd(const struct fanotify_event_metadata *md);
 enum vd_event_type vd__fan_perm_type(const struct fanotify_event_metadata *md);
 

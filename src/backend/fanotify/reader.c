@@ -65,9 +65,13 @@ vd__fan_perm_type(const struct fanotify_event_metadata *md)
 	                                       : VD_AUTH_OPEN;
 }
 
-static void
-read_perm_event(struct vd_fan *fan, const struct fanotify_event_metadata *md)
+/* Submits one permission event: inline (the reader answers it after the
+ * read, vd_pipeline_run_inline) or to a worker.  True when inline. */
+static bool
+read_perm_event(
+    struct vd_fan *fan, const struct fanotify_event_metadata *md, bool inl)
 {
+	bool queued = false;
 	enum vd_event_type t;
 	struct vd_event *ev;
 	int pidfd = vd__fan_info_pidfd(md);
@@ -95,16 +99,23 @@ read_perm_event(struct vd_fan *fan, const struct fanotify_event_metadata *md)
 	}
 	clear_event(ev, md->fd);
 	if (atomic_load_explicit(&fan->need_proc, memory_order_relaxed)) {
+		/* The standby reader looks identities up too. */
+		pthread_mutex_lock(&fan->proc_lock);
 		vd__fan_proc_lookup(fan, md->pid, pidfd, &ev->proc);
+		pthread_mutex_unlock(&fan->proc_lock);
 	} else {
 		/* No rule reads more of the process than its pid. */
 		memset(&ev->proc, 0, offsetof(struct vd_process, exe) + 1);
 		ev->proc.pid = md->pid;
 	}
-	vd_pipeline_submit(fan->p, ev);
+	if (inl)
+		queued = vd_pipeline_submit_inline(fan->p, ev);
+	else
+		vd_pipeline_submit(fan->p, ev);
 out:
 	if (pidfd >= 0)
 		close(pidfd);
+	return queued;
 }
 
 static void
@@ -203,14 +214,43 @@ read_guard_event(struct vd_fan *fan, const struct fanotify_event_metadata *md)
 
 enum group { G_PERM, G_NOTIFY, G_GUARD };
 
-/* One read of a group; -1 on a fatal error, 0 when empty, else 1. */
+/*
+ * Whether the reader answers a read's permission events itself.  Inline
+ * costs no wake-up and no second thread: the way on a busy host and for a
+ * batch.  A lone event on an idle host goes to a worker when workers may
+ * spin: the worker then spins for the next one, its CPU awake, and a
+ * process opening files one after the other gets each answer sooner than
+ * a sleeping reader could give it (at the CPU the spin costs).  A worker
+ * spinning now takes the read whatever its size: it is awake already.
+ */
+static bool
+answer_inline(const struct vd_fan *fan, const unsigned char *buf, ssize_t n)
+{
+	const struct fanotify_event_metadata *md = (const void *)buf;
+	unsigned events = 0;
+
+	if (vd_pipeline_worker_spinning(fan->p))
+		return false;
+	for (; FAN_EVENT_OK(md, n) && events < 2; md = FAN_EVENT_NEXT(md, n))
+		events++;
+	return events > 1 || !vd_pipeline_spin_open(fan->p);
+}
+
+/*
+ * One read of a group into buf; -1 on a fatal error, 0 when empty, else 1.
+ * Permission events: with inline answers (the reader's own reads, not the
+ * standby's) the first INLINE_MAX of the read are answered here, after
+ * the read, on this thread; the rest go to the workers.
+ */
 static int
-read_group(struct vd_fan *fan, int fd, enum group g)
+read_group(
+    struct vd_fan *fan, int fd, enum group g, unsigned char *buf, bool inl)
 {
 	const struct fanotify_event_metadata *md;
+	unsigned inlined = 0;
 	ssize_t n;
 
-	n = read(fd, fan->buf, READ_BUF);
+	n = read(fd, buf, READ_BUF);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR)
 			return 0;
@@ -225,17 +265,22 @@ read_group(struct vd_fan *fan, int fd, enum group g)
 	if (n == 0)
 		return 0;
 	bump(&fan->reads);
-	md = (const void *)fan->buf;
+	if (inl && g == G_PERM)
+		inl = answer_inline(fan, buf, n);
+	md = (const void *)buf;
 	for (; FAN_EVENT_OK(md, n); md = FAN_EVENT_NEXT(md, n)) {
 		if (md->vers != FANOTIFY_METADATA_VERSION)
 			return -1;
 		if (g == G_PERM)
-			read_perm_event(fan, md);
+			inlined += read_perm_event(
+			    fan, md, inl && inlined < INLINE_MAX);
 		else if (g == G_NOTIFY)
 			read_notify_event(fan, md);
 		else
 			read_guard_event(fan, md);
 	}
+	if (inlined != 0)
+		vd_pipeline_run_inline(fan->p);
 	return 1;
 }
 
@@ -276,7 +321,8 @@ vd__fan_reader_main(void *arg)
 		/* Permission events first, and until the queue is empty
 		 * (bounded, so notify events are not starved). */
 		for (k = 0; k < PERM_READS_MAX; k++) {
-			if ((rc = read_group(fan, fan->perm_fd, G_PERM)) < 0)
+			if ((rc = read_group(fan, fan->perm_fd, G_PERM,
+			         fan->buf, fan->cfg.inline_answers)) < 0)
 				goto fatal;
 			if (rc == 0)
 				break;
@@ -284,9 +330,9 @@ vd__fan_reader_main(void *arg)
 		for (i = 2; i < n; i++)
 			if (pfd[i].revents & POLLIN)
 				if (read_group(fan, pfd[i].fd,
-				        pfd[i].fd == fan->guard_fd
-				            ? G_GUARD
-				            : G_NOTIFY) < 0)
+				        pfd[i].fd == fan->guard_fd ? G_GUARD
+				                                   : G_NOTIFY,
+				        fan->buf, false) < 0)
 					goto fatal;
 		if (k == PERM_READS_MAX)
 			continue;
@@ -299,5 +345,56 @@ vd__fan_reader_main(void *arg)
 	return NULL;
 fatal:
 	atomic_store(&fan->running, false);
+	return NULL;
+}
+
+/*
+ * The standby reader: while the reader is stuck answering an event inline
+ * (the pipeline's timer saw it hold one over 1 ms and called stuck()), it
+ * reads the permission group on and hands what it reads to the workers,
+ * so no opener waits on the stuck evaluation; back to sleep once the
+ * reader is free again.
+ */
+void *
+vd__fan_standby_main(void *arg)
+{
+	struct vd_fan *fan = arg;
+	struct pollfd pfd[2];
+	uint64_t v;
+	int rc;
+
+	vd_thread_name("vd-fan-standby");
+	(void)vd_thread_class(VD_THREAD_DEADLINE);
+	for (;;) {
+		pfd[0] =
+		    (struct pollfd){ .fd = fan->stop_fd, .events = POLLIN };
+		pfd[1] =
+		    (struct pollfd){ .fd = fan->standby_fd, .events = POLLIN };
+		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
+			break;
+		if (pfd[0].revents & POLLIN)
+			break;
+		if (!(pfd[1].revents & POLLIN) ||
+		    read(fan->standby_fd, &v, sizeof(v)) != sizeof(v))
+			continue;
+		bump(&fan->standby_takeovers);
+		pfd[1] =
+		    (struct pollfd){ .fd = fan->perm_fd, .events = POLLIN };
+		while (vd_pipeline_inline_stuck(fan->p)) {
+			/* 1 ms: how soon it sees the reader free again. */
+			if (poll(pfd, 2, 1) < 0 && errno != EINTR)
+				goto out;
+			if (pfd[0].revents & POLLIN)
+				goto out;
+			if (!(pfd[1].revents & POLLIN))
+				continue;
+			if ((rc = read_group(fan, fan->perm_fd, G_PERM,
+			         fan->sbuf, false)) < 0) {
+				atomic_store(&fan->running, false);
+				goto out;
+			}
+		}
+	}
+out:
 	return NULL;
 }
