@@ -66,7 +66,7 @@ struct vd_conf_fanotify {
  * purpose, never for production.  stall_ms and block_worker change live.
  */
 struct vd_conf_test {
-	char stall_name[VD_CONF_NAME_MAX]; /* evaluations of files so named */
+	char stall_name[VD_CONF_NAME_MAX]; /* fnmatch pattern of names */
 	uint64_t stall_ms;                 /* sleep this long first */
 	bool block_worker; /* worker 0 blocks in its next evaluation */
 	/* fanotify: FAN_AUDIT without FAN_ENABLE_AUDIT (refused, retried) */

@@ -4,6 +4,7 @@
  * Sleeping is what these hooks are for: they stand for a rule engine that
  * hangs.  They sleep in 1 ms steps so a release is seen quickly.
  */
+#include <fnmatch.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -61,7 +62,7 @@ hooks_evaluate(void *ctx, unsigned worker, const struct vd_event *ev,
 		}
 	}
 	if (h->stall_name[0] != '\0' && !ev->target_truncated &&
-	    strcmp(base_name(ev->target), h->stall_name) == 0 &&
+	    fnmatch(h->stall_name, base_name(ev->target), 0) == 0 &&
 	    (ns = atomic_load(&h->stall_ns)) != 0) {
 		atomic_fetch_add(&h->fired, 1);
 		for (uint64_t slept = 0;

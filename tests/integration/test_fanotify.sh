@@ -1,7 +1,8 @@
 #!/bin/sh
 # test_fanotify.sh — verdictd's fanotify backend against the real kernel:
 # verdicts reach the opener, a stalled or blocked evaluation is answered by
-# the timer, 80000 concurrent opens are answered once each, a killed daemon
+# the timer (every evaluation stalled under a CPU hog too), 80000
+# concurrent opens are answered once each, a killed daemon
 # releases its openers, reloads under load, the daemon's own accesses,
 # close-write notifications, ignore marks, filesystem and mount marks.
 #
@@ -482,6 +483,42 @@ if start_daemon h -w 2 --watch "$W" -s fanotify.ignore_max=0 \
 	stop_daemon
 else
 	not_ok "with one evaluation stalled 600 ms no other open waits 300 ms"
+fi
+
+# --- t. every evaluation stalled, under a CPU hog --------------------------
+# Two busy loops at nice 0 take both CPUs; every evaluation stalls for
+# 3 s, past the 1 s budget, so the reader, its standby and both workers
+# are all held while 8 openers keep opening.  The timer (above the
+# workers and the hogs) must answer each event by the default: each open
+# succeeds within under_ms's 1.5 s, and the default answered them all.
+T_FILES=
+for i in 1 2 3 4 5 6 7 8; do
+	echo t >"$W/hold$i" || exit 1
+	T_FILES="$T_FILES $W/hold$i"
+done
+T_DESC="with 2 CPU hogs and every evaluation stalled each open is answered by the default within 1.5 s"
+if start_daemon t -w 2 --watch "$W" -s fanotify.ignore_max=0 \
+    -s 'test.stall_name=hold*' -s test.stall_ms=3000; then
+	HOGS=
+	for i in 1 2; do
+		timeout -s KILL 60 sh -c 'while :; do :; done' &
+		HOGS="$HOGS $!"
+	done
+	STARTED="$STARTED $HOGS"
+	d0=$(ctr auth.open.answered.default)
+	opener t -t -k 8 -n 2 $T_FILES
+	for g in $HOGS; do
+		stop_group "$g"
+	done
+	counters_reach auth.open.answered.default $((${d0:-0} + 16))
+	dd=$(($(ctr auth.open.answered.default) - ${d0:-0}))
+	echo "# 16 stalled opens under 2 hogs: $res, longest $max_us us," \
+	    "answered.default +$dd"
+	check "$T_DESC" eval 'is_res "ok=16 eperm=0 other=0" && under_ms 1500 &&
+	        [ $dd -eq 16 ]'
+	stop_daemon
+else
+	not_ok "$T_DESC"
 fi
 
 # --- e. SIGKILL releases the pending opens --------------------------------
