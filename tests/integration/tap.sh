@@ -31,6 +31,15 @@ skip() {
 	echo "ok $n - $1 # SKIP $2"
 }
 
+# tee_stderr: copies its input to stdout and to stderr (what a CI log
+# keeps of a failed test).
+tee_stderr() {
+	while IFS= read -r _line; do
+		printf '%s\n' "$_line"
+		printf '%s\n' "$_line" >&2
+	done
+}
+
 # check DESCRIPTION COMMAND...: ok when COMMAND succeeds.
 check() {
 	_d=$1

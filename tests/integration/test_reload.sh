@@ -390,10 +390,11 @@ while :; do
 	sleep 0.1
 	_i=$((_i + 1))
 done
-echo "# auth.open.received +$((rcv - rcv0)) for $opens opens; answered by" \
-    "worker $wk, default $def, arrival $arr, dropped $drp of $rcv;" \
-    "allowed +$((alw - alw0)), denied +$((den - den0));" \
-    "perm_events +$((pe - pe0)); write_errors $we, write_failures $wf"
+BOOKS="# auth.open.received +$((rcv - rcv0)) for $opens opens; answered by\
+ worker $wk, default $def, arrival $arr, dropped $drp of $rcv;\
+ allowed +$((alw - alw0)), denied +$((den - den0));\
+ perm_events +$((pe - pe0)); write_errors $we, write_failures $wf"
+echo "$BOOKS"
 if [ $((rcv - rcv0)) -eq $opens ] && [ $((pe - pe0)) -eq $opens ] &&
     [ "$rcv" -eq $((wk + def + arr + drp)) ] &&
     [ "$rcv" -eq $((alw + den)) ]; then
@@ -407,10 +408,14 @@ if [ "$def" -eq 0 ] && [ "$arr" -eq 0 ] && [ "$drp" -eq 0 ] &&
 	ok "every open was answered by a worker with the policy's verdict"
 else
 	not_ok "every open was answered by a worker with the policy's verdict"
-	# Where the answers went: the pool, the rings, the workers.
-	timeout -s KILL 20 "$VERDICTCTL" -S "$SOCK" -t 10 \
-	    auth.open.dropped_pool ring.auth.open.depth_max worker timer \
-	    pipeline 2>&1 | sed 's/^/# /'
+	# Where the answers went: the pool, the rings, the workers.  On
+	# stderr too, which is what a CI log keeps of a failed test.
+	{
+		echo "$BOOKS"
+		timeout -s KILL 20 "$VERDICTCTL" -S "$SOCK" -t 10 \
+		    auth.open.dropped_pool ring.auth.open.depth_max worker \
+		    timer pipeline 2>&1 | sed 's/^/# /'
+	} | tee_stderr
 fi
 if [ "$we" = 0 ] && [ "$wf" = 0 ]; then
 	ok "no answer refused by the kernel"
