@@ -477,7 +477,10 @@ on_auth(struct baseline *b, es_client_t *c, const es_message_t *msg)
 	});
 
 	/* The safety net: answer ALLOW with a copy shortly before the
-	 * deadline, whatever happened; a duplicate answer is ignored. */
+	 * deadline, whatever happened; a duplicate answer is ignored.  (The
+	 * seed design copied messages, an API macOS 11 deprecated.) */
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wdeprecated-declarations"
 	if ((copy = es_copy_message(msg)) == NULL)
 		return;
 	when = fallback_when(b, msg);
@@ -493,6 +496,7 @@ on_auth(struct baseline *b, es_client_t *c, const es_message_t *msg)
 			    &b->fallback_answers, 1, memory_order_relaxed);
 		es_free_message(copy);
 	});
+#pragma clang diagnostic pop
 }
 
 static void

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fcntl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,6 +28,9 @@
 #include <mach/mach_time.h>
 
 #include "backend/sim/essim_internal.h" /* essim__watchdog_hold */
+
+/* The deprecated calls are part of the simulated API, tested here. */
+#pragma clang diagnostic ignored "-Wdeprecated-declarations"
 
 #define MS     1000000ull
 #define MAXREC 64

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fcntl.h> /* FREAD, FWRITE: es_event_open_t.fflag */
 #include <time.h>
 
 #include <EndpointSecurity/EndpointSecurity.h>

@@ -7,7 +7,10 @@
  * and enum values, so src/backend/es/es.c compiles unchanged against Apple's
  * <EndpointSecurity/EndpointSecurity.h> on macOS and against this one here.
  * Only what the simulator implements is declared; event types are listed in
- * full so their values match Apple's.
+ * full so their values match Apple's.  Nothing here goes beyond macOS
+ * 12.0's SDK (tests/macos checks names and values against it when the SDK
+ * is at hand): what Apple declares elsewhere (FREAD and FWRITE, in
+ * <sys/fcntl.h>) is declared elsewhere here too.
  *
  * Blocks: the handler is a clang block (-fblocks, BlocksRuntime).
  */
@@ -82,11 +85,19 @@ typedef enum {
 	ES_CLEAR_CACHE_RESULT_ERR_THROTTLE,
 } es_clear_cache_result_t;
 
+/*
+ * TARGET_PREFIX and TARGET_LITERAL came with macOS 13: declared only for
+ * the simulator's own build and tests (ESSIM_MACOS13_API), so that code
+ * built against this header, es.c first, sees no more than macOS 12's
+ * SDK offers.
+ */
 typedef enum {
 	ES_MUTE_PATH_TYPE_PREFIX,
 	ES_MUTE_PATH_TYPE_LITERAL,
+#ifdef ESSIM_MACOS13_API
 	ES_MUTE_PATH_TYPE_TARGET_PREFIX,
 	ES_MUTE_PATH_TYPE_TARGET_LITERAL,
+#endif
 } es_mute_path_type_t;
 
 /* In Apple's declaration order, so the values match. */
@@ -215,8 +226,6 @@ typedef struct {
 	const uint8_t *_Nullable data;
 } es_token_t;
 
-typedef uint8_t es_cdhash_t[20];
-
 typedef struct {
 	es_string_token_t path;
 	bool path_truncated;
@@ -232,7 +241,7 @@ typedef struct {
 	uint32_t codesigning_flags;
 	bool is_platform_binary;
 	bool is_es_client;
-	es_cdhash_t cdhash;
+	uint8_t cdhash[20];
 	es_string_token_t signing_id;
 	es_string_token_t team_id;
 	es_file_t *_Nonnull executable;
@@ -267,16 +276,12 @@ typedef enum {
 /* ---- ESMessage.h: the events verdictd handles ---------------------------- */
 
 typedef struct {
-	int32_t fflag; /* kernel FREAD / FWRITE bits, not O_* */
+	/* Kernel FREAD / FWRITE bits, not O_*: <sys/fcntl.h> defines them,
+	 * as on macOS, never this header. */
+	int32_t fflag;
 	es_file_t *_Nonnull file;
 	uint8_t reserved[64];
 } es_event_open_t;
-
-/* Kernel file flags carried by es_event_open_t.fflag. */
-#ifndef FREAD
-#define FREAD  0x00000001
-#define FWRITE 0x00000002
-#endif
 
 typedef struct {
 	es_process_t *_Nonnull target;
@@ -461,16 +466,21 @@ es_respond_result_t es_respond_flags_result(es_client_t *_Nonnull client,
 
 void es_retain_message(const es_message_t *_Nonnull msg);
 void es_release_message(const es_message_t *_Nonnull msg);
-/* Deprecated since macOS 11; still provided. */
+/* Deprecated since macOS 11, as Apple's header marks them: a warning here
+ * too (es.c must not use them). */
+__attribute__((deprecated("Use es_retain_message to retain a message.")))
 es_message_t *_Nullable es_copy_message(const es_message_t *_Nonnull msg);
+__attribute__((deprecated("Use es_release_message to release a message.")))
 void es_free_message(es_message_t *_Nonnull msg);
 
 es_return_t es_mute_process(es_client_t *_Nonnull client,
     const audit_token_t *_Nonnull audit_token);
 es_return_t es_unmute_process(es_client_t *_Nonnull client,
     const audit_token_t *_Nonnull audit_token);
+/* Deprecated by macOS 12. */
+__attribute__((deprecated("Please use es_muted_processes_events.")))
 es_return_t es_muted_processes(es_client_t *_Nonnull client,
-    size_t *_Nonnull count, audit_token_t *_Nullable *_Nonnull audit_tokens);
+    size_t *_Nonnull count, audit_token_t *_Nonnull *_Nullable audit_tokens);
 es_return_t es_mute_path(es_client_t *_Nonnull client,
     const char *_Nonnull path, es_mute_path_type_t type);
 es_return_t es_unmute_path(es_client_t *_Nonnull client,
