@@ -51,10 +51,9 @@ struct rig {
 
 /* With override non-NULL, that evaluator decides instead of d. */
 static void
-rig_up_eval(struct rig *r, uint32_t queue_size, struct vd_decision d,
-    const struct vd_evaluator *override)
+rig_up_kernel(struct rig *r, const struct essim_config *kcfg,
+    struct vd_decision d, const struct vd_evaluator *override)
 {
-	struct essim_config kcfg;
 	struct vd_config cfg;
 	struct vd_evaluator ev = { .evaluate = fixed_eval, .ctx = &r->f };
 	struct essim_proc pr = {
@@ -72,10 +71,7 @@ rig_up_eval(struct rig *r, uint32_t queue_size, struct vd_decision d,
 	r->f.d = d;
 	if (override != NULL)
 		ev = *override;
-	essim_config_init(&kcfg);
-	if (queue_size != 0)
-		kcfg.queue_size = queue_size;
-	cr_assert_eq(essim_kernel_init(&kcfg), 0);
+	cr_assert_eq(essim_kernel_init(kcfg), 0);
 	cr_assert_eq(essim_proc_add(&pr, &r->proc), 0);
 	vd_config_init(&cfg, VD_PROFILE_ES);
 	cfg.workers = 1;
@@ -86,6 +82,18 @@ rig_up_eval(struct rig *r, uint32_t queue_size, struct vd_decision d,
 	cr_assert_not_null(r->p);
 	cr_assert_eq(vd_pipeline_start(r->p), 0);
 	cr_assert_eq(vd_es_start(r->es, r->p, err, sizeof(err)), 0, "%s", err);
+}
+
+static void
+rig_up_eval(struct rig *r, uint32_t queue_size, struct vd_decision d,
+    const struct vd_evaluator *override)
+{
+	struct essim_config kcfg;
+
+	essim_config_init(&kcfg);
+	if (queue_size != 0)
+		kcfg.queue_size = queue_size;
+	rig_up_kernel(r, &kcfg, d, override);
 }
 
 static void
@@ -238,6 +246,62 @@ Test(es, only_cacheable_unaudited_allows_are_cached)
 	rig_down(&r, &k);
 	cr_assert_eq(k.cached, 1);
 	cr_assert_eq(k.cache_hits, 1);
+}
+
+/*
+ * The kernel denies from its cache a later open of the pair whose flags
+ * are not a subset of the cached ones, unasked: a read-only allow cached
+ * as FREAD would deny every later write open of the file without
+ * verdictd seeing it (uncounted, unaudited, and wrong once a reload
+ * allows writing).  Only an allow of all bits is cached.
+ */
+Test(es, a_read_only_allow_is_never_cached)
+{
+	struct essim_client_report k;
+	struct vd_decision ro = {
+		.verdict = VD_ALLOW, .open_flags = VD_OPEN_READ, .cache = true
+	};
+	struct vd_es_stats st;
+	struct rig r;
+
+	rig_up(&r, 0, ro);
+	post(&r, ES_EVENT_TYPE_AUTH_OPEN, "/Users/alice/r.txt", FREAD);
+	cr_assert(essim_wait_idle(5000 * MS));
+	post(&r, ES_EVENT_TYPE_AUTH_OPEN, "/Users/alice/r.txt", FREAD | FWRITE);
+	cr_assert(essim_wait_idle(5000 * MS));
+	post(&r, ES_EVENT_TYPE_AUTH_OPEN, "/Users/alice/r.txt", FREAD);
+	cr_assert(essim_wait_idle(5000 * MS));
+	/* Every open reached verdictd; the write was denied by its answer. */
+	cr_assert_eq(atomic_load(&r.f.seen), 3);
+	vd_es_stats(r.es, &st);
+	cr_assert_eq(st.cached, 0);
+	rig_down(&r, &k);
+	cr_assert_eq(k.cached, 0);
+	cr_assert_eq(k.cache_hits, 0);
+	cr_assert_eq(k.answered, 3);
+	cr_assert_eq(k.allowed, 2);
+	cr_assert_eq(k.denied, 1);
+}
+
+/* A full allow, cached, passes every later open of the pair. */
+Test(es, a_cached_full_allow_passes_later_writes)
+{
+	struct essim_client_report k;
+	struct vd_decision d = { .verdict = VD_ALLOW,
+		.open_flags = VD_OPEN_READ | VD_OPEN_WRITE,
+		.cache = true };
+	struct rig r;
+
+	rig_up(&r, 0, d);
+	post(&r, ES_EVENT_TYPE_AUTH_OPEN, "/Users/alice/w.txt", FREAD);
+	cr_assert(essim_wait_idle(5000 * MS));
+	post(&r, ES_EVENT_TYPE_AUTH_OPEN, "/Users/alice/w.txt", FREAD | FWRITE);
+	cr_assert(essim_wait_idle(5000 * MS));
+	cr_assert_eq(atomic_load(&r.f.seen), 1);
+	rig_down(&r, &k);
+	cr_assert_eq(k.cached, 1);
+	cr_assert_eq(k.cache_hits, 1);
+	cr_assert_eq(k.cache_denied, 0);
 }
 
 Test(es, clear_cache_is_retried_when_throttled)

@@ -447,12 +447,16 @@ es_respond(void *ctx, enum vd_event_type type, const struct vd_handle *h,
 	bool cache = d->cache && d->verdict == VD_ALLOW && !d->audit;
 
 	if (type == VD_AUTH_OPEN) {
-		/* All bits for a full allow, so later opens with any flags
-		 * pass the cache; a read-only allow authorizes FREAD. */
+		/* All bits for a full allow; a read-only allow authorizes
+		 * FREAD. */
 		if (d->verdict == VD_ALLOW)
 			flags = (d->open_flags & VD_OPEN_WRITE) ? UINT32_MAX
 			    : (d->open_flags & VD_OPEN_READ)    ? FREAD
 			                                        : 0;
+		/* The kernel denies from its cache any later open of the pair
+		 * whose flags are not a subset of the cached ones, without
+		 * asking: only an allow of every bit may be cached. */
+		cache = cache && flags == UINT32_MAX;
 		r = es_respond_flags_result(es->auth, msg, flags, cache);
 	} else {
 		r = es_respond_auth_result(es->auth, msg,

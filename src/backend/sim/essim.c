@@ -446,24 +446,29 @@ cache_link(
 	return lp;
 }
 
-/* Whether the cache answers this AUTH event for every client. */
-static bool
-cache_hit_locked(const es_message_t *m)
+enum cache_answer { CACHE_MISS, CACHE_ALLOW, CACHE_DENY };
+
+/* Whether, and how, the cache answers this AUTH event for every client. */
+static enum cache_answer
+cache_lookup_locked(const es_message_t *m)
 {
 	const char *target = essim__cache_target(m);
 	const char *exe = m->process->executable->path.data;
 	struct essim_centry *e;
 
 	if (target == NULL)
-		return false;
+		return CACHE_MISS;
 	e = *cache_link(
 	    m->event_type, exe, target, cache_hash(m->event_type, exe, target));
 	if (e == NULL)
-		return false;
-	/* OPEN passes only when every requested bit was authorized. */
-	if (m->event_type == ES_EVENT_TYPE_AUTH_OPEN)
-		return ((uint32_t)m->event.open.fflag & ~e->flags) == 0;
-	return true;
+		return CACHE_MISS;
+	/* OPEN passes only when every requested bit was authorized; any
+	 * other open of the pair is denied from the cache, unasked (macOS
+	 * 15's ESClient.h). */
+	if (m->event_type == ES_EVENT_TYPE_AUTH_OPEN &&
+	    ((uint32_t)m->event.open.fflag & ~e->flags) != 0)
+		return CACHE_DENY;
+	return CACHE_ALLOW;
 }
 
 static void
@@ -768,7 +773,7 @@ essim_post(const struct essim_event *ev)
 	struct essim_kmsg *k;
 	es_action_type_t action;
 	uint64_t now, dl = 0;
-	bool hit = false;
+	enum cache_answer hit = CACHE_MISS;
 	int queued = 0;
 
 	if (ev == NULL)
@@ -788,16 +793,18 @@ essim_post(const struct essim_event *ev)
 		    (ev->deadline_ns != 0 ? ev->deadline_ns
 		                          : ESSIM_DEFAULT_DEADLINE_NS);
 		m.deadline = essim__ns_to_mach(dl);
-		hit = essim__cacheable(ev->type) && cache_hit_locked(&m);
+		if (essim__cacheable(ev->type))
+			hit = cache_lookup_locked(&m);
 	}
 
 	for (c = K.clients; c != NULL; c = c->next) {
 		if (c->deleted || c->terminated || !c->subs[ev->type] ||
 		    essim__muted_locked(c, &m, &t))
 			continue;
-		if (hit) {
+		if (hit != CACHE_MISS) {
 			/* The kernel answers from the cache: no message. */
 			c->rep.cache_hits++;
+			c->rep.cache_denied += hit == CACHE_DENY;
 			continue;
 		}
 		/* Consumed even when dropped: the gap shows the drop. */
@@ -875,6 +882,7 @@ essim_kernel_report(struct essim_client_report *out)
 		out->missed += r->missed;
 		out->kernel_drops += r->kernel_drops;
 		out->cache_hits += r->cache_hits;
+		out->cache_denied += r->cache_denied;
 		out->cached += r->cached;
 		out->retained_now +=
 		    atomic_load_explicit(&c->retained, memory_order_relaxed);

@@ -33,10 +33,12 @@
  *  - the result cache, shared by all clients, keyed on (executable path,
  *    target path), for AUTH_OPEN, AUTH_EXEC and AUTH_MOUNT only: an ALLOW
  *    answered with cache = true suppresses later AUTH events of that pair
- *    for every client (for OPEN only when the new fflag bits are a subset
- *    of the cached flags); NOTIFY events still arrive; es_clear_cache
- *    empties it for everyone, and returns ES_CLEAR_CACHE_RESULT_ERR_THROTTLE
- *    when called again within the throttle interval;
+ *    for every client; for OPEN the cache holds the authorized flags, and
+ *    a later open whose fflag bits are not a subset of them is denied by
+ *    the kernel from the cache, not delivered (macOS 15's rule); NOTIFY
+ *    events still arrive; es_clear_cache empties it for everyone, and
+ *    returns ES_CLEAR_CACHE_RESULT_ERR_THROTTLE when called again within
+ *    the throttle interval;
  *  - es_new_client fails with the configured error when told to.
  */
 #ifndef ESSIM_H
@@ -140,6 +142,7 @@ struct essim_client_report {
 	uint64_t missed;            /* deadline passed with no answer */
 	uint64_t kernel_drops;      /* queue full: allowed by the kernel */
 	uint64_t cache_hits;        /* AUTH events suppressed by the cache */
+	uint64_t cache_denied;      /* of those, opens the cache denied */
 	uint64_t cached;            /* answers stored in the cache */
 	uint64_t retained_now;      /* messages still retained or copied */
 	uint64_t slack_min_ns;      /* least time left before a deadline
