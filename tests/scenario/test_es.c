@@ -304,6 +304,39 @@ Test(es, a_cached_full_allow_passes_later_writes)
 	cr_assert_eq(k.cache_denied, 0);
 }
 
+/*
+ * Messages older than version 4 have no global_seq_num, older than 3 no
+ * process start time: the backend neither counts drops from garbage nor
+ * reads a start time that is not there, and still gives each message an
+ * id of its own.
+ */
+Test(es, older_messages_are_read_by_their_version)
+{
+	struct essim_client_report k;
+	struct essim_config kcfg;
+	struct vd_es_stats st;
+	struct rig r;
+
+	for (uint32_t v = 2; v <= 6; v++) {
+		essim_config_init(&kcfg);
+		kcfg.msg_version = v;
+		rig_up_kernel(&r, &kcfg, allow, NULL);
+		post(&r, ES_EVENT_TYPE_AUTH_OPEN, "/Users/alice/a.txt", FREAD);
+		cr_assert(essim_wait_idle(5000 * MS));
+		cr_assert_eq(r.f.last.proc.start_time == 0, v < 3, "v%u", v);
+		cr_assert_eq(r.f.last.handle.id, v < 4 ? 1 : 0, "v%u", v);
+		post(&r, ES_EVENT_TYPE_AUTH_EXEC, "/usr/bin/true", 0);
+		cr_assert(essim_wait_idle(5000 * MS));
+		cr_assert_eq(r.f.last.handle.id, v < 4 ? 2 : 1, "v%u", v);
+		vd_es_stats(r.es, &st);
+		cr_assert_eq(st.kernel_drops, 0, "v%u", v);
+		cr_assert_eq(st.auth_messages, 2, "v%u", v);
+		rig_down(&r, &k);
+		cr_assert_eq(k.answered, 2, "v%u", v);
+		cr_assert_eq(k.kernel_drops, 0, "v%u", v);
+	}
+}
+
 Test(es, clear_cache_is_retried_when_throttled)
 {
 	struct rig r;

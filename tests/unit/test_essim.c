@@ -1316,6 +1316,60 @@ Test(essim, message_fields_and_mach_time)
 	rec_free(r);
 }
 
+/* Fields newer than the message's version are poisoned, as on macOS they
+ * are garbage; those a version has are there. */
+Test(essim, older_message_versions_lack_the_newer_fields)
+{
+	es_event_type_t types[] = { ES_EVENT_TYPE_AUTH_OPEN };
+	struct essim_config cfg;
+	const es_message_t *m;
+	audit_token_t p;
+
+	essim_config_init(&cfg);
+	cr_assert_eq(cfg.msg_version, 6);
+	cfg.msg_version = 0;
+	cr_assert_eq(essim_kernel_init(&cfg), -EINVAL);
+	cfg.msg_version = 7;
+	cr_assert_eq(essim_kernel_init(&cfg), -EINVAL);
+	for (uint32_t v = 1; v <= 6; v++) {
+		struct rec *r = rec_new(M_RETAIN);
+		es_message_t *copy;
+		es_client_t *c;
+
+		cfg.msg_version = v;
+		kinit(&cfg);
+		p = proc(4242, "/bin/cat", false);
+		c = client(r, types, 1);
+		cr_assert_eq(
+		    post(ES_EVENT_TYPE_AUTH_OPEN, p, "/etc/hosts", FREAD, LONG),
+		    1);
+		cr_assert(wait_in(r, 1));
+		m = r->e[0].msg;
+		cr_assert_eq(m->version, v);
+		/* What every version has. */
+		cr_assert_str_eq(m->event.open.file->path.data, "/etc/hosts");
+		cr_assert_eq(audit_token_to_pid(m->process->audit_token), 4242);
+		cr_assert_eq(m->seq_num == ESSIM_ABSENT_U64, v < 2, "v%u", v);
+		cr_assert_eq(
+		    (uint64_t)m->process->start_time.tv_sec == ESSIM_ABSENT_U64,
+		    v < 3, "v%u", v);
+		cr_assert_eq(
+		    m->global_seq_num == ESSIM_ABSENT_U64, v < 4, "v%u", v);
+		cr_assert_eq(m->thread == NULL, v < 4, "v%u", v);
+		/* A copy is the same message, of the same version. */
+		copy = es_copy_message(m);
+		cr_assert_not_null(copy);
+		cr_assert_eq(copy->version, v);
+		cr_assert_eq(copy->global_seq_num, m->global_seq_num);
+		es_free_message(copy);
+		cr_assert_eq(es_respond_flags_result(c, m, UINT32_MAX, false),
+		    ES_RESPOND_RESULT_SUCCESS);
+		es_release_message(m);
+		essim_kernel_fini();
+		rec_free(r);
+	}
+}
+
 /* ---- clients ------------------------------------------------------------ */
 
 Test(essim, new_client_fails_with_each_configured_error)

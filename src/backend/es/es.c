@@ -39,9 +39,11 @@ struct vd_es {
 	_Atomic bool stopping;
 	_Atomic int in_handler; /* handlers between their check and return */
 	/* Written by one delivery thread each: no atomics needed for the
-	 * previous sequence numbers. */
+	 * previous sequence numbers, nor for the messages' own count (their
+	 * ids where global_seq_num is missing). */
 	uint64_t auth_seq, notify_seq;
 	bool auth_seen, notify_seen;
+	uint64_t auth_n, notify_n;
 	_Atomic uint64_t auth_messages, notify_messages, unknown_type;
 	_Atomic uint64_t kernel_drops, retained, released, cached;
 	_Atomic uint64_t clear_cache_throttled, clear_cache_failed;
@@ -210,16 +212,27 @@ mach_to_vd(
 	return vd_now - ticks_to_ns(es, mach_now - mach);
 }
 
+/*
+ * Fields newer than a message's version are not there (the structures
+ * end early, or hold garbage): the versions that brought the fields read
+ * here.
+ */
+#define ES_V_START_TIME     3 /* es_process_t.start_time */
+#define ES_V_GLOBAL_SEQ_NUM 4 /* es_message_t.global_seq_num, .thread */
+
 static void
-copy_process(struct vd_process *p, const es_process_t *proc)
+copy_process(struct vd_process *p, const es_process_t *proc, uint32_t version)
 {
 	const char *base;
 
 	p->pid = audit_token_to_pid(proc->audit_token);
 	p->uid = audit_token_to_euid(proc->audit_token);
 	p->ppid = proc->ppid;
-	p->start_time = (uint64_t)proc->start_time.tv_sec * 1000000000u +
-	    (uint64_t)proc->start_time.tv_usec * 1000u;
+	/* 0: unknown, as for a backend that has no start time. */
+	p->start_time = version < ES_V_START_TIME
+	    ? 0
+	    : (uint64_t)proc->start_time.tv_sec * 1000000000u +
+	        (uint64_t)proc->start_time.tv_usec * 1000u;
 	p->platform_binary = proc->is_platform_binary;
 	memcpy(p->cdhash, proc->cdhash, sizeof(p->cdhash));
 	copy_token(p->team_id, sizeof(p->team_id), proc->team_id);
@@ -348,15 +361,26 @@ copy_targets(struct vd_event *ev, const es_message_t *msg)
 	}
 }
 
-/* A gap in global_seq_num is the count of messages the kernel dropped. */
-static void
-count_gap(struct vd_es *es, uint64_t *last, bool *seen, uint64_t seq)
+/*
+ * A gap in global_seq_num is the count of messages the kernel dropped.
+ * Messages older than version 4 have none: no drops can be counted, and
+ * the message's id is its rank in this client's stream instead.
+ */
+static uint64_t
+count_gap(struct vd_es *es, const es_message_t *msg, uint64_t *last, bool *seen,
+    uint64_t *n)
 {
+	uint64_t seq = msg->global_seq_num;
+
+	++*n;
+	if (msg->version < ES_V_GLOBAL_SEQ_NUM)
+		return *n;
 	if (*seen && seq > *last + 1)
 		atomic_fetch_add_explicit(
 		    &es->kernel_drops, seq - *last - 1, memory_order_relaxed);
 	*last = seq;
 	*seen = true;
+	return seq;
 }
 
 /*
@@ -367,7 +391,7 @@ static void
 handle(struct vd_es *es, const es_message_t *msg, bool auth)
 {
 	struct vd_handle h = { .ptr = NULL, .id = 0, .fd = -1 };
-	uint64_t mach_now, vd_now;
+	uint64_t mach_now, vd_now, id;
 	struct vd_event *ev;
 	int t;
 
@@ -377,13 +401,13 @@ handle(struct vd_es *es, const es_message_t *msg, bool auth)
 	if (auth) {
 		atomic_fetch_add_explicit(
 		    &es->auth_messages, 1, memory_order_relaxed);
-		count_gap(
-		    es, &es->auth_seq, &es->auth_seen, msg->global_seq_num);
+		id = count_gap(
+		    es, msg, &es->auth_seq, &es->auth_seen, &es->auth_n);
 	} else {
 		atomic_fetch_add_explicit(
 		    &es->notify_messages, 1, memory_order_relaxed);
-		count_gap(
-		    es, &es->notify_seq, &es->notify_seen, msg->global_seq_num);
+		id = count_gap(
+		    es, msg, &es->notify_seq, &es->notify_seen, &es->notify_n);
 	}
 	t = from_es(msg->event_type);
 	if (t < 0 ||
@@ -407,7 +431,7 @@ handle(struct vd_es *es, const es_message_t *msg, bool auth)
 		    &es->retained, 1, memory_order_relaxed);
 		h.ptr = (void *)(uintptr_t)msg;
 	}
-	h.id = msg->global_seq_num;
+	h.id = id;
 	if (atomic_load(&es->stopping) ||
 	    (ev = vd_pipeline_event_get(es->p, (enum vd_event_type)t)) ==
 	        NULL) {
@@ -423,7 +447,7 @@ handle(struct vd_es *es, const es_message_t *msg, bool auth)
 		ev->deadline_ns = msg->deadline > mach_now
 		    ? mach_to_vd(es, msg->deadline, mach_now, vd_now)
 		    : vd_now;
-	copy_process(&ev->proc, msg->process);
+	copy_process(&ev->proc, msg->process, msg->version);
 	copy_targets(ev, msg);
 	vd_pipeline_submit(es->p, ev);
 out:

@@ -105,6 +105,7 @@ essim_config_init(struct essim_config *cfg)
 	cfg->clear_cache_throttle_ns = 1000000000ull;
 	cfg->max_clients = 16;
 	cfg->new_client_result = ES_NEW_CLIENT_RESULT_SUCCESS;
+	cfg->msg_version = ESSIM_MSG_VERSION_MAX;
 }
 
 static int
@@ -134,7 +135,8 @@ essim_kernel_init(const struct essim_config *cfg)
 		essim_config_init(&def);
 		cfg = &def;
 	}
-	if (cfg->queue_size == 0 || cfg->max_clients == 0)
+	if (cfg->queue_size == 0 || cfg->max_clients == 0 ||
+	    cfg->msg_version < 1 || cfg->msg_version > ESSIM_MSG_VERSION_MAX)
 		return -EINVAL;
 	pthread_mutex_lock(&K.lock);
 	if (K.running) {

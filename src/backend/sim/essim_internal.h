@@ -36,8 +36,7 @@
 #include <essim.h>
 
 /* macOS MAXPATHLEN: ES truncates longer paths and sets path_truncated. */
-#define ESSIM_PATH_MAX    1024
-#define ESSIM_MSG_VERSION 6
+#define ESSIM_PATH_MAX 1024
 /* Budget of an AUTH event posted with deadline_ns == 0. */
 #define ESSIM_DEFAULT_DEADLINE_NS (15ull * 1000000000ull)
 #define ESSIM_CACHE_MAX           65536u

@@ -219,7 +219,7 @@ essim__tmpl_init(struct essim_tmpl *t, es_message_t *m,
 	memset(t, 0, offsetof(struct essim_tmpl, aux_path));
 	memset(m, 0, sizeof *m);
 	t->aux_path[0] = '\0';
-	m->version = ESSIM_MSG_VERSION;
+	m->version = essim__k.cfg.msg_version;
 	/* The process record is read-only once registered. */
 	m->process = (es_process_t *)(uintptr_t)&p->proc;
 	m->action_type = *action;
@@ -533,6 +533,57 @@ layout(struct arena *a, const es_message_t *src)
 	return k;
 }
 
+/* A process as a message of version v carries it (see shape_version). */
+static void
+shape_process(es_process_t *p, uint32_t v)
+{
+	if (p == NULL)
+		return;
+	if (v < 3) {
+		p->start_time.tv_sec = (time_t)ESSIM_ABSENT_U64;
+		p->start_time.tv_usec = (suseconds_t)(ESSIM_ABSENT_U64 >> 40);
+	}
+	if (v < 2)
+		p->tty = NULL;
+}
+
+/*
+ * Fields newer than the message's version are absent on macOS: the
+ * structure ends before them, and what a client reads there is garbage.
+ * Poisoned here, so a client that reads them without checking the
+ * version gets nonsense a test can catch (pointers are NULL instead, so
+ * the simulator's own copies stay safe).
+ */
+static void
+shape_version(es_message_t *m)
+{
+	uint32_t v = m->version;
+	es_action_type_t action;
+
+	if (v >= ESSIM_MSG_VERSION_MAX)
+		return;
+	if (v < 4) {
+		m->global_seq_num = ESSIM_ABSENT_U64;
+		m->thread = NULL;
+	}
+	if (v < 2)
+		m->seq_num = ESSIM_ABSENT_U64;
+	shape_process(m->process, v);
+	switch (event_kind(m->event_type, &action)) {
+	case EK_EXEC:
+		shape_process(m->event.exec.target, v);
+		break;
+	case EK_SIGNAL:
+		shape_process(m->event.signal.target, v);
+		break;
+	case EK_FORK:
+		shape_process(m->event.fork.child, v);
+		break;
+	default:
+		break;
+	}
+}
+
 struct essim_kmsg *
 essim__msg_build(const es_message_t *src, struct es_client_s *c)
 {
@@ -556,6 +607,7 @@ essim__msg_build(const es_message_t *src, struct es_client_s *c)
 	k->heap_idx = SIZE_MAX;
 	k->deadline_ns = 0;
 	k->deliver_ns = 0;
+	shape_version(essim__kmsg_msg(k));
 	atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
 	return k;
 }

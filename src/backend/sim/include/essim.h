@@ -39,6 +39,8 @@
  *    events still arrive; es_clear_cache empties it for everyone, and
  *    returns ES_CLEAR_CACHE_RESULT_ERR_THROTTLE when called again within
  *    the throttle interval;
+ *  - every message carries the configured version, and the fields newer
+ *    than it are poisoned (essim_config.msg_version);
  *  - es_new_client fails with the configured error when told to.
  */
 #ifndef ESSIM_H
@@ -65,7 +67,16 @@ struct essim_config {
 	unsigned max_clients;           /* default 16 */
 	/* es_new_client returns this (SUCCESS: it works). */
 	es_new_client_result_t new_client_result;
+	/* es_message_t.version of every message, 1 to 6; default 6.  Fields
+	 * newer than it are poisoned, as absent fields hold garbage on
+	 * macOS: global_seq_num (4) reads ESSIM_ABSENT_U64, thread (4) is
+	 * NULL, process start_time (3) reads ESSIM_ABSENT_U64's bits,
+	 * seq_num (2) ESSIM_ABSENT_U64. */
+	uint32_t msg_version;
 };
+
+#define ESSIM_MSG_VERSION_MAX 6
+#define ESSIM_ABSENT_U64      0xa5a5a5a5a5a5a5a5ull
 
 /* Fills *cfg with the defaults above. */
 void essim_config_init(struct essim_config *cfg);
