@@ -1,32 +1,60 @@
 /*
- * darwin.c — platform layer for macOS: os_sync_wait_on_address (macOS 14.4+)
- * for parking, QoS classes instead of CPU affinity, mach_absolute_time.
+ * darwin.c — platform layer for macOS 12 and later: __ulock_wait and
+ * __ulock_wake for parking (os_sync_wait_on_address where the deployment
+ * target is macOS 14.4 or later), QoS classes instead of CPU affinity,
+ * CLOCK_UPTIME_RAW (Mach absolute time, in nanoseconds).
  *
- * Not built or tested on the Linux machines this project is developed on;
- * kept small and written against documented APIs only.
+ * Cross-compiled and linked against Apple's macOS 12.0 SDK by
+ * tools/build-macos (arm64 and x86_64); not run on the Linux machines this
+ * project is developed on.
  */
 #include <errno.h>
-#include <mach/mach_time.h>
-#include <os/os_sync_wait_on_address.h>
 #include <pthread.h>
-#include <sched.h>
 #include <pthread/qos.h>
+#include <sched.h>
 #include <stdint.h>
 #include <libproc.h>
 #include <sys/sysctl.h>
 #include <time.h>
 #include <unistd.h>
 
+/*
+ * os_sync_wait_on_address is macOS 14.4's public wait-on-address; its
+ * header is in SDKs from 14.4 on.  Used only where the build's deployment
+ * target guarantees the call (the compiler's own macro, so no runtime
+ * availability check, which would need compiler-rt's
+ * __isPlatformVersionAtLeast); otherwise the private but stable ulock
+ * calls that libSystem exports since 10.12, and that libc++ and the
+ * Swift runtime use the same way.
+ */
+#if defined(__has_include) &&                                                  \
+    defined(__ENVIRONMENT_MAC_OS_X_VERSION_MIN_REQUIRED__)
+#if __has_include(<os/os_sync_wait_on_address.h>) && \
+    __ENVIRONMENT_MAC_OS_X_VERSION_MIN_REQUIRED__ >= 140400
+#define VD_OS_SYNC 1
+#include <os/os_sync_wait_on_address.h>
+#endif
+#endif
+
 #include "platform/platform.h"
+
+#ifndef VD_OS_SYNC
+/* From xnu's bsd/sys/ulock.h, not in the SDK: declared here.  timeout is
+ * in microseconds, 0 meaning forever. */
+extern int
+__ulock_wait(uint32_t operation, void *addr, uint64_t value, uint32_t timeout);
+extern int __ulock_wake(uint32_t operation, void *addr, uint64_t wake_value);
+#define UL_COMPARE_AND_WAIT 1
+#define ULF_WAKE_ALL        0x00000100
+#define ULF_NO_ERRNO        0x01000000
+#endif
 
 uint64_t
 vd_now_ns(void)
 {
-	static mach_timebase_info_data_t tb;
-
-	if (tb.denom == 0)
-		mach_timebase_info(&tb);
-	return mach_absolute_time() * tb.numer / tb.denom;
+	/* Mach absolute time converted by the kernel: no timebase to
+	 * cache, nothing shared between threads. */
+	return clock_gettime_nsec_np(CLOCK_UPTIME_RAW);
 }
 
 void
@@ -46,24 +74,49 @@ vd_sleep_until(uint64_t t)
 void
 vd_park_wait(_Atomic uint32_t *addr, uint32_t expected, uint64_t timeout_ns)
 {
+	/* EINTR, a changed value and a timeout all mean: recheck. */
+#ifdef VD_OS_SYNC
 	if (timeout_ns == UINT64_MAX)
-		os_sync_wait_on_address(addr, expected, sizeof(uint32_t),
-		    OS_SYNC_WAIT_ON_ADDRESS_NONE);
-	else
-		os_sync_wait_on_address_with_timeout(addr, expected,
+		os_sync_wait_on_address((void *)addr, expected,
+		    sizeof(uint32_t), OS_SYNC_WAIT_ON_ADDRESS_NONE);
+	else if (timeout_ns != 0)
+		os_sync_wait_on_address_with_timeout((void *)addr, expected,
 		    sizeof(uint32_t), OS_SYNC_WAIT_ON_ADDRESS_NONE,
 		    OS_CLOCK_MACH_ABSOLUTE_TIME, timeout_ns);
+#else
+	uint64_t us;
+
+	if (timeout_ns == 0)
+		return; /* __ulock_wait's 0 would wait forever */
+	if (timeout_ns == UINT64_MAX)
+		us = 0;
+	else {
+		/* Rounded up, so a short wait never becomes forever. */
+		us = timeout_ns / 1000u + (timeout_ns % 1000u != 0);
+		if (us > UINT32_MAX)
+			us = UINT32_MAX;
+	}
+	__ulock_wait(UL_COMPARE_AND_WAIT | ULF_NO_ERRNO, (void *)addr, expected,
+	    (uint32_t)us);
+#endif
 }
 
 void
 vd_park_wake(_Atomic uint32_t *addr, int n)
 {
+#ifdef VD_OS_SYNC
 	if (n == 1)
-		os_sync_wake_by_address_any(
-		    addr, sizeof(uint32_t), OS_SYNC_WAKE_BY_ADDRESS_NONE);
+		os_sync_wake_by_address_any((void *)addr, sizeof(uint32_t),
+		    OS_SYNC_WAKE_BY_ADDRESS_NONE);
 	else
-		os_sync_wake_by_address_all(
-		    addr, sizeof(uint32_t), OS_SYNC_WAKE_BY_ADDRESS_NONE);
+		os_sync_wake_by_address_all((void *)addr, sizeof(uint32_t),
+		    OS_SYNC_WAKE_BY_ADDRESS_NONE);
+#else
+	/* ulock wakes one waiter or all of them; more than one is all. */
+	__ulock_wake(
+	    UL_COMPARE_AND_WAIT | ULF_NO_ERRNO | (n == 1 ? 0 : ULF_WAKE_ALL),
+	    (void *)addr, 0);
+#endif
 }
 
 unsigned
