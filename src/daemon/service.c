@@ -20,16 +20,17 @@
 struct watchdog {
 	pthread_t thread;
 	bool started;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	bool stop;
+	/* 1: stop.  The thread parks on it between checks: a relative wait
+	 * on the monotonic clock (a clock step cannot starve the watchdog),
+	 * on Linux and macOS alike, which pthread_condattr_setclock is not. */
+	_Atomic uint32_t stop;
 	uint64_t interval_ns;
 	struct vd_pipeline *p;
 	bool (*alive)(void *ctx);
 	void *ctx;
 };
 
-static struct watchdog wd = { .lock = PTHREAD_MUTEX_INITIALIZER };
+static struct watchdog wd;
 
 void
 vd_service_ready(const char *status)
@@ -69,7 +70,7 @@ static void *
 watchdog_main(void *arg)
 {
 	struct vd_progress *prev, *cur, *tmp;
-	struct timespec ts;
+	uint64_t now, until;
 	bool warned = false;
 
 	vd_thread_name("vd-watchdog");
@@ -85,20 +86,11 @@ watchdog_main(void *arg)
 		return NULL;
 	}
 	vd_pipeline_progress(wd.p, prev);
-	pthread_mutex_lock(&wd.lock);
-	while (!wd.stop) {
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += (time_t)(wd.interval_ns / 1000000000u);
-		ts.tv_nsec += (long)(wd.interval_ns % 1000000000u);
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		while (!wd.stop &&
-		    pthread_cond_timedwait(&wd.cond, &wd.lock, &ts) !=
-		        ETIMEDOUT)
-			;
-		if (wd.stop)
+	while (!atomic_load(&wd.stop)) {
+		until = vd_now_ns() + wd.interval_ns;
+		while (!atomic_load(&wd.stop) && (now = vd_now_ns()) < until)
+			vd_park_wait(&wd.stop, 0, until - now);
+		if (atomic_load(&wd.stop))
 			break;
 		vd_pipeline_progress(wd.p, cur);
 		if (!vd_progress_stuck(prev, cur) &&
@@ -116,7 +108,6 @@ watchdog_main(void *arg)
 		prev = cur;
 		cur = tmp;
 	}
-	pthread_mutex_unlock(&wd.lock);
 	free(prev);
 	free(cur);
 	return NULL;
@@ -135,17 +126,7 @@ vd_service_watchdog_start(
 	wd.p = p;
 	wd.alive = alive;
 	wd.ctx = ctx;
-	wd.stop = false;
-	{
-		pthread_condattr_t ca;
-
-		/* Timed waits on the monotonic clock: a clock step must not
-		 * starve the watchdog. */
-		pthread_condattr_init(&ca);
-		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-		pthread_cond_init(&wd.cond, &ca);
-		pthread_condattr_destroy(&ca);
-	}
+	atomic_store(&wd.stop, 0);
 	/* Fed at once: start-up may have taken a while. */
 	vd_sd_notify("WATCHDOG=1");
 	if ((rc = pthread_create(&wd.thread, NULL, watchdog_main, NULL)) != 0)
@@ -159,11 +140,10 @@ vd_service_watchdog_stop(void)
 {
 	if (!wd.started)
 		return;
-	pthread_mutex_lock(&wd.lock);
-	wd.stop = true;
-	pthread_cond_signal(&wd.cond);
-	pthread_mutex_unlock(&wd.lock);
+	/* The kernel rechecks the word before the thread sleeps: a store
+	 * before its check is seen, a wake after it reaches it. */
+	atomic_store(&wd.stop, 1);
+	vd_park_wake(&wd.stop, 1);
 	pthread_join(wd.thread, NULL);
-	pthread_cond_destroy(&wd.cond);
 	wd.started = false;
 }
