@@ -12,8 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <verdict/version.h>
-
 #include "backend/fanotify/fanotify.h"
 #include "daemon/driver.h"
 #include "daemon/log.h"
@@ -185,20 +183,11 @@ drv_check(const struct vd_conf *c, const struct vd_policy *pol)
 static int
 drv_report(void *bctx, const struct vd_run_info *ri)
 {
-	const struct vd_stats *st = ri->stats;
 	struct vd_fan_stats fs;
 
 	vd_fan_stats(bctx, &fs);
+	vd_report_service_head("fanotify", ri->stats, ri->stopped_by, ri->json);
 	if (ri->json) {
-		printf("{\"version\":\"%s\",\"backend\":\"fanotify\","
-		       "\"workers\":%u,\"uptime_s\":%.3f,\"stopped_by\":",
-		    VD_VERSION_STRING, st->workers,
-		    (double)st->uptime_ns / 1e9);
-		if (ri->stopped_by != NULL)
-			printf("\"%s\"", ri->stopped_by);
-		else
-			printf("null");
-		vd_report_json_tables(st);
 		printf(",\"fanotify\":{\"perm_events\":%" PRIu64
 		       ",\"notify_events\":%" PRIu64 ",\"self_events\":%" PRIu64
 		       ",\"write_errors\":%" PRIu64
@@ -210,13 +199,6 @@ drv_report(void *bctx, const struct vd_run_info *ri)
 		    fs.proc_hits, fs.proc_misses);
 		return 0;
 	}
-	printf("verdictd %s: backend fanotify, %u worker%s, %.2f s",
-	    VD_VERSION_STRING, st->workers, st->workers == 1 ? "" : "s",
-	    (double)st->uptime_ns / 1e9);
-	if (ri->stopped_by != NULL)
-		printf(", stopped by %s", ri->stopped_by);
-	printf("\n");
-	vd_report_tables(st);
 	printf("fanotify: %" PRIu64 " permission events, %" PRIu64
 	       " notify events, %" PRIu64 " of our own; %" PRIu64
 	       " answers refused (%" PRIu64 " lost)\n",

@@ -11,6 +11,7 @@
 
 #include <verdict/event.h>
 #include <verdict/stats.h>
+#include <verdict/version.h>
 
 #include "daemon/report.h"
 
@@ -175,4 +176,29 @@ vd_report_json_tables(const struct vd_stats *st)
 	       ",\"lateness_max_us\":%.1f}",
 	    st->timer.armed, st->timer.fired, st->timer.lost,
 	    st->timer.cancelled, (double)st->timer.lateness_max_ns / 1000.0);
+}
+
+void
+vd_report_service_head(const char *backend, const struct vd_stats *st,
+    const char *stopped_by, bool json)
+{
+	if (json) {
+		printf("{\"version\":\"%s\",\"backend\":\"%s\","
+		       "\"workers\":%u,\"uptime_s\":%.3f,\"stopped_by\":",
+		    VD_VERSION_STRING, backend, st->workers,
+		    (double)st->uptime_ns / 1e9);
+		if (stopped_by != NULL)
+			printf("\"%s\"", stopped_by);
+		else
+			printf("null");
+		vd_report_json_tables(st);
+		return;
+	}
+	printf("verdictd %s: backend %s, %u worker%s, %.2f s",
+	    VD_VERSION_STRING, backend, st->workers,
+	    st->workers == 1 ? "" : "s", (double)st->uptime_ns / 1e9);
+	if (stopped_by != NULL)
+		printf(", stopped by %s", stopped_by);
+	printf("\n");
+	vd_report_tables(st);
 }

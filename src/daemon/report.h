@@ -4,6 +4,8 @@
 #ifndef VD_DAEMON_REPORT_H
 #define VD_DAEMON_REPORT_H
 
+#include <stdbool.h>
+
 #include <verdict/stats.h>
 
 /* A histogram's quantile in microseconds. */
@@ -15,5 +17,13 @@ void vd_report_json_hist(const struct vd_hist *h);
 void vd_report_tables(const struct vd_stats *st);
 /* ,"types":{...},"timer":{...} */
 void vd_report_json_tables(const struct vd_stats *st);
+/*
+ * The start of a service backend's report (fanotify, es), which runs
+ * until a signal: with json, {"version":...,"stopped_by":...,"types":...
+ * left open for the backend's own part; else the first line and the
+ * tables.  stopped_by: "SIGTERM", ..., or NULL.
+ */
+void vd_report_service_head(const char *backend, const struct vd_stats *st,
+    const char *stopped_by, bool json);
 
 #endif
