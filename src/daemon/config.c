@@ -48,7 +48,8 @@ static bool
 parse_paths(const char *value, void *field, char *why, size_t whysz);
 static bool parse_mark(const char *value, void *field, char *why, size_t whysz);
 
-static const char *const backend_words[] = { "fanotify", "sim", "gen", NULL };
+static const char *const backend_words[] = { "fanotify", "es", "sim", "gen",
+	NULL };
 /* Indexed by enum vd_verdict. */
 static const char *const verdict_words[] = { "allow", "deny", NULL };
 _Static_assert(VD_ALLOW == 0 && VD_DENY == 1, "verdict_words[] order");
@@ -74,7 +75,7 @@ static const struct vd_key conf_keys[] = {
 	VD_KEY("pipeline", "pin_workers", VD_KEY_BOOL, CONF(pipe.pin_workers)),
 	VD_KEY("backend", "name", VD_KEY_STRING, CONF(backend),
 	    .words = backend_words,
-	    .what = "a backend name (fanotify, sim or gen)"),
+	    .what = "a backend name (fanotify, es, sim or gen)"),
 	VD_KEY("gen", "rate", VD_KEY_UINT, CONF(gen.rate), .min = 1,
 	    .max = 10000000, .what = "a number of events per second"),
 	VD_KEY("gen", "duration", VD_KEY_UINT, CONF(gen.duration_s), .min = 1,
@@ -385,8 +386,10 @@ vd_conf_init(struct vd_conf *c)
 {
 	memset(c, 0, sizeof(*c));
 	vd_config_init(&c->pipe, VD_PROFILE_FANOTIFY);
-#ifdef __linux__
+#if defined(__linux__)
 	snprintf(c->backend, sizeof(c->backend), "fanotify");
+#elif defined(__APPLE__)
+	snprintf(c->backend, sizeof(c->backend), "es");
 #else
 	snprintf(c->backend, sizeof(c->backend), "gen");
 #endif

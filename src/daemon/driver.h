@@ -73,8 +73,17 @@ struct vd_driver {
 const struct vd_driver *
 vd_driver_find(const char *name, char *msg, size_t msgsz);
 
+/*
+ * For the ES drivers (sim, es), whose deadline profile comes from the
+ * messages: the configuration's sizes, threads and default verdicts onto
+ * cfg, which holds the profile.  One delivery thread per ES client: a
+ * single producer per ring.
+ */
+void vd_driver_pipe_settings(const struct vd_conf *c, struct vd_config *cfg);
+
 extern const struct vd_driver vd_driver_gen;
 extern const struct vd_driver vd_driver_sim;
 extern const struct vd_driver vd_driver_fanotify;
+extern const struct vd_driver vd_driver_es;
 
 #endif

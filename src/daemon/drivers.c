@@ -16,6 +16,9 @@ static const struct vd_driver *const drivers[] = {
 #ifdef VD_HAVE_SIM
 	&vd_driver_sim,
 #endif
+#ifdef VD_HAVE_ES
+	&vd_driver_es,
+#endif
 };
 
 /* Why a backend the configuration knows may be missing. */
@@ -23,6 +26,9 @@ static const struct {
 	const char *name, *why;
 } missing[] = {
 	{ "fanotify", "the fanotify backend exists on Linux only" },
+	{ "es",
+	    "the es backend exists on macOS only (on Linux, --backend sim "
+	    "runs it on the EndpointSecurity simulator)" },
 	{ "sim",
 	    "this verdictd was built without the sim backend (it needs "
 	    "clang's blocks: build with CC=clang)" },
@@ -43,4 +49,20 @@ vd_driver_find(const char *name, char *msg, size_t msgsz)
 		}
 	snprintf(msg, msgsz, "unknown backend \"%s\"", name);
 	return NULL;
+}
+
+void
+vd_driver_pipe_settings(const struct vd_conf *c, struct vd_config *cfg)
+{
+	int t;
+
+	cfg->workers = c->pipe.workers;
+	cfg->ring_size = c->pipe.ring_size;
+	cfg->pool_size = c->pipe.pool_size;
+	cfg->spin_ns = c->pipe.spin_ns;
+	cfg->pin_workers = c->pipe.pin_workers;
+	cfg->multi_producer = false;
+	for (t = 0; t < VD_EVENT_TYPE_COUNT; t++)
+		cfg->types[t].default_verdict =
+		    c->pipe.types[t].default_verdict;
 }

@@ -71,7 +71,6 @@ report_text(const struct vd_conf *c, const struct vd_simrun_report *r)
 {
 	const struct essim_workload_report *w = &r->workload;
 	double secs = (double)r->elapsed_ns / 1e9;
-	unsigned i;
 
 	printf("verdictd %s: backend sim (es), scenario %s, time scale %g, "
 	       "%u worker%s, %.2f s, %" PRIu64 " events posted\n",
@@ -79,16 +78,7 @@ report_text(const struct vd_conf *c, const struct vd_simrun_report *r)
 	    r->stats->workers, r->stats->workers == 1 ? "" : "s", secs,
 	    w->posted);
 	vd_report_tables(r->stats);
-	printf("es: AUTH messages %" PRIu64 ", NOTIFY messages %" PRIu64
-	       ", kernel drops seen as seq_num gaps %" PRIu64
-	       ", retained %" PRIu64 ", released %" PRIu64 "\n",
-	    r->es.auth_messages, r->es.notify_messages, r->es.kernel_drops,
-	    r->es.retained, r->es.released);
-	for (i = 1; i < 8; i++)
-		if (r->es.respond_errors[i] != 0)
-			printf("es: respond errors %s: %" PRIu64 "\n",
-			    vd_es_respond_result_name(i),
-			    r->es.respond_errors[i]);
+	vd_report_es(&r->es);
 	printf("workload: posted %" PRIu64 " (AUTH %" PRIu64 ", NOTIFY %" PRIu64
 	       "), short deadlines %" PRIu64 ", bursts %" PRIu64 "\n",
 	    w->posted, w->posted_auth, w->posted_notify, w->short_deadlines,
@@ -106,7 +96,6 @@ static void
 report_json(const struct vd_conf *c, const struct vd_simrun_report *r)
 {
 	const struct essim_workload_report *w = &r->workload;
-	unsigned i;
 
 	printf("{\"version\":\"%s\",\"backend\":\"sim\",\"scenario\":\"",
 	    VD_VERSION_STRING);
@@ -122,16 +111,8 @@ report_json(const struct vd_conf *c, const struct vd_simrun_report *r)
 	printf("\",\"time_scale\":%g,\"workers\":%u,\"elapsed_s\":%.3f",
 	    c->sim.time_scale, r->stats->workers, (double)r->elapsed_ns / 1e9);
 	vd_report_json_tables(r->stats);
-	printf(",\"es\":{\"auth_messages\":%" PRIu64
-	       ",\"notify_messages\":%" PRIu64 ",\"kernel_drops\":%" PRIu64
-	       ",\"retained\":%" PRIu64 ",\"released\":%" PRIu64
-	       ",\"respond_errors\":{",
-	    r->es.auth_messages, r->es.notify_messages, r->es.kernel_drops,
-	    r->es.retained, r->es.released);
-	for (i = 1; i < 6; i++)
-		printf("%s\"%s\":%" PRIu64, i == 1 ? "" : ",",
-		    vd_es_respond_result_name(i), r->es.respond_errors[i]);
-	printf("}},\"workload\":{\"posted\":%" PRIu64 ",\"auth\":%" PRIu64
+	vd_report_json_es(&r->es);
+	printf(",\"workload\":{\"posted\":%" PRIu64 ",\"auth\":%" PRIu64
 	       ",\"notify\":%" PRIu64 ",\"short_deadlines\":%" PRIu64
 	       ",\"bursts\":%" PRIu64 "},\"kernel\":{",
 	    w->posted, w->posted_auth, w->posted_notify, w->short_deadlines,
@@ -149,18 +130,8 @@ report_json(const struct vd_conf *c, const struct vd_simrun_report *r)
 static void
 drv_pipeline_config(const struct vd_conf *c, struct vd_config *cfg)
 {
-	int t;
-
 	vd_simrun_config(cfg, c->sim.time_scale);
-	cfg->workers = c->pipe.workers;
-	cfg->ring_size = c->pipe.ring_size;
-	cfg->pool_size = c->pipe.pool_size;
-	cfg->spin_ns = c->pipe.spin_ns;
-	cfg->pin_workers = c->pipe.pin_workers;
-	cfg->multi_producer = false;
-	for (t = 0; t < VD_EVENT_TYPE_COUNT; t++)
-		cfg->types[t].default_verdict =
-		    c->pipe.types[t].default_verdict;
+	vd_driver_pipe_settings(c, cfg);
 }
 
 static int

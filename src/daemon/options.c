@@ -139,6 +139,8 @@ usage(FILE *fp)
 	    "auth.open.default=deny\n"
 	    "  -b, --backend NAME       event source: fanotify (Linux, the "
 	    "default there),\n"
+	    "                           es (macOS EndpointSecurity, the "
+	    "default there),\n"
 	    "                           gen (the load generator) or sim (the "
 	    "Endpoint-\n"
 	    "                           Security simulator)\n"

@@ -26,4 +26,10 @@ void vd_report_json_tables(const struct vd_stats *st);
 void vd_report_service_head(const char *backend, const struct vd_stats *st,
     const char *stopped_by, bool json);
 
+/* The es backend's counters (report_es.c, where the sim or es backend is
+ * built): the "es:" lines, and ,"es":{...}. */
+struct vd_es_stats;
+void vd_report_es(const struct vd_es_stats *es);
+void vd_report_json_es(const struct vd_es_stats *es);
+
 #endif

@@ -460,7 +460,8 @@ Test(config, bad_verdict_and_bool_words)
 	    "[auth.open]\ndefault = ALLOW\n", 0, 2, "allow or deny", NULL);
 	expect_error("[pipeline]\npin_workers = 2\n", 0, 2, "yes or no", NULL);
 	expect_error("[backend]\nname = inotify\n", 0, 2,
-	    "[backend] name: expected a backend name (fanotify, sim or gen)",
+	    "[backend] name: expected a backend name (fanotify, es, sim or "
+	    "gen)",
 	    "got \"inotify\"");
 	expect_error("[gen]\ntypes = auth.open, auth.bogus\n", 0, 2,
 	    "[gen] types", "\"auth.bogus\"");
