@@ -26,6 +26,7 @@
 #include <verdict/pipeline.h>
 
 #include "daemon/config.h"
+#include "proto/proto.h" /* VD_CTL_DEFAULT_PATH */
 #include "util/util.h"
 
 #define NS_PER_MS UINT64_C(1000000)
@@ -412,7 +413,7 @@ vd_conf_init(struct vd_conf *c)
 	c->fan.proc_cache = 1024;
 	c->fan.proc_ttl_ns = 1000 * NS_PER_MS;
 	snprintf(c->control_socket, sizeof(c->control_socket), "%s",
-	    "/run/verdictd.sock");
+	    VD_CTL_DEFAULT_PATH);
 }
 
 int

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <verdict/version.h>
 
@@ -298,5 +299,11 @@ vd_options_parse(struct daemon *d, int argc, char *argv[], bool *check,
 	if (optind != argc)
 		return vd_cli_usage_error("verdictd", synopsis,
 		    "unexpected argument \"%s\"", argv[optind]);
+#ifdef VD_DEFAULT_CONFIG
+	/* Started without -c (a macOS system extension gets no arguments):
+	 * the file where the installer puts it, when it is there. */
+	if (d->path == NULL && access(VD_DEFAULT_CONFIG, F_OK) == 0)
+		d->path = VD_DEFAULT_CONFIG;
+#endif
 	return -1;
 }

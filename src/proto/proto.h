@@ -44,7 +44,12 @@
 #define VD_CTL_MAX_REQUEST  4096
 #define VD_CTL_MAX_REPLY    (1u << 20)
 #define VD_CTL_MAX_NAME     127
+/* macOS has no /run; its /var/run is where root daemons put sockets. */
+#ifdef __APPLE__
+#define VD_CTL_DEFAULT_PATH "/var/run/verdictd.sock"
+#else
 #define VD_CTL_DEFAULT_PATH "/run/verdictd.sock"
+#endif
 
 enum vd_ctl_kind {
 	VD_CTL_GET = 1,
