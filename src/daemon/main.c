@@ -72,6 +72,12 @@ main(int argc, char *argv[])
 			goto out;
 	}
 	if (check) {
+		/* OK only for a backend this verdictd can run. */
+		if (vd_driver_find(d.conf.backend, err, sizeof(err)) == NULL) {
+			vd_log_errx("%s", err);
+			rc = EXIT_USAGE;
+			goto out;
+		}
 		vd_log_info("configuration OK");
 		rc = EXIT_SUCCESS;
 		goto out;

@@ -338,6 +338,9 @@ refused "--check-policy refuses a FIFO at once" 2 \
 refused "-n refuses a FIFO policy at once" 2 \
     "$TMP/fifo: not a regular file" \
     "$VERDICTD" --backend gen -n --policy "$TMP/fifo"
+# A backend this verdictd was built without is no valid configuration.
+refused "-n refuses the es backend on Linux, saying why" 2 \
+    "the es backend exists on macOS only" "$VERDICTD" --backend es -n
 timeout -s KILL 10 "$VERDICTD" --backend sim --scenario "$TMP/fifo" \
     "$CONTROL_OPT" off >"$TMP/out" 2>"$TMP/err"
 rc=$?
