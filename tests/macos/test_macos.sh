@@ -112,7 +112,7 @@ check "verdictd's minimum macOS is 12.0 (LC_BUILD_VERSION, both slices)" minos
 EXT=$(ls -d "$APP"/Contents/Library/SystemExtensions/*.systemextension 2>/dev/null)
 EXT_ID=$(basename "$EXT" .systemextension)
 structure() {
-	for f in Contents/Info.plist Contents/PkgInfo Contents/MacOS/verdictd \
+	for f in Contents/Info.plist Contents/PkgInfo Contents/MacOS/verdictd-host \
 	    Contents/MacOS/verdictctl Contents/Resources/verdictd.conf \
 	    Contents/Resources/verdict.rules; do
 		[ -f "$APP/$f" ] || { echo "missing $f" >"$TMP/err"; return 1; }
@@ -121,7 +121,7 @@ structure() {
 	    [ -f "$EXT/Contents/Info.plist" ] &&
 	    [ -x "$EXT/Contents/MacOS/$EXT_ID" ] &&
 	    cmp -s "$EXT/Contents/MacOS/$EXT_ID" "$OUT/bin/verdictd" &&
-	    cmp -s "$APP/Contents/MacOS/verdictd" "$OUT/bin/verdictd-host"; }
+	    cmp -s "$APP/Contents/MacOS/verdictd-host" "$OUT/bin/verdictd-host"; }
 	then
 		echo "extension: $EXT" >"$TMP/err"
 		return 1
@@ -158,7 +158,7 @@ check "the extension's Info.plist: SYSX, its bundle id, version $VERSION from me
 app_plist() {
 	plist "$APP/Contents/Info.plist" "
 	    p['CFBundlePackageType'] == 'APPL';
-	    p['CFBundleExecutable'] == 'verdictd';
+	    p['CFBundleExecutable'] == 'verdictd-host';
 	    p['VDExtensionIdentifier'] == '$EXT_ID';
 	    '$EXT_ID'.startswith(p['CFBundleIdentifier'] + '.');
 	    p['CFBundleVersion'] == '$VERSION'"

@@ -2,8 +2,8 @@
  * host.m — verdictd.app's executable: asks macOS to activate or deactivate
  * the verdictd system extension inside the app, and says what happened.
  *
- *	/Applications/verdictd.app/Contents/MacOS/verdictd activate
- *	/Applications/verdictd.app/Contents/MacOS/verdictd deactivate
+ *	/Applications/verdictd.app/Contents/MacOS/verdictd-host activate
+ *	/Applications/verdictd.app/Contents/MacOS/verdictd-host deactivate
  *
  * The extension's bundle identifier comes from the app's Info.plist
  * (VDExtensionIdentifier), which tools/build-macos writes.  macOS only
@@ -19,7 +19,7 @@
 #include <string.h>
 
 static const char usage[] =
-    "usage: verdictd activate | deactivate\n"
+    "usage: verdictd-host activate | deactivate\n"
     "\n"
     "  activate    install or update the verdictd system extension in this\n"
     "              app (the app must be in /Applications)\n"
@@ -79,7 +79,7 @@ error_hint(NSInteger code)
                   withExtension:(OSSystemExtensionProperties *)ext
 {
 	(void)request;
-	printf("verdictd: replacing version %s (%s) with %s (%s)\n",
+	printf("verdictd-host: replacing version %s (%s) with %s (%s)\n",
 	    existing.bundleShortVersion.UTF8String,
 	    existing.bundleVersion.UTF8String,
 	    ext.bundleShortVersion.UTF8String, ext.bundleVersion.UTF8String);
@@ -90,7 +90,7 @@ error_hint(NSInteger code)
 - (void)requestNeedsUserApproval:(OSSystemExtensionRequest *)request
 {
 	(void)request;
-	printf("verdictd: waiting for approval: open System Settings > "
+	printf("verdictd-host: waiting for approval: open System Settings > "
 	       "Privacy & Security (System Preferences > Security & Privacy "
 	       "on macOS 12) and allow the system extension \"%s\", or "
 	       "install an MDM com.apple.system-extension-policy profile.  "
@@ -107,11 +107,11 @@ error_hint(NSInteger code)
 	const char *what = self.activating ? "activated" : "deactivated";
 
 	if (result == OSSystemExtensionRequestWillCompleteAfterReboot)
-		printf("verdictd: %s %s after the next reboot\n",
+		printf("verdictd-host: %s %s after the next reboot\n",
 		    request.identifier.UTF8String, what);
 	else
-		printf(
-		    "verdictd: %s %s\n", request.identifier.UTF8String, what);
+		printf("verdictd-host: %s %s\n", request.identifier.UTF8String,
+		    what);
 	exit(fflush(stdout) == 0 ? 0 : 1);
 }
 
@@ -121,12 +121,13 @@ error_hint(NSInteger code)
 	const char *what = self.activating ? "activate" : "deactivate";
 
 	if ([error.domain isEqualToString:OSSystemExtensionErrorDomain])
-		fprintf(stderr, "verdictd: cannot %s %s: %s (%s, code %ld)\n",
-		    what, request.identifier.UTF8String, error_hint(error.code),
+		fprintf(stderr,
+		    "verdictd-host: cannot %s %s: %s (%s, code %ld)\n", what,
+		    request.identifier.UTF8String, error_hint(error.code),
 		    error.localizedDescription.UTF8String, (long)error.code);
 	else
-		fprintf(stderr, "verdictd: cannot %s %s: %s (%s %ld)\n", what,
-		    request.identifier.UTF8String,
+		fprintf(stderr, "verdictd-host: cannot %s %s: %s (%s %ld)\n",
+		    what, request.identifier.UTF8String,
 		    error.localizedDescription.UTF8String,
 		    error.domain.UTF8String, (long)error.code);
 	exit(1);
@@ -159,8 +160,9 @@ main(int argc, char *argv[])
 		    objectForInfoDictionaryKey:@"VDExtensionIdentifier"];
 		if (ident == nil) {
 			fprintf(stderr,
-			    "verdictd: no VDExtensionIdentifier in the app's "
-			    "Info.plist: run this from inside verdictd.app\n");
+			    "verdictd-host: no VDExtensionIdentifier in the "
+			    "app's Info.plist: run this from inside "
+			    "verdictd.app\n");
 			return 1;
 		}
 		delegate = [VDRequestDelegate new];
@@ -173,7 +175,7 @@ main(int argc, char *argv[])
 		          deactivationRequestForExtension:ident
 		                                    queue:q];
 		req.delegate = delegate;
-		printf("verdictd: asking macOS to %s %s\n", argv[1],
+		printf("verdictd-host: asking macOS to %s %s\n", argv[1],
 		    ident.UTF8String);
 		fflush(stdout);
 		[OSSystemExtensionManager.sharedManager submitRequest:req];
