@@ -226,6 +226,17 @@ struct vd_event *
 vd_pipeline_event_get(struct vd_pipeline *p, enum vd_event_type t);
 
 /*
+ * As vd_pipeline_event_get, but when the pool is empty while answered
+ * events wait for the timer to recycle them (it does so each tick, and a
+ * starved timer can fall behind), wakes the timer and waits for one, up
+ * to max_ns.  For a backend whose kernel sets no deadline (fanotify): a
+ * short wait beats answering by the default.  Counted in
+ * pipeline.pool_waits.
+ */
+struct vd_event *vd_pipeline_event_wait(
+    struct vd_pipeline *p, enum vd_event_type t, uint64_t max_ns);
+
+/*
  * Hot path.  Hands the event to the pipeline.  Returns true when it was
  * queued; false when it was answered at once with the default verdict (ring
  * full, budget already below the margin floor, pipeline stopping).  Either

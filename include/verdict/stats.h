@@ -95,6 +95,7 @@ struct vd_stats {
 	struct vd_timer_stats timer;
 	struct vd_spin_stats spin;
 	uint64_t redirected; /* AUTH events sent past a stuck worker */
+	uint64_t pool_waits; /* producers that waited for a recycled event */
 	/* The inline runner (vd_config.inline_runner): what it answered,
 	 * and how often the timer found it stuck. */
 	bool has_inline;

@@ -245,6 +245,10 @@ vd_counters_walk(const struct vd_stats *st, const char *const *prefixes,
 	    (int64_t)st->inline_stuck);
 	put(&w, "pipeline.redirected", VD_CTR_COUNTER, "events",
 	    "AUTH events queued past a stuck worker", (int64_t)st->redirected);
+	put(&w, "pipeline.pool_waits", VD_CTR_COUNTER, "times",
+	    "producers that found the pool empty and waited for the timer to "
+	    "recycle answered events",
+	    (int64_t)st->pool_waits);
 	put(&w, "pipeline.spin.open", VD_CTR_GAUGE, "bool",
 	    "1 while idle workers may spin", st->spin.open ? 1 : 0);
 	put(&w, "pipeline.spin.pressure", VD_CTR_GAUGE, "bool",

@@ -181,7 +181,8 @@ struct vd_pipeline {
 	_Atomic uint64_t sg_closed_until_ns;
 	_Atomic bool sg_busy; /* a worker is judging a reading */
 	_Atomic uint64_t sg_closed, sg_samples, redirected;
-	_Atomic uint32_t spinners; /* workers spinning now */
+	_Atomic uint64_t pool_waits; /* vd_pipeline_event_wait waited */
+	_Atomic uint32_t spinners;   /* workers spinning now */
 	/* The inline runner: stuck episodes seen by the timer, and the
 	 * busy_since of the last one it reported (timer only). */
 	_Atomic uint64_t inline_stuck;

@@ -23,6 +23,8 @@
 
 #define NOTIFY_BATCH 64
 #define WORKER_BATCH 16
+/* vd_pipeline_event_wait looks for a recycled box this often. */
+#define POOL_WAIT_STEP_NS 50000u
 
 static _Atomic uint64_t pipeline_ids = 1;
 
@@ -415,6 +417,41 @@ vd_pipeline_event_get(struct vd_pipeline *p, enum vd_event_type t)
 	ev->proc.comm[0] = ev->proc.team_id[0] = ev->proc.signing_id[0] = '\0';
 	ev->proc.exe[0] = ev->target[0] = ev->target2[0] = '\0';
 	return ev;
+}
+
+/* Answered boxes wait in the cancel rings for the timer to recycle. */
+static bool
+boxes_to_recycle(const struct vd_pipeline *p)
+{
+	unsigned i;
+
+	for (i = 0; i < p->nslots; i++)
+		if (vd_ring_depth(&p->workers[i].cancel) != 0)
+			return true;
+	return vd_ring_depth(&p->ctl_cancel) != 0;
+}
+
+static void timer_kick(struct vd_pipeline *p);
+
+struct vd_event *
+vd_pipeline_event_wait(
+    struct vd_pipeline *p, enum vd_event_type t, uint64_t max_ns)
+{
+	struct vd_event *ev = vd_pipeline_event_get(p, t);
+	uint64_t end;
+
+	if (ev != NULL || (unsigned)t >= VD_EVENT_TYPE_COUNT ||
+	    !boxes_to_recycle(p))
+		return ev;
+	atomic_fetch_add_explicit(&p->pool_waits, 1, memory_order_relaxed);
+	end = vd_now_ns() + max_ns;
+	do {
+		timer_kick(p);
+		vd_sleep_until(vd_now_ns() + POOL_WAIT_STEP_NS);
+		if ((ev = vd_pipeline_event_get(p, t)) != NULL)
+			return ev;
+	} while (vd_now_ns() < end && boxes_to_recycle(p));
+	return NULL;
 }
 
 static inline void

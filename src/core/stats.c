@@ -181,6 +181,7 @@ vd_pipeline_stats(const struct vd_pipeline *p, struct vd_stats *out)
 	out->spin.closed = LD(p->sg_closed);
 	out->spin.samples = LD(p->sg_samples);
 	out->redirected = LD(p->redirected);
+	out->pool_waits = LD(p->pool_waits);
 	out->has_inline = p->cfg.inline_runner;
 	if (out->has_inline) {
 		const struct vd_worker *w = &p->workers[p->nworkers];

@@ -828,3 +828,86 @@ Test(pipeline, a_stuck_inline_runner_is_taken_over)
 	tb_destroy(tb);
 	free(st);
 }
+
+/* Submits ev inline with a distant deadline and returns at once. */
+static void
+submit_one_inline(struct tb *tb, struct vd_pipeline *p, struct vd_event *ev)
+{
+	ev->proc.pid = 100;
+	ev->arrival_ns = tb_now_ns();
+	ev->deadline_ns = ev->arrival_ns + 60000 * MS;
+	ev->handle.id = tb_new_id(tb, ev->deadline_ns);
+	vd_pipeline_submit_inline(p, ev);
+}
+
+Test(pipeline, an_empty_pool_waits_only_for_answered_events)
+{
+	struct vd_config cfg;
+	struct fixture f;
+	struct vd_event *a, *b, *c;
+	uint64_t sent = 0, w0;
+	unsigned round, t;
+	bool waited = false;
+
+	base_config(&cfg);
+	cfg.workers = 1;
+	cfg.inline_runner = true;
+	cfg.pool_size = 2;
+	/* Ticks 100 ms apart: answered events stay in the cancel rings
+	 * between two ticks unless something wakes the timer. */
+	cfg.tick_ns = 100 * MS;
+	for (t = 0; t < VD_EVENT_TYPE_COUNT; t++)
+		cfg.types[t].margin_floor_ns = 100 * MS;
+	setup(&f, &cfg, 400);
+
+	/* Both events held, none answered: nothing to recycle, no wait. */
+	a = vd_pipeline_event_get(f.p, VD_AUTH_OPEN);
+	b = vd_pipeline_event_get(f.p, VD_AUTH_OPEN);
+	cr_assert(a != NULL && b != NULL);
+	cr_assert_null(vd_pipeline_event_wait(f.p, VD_AUTH_OPEN, 100 * MS));
+	vd_pipeline_stats(f.p, f.st);
+	cr_assert_eq(f.st->pool_waits, 0);
+	submit_one_inline(f.tb, f.p, a);
+	submit_one_inline(f.tb, f.p, b);
+	sent += 2;
+	cr_assert_eq(vd_pipeline_run_inline(f.p), 2);
+
+	/* Both answered: until the timer recycles them the pool is empty,
+	 * and a wait wakes the timer and gets one.  Whether the timer
+	 * (woken by the arms) drained the cancels already is a race: try
+	 * rounds until one finds the pool empty. */
+	for (round = 0; round < 100 && !waited; round++) {
+		a = vd_pipeline_event_wait(f.p, VD_AUTH_OPEN, 1000 * MS);
+		b = vd_pipeline_event_wait(f.p, VD_AUTH_OPEN, 1000 * MS);
+		cr_assert(a != NULL && b != NULL, "round %u: no event", round);
+		submit_one_inline(f.tb, f.p, a);
+		submit_one_inline(f.tb, f.p, b);
+		sent += 2;
+		cr_assert_eq(vd_pipeline_run_inline(f.p), 2);
+		if ((c = vd_pipeline_event_get(f.p, VD_AUTH_OPEN)) != NULL) {
+			submit_one_inline(f.tb, f.p, c);
+			sent++;
+			cr_assert_eq(vd_pipeline_run_inline(f.p), 1);
+			continue;
+		}
+		/* (The waits above may have waited too.) */
+		vd_pipeline_stats(f.p, f.st);
+		w0 = f.st->pool_waits;
+		c = vd_pipeline_event_wait(f.p, VD_AUTH_OPEN, 1000 * MS);
+		cr_assert_not_null(c, "the wait got no recycled event");
+		vd_pipeline_stats(f.p, f.st);
+		cr_assert_eq(f.st->pool_waits, w0 + 1);
+		submit_one_inline(f.tb, f.p, c);
+		sent++;
+		cr_assert_eq(vd_pipeline_run_inline(f.p), 1);
+		waited = true;
+	}
+	cr_assert(waited, "no round found the pool empty");
+	cr_assert(tb_wait(f.tb, sent, 5000 * MS));
+	vd_pipeline_stop(f.p);
+	vd_pipeline_stats(f.p, f.st);
+	cr_assert_eq(tb_count_not_once(f.tb, sent), 0);
+	cr_assert_eq(f.st->types[VD_AUTH_OPEN].dropped_pool, 0);
+	assert_books_close(f.st);
+	teardown(&f);
+}

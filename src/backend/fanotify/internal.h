@@ -49,6 +49,9 @@
 /* Events of one read the reader answers itself (inline answers); the
  * rest of a large read go to the workers, on other CPUs. */
 #define INLINE_MAX 16
+/* How long a read waits for a recycled event before the default answers
+ * (vd_pipeline_event_wait). */
+#define POOL_WAIT_NS 20000000u
 /* Bytes of a file handle kept for a FID event (MAX_HANDLE_SZ is 128). */
 #define FH_MAX 128
 

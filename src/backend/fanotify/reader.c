@@ -91,7 +91,10 @@ read_perm_event(
 		close(md->fd);
 		goto out;
 	}
-	if ((ev = vd_pipeline_event_get(fan->p, t)) == NULL) {
+	/* The kernel sets no deadline: when answered events only wait for
+	 * the timer to recycle them, wait for one rather than answer by the
+	 * default (20 ms of the 1 s budget). */
+	if ((ev = vd_pipeline_event_wait(fan->p, t, POOL_WAIT_NS)) == NULL) {
 		struct vd_handle h = { NULL, 0, md->fd };
 
 		vd_pipeline_refuse(fan->p, t, &h);
