@@ -185,6 +185,9 @@ struct vd_progress {
 	unsigned workers;
 	uint64_t worker_events[VD_MAX_WORKERS];
 	bool worker_queued[VD_MAX_WORKERS];
+	/* When each worker took the event in its hand (0: idle); the same
+	 * in both snapshots is one evaluation that outlasted the interval. */
+	uint64_t worker_since[VD_MAX_WORKERS];
 	uint64_t timer_events; /* timers armed and cancelled */
 	bool timer_queued;     /* arms waiting for the timer thread */
 	/* The inline runner: when it took the event in its hand (0: none);
@@ -195,7 +198,7 @@ struct vd_progress {
 void vd_pipeline_progress(const struct vd_pipeline *p, struct vd_progress *out);
 
 /* True when some thread had work in both a (earlier) and b and made no
- * progress between them. */
+ * progress between them, or held the same event in both. */
 bool
 vd_progress_stuck(const struct vd_progress *a, const struct vd_progress *b);
 

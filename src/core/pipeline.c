@@ -1655,6 +1655,8 @@ vd_pipeline_progress(const struct vd_pipeline *p, struct vd_progress *out)
 		out->worker_events[i] = atomic_load_explicit(
 		    &p->workers[i].events, memory_order_relaxed);
 		out->worker_queued[i] = worker_own_work(&p->workers[i]);
+		out->worker_since[i] = atomic_load_explicit(
+		    &p->workers[i].sl.busy_since, memory_order_relaxed);
 	}
 	out->timer_events =
 	    atomic_load_explicit(&c->t_armed, memory_order_relaxed) +
@@ -1676,10 +1678,16 @@ vd_progress_stuck(const struct vd_progress *a, const struct vd_progress *b)
 		return true;
 	if (a->inline_since != 0 && a->inline_since == b->inline_since)
 		return true;
-	for (i = 0; i < a->workers && i < b->workers; i++)
+	for (i = 0; i < a->workers && i < b->workers; i++) {
 		if (a->worker_queued[i] && b->worker_queued[i] &&
 		    a->worker_events[i] == b->worker_events[i])
 			return true;
+		/* Nothing queued behind it (the inline runner answers the
+		 * rest, or nothing else came), still one evaluation. */
+		if (a->worker_since[i] != 0 &&
+		    a->worker_since[i] == b->worker_since[i])
+			return true;
+	}
 	return false;
 }
 

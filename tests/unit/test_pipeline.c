@@ -911,3 +911,31 @@ Test(pipeline, an_empty_pool_waits_only_for_answered_events)
 	assert_books_close(f.st);
 	teardown(&f);
 }
+
+Test(pipeline, progress_sees_one_evaluation_held_across_two_snapshots)
+{
+	struct vd_progress a, b;
+
+	memset(&a, 0, sizeof(a));
+	a.workers = 2;
+	b = a;
+	/* Idle workers, nothing queued: no one is stuck. */
+	cr_assert_not(vd_progress_stuck(&a, &b));
+	/* Worker 1 busy with other events in each snapshot: progress. */
+	a.worker_since[1] = 5;
+	b.worker_since[1] = 6;
+	cr_assert_not(vd_progress_stuck(&a, &b));
+	/* The same event in its hand in both, nothing queued behind it. */
+	b.worker_since[1] = 5;
+	cr_assert(vd_progress_stuck(&a, &b));
+	/* Queued work and no events done: stuck, as before. */
+	a.worker_since[1] = b.worker_since[1] = 0;
+	a.worker_queued[0] = b.worker_queued[0] = true;
+	a.worker_events[0] = b.worker_events[0] = 7;
+	cr_assert(vd_progress_stuck(&a, &b));
+	b.worker_events[0] = 8;
+	cr_assert_not(vd_progress_stuck(&a, &b));
+	/* The inline runner holding one event. */
+	a.inline_since = b.inline_since = 9;
+	cr_assert(vd_progress_stuck(&a, &b));
+}
