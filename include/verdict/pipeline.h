@@ -182,17 +182,15 @@ void vd_pipeline_type_config(const struct vd_pipeline *p, enum vd_event_type t,
  * nothing in between (vd_progress_stuck).  Any thread, cheap.
  */
 struct vd_progress {
+	/* Evaluator slots: the workers, then the inline runner if any. */
 	unsigned workers;
-	uint64_t worker_events[VD_MAX_WORKERS];
-	bool worker_queued[VD_MAX_WORKERS];
-	/* When each worker took the event in its hand (0: idle); the same
-	 * in both snapshots is one evaluation that outlasted the interval. */
-	uint64_t worker_since[VD_MAX_WORKERS];
+	uint64_t worker_events[VD_MAX_WORKERS + 1];
+	bool worker_queued[VD_MAX_WORKERS + 1];
+	/* When each slot took the event in its hand (0: idle); the same in
+	 * both snapshots is one evaluation that outlasted the interval. */
+	uint64_t worker_since[VD_MAX_WORKERS + 1];
 	uint64_t timer_events; /* timers armed and cancelled */
 	bool timer_queued;     /* arms waiting for the timer thread */
-	/* The inline runner: when it took the event in its hand (0: none);
-	 * the same in both snapshots is no progress. */
-	uint64_t inline_since;
 };
 
 void vd_pipeline_progress(const struct vd_pipeline *p, struct vd_progress *out);

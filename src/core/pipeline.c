@@ -1650,11 +1650,14 @@ vd_pipeline_progress(const struct vd_pipeline *p, struct vd_progress *out)
 	unsigned i;
 
 	memset(out, 0, sizeof(*out));
-	out->workers = p->nworkers;
-	for (i = 0; i < p->nworkers; i++) {
+	out->workers = p->nslots;
+	for (i = 0; i < p->nslots; i++) {
 		out->worker_events[i] = atomic_load_explicit(
 		    &p->workers[i].events, memory_order_relaxed);
-		out->worker_queued[i] = worker_own_work(&p->workers[i]);
+		/* The inline runner counts its events when its run ends: its
+		 * queue is no sign of a stall, only the event in its hand. */
+		out->worker_queued[i] =
+		    i < p->nworkers && worker_own_work(&p->workers[i]);
 		out->worker_since[i] = atomic_load_explicit(
 		    &p->workers[i].sl.busy_since, memory_order_relaxed);
 	}
@@ -1662,10 +1665,6 @@ vd_pipeline_progress(const struct vd_pipeline *p, struct vd_progress *out)
 	    atomic_load_explicit(&c->t_armed, memory_order_relaxed) +
 	    atomic_load_explicit(&c->t_cancelled, memory_order_relaxed);
 	out->timer_queued = vd_ring_depth(&p->arm) != 0;
-	if (p->cfg.inline_runner)
-		out->inline_since =
-		    atomic_load_explicit(&p->workers[p->nworkers].sl.busy_since,
-		        memory_order_relaxed);
 }
 
 bool
@@ -1676,14 +1675,12 @@ vd_progress_stuck(const struct vd_progress *a, const struct vd_progress *b)
 	if (a->timer_queued && b->timer_queued &&
 	    a->timer_events == b->timer_events)
 		return true;
-	if (a->inline_since != 0 && a->inline_since == b->inline_since)
-		return true;
 	for (i = 0; i < a->workers && i < b->workers; i++) {
 		if (a->worker_queued[i] && b->worker_queued[i] &&
 		    a->worker_events[i] == b->worker_events[i])
 			return true;
-		/* Nothing queued behind it (the inline runner answers the
-		 * rest, or nothing else came), still one evaluation. */
+		/* The same event in hand: nothing may be queued behind it
+		 * (the inline runner answered the rest, or nothing came). */
 		if (a->worker_since[i] != 0 &&
 		    a->worker_since[i] == b->worker_since[i])
 			return true;

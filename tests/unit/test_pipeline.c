@@ -935,7 +935,8 @@ Test(pipeline, progress_sees_one_evaluation_held_across_two_snapshots)
 	cr_assert(vd_progress_stuck(&a, &b));
 	b.worker_events[0] = 8;
 	cr_assert_not(vd_progress_stuck(&a, &b));
-	/* The inline runner holding one event. */
-	a.inline_since = b.inline_since = 9;
+	/* The inline runner (the slot after the workers) holding one event. */
+	a.workers = b.workers = 3;
+	a.worker_since[2] = b.worker_since[2] = 9;
 	cr_assert(vd_progress_stuck(&a, &b));
 }
