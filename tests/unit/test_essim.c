@@ -276,7 +276,7 @@ static es_client_t *
 client(struct rec *r, const es_event_type_t *types, uint32_t n)
 {
 	es_handler_block_t h = ^(es_client_t *cl, const es_message_t *m) {
-	  rec_handle(r, cl, m);
+		rec_handle(r, cl, m);
 	};
 	es_client_t *c = NULL;
 
@@ -493,6 +493,83 @@ Test(essim, expired_in_queue_is_not_delivered)
 	cr_assert_eq(r->e[0].res, ES_RESPOND_RESULT_SUCCESS);
 	cr_assert_eq(rep.answered, 1);
 	essim__watchdog_hold(false);
+	essim_kernel_fini();
+	rec_free(r);
+}
+
+/* Answers a retained message from its own thread. */
+struct answerer {
+	es_client_t *c;
+	const es_message_t *msg;
+	_Atomic es_respond_result_t res;
+	atomic_bool done;
+};
+
+static void *
+answerer_main(void *arg)
+{
+	struct answerer *a = arg;
+
+	atomic_store(&a->res,
+	    es_respond_auth_result(a->c, a->msg, ES_AUTH_RESULT_ALLOW, false));
+	atomic_store(&a->done, true);
+	return NULL;
+}
+
+/*
+ * A thread that holds the kernel's lock (one preempted while it posts or
+ * keeps the books) holds up neither delivery nor an answer: a queue has a
+ * lock of its own, and an answer is accepted without the kernel's lock,
+ * its books kept once the lock is free.  Before, both waited for it.
+ */
+Test(essim, neither_delivery_nor_answers_wait_for_the_kernel_lock)
+{
+	es_event_type_t types[] = { ES_EVENT_TYPE_AUTH_EXEC };
+	struct rec *r = rec_new(M_RETAIN);
+	struct answerer a[2];
+	pthread_t th[2];
+	es_client_t *c;
+	audit_token_t p;
+	uint64_t end;
+	int i;
+
+	kinit(NULL);
+	p = proc(100, "/bin/zsh", false);
+	c = client(r, types, 1);
+	atomic_store(&r->gate_closed, true);
+	cr_assert_eq(post(ES_EVENT_TYPE_AUTH_EXEC, p, "/bin/a", 0, LONG), 1);
+	cr_assert_eq(post(ES_EVENT_TYPE_AUTH_EXEC, p, "/bin/b", 0, LONG), 1);
+	cr_assert(wait_in(r, 1));
+
+	pthread_mutex_lock(&essim__k.lock);
+	atomic_store(&r->gate_closed, false);
+	cr_assert(wait_in(r, 2), "the second message waited for the lock");
+	for (i = 0; i < 2; i++) {
+		a[i] = (struct answerer){ .c = c, .msg = r->e[i].msg };
+		cr_assert_eq(
+		    pthread_create(&th[i], NULL, answerer_main, &a[i]), 0);
+	}
+	/* 2 s: far beyond a thread's wait for a CPU on a loaded VM. */
+	end = now_ns() + 2000 * MS;
+	while ((!atomic_load(&a[0].done) || !atomic_load(&a[1].done)) &&
+	    now_ns() < end)
+		sleep_ns(1 * MS);
+	for (i = 0; i < 2; i++)
+		cr_assert(atomic_load(&a[i].done),
+		    "answer %d waited for the kernel's lock", i);
+	pthread_mutex_unlock(&essim__k.lock);
+	for (i = 0; i < 2; i++) {
+		pthread_join(th[i], NULL);
+		cr_assert_eq(atomic_load(&a[i].res), ES_RESPOND_RESULT_SUCCESS);
+	}
+	/* The books caught up once the lock was free. */
+	cr_assert(essim_wait_idle(2000 * MS));
+	cr_assert_eq(report(c).answered, 2);
+	cr_assert_eq(
+	    es_respond_auth_result(c, r->e[0].msg, ES_AUTH_RESULT_ALLOW, false),
+	    ES_RESPOND_RESULT_ERR_DUPLICATE_RESPONSE);
+	for (i = 0; i < 2; i++)
+		es_release_message(r->e[i].msg);
 	essim_kernel_fini();
 	rec_free(r);
 }
@@ -1383,8 +1460,8 @@ Test(essim, new_client_fails_with_each_configured_error)
 		ES_NEW_CLIENT_RESULT_ERR_TOO_MANY_CLIENTS,
 	};
 	es_handler_block_t h = ^(es_client_t *cl, const es_message_t *m) {
-	  (void)cl;
-	  (void)m;
+		(void)cl;
+		(void)m;
 	};
 	es_client_t **volatile no_client = NULL;
 	es_handler_block_t volatile no_handler = NULL;
@@ -1419,8 +1496,8 @@ Test(essim, new_client_fails_with_each_configured_error)
 Test(essim, max_clients_is_enforced)
 {
 	es_handler_block_t h = ^(es_client_t *cl, const es_message_t *m) {
-	  (void)cl;
-	  (void)m;
+		(void)cl;
+		(void)m;
 	};
 	struct essim_config cfg;
 	es_client_t *a, *b, *c;

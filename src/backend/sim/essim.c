@@ -236,6 +236,7 @@ essim_kernel_fini(void)
 	pthread_join(K.wd_thread, NULL);
 
 	pthread_mutex_lock(&K.lock);
+	essim__answers_drain_locked();
 	essim__cache_clear_locked();
 	free(K.ctab);
 	K.ctab = NULL;
@@ -616,14 +617,15 @@ essim__idle_check_locked(void)
 		pthread_cond_broadcast(&K.idle_cv);
 }
 
-void
+/* Takes k out of the heap; false when it was not in it. */
+bool
 essim__heap_remove_locked(struct essim_kmsg *k)
 {
 	size_t i = k->heap_idx;
 	struct essim_kmsg *last;
 
 	if (i >= K.nheap || K.heap[i] != k)
-		return;
+		return false;
 	last = K.heap[--K.nheap];
 	k->heap_idx = SIZE_MAX;
 	if (last != k) {
@@ -632,6 +634,58 @@ essim__heap_remove_locked(struct essim_kmsg *k)
 		sift_up(last->heap_idx);
 	}
 	essim__idle_check_locked();
+	return true;
+}
+
+/*
+ * The books of an answer accepted by respond(): its client's counters,
+ * the cache, and the heap (the watchdog or a termination may have taken
+ * it out already, and put the heap's reference then).
+ */
+void
+essim__answer_books_locked(struct essim_kmsg *o)
+{
+	struct es_client_s *c = o->client;
+	const es_message_t *om = essim__kmsg_msg(o);
+	uint64_t dlv =
+	    atomic_load_explicit(&o->deliver_ns, memory_order_relaxed);
+
+	c->rep.answered++;
+	if (o->dallowed)
+		c->rep.allowed++;
+	else
+		c->rep.denied++;
+	if (o->deadline_ns - o->dnow < c->rep.slack_min_ns)
+		c->rep.slack_min_ns = o->deadline_ns - o->dnow;
+	if (dlv != 0 && o->dnow - dlv > c->rep.latency_max_ns)
+		c->rep.latency_max_ns = o->dnow - dlv;
+	/*
+	 * OPEN caches the authorized flags, which only ever pass later
+	 * opens that this answer would have allowed; other types cache
+	 * ALLOW only.  Nothing is cached from 0 flags.
+	 */
+	if (o->dcache && essim__cacheable(om->event_type) &&
+	    (o->dflags_call ? o->dvalue != 0 : o->dallowed)) {
+		essim__cache_store_locked(
+		    om, o->dflags_call ? o->dvalue : UINT32_MAX);
+		c->rep.cached++;
+	}
+	if (essim__heap_remove_locked(o))
+		essim__kmsg_put(o); /* the heap's reference */
+}
+
+/* Keeps the books of every answer deferred by respond(). */
+void
+essim__answers_drain_locked(void)
+{
+	struct essim_kmsg *o, *next;
+
+	o = atomic_exchange_explicit(&K.deferred, NULL, memory_order_acquire);
+	for (; o != NULL; o = next) {
+		next = o->dnext;
+		essim__answer_books_locked(o);
+		essim__kmsg_put(o); /* the list's reference */
+	}
 }
 
 /*
@@ -645,6 +699,7 @@ drop_client_msgs_locked(struct es_client_s *c, uint64_t now, bool kill)
 {
 	struct essim_kmsg *k;
 	size_t i, j = 0;
+	uint8_t st;
 
 	for (i = 0; i < K.nheap; i++) {
 		k = K.heap[i];
@@ -653,24 +708,32 @@ drop_client_msgs_locked(struct es_client_s *c, uint64_t now, bool kill)
 			continue;
 		}
 		k->heap_idx = SIZE_MAX;
+		/* An answer accepted before this stays answered: its
+		 * books wait for the drain (the heap's reference goes). */
+		st = KMSG_PENDING;
 		if (kill && k->deadline_ns <= now) {
-			k->state = KMSG_EXPIRED;
-			c->rep.missed++;
+			if (atomic_compare_exchange_strong(
+			        &k->state, &st, KMSG_EXPIRED))
+				c->rep.missed++;
 		} else {
-			k->state = KMSG_ABANDONED;
+			atomic_compare_exchange_strong(
+			    &k->state, &st, KMSG_ABANDONED);
 		}
 		essim__kmsg_put(k); /* the heap's reference */
 	}
 	K.nheap = j;
 	for (i = K.nheap / 2; i-- > 0;)
 		sift_down(i);
+	pthread_mutex_lock(&c->qlock);
+	c->qstop = true;
 	while ((k = c->qhead) != NULL) {
 		c->qhead = k->qnext;
 		essim__kmsg_put(k); /* the queue's reference */
 	}
 	c->qtail = NULL;
-	c->qlen = 0;
+	atomic_store_explicit(&c->qlen, 0, memory_order_relaxed);
 	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->qlock);
 	essim__idle_check_locked();
 }
 
@@ -703,12 +766,19 @@ watchdog_main(void *arg)
 	pthread_setname_np(pthread_self(), "essim-watchdog");
 	pthread_mutex_lock(&K.lock);
 	while (!K.wd_stop) {
+		essim__answers_drain_locked();
 		if (K.nheap == 0 || K.wd_hold) {
 			pthread_cond_wait(&K.wd_cv, &K.lock);
 			continue;
 		}
 		top = K.heap[0];
 		now = essim__mono_ns();
+		if (atomic_load(&top->state) != KMSG_PENDING) {
+			/* Answered; its books are on their way. */
+			essim__heap_remove_locked(top);
+			essim__kmsg_put(top); /* the heap's reference */
+			continue;
+		}
 		if (top->deadline_ns <= now) {
 			/* Takes all of the client's messages off the heap. */
 			essim__terminate_locked(top->client, now);
@@ -733,7 +803,8 @@ essim__watchdog_hold(bool hold)
 bool
 essim_wait_idle(uint64_t timeout_ns)
 {
-	struct timespec ts = abs_ts(essim__mono_ns() + timeout_ns);
+	uint64_t end = essim__mono_ns() + timeout_ns, now;
+	struct timespec ts;
 	bool idle;
 
 	pthread_mutex_lock(&K.lock);
@@ -741,10 +812,16 @@ essim_wait_idle(uint64_t timeout_ns)
 		pthread_mutex_unlock(&K.lock);
 		return true;
 	}
-	while (K.nheap > 0)
-		if (pthread_cond_timedwait(&K.idle_cv, &K.lock, &ts) ==
-		    ETIMEDOUT)
+	/* Every millisecond at least: an answer deferred just as the
+	 * watchdog went to sleep may not have woken it. */
+	for (;;) {
+		essim__answers_drain_locked();
+		now = essim__mono_ns();
+		if (K.nheap == 0 || now >= end)
 			break;
+		ts = abs_ts(end - now < 1000000u ? end : now + 1000000u);
+		pthread_cond_timedwait(&K.idle_cv, &K.lock, &ts);
+	}
 	idle = K.nheap == 0;
 	pthread_mutex_unlock(&K.lock);
 	return idle;
@@ -756,14 +833,18 @@ static void
 enqueue_locked(struct es_client_s *c, struct essim_kmsg *k)
 {
 	k->qnext = NULL;
+	pthread_mutex_lock(&c->qlock);
 	if (c->qtail != NULL)
 		c->qtail->qnext = k;
 	else
 		c->qhead = k;
 	c->qtail = k;
-	c->qlen++;
-	pthread_cond_signal(&c->cv);
+	atomic_fetch_add_explicit(&c->qlen, 1, memory_order_relaxed);
+	pthread_mutex_unlock(&c->qlock);
 }
+
+/* Clients woken after a post, once K.lock is released. */
+#define WAKE_MAX 8
 
 int
 essim_post(const struct essim_event *ev)
@@ -776,11 +857,14 @@ essim_post(const struct essim_event *ev)
 	es_action_type_t action;
 	uint64_t now, dl = 0;
 	enum cache_answer hit = CACHE_MISS;
+	struct es_client_s *wake[WAKE_MAX];
+	size_t i, nwake = 0;
 	int queued = 0;
 
 	if (ev == NULL)
 		return -EINVAL;
 	pthread_mutex_lock(&K.lock);
+	essim__answers_drain_locked();
 	if (!K.running || K.stopping ||
 	    (p = proc_find_locked(&ev->proc)) == NULL ||
 	    essim__tmpl_init(&t, &m, ev, p, &action) != 0) {
@@ -812,7 +896,8 @@ essim_post(const struct essim_event *ev)
 		/* Consumed even when dropped: the gap shows the drop. */
 		m.seq_num = c->seq[ev->type]++;
 		m.global_seq_num = c->gseq++;
-		if (c->qlen >= K.cfg.queue_size ||
+		if (atomic_load_explicit(&c->qlen, memory_order_relaxed) >=
+		        K.cfg.queue_size ||
 		    (k = essim__msg_build(&m, c)) == NULL) {
 			c->rep.kernel_drops++;
 			continue;
@@ -835,8 +920,25 @@ essim_post(const struct essim_event *ev)
 		}
 		enqueue_locked(c, k);
 		queued++;
+		/*
+		 * Woken after K.lock is released, as a kernel wakes a
+		 * thread once it leaves its critical section: a delivery
+		 * thread that preempts us at once must not find the lock
+		 * still held.  The reference keeps c until then.
+		 */
+		if (nwake < WAKE_MAX) {
+			atomic_fetch_add_explicit(
+			    &c->refs, 1, memory_order_relaxed);
+			wake[nwake++] = c;
+		} else {
+			pthread_cond_signal(&c->cv);
+		}
 	}
 	pthread_mutex_unlock(&K.lock);
+	for (i = 0; i < nwake; i++) {
+		pthread_cond_signal(&wake[i]->cv);
+		essim__client_put(wake[i]);
+	}
 	return queued;
 }
 
@@ -849,6 +951,7 @@ essim_client_report(const es_client_t *want, struct essim_client_report *out)
 	struct es_client_s *c;
 
 	pthread_mutex_lock(&K.lock);
+	essim__answers_drain_locked();
 	for (c = K.clients; c != NULL && c != want; c = c->next)
 		;
 	if (c == NULL || out == NULL) {
@@ -856,6 +959,10 @@ essim_client_report(const es_client_t *want, struct essim_client_report *out)
 		return -ENOENT;
 	}
 	*out = c->rep;
+	out->auth_delivered =
+	    atomic_load_explicit(&c->auth_delivered, memory_order_relaxed);
+	out->notify_delivered =
+	    atomic_load_explicit(&c->notify_delivered, memory_order_relaxed);
 	out->retained_now =
 	    atomic_load_explicit(&c->retained, memory_order_relaxed);
 	pthread_mutex_unlock(&K.lock);
@@ -870,11 +977,14 @@ essim_kernel_report(struct essim_client_report *out)
 	memset(out, 0, sizeof *out);
 	out->slack_min_ns = UINT64_MAX;
 	pthread_mutex_lock(&K.lock);
+	essim__answers_drain_locked();
 	for (c = K.clients; c != NULL; c = c->next) {
 		const struct essim_client_report *r = &c->rep;
 
-		out->auth_delivered += r->auth_delivered;
-		out->notify_delivered += r->notify_delivered;
+		out->auth_delivered += atomic_load_explicit(
+		    &c->auth_delivered, memory_order_relaxed);
+		out->notify_delivered += atomic_load_explicit(
+		    &c->notify_delivered, memory_order_relaxed);
 		out->answered += r->answered;
 		out->allowed += r->allowed;
 		out->denied += r->denied;

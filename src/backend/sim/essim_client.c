@@ -28,49 +28,67 @@ client_ok(const es_client_t *c)
 
 /* ---- delivery ---------------------------------------------------------- */
 
+/*
+ * k's deadline passed while it was queued: unless it was answered from
+ * the cache or its client is gone already, the kernel kills the client
+ * before delivering it.  True when k is not to be delivered.
+ */
+static bool
+expired_in_queue(struct es_client_s *c, struct essim_kmsg *k, uint64_t now)
+{
+	bool pending;
+
+	pthread_mutex_lock(&K.lock);
+	pending = k->state == KMSG_PENDING;
+	if (pending)
+		essim__terminate_locked(c, now);
+	pthread_mutex_unlock(&K.lock);
+	return pending;
+}
+
 static void *
 deliver_main(void *arg)
 {
 	struct es_client_s *c = arg;
 	struct essim_kmsg *k;
 	uint64_t now;
+	bool auth;
 
 	/* First, so that no client code ever runs under the creator's
 	 * name (threads inherit it). */
 	pthread_setname_np(pthread_self(), "essim-deliver");
-	pthread_mutex_lock(&K.lock);
 	for (;;) {
-		while (!c->deleted && !c->terminated && c->qhead == NULL)
-			pthread_cond_wait(&c->cv, &K.lock);
-		if (c->deleted || c->terminated)
+		pthread_mutex_lock(&c->qlock);
+		while (!c->qstop && c->qhead == NULL)
+			pthread_cond_wait(&c->cv, &c->qlock);
+		if (c->qstop) {
+			pthread_mutex_unlock(&c->qlock);
 			break;
+		}
 		k = c->qhead;
 		c->qhead = k->qnext;
 		if (c->qhead == NULL)
 			c->qtail = NULL;
-		c->qlen--;
+		atomic_fetch_sub_explicit(&c->qlen, 1, memory_order_relaxed);
+		pthread_mutex_unlock(&c->qlock);
+		auth = essim__kmsg_msg(k)->action_type == ES_ACTION_TYPE_AUTH;
 		now = essim__mono_ns();
-		if (k->state == KMSG_PENDING && now >= k->deadline_ns) {
-			/* Its deadline passed while it was queued: the
-			 * kernel kills the client before delivering it. */
-			essim__terminate_locked(c, now);
+		if (auth && now >= k->deadline_ns &&
+		    expired_in_queue(c, k, now)) {
 			essim__kmsg_put(k);
 			break;
 		}
-		k->deliver_ns = now;
-		if (k->state == KMSG_PENDING)
-			c->rep.auth_delivered++;
-		else
-			c->rep.notify_delivered++;
-		pthread_mutex_unlock(&K.lock);
+		atomic_store_explicit(
+		    &k->deliver_ns, now, memory_order_relaxed);
+		atomic_fetch_add_explicit(
+		    auth ? &c->auth_delivered : &c->notify_delivered, 1,
+		    memory_order_relaxed);
 
 		c->handler(c, essim__kmsg_msg(k));
 		/* The queue's reference was the handler's: the message is
 		 * valid after this only if retained or still pending. */
 		essim__kmsg_put(k);
-		pthread_mutex_lock(&K.lock);
 	}
-	pthread_mutex_unlock(&K.lock);
 	/* Nothing is delivered after this: the block's captures go. */
 	Block_release(c->handler);
 	c->handler = NULL;
@@ -194,6 +212,7 @@ static void
 client_free_unstarted(struct es_client_s *c)
 {
 	pthread_cond_destroy(&c->cv);
+	pthread_mutex_destroy(&c->qlock);
 	free(c->mutes);
 	free(c);
 }
@@ -213,6 +232,11 @@ es_new_client(es_client_t **client, es_handler_block_t handler)
 	if ((c = calloc(1, sizeof *c)) == NULL)
 		return ES_NEW_CLIENT_RESULT_ERR_INTERNAL;
 	if (pthread_cond_init(&c->cv, NULL) != 0) {
+		free(c);
+		return ES_NEW_CLIENT_RESULT_ERR_INTERNAL;
+	}
+	if (pthread_mutex_init(&c->qlock, NULL) != 0) {
+		pthread_cond_destroy(&c->cv);
 		free(c);
 		return ES_NEW_CLIENT_RESULT_ERR_INTERNAL;
 	}
@@ -492,9 +516,37 @@ es_unmute_path(es_client_t *c, const char *path, es_mute_path_type_t type)
  */
 
 /*
+ * An accepted answer's books: kept now when K.lock is free, else left on
+ * K.deferred for its next holder (the watchdog is told), so that a thread
+ * preempted while it holds K.lock never holds up an answer, as no user
+ * thread holds up a kernel's.
+ */
+static void
+answer_books(struct essim_kmsg *o)
+{
+	struct essim_kmsg *head;
+
+	if (pthread_mutex_trylock(&K.lock) == 0) {
+		essim__answers_drain_locked();
+		essim__answer_books_locked(o);
+		pthread_mutex_unlock(&K.lock);
+		return;
+	}
+	atomic_fetch_add_explicit(&o->refs, 1, memory_order_relaxed);
+	head = atomic_load_explicit(&K.deferred, memory_order_relaxed);
+	do
+		o->dnext = head;
+	while (!atomic_compare_exchange_weak_explicit(
+	    &K.deferred, &head, o, memory_order_release, memory_order_relaxed));
+	pthread_cond_signal(&K.wd_cv);
+}
+
+/*
  * The kernel's judgement of one answer, in this order: the right client,
  * the right call for the type, already answered, past its deadline.  A
- * copy's answer is the original's.
+ * copy's answer is the original's.  The answer itself takes no lock: a
+ * compare-and-swap from PENDING accepts it; the rest, and every refusal,
+ * is book-keeping.
  */
 static es_respond_result_t
 respond(es_client_t *c, const es_message_t *msg, bool flags_call,
@@ -503,7 +555,7 @@ respond(es_client_t *c, const es_message_t *msg, bool flags_call,
 	struct essim_kmsg *k, *o;
 	const es_message_t *om;
 	es_respond_result_t r;
-	bool allowed;
+	uint8_t st = KMSG_PENDING;
 	uint64_t now;
 
 	if (!client_ok(c) || msg == NULL)
@@ -514,8 +566,26 @@ respond(es_client_t *c, const es_message_t *msg, bool flags_call,
 	o = k->is_copy ? k->orig : k;
 	om = essim__kmsg_msg(o);
 
-	pthread_mutex_lock(&K.lock);
+	/* Fixed since the post: client, type, deadline. */
 	now = essim__mono_ns();
+	if (o->client == c && om->action_type == ES_ACTION_TYPE_AUTH &&
+	    flags_call == (om->event_type == ES_EVENT_TYPE_AUTH_OPEN) &&
+	    (flags_call || value == ES_AUTH_RESULT_ALLOW ||
+	        value == ES_AUTH_RESULT_DENY) &&
+	    now < o->deadline_ns &&
+	    atomic_compare_exchange_strong(&o->state, &st, KMSG_ANSWERED)) {
+		o->dnow = now;
+		o->dvalue = value;
+		o->dflags_call = flags_call;
+		o->dcache = cache;
+		o->dallowed = flags_call
+		    ? ((uint32_t)om->event.open.fflag & ~value) == 0
+		    : value == ES_AUTH_RESULT_ALLOW;
+		answer_books(o);
+		return ES_RESPOND_RESULT_SUCCESS;
+	}
+
+	pthread_mutex_lock(&K.lock);
 	if (o->client != c) {
 		r = ES_RESPOND_RESULT_ERR_INVALID_ARGUMENT;
 	} else if (om->action_type != ES_ACTION_TYPE_AUTH ||
@@ -525,50 +595,20 @@ respond(es_client_t *c, const es_message_t *msg, bool flags_call,
 	} else if (!flags_call && value != ES_AUTH_RESULT_ALLOW &&
 	    value != ES_AUTH_RESULT_DENY) {
 		r = ES_RESPOND_RESULT_ERR_INVALID_ARGUMENT;
-	} else if (o->state == KMSG_ANSWERED) {
+	} else if (atomic_load(&o->state) == KMSG_ANSWERED) {
 		r = ES_RESPOND_RESULT_ERR_DUPLICATE_RESPONSE;
 		c->rep.duplicates++;
-	} else if (o->state != KMSG_PENDING) {
+	} else if (atomic_load(&o->state) != KMSG_PENDING) {
 		/* Expired, or its client killed or deleted before. */
 		r = ES_RESPOND_RESULT_NOT_FOUND;
 		if (!c->deleted)
 			c->rep.late++;
-	} else if (now >= o->deadline_ns) {
-		/* The watchdog has not run yet: judge it here. */
+	} else {
+		/* Past its deadline, and the watchdog has not run yet:
+		 * judged here. */
 		essim__terminate_locked(c, now);
 		r = ES_RESPOND_RESULT_NOT_FOUND;
 		c->rep.late++;
-	} else {
-		r = ES_RESPOND_RESULT_SUCCESS;
-		o->state = KMSG_ANSWERED;
-		essim__heap_remove_locked(o);
-		if (flags_call)
-			allowed =
-			    ((uint32_t)om->event.open.fflag & ~value) == 0;
-		else
-			allowed = value == ES_AUTH_RESULT_ALLOW;
-		c->rep.answered++;
-		if (allowed)
-			c->rep.allowed++;
-		else
-			c->rep.denied++;
-		if (o->deadline_ns - now < c->rep.slack_min_ns)
-			c->rep.slack_min_ns = o->deadline_ns - now;
-		if (o->deliver_ns != 0 &&
-		    now - o->deliver_ns > c->rep.latency_max_ns)
-			c->rep.latency_max_ns = now - o->deliver_ns;
-		/*
-		 * OPEN caches the authorized flags, which only ever pass
-		 * later opens that this answer would have allowed; other
-		 * types cache ALLOW only.  Nothing is cached from 0 flags.
-		 */
-		if (cache && essim__cacheable(om->event_type) &&
-		    (flags_call ? value != 0 : allowed)) {
-			essim__cache_store_locked(
-			    om, flags_call ? value : UINT32_MAX);
-			c->rep.cached++;
-		}
-		essim__kmsg_put(o); /* the heap's reference */
 	}
 	pthread_mutex_unlock(&K.lock);
 	return r;

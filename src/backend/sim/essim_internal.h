@@ -4,14 +4,22 @@
  * essim_client.c (the ES client API and the delivery threads) and
  * essim_msg.c (building, copying and reference-counting messages).
  *
- * One mutex, essim__k.lock, guards all kernel state: the client list,
- * every client's queue, subscriptions, mute sets and books, the pending
- * deadline heap, the result cache and the process table.  This is a
- * simulator, not verdictd's hot path, so one lock is the design: it makes
- * "answered once, in time" easy to judge exactly.  What is not under the
- * lock is reference counting (messages and clients use atomics) so that a
- * message retained by a client can be released from any thread, even
- * after its client was deleted or the kernel was stopped.
+ * One mutex, essim__k.lock, guards the kernel state: the client list,
+ * subscriptions, mute sets and books, the pending deadline heap, the
+ * result cache and the process table.  Three paths stay off it, because a
+ * user thread preempted while it holds a pthread mutex (a CPU hog takes
+ * its CPU for a whole time slice) would otherwise stall what a kernel's
+ * user threads never stall:
+ *  - each client's queue has its own lock (qlock): the delivery thread
+ *    takes no other to hand over a message, and posters wake it after
+ *    they release K.lock;
+ *  - an answer is accepted by a compare-and-swap of the message's state
+ *    from PENDING, so "answered once, in time" is still judged exactly;
+ *    its books (counters, cache, heap) are kept under K.lock at once when
+ *    it is free, else by its next holder (K.deferred);
+ *  - reference counting (messages and clients use atomics), so that a
+ *    message retained by a client can be released from any thread, even
+ *    after its client was deleted or the kernel was stopped.
  *
  * Lifetimes:
  *  - a process record lives until essim_kernel_fini();
@@ -63,7 +71,9 @@ enum essim_kmsg_state {
 struct essim_kmsg {
 	alignas(max_align_t) uint32_t magic;
 	bool is_copy;
-	uint8_t state;         /* enum essim_kmsg_state; under the lock */
+	/* enum essim_kmsg_state.  PENDING leaves by a compare-and-swap:
+	 * to ANSWERED without K.lock (respond), or under it. */
+	_Atomic uint8_t state;
 	atomic_uint refs;      /* every holder: queue, heap, handler, user */
 	atomic_uint user_refs; /* es_retain_message / es_copy_message */
 	uint64_t id;           /* kernel-wide; a copy carries the original's */
@@ -71,8 +81,13 @@ struct essim_kmsg {
 	struct essim_kmsg *orig; /* copies: the original (one reference) */
 	struct essim_kmsg *qnext;
 	size_t heap_idx;
-	uint64_t deadline_ns; /* CLOCK_MONOTONIC; AUTH only */
-	uint64_t deliver_ns;
+	uint64_t deadline_ns;             /* CLOCK_MONOTONIC; AUTH only */
+	atomic_uint_least64_t deliver_ns; /* set by the delivery thread */
+	/* An answer whose books wait for K.lock (essim__answers_drain). */
+	struct essim_kmsg *dnext;
+	uint64_t dnow;
+	uint32_t dvalue;
+	bool dflags_call, dcache, dallowed;
 };
 
 static inline es_message_t *
@@ -116,12 +131,21 @@ struct es_client_s {
 	struct es_client_s *next;
 	es_handler_block_t handler;
 	pthread_t thread;
-	pthread_cond_t cv; /* queue non-empty, or stop */
+	/*
+	 * The delivery queue has a lock of its own, as a kernel's per-client
+	 * queue would: the delivery thread takes only this one for a message
+	 * it delivers, so a thread preempted while it holds K.lock (posting,
+	 * answering) does not hold up delivery.  Order: K.lock, then qlock.
+	 */
+	pthread_mutex_t qlock;
+	pthread_cond_t cv; /* queue non-empty, or stop; with qlock */
 	bool thread_started;
-	bool deleted;
-	bool terminated;
-	struct essim_kmsg *qhead, *qtail;
-	uint32_t qlen;
+	bool deleted;    /* K.lock */
+	bool terminated; /* K.lock */
+	bool qstop;      /* qlock: deleted or terminated, the thread ends */
+	struct essim_kmsg *qhead, *qtail; /* qlock */
+	atomic_uint qlen; /* written under qlock, read for the bound */
+	atomic_uint_least64_t auth_delivered, notify_delivered;
 	bool subs[ES_EVENT_TYPE_LAST];
 	uint64_t seq[ES_EVENT_TYPE_LAST];
 	uint64_t gseq;
@@ -130,7 +154,8 @@ struct es_client_s {
 	size_t nmutes, capmutes;
 	struct essim_pmute *pmutes;
 	size_t npmutes, cappmutes;
-	struct essim_client_report rep; /* all but retained_now: lock */
+	/* All but retained_now and the delivered counts: K.lock. */
+	struct essim_client_report rep;
 	atomic_uint_least64_t retained;
 };
 
@@ -156,6 +181,9 @@ struct essim_kernel {
 	/* Pending AUTH messages, a binary min-heap on deadline_ns. */
 	struct essim_kmsg **heap;
 	size_t nheap, capheap;
+	/* Answers accepted while K.lock was taken: their books are kept by
+	 * the next holder.  A stack; each entry holds a reference. */
+	_Atomic(struct essim_kmsg *) deferred;
 	uint64_t next_id;
 	uint32_t next_pidversion;
 	uint64_t last_clear_ns;
@@ -194,7 +222,9 @@ struct essim_tmpl {
 void essim__watchdog_hold(bool hold);
 uint64_t essim__mono_ns(void);
 uint64_t essim__ns_to_mach(uint64_t ns);
-void essim__heap_remove_locked(struct essim_kmsg *k);
+bool essim__heap_remove_locked(struct essim_kmsg *k);
+void essim__answers_drain_locked(void);
+void essim__answer_books_locked(struct essim_kmsg *o);
 void essim__terminate_locked(struct es_client_s *c, uint64_t now);
 void essim__abandon_locked(struct es_client_s *c);
 bool essim__cacheable(es_event_type_t t);

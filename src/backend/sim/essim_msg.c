@@ -606,7 +606,7 @@ essim__msg_build(const es_message_t *src, struct es_client_s *c)
 	k->qnext = NULL;
 	k->heap_idx = SIZE_MAX;
 	k->deadline_ns = 0;
-	k->deliver_ns = 0;
+	atomic_init(&k->deliver_ns, 0);
 	shape_version(essim__kmsg_msg(k));
 	atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
 	return k;
@@ -636,6 +636,7 @@ essim__client_put(struct es_client_s *c)
 	if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	pthread_cond_destroy(&c->cv);
+	pthread_mutex_destroy(&c->qlock);
 	for (size_t i = 0; i < c->npmutes; i++)
 		free(c->pmutes[i].path);
 	free(c->pmutes);
