@@ -29,12 +29,12 @@ client_ok(const es_client_t *c)
 /* ---- delivery ---------------------------------------------------------- */
 
 /*
- * k's deadline passed while it was queued: unless it was answered from
- * the cache or its client is gone already, the kernel kills the client
- * before delivering it.  True when k is not to be delivered.
+ * k's deadline passed while it was queued, or while its handler ran:
+ * unless it was answered or its client is gone already, the kernel kills
+ * the client, before it delivers anything more.  True when it did.
  */
 static bool
-expired_in_queue(struct es_client_s *c, struct essim_kmsg *k, uint64_t now)
+kill_if_pending(struct es_client_s *c, struct essim_kmsg *k, uint64_t now)
 {
 	bool pending;
 
@@ -74,7 +74,7 @@ deliver_main(void *arg)
 		auth = essim__kmsg_msg(k)->action_type == ES_ACTION_TYPE_AUTH;
 		now = essim__mono_ns();
 		if (auth && now >= k->deadline_ns &&
-		    expired_in_queue(c, k, now)) {
+		    kill_if_pending(c, k, now)) {
 			essim__kmsg_put(k);
 			break;
 		}
@@ -85,6 +85,14 @@ deliver_main(void *arg)
 		    memory_order_relaxed);
 
 		c->handler(c, essim__kmsg_msg(k));
+		/* A handler that outlived its message's deadline without an
+		 * answer: killed now, whether or not the watchdog ran. */
+		if (auth && atomic_load(&k->state) == KMSG_PENDING &&
+		    (now = essim__mono_ns()) >= k->deadline_ns &&
+		    kill_if_pending(c, k, now)) {
+			essim__kmsg_put(k);
+			break;
+		}
 		/* The queue's reference was the handler's: the message is
 		 * valid after this only if retained or still pending. */
 		essim__kmsg_put(k);
