@@ -98,6 +98,14 @@ struct vd_handle {
 	int fd;
 };
 
+/* A program's code signature, as Endpoint Security reports it. */
+struct vd_signature {
+	bool platform_binary;
+	uint8_t cdhash[20];
+	char team_id[VD_ID_MAX];
+	char signing_id[VD_ID_MAX];
+};
+
 struct vd_process {
 	pid_t pid;
 	pid_t ppid;
@@ -137,6 +145,13 @@ struct vd_event {
 	uint64_t target_dev;
 	uint64_t target_ino;
 	uint64_t target_ctime_ns;
+	/*
+	 * AUTH_EXEC and NOTIFY_EXEC: the signature of the program being run
+	 * (ES: event.exec.target), where proc is the process calling exec.
+	 * Zero where the backend does not know it (fanotify: its path is
+	 * target).
+	 */
+	struct vd_signature exec_sig;
 	struct vd_process proc;
 	char target[VD_PATH_MAX];  /* object path */
 	char target2[VD_PATH_MAX]; /* destination of rename/link/clone */

@@ -10,7 +10,7 @@
  *   include rules.d                            # *.rules, in name order
  *   deny open exe=/usr/bin/curl : path=/etc/shadow
  *   deny open all : prefix=/srv/secrets/ access=write
- *   allow exec team_id=%trusted : all
+ *   allow exec all : target_team_id=%trusted   # the program run
  *   deny,audit exec uid=1000 : prefix=/tmp/
  *   allow,cache open exe_prefix=/usr/bin/ : suffix=.so
  *   default open allow                         # when nothing matches
@@ -20,7 +20,10 @@
  * exe=, exe_prefix=, comm=, team_id=, signing_id=, platform=yes|no,
  * cdhash=HEX.  Object conditions: path=, prefix=, suffix=, access=read|
  * write (AUTH_OPEN), target=, target_prefix= (the second path of rename,
- * link, clone, copyfile).  A value may be %set (any of its members).
+ * link, clone, copyfile), target_team_id=, target_signing_id=,
+ * target_platform=, target_cdhash= (AUTH_EXEC: the signature of the
+ * program being run, vd_event.exec_sig; the subject's are its caller's).
+ * A value may be %set (any of its members).
  * First match wins.  A truncated path never matches a path condition: the
  * event gets its type's default, counted as truncated.
  *

@@ -413,6 +413,8 @@ vd_pipeline_event_get(struct vd_pipeline *p, enum vd_event_type t)
 	ev->close_modified = false;
 	/* The rest of the identity is read only when target_id is set. */
 	ev->target_id = false;
+	memset(&ev->exec_sig, 0, offsetof(struct vd_signature, team_id));
+	ev->exec_sig.team_id[0] = ev->exec_sig.signing_id[0] = '\0';
 	memset(&ev->proc, 0, offsetof(struct vd_process, comm));
 	ev->proc.comm[0] = ev->proc.team_id[0] = ev->proc.signing_id[0] = '\0';
 	ev->proc.exe[0] = ev->target[0] = ev->target2[0] = '\0';

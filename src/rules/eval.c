@@ -98,6 +98,16 @@ val_match(const struct evctx *X, const struct cond *c, const struct val *v)
 	case C_TARGET_PREFIX:
 		return X->t2len >= v->len &&
 		    memcmp(ev->target2, s, v->len) == 0;
+	case C_XPLATFORM:
+		return ev->exec_sig.platform_binary == (v->off != 0);
+	case C_XCDHASH:
+		return memcmp(ev->exec_sig.cdhash, s, 20) == 0;
+	case C_XTEAM_ID:
+		return strnlen(ev->exec_sig.team_id, VD_ID_MAX) == v->len &&
+		    memcmp(ev->exec_sig.team_id, s, v->len) == 0;
+	case C_XSIGNING_ID:
+		return strnlen(ev->exec_sig.signing_id, VD_ID_MAX) == v->len &&
+		    memcmp(ev->exec_sig.signing_id, s, v->len) == 0;
 	}
 	return false;
 }

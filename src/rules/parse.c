@@ -316,6 +316,10 @@ static const struct cond_def cond_defs[] = {
 	{ "access", C_ACCESS, true },
 	{ "target", C_TARGET, true },
 	{ "target_prefix", C_TARGET_PREFIX, true },
+	{ "target_team_id", C_XTEAM_ID, true },
+	{ "target_signing_id", C_XSIGNING_ID, true },
+	{ "target_platform", C_XPLATFORM, true },
+	{ "target_cdhash", C_XCDHASH, true },
 };
 
 #define SUBJECT_EXPECTED                                                       \
@@ -323,7 +327,8 @@ static const struct cond_def cond_defs[] = {
 	"team_id=, signing_id=, platform=, cdhash=) or \"all\""
 #define OBJECT_EXPECTED                                                        \
 	"an object condition (path=, prefix=, suffix=, access=, target=, "     \
-	"target_prefix=) or \"all\""
+	"target_prefix=, target_team_id=, target_signing_id=, "                \
+	"target_platform=, target_cdhash=) or \"all\""
 #define TYPES_EXPECTED                                                         \
 	"an event type (open, exec, rename, unlink, create, truncate, link, "  \
 	"clone, copyfile, mount, signal, access) or \"any\""
@@ -359,6 +364,8 @@ add_value(struct parser *P, uint8_t kind, const char *key, const char *v,
 	size_t i;
 
 	shown(v, n, w, sizeof(w));
+	/* target_team_id= takes what team_id= takes, and so on. */
+	kind = cond_value_kind(kind);
 	switch (kind) {
 	case C_UID:
 	case C_GID:
@@ -387,9 +394,8 @@ add_value(struct parser *P, uint8_t kind, const char *key, const char *v,
 			val.off = 0;
 		else {
 			vd__parse_fail(P, col0, -EINVAL,
-			    "%sexpected \"yes\" or \"no\" after platform=, "
-			    "got %s",
-			    what, w);
+			    "%sexpected \"yes\" or \"no\" after %s=, got %s",
+			    what, key, w);
 			return false;
 		}
 		break;
@@ -413,9 +419,9 @@ add_value(struct parser *P, uint8_t kind, const char *key, const char *v,
 			;
 		if (n != 40 || i != 40) {
 			vd__parse_fail(P, col0, -EINVAL,
-			    "%sexpected 40 hexadecimal digits after cdhash=, "
-			    "got %s",
-			    what, w);
+			    "%sexpected 40 hexadecimal digits after %s=, got "
+			    "%s",
+			    what, key, w);
 			return false;
 		}
 		for (i = 0; i < 20; i++)
@@ -537,8 +543,18 @@ parse_cond(
 		    "report the opener's access mode");
 		return false;
 	}
-	if ((d->kind == C_TEAM_ID || d->kind == C_SIGNING_ID ||
-	        d->kind == C_CDHASH || d->kind == C_PLATFORM) &&
+	if (cond_value_kind(d->kind) != d->kind &&
+	    types != TYPE_BIT(VD_AUTH_EXEC)) {
+		vd__parse_fail(P, start, -EINVAL,
+		    "%s= applies only to rules for exec alone: only exec runs "
+		    "a program",
+		    d->key);
+		return false;
+	}
+	if ((cond_value_kind(d->kind) == C_TEAM_ID ||
+	        cond_value_kind(d->kind) == C_SIGNING_ID ||
+	        cond_value_kind(d->kind) == C_CDHASH ||
+	        cond_value_kind(d->kind) == C_PLATFORM) &&
 	    !(P->can & VD_POLICY_CAN_TEAM_ID)) {
 		vd__parse_fail(P, start, -EINVAL,
 		    "this backend cannot enforce %s=: only Endpoint Security "

@@ -41,6 +41,11 @@ enum cond_kind {
 	C_ACCESS,
 	C_TARGET,
 	C_TARGET_PREFIX,
+	/* exec: the signature of the program being run, not the caller's */
+	C_XTEAM_ID,
+	C_XSIGNING_ID,
+	C_XPLATFORM,
+	C_XCDHASH,
 };
 
 /* Conditions on the object: the same whoever opens it. */
@@ -48,7 +53,26 @@ static inline bool
 cond_is_object(uint8_t kind)
 {
 	return kind == C_PATH || kind == C_PREFIX || kind == C_SUFFIX ||
-	    kind == C_TARGET || kind == C_TARGET_PREFIX;
+	    kind == C_TARGET || kind == C_TARGET_PREFIX || kind == C_XTEAM_ID ||
+	    kind == C_XSIGNING_ID || kind == C_XPLATFORM || kind == C_XCDHASH;
+}
+
+/* The subject condition whose values an exec target's condition takes. */
+static inline uint8_t
+cond_value_kind(uint8_t kind)
+{
+	switch (kind) {
+	case C_XTEAM_ID:
+		return C_TEAM_ID;
+	case C_XSIGNING_ID:
+		return C_SIGNING_ID;
+	case C_XPLATFORM:
+		return C_PLATFORM;
+	case C_XCDHASH:
+		return C_CDHASH;
+	default:
+		return kind;
+	}
 }
 
 /* A rule's types field: one bit per AUTH type. */

@@ -474,3 +474,104 @@ Test(es, policy_access_rules_become_flags_answers)
 	cr_assert_eq(k.denied, 1);
 	vd_policy_runtime_destroy(rt);
 }
+
+/* Posts an AUTH_EXEC of target by who. */
+static void
+post_exec(audit_token_t who, const char *target)
+{
+	struct essim_event ev = {
+		.type = ES_EVENT_TYPE_AUTH_EXEC,
+		.proc = who,
+		.target = target,
+		.deadline_ns = 15000 * MS,
+	};
+
+	cr_assert_geq(essim_post(&ev), 0);
+}
+
+static struct essim_client_report
+books_now(const struct rig *r)
+{
+	struct essim_client_report k;
+
+	cr_assert(essim_wait_idle(5000 * MS));
+	cr_assert_eq(essim_client_report(vd_es_auth_client(r->es), &k), 0);
+	return k;
+}
+
+/*
+ * target_team_id= and its kin judge the program being run (the exec
+ * target), team_id= and its kin the process calling exec: a trusted app
+ * launching an untrusted program is denied, an untrusted one launching a
+ * trusted program allowed, and a subject rule still reads the caller.
+ */
+Test(es, exec_signature_rules_judge_the_program_run_not_its_caller)
+{
+	static const char text[] =
+	    "deny exec team_id=BADBADBAD0 : "
+	    "target_signing_id=com.example.gone\n"
+	    "allow exec all : target_team_id=ABCDE12345 target_platform=no\n"
+	    "deny exec all : all\n";
+	static const char editor[] =
+	    "/Applications/Editor.app/Contents/MacOS/Editor";
+	struct essim_proc untrusted = {
+		.pid = 5000,
+		.ppid = 1,
+		.uid = 501,
+		.exe = "/Users/alice/Downloads/tool",
+		.team_id = "BADBADBAD0",
+		.signing_id = "com.example.tool",
+	};
+	struct essim_proc gone = {
+		.pid = 5001,
+		.ppid = 1,
+		.uid = 501,
+		.exe = "/Applications/Gone.app/Contents/MacOS/Gone",
+		.team_id = "ABCDE12345",
+		.signing_id = "com.example.gone",
+	};
+	struct essim_client_report k;
+	struct vd_policy_error pe;
+	struct vd_policy_runtime *rt;
+	struct vd_policy *pol;
+	struct vd_evaluator ev;
+	audit_token_t bad, tok;
+	struct rig r;
+	int rc;
+
+	pol = vd_policy_compile(text, sizeof(text) - 1, "t.rules",
+	    VD_POLICY_CAN_ACCESS | VD_POLICY_CAN_TEAM_ID, &pe, &rc);
+	cr_assert_not_null(pol, "%s", pe.msg);
+	rt = vd_policy_runtime_create(pol, 1, &rc);
+	cr_assert_not_null(rt);
+	ev = vd_policy_runtime_evaluator(rt);
+	rig_up_eval(&r, 0, allow, &ev);
+	cr_assert_eq(essim_proc_add(&untrusted, &bad), 0);
+	cr_assert_eq(essim_proc_add(&gone, &tok), 0);
+
+	/* The trusted editor (team ABCDE12345) runs the untrusted tool. */
+	post_exec(r.proc, untrusted.exe);
+	k = books_now(&r);
+	cr_assert_eq(k.denied, 1, "the caller's team allowed the program");
+	cr_assert_eq(k.allowed, 0);
+	/* The untrusted tool runs the trusted editor. */
+	post_exec(bad, editor);
+	k = books_now(&r);
+	cr_assert_eq(k.allowed, 1, "the caller's team denied the program");
+	cr_assert_eq(k.denied, 1);
+	/* Subject and target together: the tool may not run Gone, whose
+	 * team would otherwise allow it; the editor may. */
+	post_exec(bad, gone.exe);
+	k = books_now(&r);
+	cr_assert_eq(k.denied, 2);
+	post_exec(r.proc, gone.exe);
+	k = books_now(&r);
+	cr_assert_eq(k.allowed, 2);
+	/* A program no process was registered with is unsigned. */
+	post_exec(r.proc, "/tmp/unknown");
+	k = books_now(&r);
+	cr_assert_eq(k.denied, 3);
+	cr_assert_eq(k.answered, 5);
+	rig_down(&r, NULL);
+	vd_policy_runtime_destroy(rt);
+}

@@ -541,6 +541,29 @@ Test(policy, can_refusals)
 	    "test.rules:1:12: this backend cannot enforce cdhash=: only "
 	    "Endpoint Security reports code signing (team_id, signing_id, "
 	    "cdhash, platform)");
+	must_fail("allow exec all : target_team_id=X\n", 0,
+	    "test.rules:1:18: this backend cannot enforce target_team_id=: "
+	    "only Endpoint Security reports code signing (team_id, "
+	    "signing_id, cdhash, platform)");
+	/* The program run has a signature only on exec. */
+	must_fail("allow open all : target_team_id=X\n", VD_POLICY_CAN_TEAM_ID,
+	    "test.rules:1:18: target_team_id= applies only to rules for exec "
+	    "alone: only exec runs a program");
+	must_fail("allow exec,open all : target_signing_id=X\n",
+	    VD_POLICY_CAN_TEAM_ID,
+	    "test.rules:1:23: target_signing_id= applies only to rules for "
+	    "exec alone: only exec runs a program");
+	must_fail("allow exec all : target_platform=maybe\n",
+	    VD_POLICY_CAN_TEAM_ID,
+	    "test.rules:1:34: expected \"yes\" or \"no\" after "
+	    "target_platform=, got \"maybe\"");
+	must_fail("allow exec all : target_cdhash=00\n", VD_POLICY_CAN_TEAM_ID,
+	    "test.rules:1:32: expected 40 hexadecimal digits after "
+	    "target_cdhash=, got \"00\"");
+	/* ... and goes after the ":", as the object. */
+	must_fail("allow exec target_team_id=X : all\n", VD_POLICY_CAN_TEAM_ID,
+	    "test.rules:1:12: target_team_id= is an object condition: it "
+	    "goes after the \":\"");
 	/* What every backend sees is accepted with can = 0. */
 	pol = compile_can("deny open uid=1 gid=2 pid=3 exe=/a exe_prefix=/b "
 	                  "comm=c : path=/d prefix=/e suffix=f\n"
@@ -634,7 +657,9 @@ Test(policy, includes)
 	fmt_err(&err, got, sizeof(got));
 	cr_assert_str_eq(got,
 	    "20-b.rules:2:17: expected an object condition (path=, prefix=, "
-	    "suffix=, access=, target=, target_prefix=) or \"all\", got "
+	    "suffix=, access=, target=, target_prefix=, target_team_id=, "
+	    "target_signing_id=, target_platform=, target_cdhash=) or "
+	    "\"all\", got "
 	    "\"pth=/x\"");
 
 	/* A loop is refused. */

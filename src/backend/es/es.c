@@ -221,6 +221,15 @@ mach_to_vd(
 #define ES_V_GLOBAL_SEQ_NUM 4 /* es_message_t.global_seq_num, .thread */
 
 static void
+copy_signature(struct vd_signature *sig, const es_process_t *proc)
+{
+	sig->platform_binary = proc->is_platform_binary;
+	memcpy(sig->cdhash, proc->cdhash, sizeof(sig->cdhash));
+	copy_token(sig->team_id, sizeof(sig->team_id), proc->team_id);
+	copy_token(sig->signing_id, sizeof(sig->signing_id), proc->signing_id);
+}
+
+static void
 copy_process(struct vd_process *p, const es_process_t *proc, uint32_t version)
 {
 	const char *base;
@@ -282,6 +291,8 @@ copy_targets(struct vd_event *ev, const es_message_t *msg)
 		ev->target_truncated =
 		    copy_file(t, sz, e->exec.target->executable);
 		copy_file_id(ev, e->exec.target->executable);
+		/* The program being run: msg->process is its caller. */
+		copy_signature(&ev->exec_sig, e->exec.target);
 		break;
 	case ES_EVENT_TYPE_AUTH_RENAME:
 	case ES_EVENT_TYPE_NOTIFY_RENAME:

@@ -181,9 +181,10 @@ split(struct essim_tmpl *t, const char *path)
 	return slash + 1;
 }
 
-/* Under the kernel lock: process records are kernel state. */
+/* The latest process registered with executable exe, or NULL.  Under the
+ * kernel lock: process records are kernel state. */
 static const struct essim_kproc *
-signal_target(const char *exe)
+proc_by_exe(const char *exe)
 {
 	const struct essim_kproc *p, *found = NULL;
 
@@ -240,17 +241,38 @@ essim__tmpl_init(struct essim_tmpl *t, es_message_t *m,
 		e->open.fflag = ev->fflag;
 		e->open.file = &t->f_target;
 		break;
-	case EK_EXEC:
+	case EK_EXEC: {
+		const struct essim_kproc *img = proc_by_exe(ev->target);
+
 		t->f_target.stat.st_mode = S_IFREG | 0755;
-		/* The image after exec: same process, new executable. */
+		/* The image after exec: the same process, a new executable
+		 * and the new program's signature, which is that of a
+		 * process registered with this executable, else none. */
 		t->p_target = p->proc;
 		t->p_target.executable = &t->f_target;
+		t->p_target.is_platform_binary =
+		    img != NULL && img->proc.is_platform_binary;
+		t->p_target.codesigning_flags =
+		    img != NULL ? img->proc.codesigning_flags : 0;
+		t->p_target.signing_id = img != NULL
+		    ? img->proc.signing_id
+		    : (es_string_token_t){ 0, "" };
+		t->p_target.team_id = img != NULL
+		    ? img->proc.team_id
+		    : (es_string_token_t){ 0, "" };
+		if (img != NULL)
+			memcpy(t->p_target.cdhash, img->proc.cdhash,
+			    sizeof t->p_target.cdhash);
+		else
+			memset(
+			    t->p_target.cdhash, 0, sizeof t->p_target.cdhash);
 		file_init(&t->f_aux, "/", S_IFDIR | 0755);
 		e->exec.target = &t->p_target;
 		e->exec.script = NULL;
 		e->exec.cwd = &t->f_aux;
 		e->exec.last_fd = 2;
 		break;
+	}
 	case EK_RENAME:
 		e->rename.source = &t->f_target;
 		if (ev->name2 != NULL) {
@@ -330,7 +352,7 @@ essim__tmpl_init(struct essim_tmpl *t, es_message_t *m,
 		 * process image running it); fflag: the signal number. */
 		t->p_target = p->proc;
 		if (ev->target != NULL) {
-			const struct essim_kproc *q = signal_target(ev->target);
+			const struct essim_kproc *q = proc_by_exe(ev->target);
 
 			if (q != NULL) {
 				t->p_target = q->proc;
