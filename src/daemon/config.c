@@ -565,14 +565,15 @@ vd_conf_check(struct vd_conf *c, char *err, size_t errsz)
 	c->pipe.multi_producer = c->gen.producers > 1;
 	if ((rc = vd_config_check(&c->pipe, err, errsz)) != 0)
 		return rc;
-	if (strcmp(c->backend, "sim") == 0 && c->sim.scenario[0] == '\0') {
+	if (strcmp(c->backend, "sim") == 0 && c->sim.scenario[0] == '\0' &&
+	    !c->policy_only) {
 		vd_errf(err, errsz,
 		    "[sim] scenario: the sim backend needs a scenario file "
 		    "(--scenario FILE; see essim-scenario(5))");
 		return -EINVAL;
 	}
 	if (strcmp(c->backend, "fanotify") == 0) {
-		if (c->fan.paths[0] == '\0') {
+		if (c->fan.paths[0] == '\0' && !c->policy_only) {
 			vd_errf(err, errsz,
 			    "[fanotify] paths: the fanotify backend needs at "
 			    "least one path to mark (--watch PATH, or paths = "

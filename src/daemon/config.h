@@ -80,6 +80,9 @@ struct vd_conf_test {
 };
 
 struct vd_conf {
+	/* Only a policy will be checked: what the backend needs to run (paths
+	 * to mark, a scenario) is not required. */
+	bool policy_only;
 	struct vd_config pipe;
 	char backend[VD_CONF_BACKEND_MAX];
 	struct vd_gen_config gen;

@@ -62,6 +62,7 @@ struct daemon {
 	struct override *ov;
 	size_t nov;
 	bool json;
+	bool policy_only;    /* --check-policy: nothing will run */
 	struct vd_conf conf; /* in force */
 	uint64_t start_ns;
 

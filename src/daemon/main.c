@@ -59,6 +59,7 @@ main(int argc, char *argv[])
 	d.start_ns = vd_clock_ns();
 	if ((rc = vd_options_parse(&d, argc, argv, &check, &policy_only)) >= 0)
 		goto out;
+	d.policy_only = policy_only != NULL;
 	if (vd_conf_build(&d.conf, &d, err, sizeof(err)) != 0) {
 		vd_log_errx("%s", err);
 		rc = EXIT_USAGE;

@@ -230,6 +230,7 @@ vd_conf_build(
 		if (o->also_sim_duration && c->sim.duration_s == 0)
 			c->sim.duration_s = c->gen.duration_s;
 	}
+	c->policy_only = d->policy_only;
 	if ((rc = vd_conf_check(c, msg, sizeof(msg))) != 0) {
 		if (d->path != NULL)
 			snprintf(err, errsz, "%s: %s", d->path, msg);

@@ -335,6 +335,11 @@ refused "-n refuses a configuration over 1 MiB" 2 \
 refused "--check-policy refuses a FIFO at once" 2 \
     "$TMP/fifo: not a regular file" \
     "$VERDICTD" --backend gen --check-policy "$TMP/fifo"
+# The default backend (fanotify) needs paths to run, not to check rules.
+printf 'deny open all : path=/etc/shadow\n' >"$TMP/plain.rules"
+refused "--check-policy needs no backend settings" 0 \
+    "policy $TMP/plain.rules OK: 1 rules" \
+    "$VERDICTD" --check-policy "$TMP/plain.rules"
 refused "-n refuses a FIFO policy at once" 2 \
     "$TMP/fifo: not a regular file" \
     "$VERDICTD" --backend gen -n --policy "$TMP/fifo"
