@@ -51,7 +51,12 @@ struct vd_decision {
 	 * process (set by the policy): a kernel-side cache keyed by the file
 	 * (a fanotify ignore mark) may hold it for everyone. */
 	bool path_only;
+	/* Monitor mode: the policy would deny, and allows (verdict ALLOW);
+	 * never cached, logged each time, like audit. */
+	bool would_deny;
 	uint32_t open_flags; /* AUTH_OPEN on ES: authorized VD_OPEN_* bits */
+	/* The 1-based rule that decided (vd_policy_eval), 0: a default. */
+	uint32_t rule;
 };
 
 /*

@@ -15,7 +15,8 @@
  *   allow,cache open exe_prefix=/usr/bin/ : suffix=.so
  *   default open allow                         # when nothing matches
  *
- * A rule is: decision[,audit][,cache] type[,type...] subject... : object...
+ * A rule is: decision[,audit][,cache][,monitor] type[,type...] subject... :
+ * object...  (,monitor after deny only: allowed, flagged would_deny)
  * Subject conditions (all must hold; "all" for none): uid=, gid=, pid=,
  * exe=, exe_prefix=, comm=, team_id=, signing_id=, platform=yes|no,
  * cdhash=HEX.  Object conditions: path=, prefix=, suffix=, access=read|
@@ -79,6 +80,31 @@ struct vd_policy *vd_policy_compile(const char *text, size_t len,
     const char *name, unsigned can, struct vd_policy_error *err, int *rc);
 
 void vd_policy_free(struct vd_policy *pol);
+
+/*
+ * Monitor mode for the whole policy (policy.mode = monitor): every deny it
+ * decides becomes an allow with would_deny set, as a deny,monitor rule's
+ * does.  Set it before the policy is put in force; it then goes in and
+ * out of force with the policy, atomically.
+ */
+void vd_policy_set_monitor(struct vd_policy *pol, bool on);
+
+/* Where rule n (1-based, as vd_policy_eval returns it) was written: its
+ * file's name, line and text up to any comment (neither NUL-terminated),
+ * and its decision. */
+struct vd_policy_rule_info {
+	const char *file;
+	size_t file_len;
+	unsigned line;
+	const char *text;
+	size_t text_len;
+	uint8_t verdict; /* enum vd_verdict */
+	bool audit, monitor;
+};
+
+/* False when the policy has no rule n. */
+bool vd_policy_rule_info(
+    const struct vd_policy *pol, size_t n, struct vd_policy_rule_info *out);
 
 /* Rules in the policy, all files included. */
 size_t vd_policy_rules(const struct vd_policy *pol);
@@ -210,6 +236,7 @@ struct vd_policy_runtime_stats {
 	uint64_t matched;         /* decided by a rule */
 	uint64_t defaulted;       /* by a default line or the type's default */
 	uint64_t truncated;       /* a path condition met a truncated path */
+	uint64_t would_deny;      /* monitor mode: denies allowed */
 	uint64_t retired;         /* old snapshots waiting for their grace */
 	uint64_t cache_entries;   /* all workers' tables together */
 	uint64_t cache_hits;      /* answered from the cache */
@@ -222,6 +249,17 @@ struct vd_policy_runtime_stats {
 /* Any thread. */
 void vd_policy_runtime_stats(
     const struct vd_policy_runtime *rt, struct vd_policy_runtime_stats *out);
+
+/*
+ * Calls fn for every rule of the policy in force, in order, with how many
+ * decisions it made since that policy was put in force (cached ones
+ * included); returns how many rules.  Reads without stopping a worker;
+ * any thread (one at a time).
+ */
+size_t vd_policy_runtime_rule_hits(struct vd_policy_runtime *rt,
+    void (*fn)(void *ctx, size_t rule, const struct vd_policy_rule_info *r,
+        uint64_t hits),
+    void *ctx);
 
 /* After vd_pipeline_stop: frees everything.  NULL: no-op. */
 void vd_policy_runtime_destroy(struct vd_policy_runtime *rt);

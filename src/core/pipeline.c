@@ -474,8 +474,10 @@ default_decision(
 	d->audit = false;
 	d->cache = false;
 	d->path_only = false;
+	d->would_deny = false;
 	d->open_flags =
 	    d->verdict == VD_ALLOW ? VD_OPEN_READ | VD_OPEN_WRITE : 0;
+	d->rule = 0;
 }
 
 /*

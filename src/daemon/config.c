@@ -53,6 +53,9 @@ static const char *const backend_words[] = { "fanotify", "es", "sim", "gen",
 	NULL };
 /* Indexed by enum vd_verdict. */
 static const char *const verdict_words[] = { "allow", "deny", NULL };
+static const char *const policy_mode_words[] = { "enforce", "monitor", NULL };
+_Static_assert(VD_POLICY_ENFORCE == 0 && VD_POLICY_MONITOR == 1,
+    "policy_mode_words[] order");
 _Static_assert(VD_ALLOW == 0 && VD_DENY == 1, "verdict_words[] order");
 
 /*
@@ -100,6 +103,9 @@ static const struct vd_key conf_keys[] = {
 	    "gen", "types", VD_KEY_FUNC, CONF(gen.types), .parse = parse_types),
 	VD_KEY("policy", "file", VD_KEY_STRING, CONF(policy),
 	    .what = "a file name"),
+	/* Goes in force with the policy, which every reload re-reads. */
+	VD_KEY("policy", "mode", VD_KEY_ENUM, CONF(policy_mode),
+	    .words = policy_mode_words, .flags = VD_KEY_LIVE),
 	VD_KEY("control", "socket", VD_KEY_STRING, CONF(control_socket),
 	    .what = "a file name"),
 	VD_KEY("sim", "scenario", VD_KEY_STRING, CONF(sim.scenario),

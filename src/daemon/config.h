@@ -79,6 +79,10 @@ struct vd_conf_test {
 	bool hooks;
 };
 
+/* [policy] mode: enforce, or monitor (every deny allowed, logged as
+ * would-deny). */
+enum vd_conf_policy_mode { VD_POLICY_ENFORCE, VD_POLICY_MONITOR };
+
 struct vd_conf {
 	/* Only a policy will be checked: what the backend needs to run (paths
 	 * to mark, a scenario) is not required. */
@@ -93,6 +97,7 @@ struct vd_conf {
 	char control_socket[VD_CONF_PATH_MAX];
 	/* The rules file (verdict.rules(5)); empty: the test evaluator. */
 	char policy[VD_CONF_PATH_MAX];
+	uint8_t policy_mode; /* enum vd_conf_policy_mode */
 };
 
 /* Built-in defaults: vd_config_init(VD_PROFILE_FANOTIFY) plus ours; the

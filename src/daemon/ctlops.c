@@ -102,6 +102,22 @@ emit_one(void *ectx, const struct vd_ctr *c)
 	emit_selected(sl->g, c, 1, sl->names, sl->n);
 }
 
+/* policy.rule.N.hits, its help the rule's file:line and text. */
+static void
+emit_rule_hits(
+    void *ctx, size_t rule, const struct vd_policy_rule_info *r, uint64_t hits)
+{
+	char name[48], help[512];
+
+	snprintf(name, sizeof(name), "policy.rule.%zu.hits", rule);
+	snprintf(help, sizeof(help), "decisions by %.*s:%u: %.*s",
+	    (int)(r->file_len > 200 ? 200 : r->file_len), r->file, r->line,
+	    (int)(r->text_len > 250 ? 250 : r->text_len), r->text);
+	emit_one(ctx,
+	    &(struct vd_ctr){
+	        name, VD_CTR_COUNTER, "events", help, (int64_t)hits });
+}
+
 /* The daemon's own counters, after the pipeline's. */
 static void
 daemon_counters(
@@ -169,6 +185,10 @@ daemon_counters(
 			{ "policy.truncated", VD_CTR_COUNTER, "events",
 			    "a path condition met a truncated path",
 			    (int64_t)ps.truncated },
+			{ "policy.would_deny", VD_CTR_COUNTER, "events",
+			    "monitor mode: denies allowed and logged as "
+			    "would-deny",
+			    (int64_t)ps.would_deny },
 			{ "policy.retired", VD_CTR_GAUGE, "policies",
 			    "old policies waiting for their grace period",
 			    (int64_t)ps.retired },
@@ -187,6 +207,8 @@ daemon_counters(
 			    (int64_t)ps.cache_invalidations },
 		};
 		emit_selected(g, pc, sizeof(pc) / sizeof(pc[0]), names, n);
+		struct sel sl = { g, names, n };
+		vd_policy_runtime_rule_hits(d->rt, emit_rule_hits, &sl);
 	}
 	if (d->b.counters != NULL) {
 		struct sel sl = { g, names, n };

@@ -98,8 +98,8 @@ int vd_conf_build(
 /* reload.c */
 /* Loads and compiles a rules file for a backend that can enforce `can`;
  * NULL with "file:line:col: why" in msg. */
-struct vd_policy *
-vd_daemon_policy_load(const char *path, unsigned can, char *msg, size_t msgsz);
+struct vd_policy *vd_daemon_policy_load(const struct vd_conf *conf,
+    const char *path, unsigned can, char *msg, size_t msgsz);
 /* Re-reads the configuration and the policy; main thread.  0 or -errno,
  * with the outcome in one sentence in msg. */
 int vd_daemon_reload(struct daemon *d, char *msg, size_t msgsz);

@@ -32,7 +32,7 @@ check_policy(
 		return EXIT_USAGE;
 	}
 	if ((pol = vd_daemon_policy_load(
-	         path, drv->policy_can, err, sizeof(err))) == NULL) {
+	         &d->conf, path, drv->policy_can, err, sizeof(err))) == NULL) {
 		vd_log_errx("%s", err);
 		return EXIT_USAGE;
 	}

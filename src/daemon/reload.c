@@ -27,15 +27,19 @@
 #include "daemon/service.h"
 
 struct vd_policy *
-vd_daemon_policy_load(const char *path, unsigned can, char *msg, size_t msgsz)
+vd_daemon_policy_load(const struct vd_conf *conf, const char *path,
+    unsigned can, char *msg, size_t msgsz)
 {
 	struct vd_policy_error pe;
 	struct vd_policy *pol;
 	int rc;
 
 	memset(&pe, 0, sizeof(pe));
-	if ((pol = vd_policy_load(path, can, &pe, &rc)) != NULL)
+	if ((pol = vd_policy_load(path, can, &pe, &rc)) != NULL) {
+		vd_policy_set_monitor(
+		    pol, conf->policy_mode == VD_POLICY_MONITOR);
 		return pol;
+	}
 	if (pe.line > 0 && pe.column > 0)
 		snprintf(msg, msgsz, "%s:%d:%d: %s", pe.file, pe.line,
 		    pe.column, pe.msg);
@@ -89,7 +93,7 @@ policy_reload(
 	struct vd_policy *pol;
 
 	pol = vd_daemon_policy_load(
-	    next->policy, d->drv->policy_can, err, sizeof(err));
+	    next, next->policy, d->drv->policy_can, err, sizeof(err));
 	if (pol == NULL) {
 		pthread_mutex_lock(&d->books_lock);
 		d->policy_reload_failures++;

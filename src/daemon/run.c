@@ -223,8 +223,8 @@ evaluator(struct daemon *d, struct vd_evaluator *eval, unsigned workers)
 	int rc;
 
 	if (d->conf.policy[0] != '\0' &&
-	    (pol = vd_daemon_policy_load(d->conf.policy, d->drv->policy_can,
-	         msg, sizeof(msg))) == NULL) {
+	    (pol = vd_daemon_policy_load(&d->conf, d->conf.policy,
+	         d->drv->policy_can, msg, sizeof(msg))) == NULL) {
 		vd_log_errx("%s", msg);
 		return EXIT_USAGE;
 	}

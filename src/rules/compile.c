@@ -430,6 +430,8 @@ vd_policy_compile(const char *text, size_t len, const char *name, unsigned can,
 void
 vd_policy_free(struct vd_policy *pol)
 {
+	if (pol != NULL)
+		free(pol->hits);
 	free(pol);
 }
 

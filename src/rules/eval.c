@@ -301,6 +301,47 @@ vd_policy_needs_path(const struct vd_policy *pol)
 	        (UINT32_C(1) << C_SUFFIX));
 }
 
+/* Monitor mode (on): a deny becomes an allow that says it would deny,
+ * never cached, so that each one is logged. */
+static inline void
+monitor(struct vd_decision *out, bool on)
+{
+	out->would_deny = on && out->verdict == VD_DENY;
+	if (!out->would_deny)
+		return;
+	out->verdict = VD_ALLOW;
+	out->cache = false;
+	out->path_only = false;
+	out->open_flags = VD_OPEN_READ | VD_OPEN_WRITE;
+}
+
+void
+vd_policy_set_monitor(struct vd_policy *pol, bool on)
+{
+	if (pol != NULL)
+		pol->monitor = on;
+}
+
+bool
+vd_policy_rule_info(
+    const struct vd_policy *pol, size_t n, struct vd_policy_rule_info *out)
+{
+	const struct rule *r;
+
+	if (pol == NULL || n == 0 || n > pol->nrules)
+		return false;
+	r = &pol->rules[n - 1];
+	out->file = pol->strs + r->file_off;
+	out->file_len = r->file_len;
+	out->line = r->line;
+	out->text = pol->strs + r->text_off;
+	out->text_len = r->text_len;
+	out->verdict = r->verdict;
+	out->audit = r->audit;
+	out->monitor = r->monitor;
+	return true;
+}
+
 size_t
 vd_policy_eval(const struct vd_policy *pol, const struct vd_event *ev,
     struct vd_decision *out, bool *truncated)
@@ -384,6 +425,8 @@ vd_policy_eval(const struct vd_policy *pol, const struct vd_event *ev,
 		    !ev->target_truncated && !r->subject && !X.subject_dep;
 		out->open_flags =
 		    r->verdict == VD_ALLOW ? VD_OPEN_READ | VD_OPEN_WRITE : 0;
+		out->rule = X.best + 1;
+		monitor(out, pol->monitor || r->monitor);
 		return (size_t)X.best + 1;
 	}
 	if (X.best_res == UNDECIDED && truncated)
@@ -398,5 +441,7 @@ vd_policy_eval(const struct vd_policy *pol, const struct vd_event *ev,
 		out->open_flags =
 		    pt->def == VD_ALLOW ? VD_OPEN_READ | VD_OPEN_WRITE : 0;
 	}
+	out->rule = 0;
+	monitor(out, pol->monitor);
 	return 0;
 }

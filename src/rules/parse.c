@@ -732,6 +732,37 @@ parse_default(struct parser *P)
 	return true;
 }
 
+/* Records where rule r, whose text starts at column start, was written:
+ * the file (once per file), the line, the text up to any comment. */
+static bool
+rule_origin(struct parser *P, struct rule *r, size_t start)
+{
+	const char *file = P->file != NULL ? P->file : "";
+	size_t end = P->pos, flen = strlen(file);
+
+	while (end > start && is_ws(P->line[end - 1]))
+		end--;
+	/* The same file as the rule before (names, not pointers: an
+	 * include's name buffer is reused). */
+	if (!P->has_file || P->file_len != flen ||
+	    memcmp(P->strs + P->file_off, file, flen) != 0) {
+		if (add_str(P, file, flen, &P->file_off) != 0)
+			goto nomem;
+		P->file_len = (uint32_t)flen;
+		P->has_file = true;
+	}
+	if (add_str(P, P->line + start, end - start, &r->text_off) != 0)
+		goto nomem;
+	r->file_off = P->file_off;
+	r->file_len = P->file_len;
+	r->text_len = (uint32_t)(end - start);
+	r->line = (uint32_t)P->lineno;
+	return true;
+nomem:
+	vd__parse_fail(P, SIZE_MAX, -ENOMEM, "out of memory");
+	return false;
+}
+
 static bool
 parse_rule(struct parser *P, size_t start, size_t n)
 {
@@ -761,10 +792,19 @@ parse_rule(struct parser *P, size_t start, size_t n)
 			r.audit = true;
 		else if (i != start && word_is(s, e - i, "cache") && !r.cache)
 			r.cache = true;
-		else {
+		else if (i != start && word_is(s, e - i, "monitor") &&
+		    !r.monitor && r.verdict == VD_DENY)
+			r.monitor = true;
+		else if (i != start && word_is(s, e - i, "monitor") &&
+		    !r.monitor) {
 			vd__parse_fail(P, i, -EINVAL,
-			    "expected \"audit\" or \"cache\" after the "
-			    "decision, got %s",
+			    "\"monitor\" applies only to deny: it allows what "
+			    "the rule would deny, and logs it");
+			return false;
+		} else {
+			vd__parse_fail(P, i, -EINVAL,
+			    "expected \"audit\", \"cache\" or \"monitor\" "
+			    "after the decision, got %s",
 			    shown(s, e - i, w, sizeof(w)));
 			return false;
 		}
@@ -825,6 +865,8 @@ parse_rule(struct parser *P, size_t start, size_t n)
 		any = true;
 	}
 	r.ncond = (uint32_t)(P->nconds - r.cond0);
+	if (!rule_origin(P, &r, start))
+		return false;
 	if (P->nrules >= UINT32_MAX - 1 ||
 	    vd__grow(&P->rules, &P->crules, P->nrules + 1, sizeof(*P->rules)) !=
 	        0) {

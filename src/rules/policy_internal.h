@@ -95,12 +95,17 @@ struct cond {
 
 struct rule {
 	uint8_t verdict;
+	bool monitor; /* deny,monitor: allowed, logged as would-deny */
 	bool audit;
 	bool cache;   /* asked for and allowed: see rule_cacheable() */
 	bool subject; /* a condition on the process (or its access mode) */
 	uint16_t types;
 	uint32_t cond0;
 	uint32_t ncond;
+	/* Where it was written, in strs: the file's name and the text. */
+	uint32_t file_off, file_len;
+	uint32_t text_off, text_len;
+	uint32_t line;
 };
 
 struct hent {
@@ -120,6 +125,12 @@ struct ptype {
 };
 
 struct vd_policy {
+	bool monitor; /* policy.mode = monitor: every deny would-deny */
+	/* Rule hit counters, set by the runtime that puts it in force:
+	 * hit_stride rows of nrules, a row per worker slot (or one, shared,
+	 * when that would be large).  NULL: not counted. */
+	_Atomic uint64_t *hits;
+	unsigned hit_stride;
 	size_t nrules;
 	size_t bytes;
 	const struct rule *rules;
@@ -165,6 +176,10 @@ struct parser {
 	char *stack[INCLUDE_DEPTH + 2]; /* realpaths being read */
 	int depth;
 	size_t bytes; /* read so far, all files together */
+
+	/* the last rule's file name in strs, shared by the next rules */
+	bool has_file;
+	uint32_t file_off, file_len;
 
 	/* the line being parsed */
 	const char *file;

@@ -33,6 +33,7 @@
  */
 #include <errno.h>
 #include <stdalign.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,7 @@
 #include <verdict/policy.h>
 
 #include "platform/platform.h"
+#include "rules/policy_internal.h"
 #include "util/util.h"
 
 struct retired {
@@ -77,6 +79,7 @@ struct centry {
 struct slot {
 	alignas(VD_CACHELINE) ck_epoch_record_t record;
 	_Atomic uint64_t evaluations, matched, defaulted, truncated;
+	_Atomic uint64_t would_deny;
 	_Atomic uint64_t cache_hits, cache_misses, cache_evictions;
 	struct centry *cache; /* nsets * WAYS entries; NULL: no cache */
 	uint32_t setmask;     /* nsets - 1 */
@@ -87,6 +90,10 @@ struct vd_policy_runtime {
 	_Atomic(struct vd_policy *) cur;
 	ck_epoch_t epoch;
 	ck_epoch_record_t writer; /* the controlling thread's */
+	/* vd_policy_runtime_rule_hits' reader, from any thread, one at a
+	 * time. */
+	pthread_mutex_t hits_mu;
+	ck_epoch_record_t hits_rec;
 	unsigned nslots;
 	struct slot *slots;
 	_Atomic uint64_t generation;
@@ -217,6 +224,35 @@ key_eq(const struct centry *e, uint64_t h, const struct vd_event *ev)
 	    e->open_flags == ev->open_flags;
 }
 
+/* Rows of hit counters beyond this many counters share one row. */
+#define HITS_MAX (1u << 22)
+
+/* Gives pol its hit counters before it is published; without memory it
+ * goes uncounted. */
+static void
+hits_alloc(struct vd_policy *pol, unsigned nslots)
+{
+	size_t n;
+
+	if (pol == NULL || pol->hits != NULL || pol->nrules == 0)
+		return;
+	pol->hit_stride = pol->nrules * nslots <= HITS_MAX ? nslots : 1;
+	n = pol->nrules * pol->hit_stride;
+	pol->hits = calloc(n, sizeof(*pol->hits));
+}
+
+static inline void
+hit(const struct vd_policy *pol, unsigned worker, uint32_t rule)
+{
+	if (pol != NULL && pol->hits != NULL && rule != 0 &&
+	    rule <= pol->nrules)
+		atomic_fetch_add_explicit(
+		    &pol->hits[(size_t)(worker % pol->hit_stride) *
+		            pol->nrules +
+		        rule - 1],
+		    1, memory_order_relaxed);
+}
+
 static void
 evaluate(void *ctx, unsigned worker, const struct vd_event *ev,
     struct vd_decision *out)
@@ -251,6 +287,14 @@ evaluate(void *ctx, unsigned worker, const struct vd_event *ev,
 			if (set[i].gen == gen && set[i].fepoch == fe) {
 				*out = set[i].d;
 				add(&s->cache_hits);
+				if (out->rule != 0) {
+					ck_epoch_begin(&s->record, NULL);
+					hit(atomic_load_explicit(
+					        &rt->cur, memory_order_acquire),
+					    worker, out->rule);
+					VD_TSAN_RELEASE(&s->record);
+					ck_epoch_end(&s->record, NULL);
+				}
 				return;
 			}
 			e = &set[i]; /* stale: refill in place */
@@ -260,8 +304,10 @@ evaluate(void *ctx, unsigned worker, const struct vd_event *ev,
 	}
 	ck_epoch_begin(&s->record, NULL);
 	pol = atomic_load_explicit(&rt->cur, memory_order_acquire);
-	if (pol != NULL)
+	if (pol != NULL) {
 		rule = vd_policy_eval(pol, ev, out, &truncated);
+		hit(pol, worker, (uint32_t)rule);
+	}
 	/* What this section read of the snapshot, before its end is
 	 * published to the reclaimer. */
 	VD_TSAN_RELEASE(&s->record);
@@ -270,9 +316,11 @@ evaluate(void *ctx, unsigned worker, const struct vd_event *ev,
 	add(rule != 0 ? &s->matched : &s->defaulted);
 	if (truncated)
 		add(&s->truncated);
-	/* An audited decision is logged each time; one that met a cut
-	 * path is not the policy's answer for that file. */
-	if (set == NULL || out->audit || truncated)
+	if (out->would_deny)
+		add(&s->would_deny);
+	/* An audited or would-deny decision is logged each time; one that
+	 * met a cut path is not the policy's answer for that file. */
+	if (set == NULL || out->audit || out->would_deny || truncated)
 		return;
 	if (e == NULL) {
 		for (i = 0; i < WAYS && e == NULL; i++)
@@ -361,6 +409,36 @@ vd_policy_runtime_cache_entries(const struct vd_policy_runtime *rt)
 	return rt->centries;
 }
 
+size_t
+vd_policy_runtime_rule_hits(struct vd_policy_runtime *rt,
+    void (*fn)(void *ctx, size_t rule, const struct vd_policy_rule_info *r,
+        uint64_t hits),
+    void *ctx)
+{
+	struct vd_policy_rule_info info;
+	const struct vd_policy *pol;
+	uint64_t sum;
+	size_t i, n = 0;
+	unsigned k;
+
+	pthread_mutex_lock(&rt->hits_mu);
+	ck_epoch_begin(&rt->hits_rec, NULL);
+	pol = atomic_load_explicit(&rt->cur, memory_order_acquire);
+	for (i = 1; pol != NULL && vd_policy_rule_info(pol, i, &info); i++) {
+		for (sum = 0, k = 0; pol->hits != NULL && k < pol->hit_stride;
+		     k++)
+			sum += atomic_load_explicit(
+			    &pol->hits[(size_t)k * pol->nrules + i - 1],
+			    memory_order_relaxed);
+		fn(ctx, i, &info, sum);
+		n++;
+	}
+	VD_TSAN_RELEASE(&rt->hits_rec);
+	ck_epoch_end(&rt->hits_rec, NULL);
+	pthread_mutex_unlock(&rt->hits_mu);
+	return n;
+}
+
 struct vd_policy_runtime *
 vd_policy_runtime_create(struct vd_policy *pol, unsigned workers, int *err)
 {
@@ -379,6 +457,9 @@ vd_policy_runtime_create(struct vd_policy *pol, unsigned workers, int *err)
 	memset(rt->slots, 0, rt->nslots * sizeof(*rt->slots));
 	ck_epoch_init(&rt->epoch);
 	ck_epoch_register(&rt->epoch, &rt->writer, NULL);
+	ck_epoch_register(&rt->epoch, &rt->hits_rec, NULL);
+	pthread_mutex_init(&rt->hits_mu, NULL);
+	hits_alloc(pol, rt->nslots);
 	for (i = 0; i < rt->nslots; i++)
 		ck_epoch_register(&rt->epoch, &rt->slots[i].record, NULL);
 	/* Not secret against a local reader of our memory, only against
@@ -428,6 +509,7 @@ reclaim(ck_epoch_entry_t *entry)
 	 * record: the poll that called us saw them all. */
 	for (i = 0; i < r->rt->nslots; i++)
 		VD_TSAN_ACQUIRE(&r->rt->slots[i].record);
+	VD_TSAN_ACQUIRE(&r->rt->hits_rec);
 	atomic_fetch_sub(&r->rt->retired, 1);
 	vd_policy_free(r->pol);
 	free(r);
@@ -439,6 +521,7 @@ vd_policy_runtime_swap(struct vd_policy_runtime *rt, struct vd_policy *next)
 	struct vd_policy *old;
 	struct retired *r;
 
+	hits_alloc(next, rt->nslots);
 	atomic_store(&rt->rules, next != NULL ? vd_policy_rules(next) : 0);
 	old = atomic_exchange_explicit(&rt->cur, next, memory_order_acq_rel);
 	atomic_fetch_add(&rt->generation, 1);
@@ -491,6 +574,8 @@ vd_policy_runtime_stats(
 		    &rt->slots[i].defaulted, memory_order_relaxed);
 		out->truncated += atomic_load_explicit(
 		    &rt->slots[i].truncated, memory_order_relaxed);
+		out->would_deny += atomic_load_explicit(
+		    &rt->slots[i].would_deny, memory_order_relaxed);
 		out->cache_hits += atomic_load_explicit(
 		    &rt->slots[i].cache_hits, memory_order_relaxed);
 		out->cache_misses += atomic_load_explicit(

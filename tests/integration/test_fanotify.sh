@@ -567,6 +567,54 @@ else
 	not_ok "after a restart the denied open is denied again"
 fi
 
+# --- mo. monitor mode and rule hit counters --------------------------------
+# A deny,monitor rule lets its open through and counts a would-deny; the
+# deny after it still denies; each rule counts its decisions.
+cat >"$TMP/mo.rules" <<EOF
+deny,monitor open all : path=$W/a
+deny open all : path=$W/secret.txt
+allow open all : prefix=$W/
+EOF
+if start_daemon mo --watch "$W" --policy "$TMP/mo.rules"; then
+	opener mo1 "$W/a"
+	check "a deny,monitor rule lets the open succeed" \
+	    is_res "ok=1 eperm=0 other=0"
+	opener mo2 "$W/secret.txt"
+	check "a deny rule after it still denies" is_res "ok=0 eperm=1 other=0"
+	set -- $(ctr policy.would_deny policy.rule.1.hits policy.rule.2.hits)
+	if [ "${1:-0}" -ge 1 ] && [ "${2:-0}" -ge 1 ] && [ "${3:-0}" -ge 1 ]; then
+		ok "would-denies and each rule's hits are counted"
+	else
+		echo "# would_deny ${1:-?}, rule 1 ${2:-?}, rule 2 ${3:-?}"
+		not_ok "would-denies and each rule's hits are counted"
+	fi
+	timeout -s KILL 10 "$VERDICTCTL" -S "$SOCK" -jv policy.rule \
+	    >"$TMP/mo.all" 2>&1
+	check "verdictctl shows a rule's file and line with its hits" \
+	    grep -qF "decisions by $TMP/mo.rules:2: deny open all" "$TMP/mo.all"
+	stop_daemon
+else
+	not_ok "a deny,monitor rule lets the open succeed"
+fi
+# policy.mode = monitor: every deny of the policy is a would-deny.
+if start_daemon mo2 --watch "$W" --policy "$TMP/deny.rules" \
+    -s policy.mode=monitor; then
+	opener mo3 "$W/secret.txt"
+	check "in monitor mode a denied open succeeds" \
+	    is_res "ok=1 eperm=0 other=0"
+	# One name a call: values come in the daemon's order.
+	set -- $(ctr policy.would_deny) $(ctr auth.open.denied)
+	if [ "${1:-0}" -ge 1 ] && [ "${2:-x}" = 0 ]; then
+		ok "monitor mode counts the would-deny and denies nothing"
+	else
+		echo "# would_deny ${1:-?}, auth.open.denied ${2:-?}"
+		not_ok "monitor mode counts the would-deny and denies nothing"
+	fi
+	stop_daemon
+else
+	not_ok "in monitor mode a denied open succeeds"
+fi
+
 # --- p. SIGTERM answers what is pending ------------------------------------
 # One worker, blocked in its first evaluation; a 60 s budget, so only the
 # stop can answer.  The stop lets the blocked evaluation finish (the

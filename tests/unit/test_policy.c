@@ -1239,3 +1239,112 @@ Test(policy, needs_path_and_path_values)
 	vd_policy_free(none);
 	vd_policy_free(pol);
 }
+
+/* deny,monitor allows and says it would deny; monitor is deny's only. */
+Test(policy, monitor_rules_allow_what_they_would_deny)
+{
+	struct vd_policy *pol = must("deny,monitor open all : prefix=/m/\n"
+	                             "deny,audit open all : prefix=/d/\n"
+	                             "allow,cache open all : all\n");
+	struct vd_event *ev = ev_new(VD_AUTH_OPEN, "/bin/cat", "/m/x");
+	struct vd_decision d;
+
+	cr_assert_eq(eval(pol, ev, &d, NULL), 1);
+	cr_assert_eq(d.verdict, VD_ALLOW);
+	cr_assert(d.would_deny);
+	cr_assert(!d.cache, "a would-deny must be logged each time");
+	cr_assert_eq(d.open_flags, VD_OPEN_READ | VD_OPEN_WRITE);
+	cr_assert_eq(d.rule, 1);
+	strcpy(ev->target, "/d/x");
+	cr_assert_eq(eval(pol, ev, &d, NULL), 2);
+	cr_assert_eq(d.verdict, VD_DENY);
+	cr_assert(!d.would_deny);
+	strcpy(ev->target, "/z");
+	cr_assert_eq(eval(pol, ev, &d, NULL), 3);
+	cr_assert(!d.would_deny && d.verdict == VD_ALLOW && d.cache);
+	vd_policy_free(pol);
+	free(ev);
+	must_fail("allow,monitor open all : all\n", CAN_ALL,
+	    "test.rules:1:7: \"monitor\" applies only to deny: it allows what "
+	    "the rule would deny, and logs it");
+	must_fail("deny,monitor,monitor open all : all\n", CAN_ALL,
+	    "test.rules:1:14: expected \"audit\", \"cache\" or \"monitor\" "
+	    "after the decision, got \"monitor\"");
+}
+
+/* policy.mode = monitor: every deny of the policy, default lines too. */
+Test(policy, monitor_mode_turns_every_deny_into_a_would_deny)
+{
+	struct vd_policy *pol = must("deny open all : prefix=/d/\n"
+	                             "allow open all : prefix=/a/\n"
+	                             "default open deny\n");
+	struct vd_event *ev = ev_new(VD_AUTH_OPEN, "/bin/cat", "/d/x");
+	struct vd_decision d;
+
+	vd_policy_set_monitor(pol, true);
+	cr_assert_eq(eval(pol, ev, &d, NULL), 1);
+	cr_assert(d.verdict == VD_ALLOW && d.would_deny);
+	strcpy(ev->target, "/a/x");
+	cr_assert_eq(eval(pol, ev, &d, NULL), 2);
+	cr_assert(d.verdict == VD_ALLOW && !d.would_deny);
+	strcpy(ev->target, "/elsewhere");
+	cr_assert_eq(eval(pol, ev, &d, NULL), 0);
+	cr_assert(d.verdict == VD_ALLOW && d.would_deny, "the default line");
+	cr_assert_eq(d.rule, 0);
+	vd_policy_set_monitor(pol, false);
+	cr_assert_eq(eval(pol, ev, &d, NULL), 0);
+	cr_assert(d.verdict == VD_DENY && !d.would_deny);
+	vd_policy_free(pol);
+	free(ev);
+}
+
+/* Each rule knows its file, line and text, across includes. */
+Test(policy, rules_know_where_they_were_written)
+{
+	char dir[] = "/tmp/vd-origin-XXXXXX", path[64], sdir[64], sub[80];
+	struct vd_policy_rule_info ri;
+	struct vd_policy_error err;
+	struct vd_policy *pol;
+	FILE *f;
+	int rc;
+
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/main.rules", dir);
+	snprintf(sdir, sizeof(sdir), "%s/d", dir);
+	cr_assert_eq(mkdir(sdir, 0700), 0);
+	snprintf(sub, sizeof(sub), "%s/more.rules", sdir);
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs("# first\n\n  deny open all : path=/x   # why\n"
+	      "include d\n"
+	      "allow exec uid=0 : all\n",
+	    f);
+	fclose(f);
+	f = fopen(sub, "w");
+	cr_assert_not_null(f);
+	fputs("deny,audit open all : prefix=/y/\n", f);
+	fclose(f);
+	pol = vd_policy_load(path, CAN_ALL, &err, &rc);
+	cr_assert_not_null(pol, "%s", err.msg);
+	cr_assert(vd_policy_rule_info(pol, 1, &ri));
+	cr_assert_eq(ri.line, 3);
+	cr_assert_eq(ri.file_len, strlen(path));
+	cr_assert(memcmp(ri.file, path, ri.file_len) == 0);
+	cr_assert_eq(ri.text_len, strlen("deny open all : path=/x"));
+	cr_assert(memcmp(ri.text, "deny open all : path=/x", ri.text_len) == 0);
+	cr_assert(vd_policy_rule_info(pol, 2, &ri));
+	cr_assert_eq(ri.line, 1);
+	cr_assert(ri.file_len == strlen(sub) &&
+	    memcmp(ri.file, sub, ri.file_len) == 0);
+	cr_assert(ri.audit && ri.verdict == VD_DENY);
+	cr_assert(vd_policy_rule_info(pol, 3, &ri));
+	cr_assert_eq(ri.line, 5);
+	cr_assert(memcmp(ri.file, path, ri.file_len) == 0);
+	cr_assert(!vd_policy_rule_info(pol, 4, &ri));
+	cr_assert(!vd_policy_rule_info(pol, 0, &ri));
+	vd_policy_free(pol);
+	unlink(sub);
+	unlink(path);
+	rmdir(sdir);
+	rmdir(dir);
+}

@@ -579,3 +579,66 @@ Test(policyrt, cache_full_table_evicts_and_counts)
 	vd_policy_runtime_destroy(rt);
 	free(e);
 }
+
+struct hits {
+	uint64_t h[8];
+	unsigned line[8];
+	size_t n;
+};
+
+static void
+hits_cb(
+    void *ctx, size_t rule, const struct vd_policy_rule_info *r, uint64_t hits)
+{
+	struct hits *x = ctx;
+
+	cr_assert_lt(rule - 1, 8);
+	x->h[rule - 1] = hits;
+	x->line[rule - 1] = r->line;
+	x->n++;
+}
+
+/* Every decision counts for its rule, cached ones too; a reload starts
+ * the new policy's counts from 0.  Would-denies are counted. */
+Test(policyrt, rule_hits_count_every_decision_cached_or_not)
+{
+	struct vd_policy_runtime *rt;
+	struct vd_evaluator ev;
+	struct vd_event *e = cache_event("/a/x");
+	struct hits x = { 0 };
+	int err, i;
+
+	rt = vd_policy_runtime_create(
+	    compile("deny open all : prefix=/a/\n"
+	            "deny,monitor open all : prefix=/m/\n"
+	            "allow open all : all\n"),
+	    1, &err);
+	cr_assert_not_null(rt);
+	ev = vd_policy_runtime_evaluator(rt);
+	for (i = 0; i < 5; i++)
+		cr_assert_eq(decide(&ev, e).verdict, VD_DENY);
+	cr_assert_eq(cstats(rt).cache_hits, 4, "the hits came from the cache");
+	strcpy(e->target, "/m/x");
+	e->target_ino++;
+	for (i = 0; i < 3; i++)
+		cr_assert(decide(&ev, e).would_deny);
+	cr_assert_eq(cstats(rt).would_deny, 3, "each would-deny evaluated");
+	strcpy(e->target, "/z");
+	e->target_ino++;
+	decide(&ev, e);
+	cr_assert_eq(vd_policy_runtime_rule_hits(rt, hits_cb, &x), 3);
+	cr_assert_eq(x.h[0], 5);
+	cr_assert_eq(x.h[1], 3);
+	cr_assert_eq(x.h[2], 1);
+	cr_assert(x.line[0] == 1 && x.line[1] == 2 && x.line[2] == 3);
+	vd_policy_runtime_swap(rt, compile("allow open all : all\n"));
+	memset(&x, 0, sizeof(x));
+	cr_assert_eq(vd_policy_runtime_rule_hits(rt, hits_cb, &x), 1);
+	cr_assert_eq(x.h[0], 0);
+	decide(&ev, e);
+	memset(&x, 0, sizeof(x));
+	vd_policy_runtime_rule_hits(rt, hits_cb, &x);
+	cr_assert_eq(x.h[0], 1);
+	vd_policy_runtime_destroy(rt);
+	free(e);
+}
