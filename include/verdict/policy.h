@@ -102,6 +102,10 @@ struct vd_policy_rule_info {
 	bool audit, monitor;
 };
 
+/* The policy's default line for type t, if it has one. */
+bool vd_policy_default(
+    const struct vd_policy *pol, enum vd_event_type t, uint8_t *verdict);
+
 /* False when the policy has no rule n. */
 bool vd_policy_rule_info(
     const struct vd_policy *pol, size_t n, struct vd_policy_rule_info *out);
@@ -157,6 +161,41 @@ void vd_policy_paths(const struct vd_policy *pol,
  */
 size_t vd_policy_eval(const struct vd_policy *pol, const struct vd_event *ev,
     struct vd_decision *out, bool *truncated);
+
+/*
+ * Explain: why the policy decides what it decides for one event.
+ *
+ * vd_policy_query_parse reads a query such as
+ *   exec exe=/usr/bin/bash uid=1000 path=/tmp/x
+ * into *ev: an event type as rules name them, then key=value words with
+ * the keys of rule conditions that name one value of the event (uid=,
+ * gid=, pid=, exe=, comm=, team_id=, signing_id=, platform=yes|no,
+ * cdhash=, path=, target=, access=read|write|read,write,
+ * target_team_id=, target_signing_id=, target_platform=,
+ * target_cdhash=); a value may be double-quoted as in rules.  What is not
+ * given is 0 or empty; comm= defaults to exe='s last component.  Returns
+ * 0, or -EINVAL with the bad word named in err.
+ *
+ * vd_policy_explain decides as vd_policy_eval does (same *out, same
+ * return) and calls step for each rule of the event's type in policy
+ * order up to the one that decides: which it was, whether it matched,
+ * and for one that did not, which condition failed and what the event
+ * had instead (`why`, valid during the call).
+ */
+int vd_policy_query_parse(
+    const char *query, struct vd_event *ev, char *err, size_t errsz);
+
+enum { VD_STEP_NOMATCH, VD_STEP_MATCH, VD_STEP_UNDECIDED };
+
+struct vd_policy_step {
+	size_t rule; /* 1-based */
+	int result;  /* VD_STEP_* */
+	const char *why;
+};
+
+size_t vd_policy_explain(const struct vd_policy *pol,
+    const struct vd_event *ev, struct vd_decision *out,
+    void (*step)(void *ctx, const struct vd_policy_step *s), void *ctx);
 
 /*
  * The policy in force, for the pipeline: an evaluator that reads the

@@ -63,6 +63,7 @@ struct daemon {
 	size_t nov;
 	bool json;
 	bool policy_only;    /* --check-policy: nothing will run */
+	const char *explain; /* --explain QUERY */
 	struct vd_conf conf; /* in force */
 	uint64_t start_ns;
 

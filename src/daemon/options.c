@@ -33,6 +33,7 @@ enum {
 	OPT_CONTROL_SOCKET,
 	OPT_POLICY,
 	OPT_CHECK_POLICY,
+	OPT_EXPLAIN,
 	OPT_WATCH,
 	OPT_MARK,
 };
@@ -66,6 +67,7 @@ static const struct option long_opts[] = {
 	{ "control-socket", required_argument, NULL, OPT_CONTROL_SOCKET },
 	{ "policy", required_argument, NULL, OPT_POLICY },
 	{ "check-policy", required_argument, NULL, OPT_CHECK_POLICY },
+	{ "explain", required_argument, NULL, OPT_EXPLAIN },
 	{ "watch", required_argument, NULL, OPT_WATCH },
 	{ "mark", required_argument, NULL, OPT_MARK },
 	{ NULL, 0, NULL, 0 },
@@ -116,7 +118,8 @@ static const char synopsis[] =
     "ms]\n"
     "                [--scenario file] [--time-scale x] [--watch paths]\n"
     "                [--mark directory|mount|filesystem] [--policy file]\n"
-    "                [--check-policy file] [--control-socket path]\n";
+    "                [--check-policy file [--explain query]]\n"
+    "                [--control-socket path]\n";
 
 static void
 usage(FILE *fp)
@@ -151,6 +154,13 @@ usage(FILE *fp)
 	    "      --policy FILE        decide with the rules in FILE "
 	    "(verdict.rules(5))\n"
 	    "      --check-policy FILE  check a rules file and exit\n"
+	    "      --explain QUERY      with --check-policy: which rule "
+	    "decides "
+	    "the event\n"
+	    "                           QUERY, and why the earlier ones do "
+	    "not\n"
+	    "                           (\"exec exe=/usr/bin/bash uid=1000 "
+	    "path=/tmp/x\")\n"
 	    "  -h, --help               print this help and exit\n"
 	    "  -V, --version            print the version and exit\n"
 	    "\n"
@@ -274,6 +284,9 @@ vd_options_parse(struct daemon *d, int argc, char *argv[], bool *check,
 		case OPT_CHECK_POLICY:
 			*check_policy = optarg;
 			continue;
+		case OPT_EXPLAIN:
+			d->explain = optarg;
+			continue;
 		case 'j':
 			d->json = true;
 			continue;
@@ -300,6 +313,9 @@ vd_options_parse(struct daemon *d, int argc, char *argv[], bool *check,
 	if (optind != argc)
 		return vd_cli_usage_error("verdictd", synopsis,
 		    "unexpected argument \"%s\"", argv[optind]);
+	if (d->explain != NULL && *check_policy == NULL)
+		return vd_cli_usage_error("verdictd", synopsis,
+		    "--explain needs --check-policy FILE");
 #ifdef VD_DEFAULT_CONFIG
 	/* Started without -c (a macOS system extension gets no arguments):
 	 * the file where the installer puts it, when it is there. */

@@ -124,8 +124,10 @@ cond_holds(const struct evctx *X, const struct cond *c)
 	return false;
 }
 
+/* *failed (when not NULL): NOMATCH's first condition that did not hold,
+ * as an index into the rule's conditions. */
 static int
-check_rule(const struct evctx *X, const struct rule *r)
+check_rule_why(const struct evctx *X, const struct rule *r, uint32_t *failed)
 {
 	const struct vd_event *ev = X->ev;
 	bool undecided = false;
@@ -156,10 +158,38 @@ check_rule(const struct evctx *X, const struct rule *r)
 			undecided = true;
 			continue;
 		}
-		if (!cond_holds(X, c))
+		if (!cond_holds(X, c)) {
+			if (failed != NULL)
+				*failed = i;
 			return NOMATCH;
+		}
 	}
 	return undecided ? UNDECIDED : MATCH;
+}
+
+static inline int
+check_rule(const struct evctx *X, const struct rule *r)
+{
+	return check_rule_why(X, r, NULL);
+}
+
+int
+vd__rule_check(const struct vd_policy *pol, const struct vd_event *ev, size_t i,
+    uint32_t *failed)
+{
+	struct evctx X = { .pol = pol, .ev = ev };
+
+	X.tlen = strnlen(ev->target, VD_PATH_MAX);
+	X.t2len = strnlen(ev->target2, VD_PATH_MAX);
+	X.elen = strnlen(ev->proc.exe, VD_PATH_MAX);
+	switch (check_rule_why(&X, &pol->rules[i], failed)) {
+	case MATCH:
+		return VD_STEP_MATCH;
+	case UNDECIDED:
+		return VD_STEP_UNDECIDED;
+	default:
+		return VD_STEP_NOMATCH;
+	}
 }
 
 /* True when every object condition of r holds (its subject ignored). */
@@ -313,6 +343,16 @@ monitor(struct vd_decision *out, bool on)
 	out->cache = false;
 	out->path_only = false;
 	out->open_flags = VD_OPEN_READ | VD_OPEN_WRITE;
+}
+
+bool
+vd_policy_default(
+    const struct vd_policy *pol, enum vd_event_type t, uint8_t *verdict)
+{
+	if (pol == NULL || (unsigned)t >= NTYPES || !pol->types[t].has_default)
+		return false;
+	*verdict = pol->types[t].def;
+	return true;
 }
 
 void

@@ -322,6 +322,31 @@ static const struct cond_def cond_defs[] = {
 	{ "target_cdhash", C_XCDHASH, true },
 };
 
+const char *
+vd__cond_key(uint8_t kind)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(cond_defs) / sizeof(cond_defs[0]); i++)
+		if (cond_defs[i].kind == kind)
+			return cond_defs[i].key;
+	return "?";
+}
+
+int
+vd__cond_kind(const char *key, size_t len, bool *object)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(cond_defs) / sizeof(cond_defs[0]); i++)
+		if (strlen(cond_defs[i].key) == len &&
+		    memcmp(cond_defs[i].key, key, len) == 0) {
+			*object = cond_defs[i].object;
+			return cond_defs[i].kind;
+		}
+	return -1;
+}
+
 #define SUBJECT_EXPECTED                                                       \
 	"a subject condition (uid=, gid=, pid=, exe=, exe_prefix=, comm=, "    \
 	"team_id=, signing_id=, platform=, cdhash=) or \"all\""
@@ -336,18 +361,6 @@ static const struct cond_def cond_defs[] = {
 #define TARGET2_TYPES                                                          \
 	(TYPE_BIT(VD_AUTH_RENAME) | TYPE_BIT(VD_AUTH_LINK) |                   \
 	    TYPE_BIT(VD_AUTH_CLONE) | TYPE_BIT(VD_AUTH_COPYFILE))
-
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /*
  * Checks one value (from the line or a set member) for a condition and
@@ -637,6 +650,17 @@ static bool
 word_is(const char *s, size_t n, const char *w)
 {
 	return strlen(w) == n && memcmp(s, w, n) == 0;
+}
+
+int
+vd__type_word(const char *w, size_t n)
+{
+	int t;
+
+	for (t = 0; t < NTYPES; t++)
+		if (type_words[t] != NULL && word_is(w, n, type_words[t]))
+			return t;
+	return -1;
 }
 
 /* TYPE[,TYPE...] or any, one word. */

@@ -192,6 +192,18 @@ struct parser {
 	size_t buflen;
 };
 
+/* eval.c: rule i (0-based) against ev, VD_STEP_*; *failed: NOMATCH's
+ * first condition that did not hold (an index into the rule's). */
+int vd__rule_check(const struct vd_policy *pol, const struct vd_event *ev,
+    size_t i, uint32_t *failed);
+
+/* parse.c: a condition's key ("uid", "target_team_id") by kind, and the
+ * kind of a key (-1: none); object: after the ":". */
+const char *vd__cond_key(uint8_t kind);
+int vd__cond_kind(const char *key, size_t len, bool *object);
+/* The AUTH type a rule names with word w ("open"), or -1. */
+int vd__type_word(const char *w, size_t n);
+
 /* parse.c */
 int vd__grow(void *pp, size_t *cap, size_t need, size_t elsz);
 int vd__parse_text(struct parser *P, const char *text, size_t len,
@@ -200,6 +212,19 @@ int vd__parse_file(struct parser *P, const char *path, size_t col0);
 void vd__parser_free(struct parser *P);
 void vd__parse_fail(struct parser *P, size_t col0, int rc, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* A hexadecimal digit's value, or -1. */
+static inline int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
 
 /* The index's hashes, the compiler's and the evaluator's alike. */
 #define FNV_BASIS 0xcbf29ce484222325ULL

@@ -340,6 +340,24 @@ printf 'deny open all : path=/etc/shadow\n' >"$TMP/plain.rules"
 refused "--check-policy needs no backend settings" 0 \
     "policy $TMP/plain.rules OK: 1 rules" \
     "$VERDICTD" --check-policy "$TMP/plain.rules"
+# --explain: the deciding rule's file:line and text, the ones passed and
+# why; a malformed query is an error naming the word.
+printf 'deny open uid=0 : all\ndeny,audit open all : prefix=/tmp/\n' \
+    >"$TMP/ex.rules"
+refused "--explain names the deciding rule" 0 "" \
+    "$VERDICTD" --check-policy "$TMP/ex.rules" \
+    --explain "open exe=/bin/cat uid=1000 path=/tmp/x"
+if grep -qxF "by: rule 2, $TMP/ex.rules:2: deny,audit open all : prefix=/tmp/" \
+    "$TMP/out" && grep -qxF "decision: deny (audit)" "$TMP/out" &&
+    grep -qxF "  uid= does not hold: the uid is 1000" "$TMP/out"; then
+	ok "--explain shows the decision, its rule and the rule passed"
+else
+	sed 's/^/# out: /' "$TMP/out"
+	not_ok "--explain shows the decision, its rule and the rule passed"
+fi
+refused "--explain refuses a malformed query, naming the word" 2 \
+    "--explain: unknown key in \"pth=/x\"" \
+    "$VERDICTD" --check-policy "$TMP/ex.rules" --explain "open pth=/x"
 refused "-n refuses a FIFO policy at once" 2 \
     "$TMP/fifo: not a regular file" \
     "$VERDICTD" --backend gen -n --policy "$TMP/fifo"

@@ -1348,3 +1348,142 @@ Test(policy, rules_know_where_they_were_written)
 	rmdir(sdir);
 	rmdir(dir);
 }
+
+/* A seeded pseudo-random number below n. */
+static int
+rnd(uint64_t *x, int n)
+{
+	*x = *x * 6364136223846793005ULL + 1442695040888963407ULL;
+	return (int)((*x >> 33) % (uint64_t)n);
+}
+
+/* The first rule explain's walk stops at. */
+struct walk {
+	size_t stop;
+	size_t passed;
+};
+
+static void
+walk_step(void *ctx, const struct vd_policy_step *s)
+{
+	struct walk *w = ctx;
+
+	if (s->result == VD_STEP_NOMATCH) {
+		cr_assert_not_null(s->why);
+		w->passed++;
+	} else if (w->stop == 0) {
+		w->stop = s->rule;
+	}
+}
+
+/*
+ * Explain names the rule the indexed evaluator picks, for 1000 random
+ * events over a policy with every kind of index (exact, prefix, suffix,
+ * unindexed) and subject conditions, and the walk passes only rules of
+ * the event's type that are before it.
+ */
+Test(policy, explain_names_the_rule_the_evaluator_decides_with)
+{
+	static const char *const exes[] = { "/usr/bin/bash", "/bin/cat",
+		"/usr/bin/curl", "/opt/x/tool" };
+	static const char *const paths[] = { "/etc/shadow", "/etc/passwd",
+		"/srv/secrets/k", "/srv/pub/a.so", "/tmp/x", "/home/a/b.txt",
+		"/usr/lib/libc.so" };
+	struct vd_policy *pol = must("%sec = /etc/shadow, /etc/gshadow\n"
+	                             "deny open all : path=%sec\n"
+	                             "allow open uid=0 : prefix=/srv/secrets/\n"
+	                             "deny open all : prefix=/srv/secrets/ "
+	                             "access=write\n"
+	                             "deny exec uid=1000 : prefix=/tmp/\n"
+	                             "allow open exe=/bin/cat : all\n"
+	                             "deny open,exec comm=curl : all\n"
+	                             "allow,cache open exe_prefix=/usr/ : "
+	                             "suffix=.so\n"
+	                             "deny open gid=5 : all\n"
+	                             "allow exec all : prefix=/usr/\n"
+	                             "default exec deny\n");
+	struct vd_decision a, b;
+	struct vd_event *ev;
+	struct walk w;
+	uint64_t x = 42;
+	size_t r;
+	int i;
+
+	for (i = 0; i < 1000; i++) {
+		char q[256];
+		int t = rnd(&x, 2), e = rnd(&x, 4), u = rnd(&x, 2);
+		int g = rnd(&x, 3), p = rnd(&x, 7), m = rnd(&x, 2);
+
+		snprintf(q, sizeof(q),
+		    "%s exe=%s uid=%d gid=%d path=%s access=%s",
+		    t ? "open" : "exec", exes[e], u ? 0 : 1000, g ? 20 : 5,
+		    paths[p], m ? "read" : "read,write");
+		ev = calloc(1, sizeof(*ev));
+		cr_assert_not_null(ev);
+		cr_assert_eq(vd_policy_query_parse(q, ev, NULL, 0), 0, "%s", q);
+		memset(&w, 0, sizeof(w));
+		eval(pol, ev, &a, NULL);
+		memcpy(&b, &a, sizeof(b));
+		b.verdict = 7;
+		r = vd_policy_explain(pol, ev, &b, walk_step, &w);
+		cr_assert_eq(r, rule_for(pol, ev), "%s", q);
+		cr_assert_eq(
+		    w.stop, r, "%s: the walk stopped at rule %zu", q, w.stop);
+		free(ev);
+	}
+	vd_policy_free(pol);
+}
+
+/* A malformed query is an error naming the bad word. */
+Test(policy, explain_queries_are_checked_word_by_word)
+{
+	static const struct {
+		const char *q, *err;
+	} bad[] = {
+		{ "",
+		    "an empty query: expected an event type (open, exec, "
+		    "...)" },
+		{ "opne path=/x",
+		    "expected an event type (open, exec, rename, unlink, "
+		    "create, truncate, link, clone, copyfile, mount, signal, "
+		    "access), got \"opne\"" },
+		{ "open path", "expected key=value, got \"path\"" },
+		{ "open pth=/x", "unknown key in \"pth=/x\"" },
+		{ "open uid=-1", "expected a decimal number in \"uid=-1\"" },
+		{ "open pid=2147483648",
+		    "expected a decimal number in \"pid=2147483648\"" },
+		{ "open path=x", "expected an absolute path in \"path=x\"" },
+		{ "open access=exec",
+		    "expected read, write or read,write in \"access=exec\"" },
+		{ "exec platform=maybe", "bad value in \"platform=maybe\"" },
+		{ "exec cdhash=00", "bad value in \"cdhash=00\"" },
+		{ "open prefix=/x",
+		    "\"prefix=/x\": a rule condition, not a value an event has "
+		    "(a query gives exe=, path=, target=)" },
+		{ "open path=\"/x",
+		    "a malformed or too long value in \"path=\"/x\"" },
+	};
+	struct vd_event *ev = calloc(1, sizeof(*ev));
+	char err[300];
+	size_t i;
+
+	cr_assert_not_null(ev);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cr_assert_eq(
+		    vd_policy_query_parse(bad[i].q, ev, err, sizeof(err)),
+		    -EINVAL, "%s", bad[i].q);
+		cr_assert_str_eq(err, bad[i].err);
+	}
+	cr_assert_eq(vd_policy_query_parse("exec exe=\"/a b/c\" uid=7 "
+	                                   "target_team_id=T1 "
+	                                   "target_platform=yes",
+	                 ev, err, sizeof(err)),
+	    0, "%s", err);
+	cr_assert_eq(ev->type, VD_AUTH_EXEC);
+	cr_assert_str_eq(ev->proc.exe, "/a b/c");
+	cr_assert_str_eq(ev->proc.comm, "c");
+	cr_assert_eq(ev->proc.uid, 7);
+	cr_assert_str_eq(ev->exec_sig.team_id, "T1");
+	cr_assert(ev->exec_sig.platform_binary);
+	free(ev);
+}
