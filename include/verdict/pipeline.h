@@ -150,6 +150,24 @@ vd_pipeline_create(const struct vd_config *cfg, const struct vd_evaluator *eval,
 /* Starts workers, the notify thread and the timer.  0, -EAGAIN, -EINVAL. */
 int vd_pipeline_start(struct vd_pipeline *p);
 
+struct vd_answer {
+	const struct vd_event *ev; /* NULL: refused before it had one */
+	enum vd_event_type type;
+	const struct vd_decision *d;
+	uint8_t by;         /* enum vd_answered_by */
+	uint64_t answer_ns; /* vd's monotonic clock, as ev->arrival_ns */
+};
+
+/*
+ * Called on the answering thread right after every AUTH answer, with what
+ * is valid only during the call: the place for a decision log's producer
+ * side.  It runs on the AUTH path, so it must be as pure as evaluate():
+ * copy into a bounded ring, never block.  Set before vd_pipeline_start;
+ * NULL: none.
+ */
+void vd_pipeline_set_observer(struct vd_pipeline *p,
+    void (*fn)(void *ctx, const struct vd_answer *a), void *ctx);
+
 /*
  * Stops cleanly: refuses new events (answered at once with the default),
  * waits for evaluations in progress, answers everything still pending with

@@ -193,8 +193,8 @@ struct vd_policy_step {
 	const char *why;
 };
 
-size_t vd_policy_explain(const struct vd_policy *pol,
-    const struct vd_event *ev, struct vd_decision *out,
+size_t vd_policy_explain(const struct vd_policy *pol, const struct vd_event *ev,
+    struct vd_decision *out,
     void (*step)(void *ctx, const struct vd_policy_step *s), void *ctx);
 
 /*
@@ -288,6 +288,19 @@ struct vd_policy_runtime_stats {
 /* Any thread. */
 void vd_policy_runtime_stats(
     const struct vd_policy_runtime *rt, struct vd_policy_runtime_stats *out);
+
+/* Policies put in force so far, the first one included: a policy's
+ * number.  Any thread. */
+uint64_t vd_policy_runtime_generation(const struct vd_policy_runtime *rt);
+
+/*
+ * Rule n of the policy in force, if that is still policy number
+ * `generation`: its "file:line" into at and its text into text (both
+ * cut to fit).  False otherwise.  Any thread, one at a time.
+ */
+bool
+vd_policy_runtime_rule_at(struct vd_policy_runtime *rt, uint64_t generation,
+    size_t n, char *at, size_t atsz, char *text, size_t textsz);
 
 /*
  * Calls fn for every rule of the policy in force, in order, with how many

@@ -157,6 +157,8 @@ struct vd_live_type {
 struct vd_pipeline {
 	struct vd_config cfg;
 	struct vd_evaluator eval;
+	void (*observer)(void *ctx, const struct vd_answer *a);
+	void *observer_ctx;
 	struct vd_backend_ops ops;
 	void *bctx;
 	uint64_t id; /* distinguishes pipelines in thread-local caches */

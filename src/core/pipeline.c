@@ -485,10 +485,28 @@ default_decision(
  * latency histogram holds queued events only (submit_ns != 0): an answer
  * given inside submit says nothing about the pipeline's latency.
  */
+/* Tells the observer, if any, of an answer just given. */
+static inline void
+observe(const struct vd_pipeline *p, enum vd_event_type t,
+    const struct vd_event *ev, const struct vd_decision *d,
+    enum vd_answered_by by)
+{
+	struct vd_answer a;
+
+	if (p->observer == NULL)
+		return;
+	a.ev = ev;
+	a.type = t;
+	a.d = d;
+	a.by = (uint8_t)by;
+	a.answer_ns = vd_now_ns();
+	p->observer(p->observer_ctx, &a);
+}
+
 static void
 answer_now(struct vd_pipeline *p, struct vd_cells *c, enum vd_event_type t,
-    const struct vd_handle *h, uint64_t submit_ns, uint64_t deadline_ns,
-    _Atomic uint64_t *kind)
+    const struct vd_handle *h, const struct vd_event *ev, uint64_t submit_ns,
+    uint64_t deadline_ns, _Atomic uint64_t *kind, enum vd_answered_by by)
 {
 	struct vd_type_cells *tc = &c->t[t];
 	struct vd_decision d;
@@ -497,6 +515,7 @@ answer_now(struct vd_pipeline *p, struct vd_cells *c, enum vd_event_type t,
 	default_decision(p, t, &d);
 	if (!p->ops.respond(p->bctx, t, h, &d))
 		vd__cell_add(c, &tc->respond_errors, 1);
+	observe(p, t, ev, &d, by);
 	vd__cell_add(c, kind, 1);
 	count_decision(c, tc, &d);
 	if (deadline_ns != 0) {
@@ -523,7 +542,7 @@ vd_pipeline_refuse(
 			p->ops.release(p->bctx, t, h);
 		return;
 	}
-	answer_now(p, c, t, h, 0, 0, &tc->dropped);
+	answer_now(p, c, t, h, NULL, 0, 0, &tc->dropped, VD_BY_DROP);
 	/* No event: nothing but this call saw the handle. */
 	if (p->ops.retire != NULL)
 		p->ops.retire(p->bctx, t, h);
@@ -646,8 +665,8 @@ submit(struct vd_pipeline *p, struct vd_event *ev, bool inl)
 		margin = tcfg->margin_ceiling_ns;
 
 	if (budget <= tcfg->margin_floor_ns) {
-		answer_now(p, c, t, &ev->handle, 0, ev->deadline_ns,
-		    &tc->answered_arrival);
+		answer_now(p, c, t, &ev->handle, ev, 0, ev->deadline_ns,
+		    &tc->answered_arrival, VD_BY_ARRIVAL);
 		goto release;
 	}
 	if (!atomic_load_explicit(&p->accepting, memory_order_relaxed))
@@ -685,11 +704,20 @@ submit(struct vd_pipeline *p, struct vd_event *ev, bool inl)
 	return true;
 
 drop:
-	answer_now(p, c, t, &ev->handle, 0, ev->deadline_ns, &tc->dropped);
+	answer_now(p, c, t, &ev->handle, ev, 0, ev->deadline_ns, &tc->dropped,
+	    VD_BY_DROP);
 release:
 	atomic_store_explicit(&b->refs, 1, memory_order_relaxed);
 	box_put(p, b);
 	return false;
+}
+
+void
+vd_pipeline_set_observer(struct vd_pipeline *p,
+    void (*fn)(void *ctx, const struct vd_answer *a), void *ctx)
+{
+	p->observer = fn;
+	p->observer_ctx = ctx;
 }
 
 bool
@@ -781,6 +809,7 @@ worker_answer(struct vd_worker *w, struct vd_box *b, uint64_t now)
 	}
 	if (!p->ops.respond(p->bctx, t, &b->ev.handle, &d))
 		vd__cell_add(c, &tc->respond_errors, 1);
+	observe(p, t, &b->ev, &d, VD_BY_WORKER);
 	now = vd_now_ns();
 	vd__cell_add(c, &tc->answered_worker, 1);
 	count_decision(c, tc, &d);
@@ -1191,8 +1220,9 @@ vd__timer_fire(
 	b->tstate = VD_T_DONE;
 	if (atomic_compare_exchange_strong_explicit(&b->state, &expect,
 	        VD_ANSWERED, memory_order_acq_rel, memory_order_acquire)) {
-		answer_now(p, c, t, &b->ev.handle, b->submit_ns,
-		    b->ev.deadline_ns, &tc->answered_default);
+		answer_now(p, c, t, &b->ev.handle, &b->ev, b->submit_ns,
+		    b->ev.deadline_ns, &tc->answered_default,
+		    shutdown ? VD_BY_SHUTDOWN : VD_BY_TIMER);
 		if (shutdown)
 			vd__cell_add(c, &tc->shutdown, 1);
 		else
@@ -1566,9 +1596,10 @@ drain_auth_rings(struct vd_pipeline *p)
 					continue;
 				}
 				answer_now(p, p->ccells, b->ev.type,
-				    &b->ev.handle, b->submit_ns,
+				    &b->ev.handle, &b->ev, b->submit_ns,
 				    b->ev.deadline_ns,
-				    &p->ccells->t[b->ev.type].answered_default);
+				    &p->ccells->t[b->ev.type].answered_default,
+				    VD_BY_SHUTDOWN);
 				vd__cell_add(p->ccells,
 				    &p->ccells->t[b->ev.type].shutdown, 1);
 				vd_ring_push_sp(&p->ctl_cancel, b);

@@ -106,6 +106,14 @@ static const struct vd_key conf_keys[] = {
 	/* Goes in force with the policy, which every reload re-reads. */
 	VD_KEY("policy", "mode", VD_KEY_ENUM, CONF(policy_mode),
 	    .words = policy_mode_words, .flags = VD_KEY_LIVE),
+	/* Reopened on every reload and on SIGUSR1 (logrotate). */
+	VD_KEY("log", "decisions", VD_KEY_STRING, CONF(log_decisions),
+	    .what = "off, stdout, journal or a file name",
+	    .flags = VD_KEY_LIVE),
+	VD_KEY("log", "allows", VD_KEY_BOOL, CONF(log_allows),
+	    .flags = VD_KEY_LIVE),
+	VD_KEY("log", "queue", VD_KEY_UINT, CONF(log_queue), .min = 2,
+	    .max = 1048576, .what = "a power of two", .flags = VD_KEY_POW2),
 	VD_KEY("control", "socket", VD_KEY_STRING, CONF(control_socket),
 	    .what = "a file name"),
 	VD_KEY("sim", "scenario", VD_KEY_STRING, CONF(sim.scenario),
@@ -202,7 +210,8 @@ section_error(const char *section, char *err, size_t errsz)
 	else
 		vd_errf(err, errsz,
 		    "unknown section [%s] (expected pipeline, "
-		    "backend, gen, sim, fanotify, control, policy, test, or an "
+		    "backend, gen, sim, fanotify, control, policy, log, test, "
+		    "or an "
 		    "AUTH event type such as auth.open)",
 		    vd_quote(q, sizeof(q), section));
 }
@@ -420,6 +429,8 @@ vd_conf_init(struct vd_conf *c)
 	c->fan.proc_ttl_ns = 1000 * NS_PER_MS;
 	snprintf(c->control_socket, sizeof(c->control_socket), "%s",
 	    VD_CTL_DEFAULT_PATH);
+	snprintf(c->log_decisions, sizeof(c->log_decisions), "off");
+	c->log_queue = 4096;
 }
 
 int

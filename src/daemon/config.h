@@ -98,6 +98,11 @@ struct vd_conf {
 	/* The rules file (verdict.rules(5)); empty: the test evaluator. */
 	char policy[VD_CONF_PATH_MAX];
 	uint8_t policy_mode; /* enum vd_conf_policy_mode */
+	/* [log]: the decision log (decisions.h): off, stdout, journal or a
+	 * file; every allow too; the queue's records. */
+	char log_decisions[VD_CONF_PATH_MAX];
+	bool log_allows;
+	uint32_t log_queue;
 };
 
 /* Built-in defaults: vd_config_init(VD_PROFILE_FANOTIFY) plus ours; the

@@ -16,6 +16,7 @@
 
 #include "daemon/control.h"
 #include "daemon/daemon.h"
+#include "daemon/decisions.h"
 #include "daemon/log.h"
 #include "util/util.h"
 
@@ -209,6 +210,25 @@ daemon_counters(
 		emit_selected(g, pc, sizeof(pc) / sizeof(pc[0]), names, n);
 		struct sel sl = { g, names, n };
 		vd_policy_runtime_rule_hits(d->rt, emit_rule_hits, &sl);
+	}
+	if (d->log != NULL) {
+		struct vd_declog_stats ls;
+
+		vd_declog_stats(d->log, &ls);
+		struct vd_ctr lc[] = {
+			{ "log.written", VD_CTR_COUNTER, "lines",
+			    "decision log lines written", (int64_t)ls.written },
+			{ "log.dropped", VD_CTR_COUNTER, "lines",
+			    "decision log lines lost: the queue was full or "
+			    "the write failed (never an answer)",
+			    (int64_t)ls.dropped },
+			{ "log.write_errors", VD_CTR_COUNTER, "writes",
+			    "decision log writes that failed (a full disk)",
+			    (int64_t)ls.write_errors },
+			{ "log.queue", VD_CTR_GAUGE, "records",
+			    "the decision log's queue", (int64_t)ls.queue_max },
+		};
+		emit_selected(g, lc, sizeof(lc) / sizeof(lc[0]), names, n);
 	}
 	if (d->b.counters != NULL) {
 		struct sel sl = { g, names, n };

@@ -71,6 +71,7 @@ struct daemon {
 	struct vd_backend b;
 	bool have_backend;
 	struct vd_policy_runtime *rt; /* NULL: the backend's own logic */
+	struct vd_declog *log;        /* NULL: no decision log */
 	struct vd_hooks *hooks;       /* NULL: no [test] hooks */
 	struct vd_pipeline *p;
 	int stop_signal; /* what ended the run, 0: the backend's end */

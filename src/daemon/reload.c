@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "daemon/daemon.h"
+#include "daemon/decisions.h"
 #include "daemon/hooks.h"
 #include "daemon/log.h"
 #include "daemon/service.h"
@@ -136,6 +137,20 @@ vd_daemon_reload(struct daemon *d, char *msg, size_t msgsz)
 		rc = -EINVAL;
 		goto out;
 	}
+	/* The decision log first: a target it cannot open refuses the
+	 * reload, and the running log stays (logrotate's SIGHUP reopens
+	 * the same file). */
+	if (d->log != NULL && strcmp(next.log_decisions, "off") != 0 &&
+	    vd_declog_reopen(d->log, next.log_decisions, next.log_allows, err,
+	        sizeof(err)) != 0) {
+		snprintf(msg, msgsz,
+		    "reload: %s; keeping the running configuration", err);
+		rc = -EINVAL;
+		goto out;
+	}
+	if ((d->log == NULL) != (strcmp(next.log_decisions, "off") == 0))
+		vd_log_warnx("reload: turning the decision log on or off "
+		             "needs a restart");
 	live =
 	    vd_conf_diff(&d->conf, &next, true, live_names, sizeof(live_names));
 	restart = vd_conf_diff(

@@ -33,6 +33,7 @@
 #include <verdict/policy.h>
 
 #include "daemon/daemon.h"
+#include "daemon/decisions.h"
 #include "daemon/hooks.h"
 #include "daemon/log.h"
 #include "daemon/service.h"
@@ -86,6 +87,7 @@ signals_init(sigset_t *blocked, sigset_t *old)
 	sigaddset(blocked, SIGTERM);
 	sigaddset(blocked, SIGINT);
 	sigaddset(blocked, SIGHUP);
+	sigaddset(blocked, SIGUSR1);
 	/* Until the threads exist; see the top of the file. */
 	if ((rc = pthread_sigmask(SIG_BLOCK, blocked, old)) != 0) {
 		errno = rc;
@@ -98,7 +100,8 @@ signals_init(sigset_t *blocked, sigset_t *old)
 	sa.sa_flags = SA_RESTART;
 	if (sigaction(SIGTERM, &sa, NULL) != 0 ||
 	    sigaction(SIGINT, &sa, NULL) != 0 ||
-	    sigaction(SIGHUP, &sa, NULL) != 0) {
+	    sigaction(SIGHUP, &sa, NULL) != 0 ||
+	    sigaction(SIGUSR1, &sa, NULL) != 0) {
 		rc = -errno;
 		vd_log_err("sigaction");
 		return rc;
@@ -122,6 +125,7 @@ signals_fini(void)
 #define GOT_HUP    0x1
 #define GOT_STOP   0x2
 #define GOT_RELOAD 0x4
+#define GOT_USR1   0x8
 
 /*
  * Waits up to timeout_ms for signals and returns what arrived (GOT_*); the
@@ -143,6 +147,8 @@ signals_wait(int timeout_ms, int *stopsig)
 				got |= GOT_RELOAD;
 			else if (buf[i] == SIGHUP)
 				got |= GOT_HUP;
+			else if (buf[i] == SIGUSR1)
+				got |= GOT_USR1;
 			else {
 				got |= GOT_STOP;
 				*stopsig = buf[i];
@@ -150,6 +156,23 @@ signals_wait(int timeout_ms, int *stopsig)
 		}
 	}
 	return got;
+}
+
+/* SIGUSR1: the decision log's file opened anew (logrotate). */
+static void
+reopen_log(struct daemon *d)
+{
+	char msg[640];
+
+	if (d->log == NULL)
+		return;
+	if (vd_declog_reopen(d->log, d->conf.log_decisions, d->conf.log_allows,
+	        msg, sizeof(msg)) != 0)
+		vd_log_warnx("SIGUSR1: %s; the decision log stays where it "
+		             "was",
+		    msg);
+	else
+		vd_log_info("SIGUSR1: decision log reopened");
 }
 
 static void
@@ -175,6 +198,8 @@ loop(struct daemon *d)
 		got = signals_wait(d->drv->poll_ms, &d->stop_signal);
 		if (got & GOT_HUP)
 			reload_signal(d);
+		if (got & GOT_USR1)
+			reopen_log(d);
 		vd_reload_chan_serve(d);
 		/* Old policies are freed once their grace period ends. */
 		if (d->rt != NULL)
@@ -298,6 +323,20 @@ vd_daemon_run(struct daemon *d)
 		    rc == -EINVAL ? msg : strerror(-rc));
 		goto out;
 	}
+	if (strcmp(d->conf.log_decisions, "off") != 0) {
+		if ((d->log = vd_declog_open(d->conf.log_decisions,
+		         d->conf.log_allows, d->conf.log_queue, d->rt, msg,
+		         sizeof(msg))) == NULL) {
+			vd_log_errx("%s", msg);
+			status = EXIT_USAGE;
+			goto out;
+		}
+		if ((rc = vd_declog_start(d->log)) != 0) {
+			vd_log_errx("decision log: %s", strerror(-rc));
+			goto out;
+		}
+		vd_pipeline_set_observer(d->p, vd_declog_observe, d->log);
+	}
 	if ((rc = vd_pipeline_start(d->p)) != 0) {
 		vd_log_errx("cannot start the pipeline: %s", strerror(-rc));
 		goto out;
@@ -365,6 +404,9 @@ out:
 	free(st);
 	vd_pipeline_destroy(d->p);
 	d->p = NULL;
+	/* After the pipeline: no answer is left to log. */
+	vd_declog_close(d->log);
+	d->log = NULL;
 	if (d->have_backend && d->b.destroy != NULL)
 		d->b.destroy(d->b.ctx);
 	d->have_backend = false;

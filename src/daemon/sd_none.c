@@ -1,6 +1,9 @@
 /*
  * sd_none.c — sd.h without libsystemd: never started by systemd.
  */
+#include <errno.h>
+#include <sys/uio.h>
+
 #include "daemon/sd.h"
 
 void
@@ -14,4 +17,12 @@ vd_sd_watchdog_usec(uint64_t *usec)
 {
 	(void)usec;
 	return false;
+}
+
+int
+vd_sd_journal_sendv(const struct iovec *iov, int n)
+{
+	(void)iov;
+	(void)n;
+	return -ENOTSUP;
 }

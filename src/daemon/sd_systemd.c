@@ -2,6 +2,7 @@
  * sd_systemd.c — sd.h through libsystemd.
  */
 #include <systemd/sd-daemon.h>
+#include <systemd/sd-journal.h>
 
 #include "daemon/sd.h"
 
@@ -15,4 +16,10 @@ bool
 vd_sd_watchdog_usec(uint64_t *usec)
 {
 	return sd_watchdog_enabled(0, usec) > 0;
+}
+
+int
+vd_sd_journal_sendv(const struct iovec *iov, int n)
+{
+	return sd_journal_sendv(iov, n);
 }

@@ -167,6 +167,7 @@ vd_thread_class(enum vd_thread_class c)
 		[VD_THREAD_DEADLINE] = QOS_CLASS_USER_INTERACTIVE,
 		[VD_THREAD_WORKER] = QOS_CLASS_USER_INITIATED,
 		[VD_THREAD_BACKGROUND] = QOS_CLASS_UTILITY,
+		[VD_THREAD_IDLE] = QOS_CLASS_BACKGROUND,
 	};
 
 	return -pthread_set_qos_class_self_np(qos[c], 0);

@@ -141,9 +141,15 @@ vd_thread_class(enum vd_thread_class c)
 		[VD_THREAD_DEADLINE] = -5,
 		[VD_THREAD_WORKER] = 0,
 		[VD_THREAD_BACKGROUND] = 10,
+		[VD_THREAD_IDLE] = 0,
 	};
+	struct sched_param sp = { 0 };
 	pid_t tid = gettid();
 	int cur, want;
+
+	/* Only the CPU nobody else wants; lowering needs no privilege. */
+	if (c == VD_THREAD_IDLE)
+		return sched_setscheduler(0, SCHED_IDLE, &sp) == 0 ? 0 : -errno;
 
 	if (delta[c] == 0)
 		return 0;

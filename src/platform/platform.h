@@ -70,21 +70,23 @@ int vd_cpu_pressure_read(int fd, uint64_t *waited_us);
  * must run when everything else is late (the timer, which answers when the
  * workers cannot) or must keep up with delivery (a backend's reader).
  * WORKER: the workers.  BACKGROUND: what may wait (NOTIFY processing, the
- * control socket, the watchdog).
+ * control socket, the watchdog).  IDLE: what runs on CPU nobody else wants
+ * (the decision log's writer).
  */
 enum vd_thread_class {
 	VD_THREAD_DEADLINE,
 	VD_THREAD_WORKER,
 	VD_THREAD_BACKGROUND,
+	VD_THREAD_IDLE,
 };
 
 /*
  * Puts the calling thread in class c.  Linux: a nice value relative to the
  * one the thread was created with (DEADLINE -5, WORKER unchanged,
- * BACKGROUND +10), clamped to -20..19; raising a thread needs
- * CAP_SYS_NICE.  macOS: a QoS class (user-interactive, user-initiated,
- * utility).  0, or -errno (-EPERM, -EACCES: not permitted, the thread keeps
- * the priority it had).
+ * BACKGROUND +10), clamped to -20..19, and IDLE the SCHED_IDLE policy;
+ * raising a thread needs CAP_SYS_NICE.  macOS: a QoS class
+ * (user-interactive, user-initiated, utility, background).  0, or -errno
+ * (-EPERM, -EACCES: not permitted, the thread keeps the priority it had).
  */
 int vd_thread_class(enum vd_thread_class c);
 

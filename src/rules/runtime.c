@@ -35,6 +35,7 @@
 #include <stdalign.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -407,6 +408,41 @@ size_t
 vd_policy_runtime_cache_entries(const struct vd_policy_runtime *rt)
 {
 	return rt->centries;
+}
+
+uint64_t
+vd_policy_runtime_generation(const struct vd_policy_runtime *rt)
+{
+	return atomic_load_explicit(
+	    &((struct vd_policy_runtime *)rt)->generation,
+	    memory_order_acquire);
+}
+
+bool
+vd_policy_runtime_rule_at(struct vd_policy_runtime *rt, uint64_t generation,
+    size_t n, char *at, size_t atsz, char *text, size_t textsz)
+{
+	struct vd_policy_rule_info ri;
+	const struct vd_policy *pol;
+	bool ok = false;
+
+	pthread_mutex_lock(&rt->hits_mu);
+	ck_epoch_begin(&rt->hits_rec, NULL);
+	pol = atomic_load_explicit(&rt->cur, memory_order_acquire);
+	/* The generation after the snapshot: a swap between the two makes
+	 * them differ, and the rule is not named. */
+	if (atomic_load_explicit(&rt->generation, memory_order_acquire) ==
+	        generation &&
+	    vd_policy_rule_info(pol, n, &ri)) {
+		snprintf(
+		    at, atsz, "%.*s:%u", (int)ri.file_len, ri.file, ri.line);
+		snprintf(text, textsz, "%.*s", (int)ri.text_len, ri.text);
+		ok = true;
+	}
+	VD_TSAN_RELEASE(&rt->hits_rec);
+	ck_epoch_end(&rt->hits_rec, NULL);
+	pthread_mutex_unlock(&rt->hits_mu);
+	return ok;
 }
 
 size_t

@@ -1,0 +1,676 @@
+/*
+ * decisions.c — the decision log (decisions.h).
+ *
+ * The answering threads copy each record to log into a bounded queue
+ * (Vyukov's: a sequence number per slot, C11 atomics, no lock, no system
+ * call); a full queue drops the record and counts it.  The writer thread,
+ * at background priority, wakes every WAKE_MS, formats what is queued as
+ * JSON lines and writes them with one write(2) a batch, or sends them to
+ * the journal one entry each.  A failed write drops its lines, counted;
+ * it never waits for the disk to free up.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon/decisions.h"
+#include "daemon/sd.h"
+#include "platform/platform.h"
+
+#define WAKE_MS   20
+#define BATCH_MAX (64 * 1024) /* bytes a write */
+#define LINE_MAX  (5 * VD_PATH_MAX + 2048)
+
+enum target { T_FILE, T_STDOUT, T_JOURNAL };
+
+struct rec {
+	uint64_t wall_ns, latency_ns, generation;
+	uint32_t rule, open_flags;
+	int32_t pid, ppid;
+	uint32_t uid;
+	uint16_t type;
+	uint8_t verdict, by;
+	bool audit, would_deny, has_ev;
+	char team_id[VD_ID_MAX], signing_id[VD_ID_MAX];
+	char exe[VD_PATH_MAX], path[VD_PATH_MAX], path2[VD_PATH_MAX];
+};
+
+struct slot {
+	_Atomic uint64_t seq;
+	struct rec r;
+};
+
+struct vd_declog {
+	/* The queue: producers claim at head; the writer alone reads tail. */
+	struct slot *slots;
+	uint64_t mask;
+	_Atomic uint64_t head;
+	uint64_t tail;
+
+	atomic_bool allows;
+	struct vd_policy_runtime *rt;
+
+	/* The target: the writer's; a reopen hands the next one over. */
+	enum target target;
+	int fd;
+	pthread_mutex_t mu;
+	bool have_next;
+	enum target next_target;
+	int next_fd;
+
+	pthread_t thread;
+	bool started;
+	atomic_bool stop;
+	_Atomic uint64_t written, dropped, write_errors;
+
+	char *buf; /* BATCH_MAX + LINE_MAX */
+	size_t len;
+};
+
+/* ---- the target -----------------------------------------------------------
+ */
+
+static int
+open_target(const char *name, enum target *t, int *fd, char *err, size_t errsz)
+{
+	struct iovec probe;
+
+	if (strcmp(name, "stdout") == 0) {
+		*t = T_STDOUT;
+		*fd = STDOUT_FILENO;
+		return 0;
+	}
+	if (strcmp(name, "journal") == 0) {
+		/* An empty entry tells whether the journal is there. */
+		probe.iov_base = (void *)"VERDICTD_LOG=start";
+		probe.iov_len = strlen("VERDICTD_LOG=start");
+		if (vd_sd_journal_sendv(&probe, 1) == -ENOTSUP) {
+			snprintf(err, errsz,
+			    "[log] decisions = journal: this verdictd was "
+			    "built without libsystemd");
+			return -ENOTSUP;
+		}
+		*t = T_JOURNAL;
+		*fd = -1;
+		return 0;
+	}
+	if (name[0] != '/') {
+		snprintf(err, errsz,
+		    "[log] decisions: expected off, stdout, journal or an "
+		    "absolute file name, got \"%s\"",
+		    name);
+		return -EINVAL;
+	}
+	*fd = open(
+	    name, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+	if (*fd < 0) {
+		int rc = -errno;
+
+		snprintf(err, errsz, "[log] decisions: %s: %s", name,
+		    strerror(errno));
+		return rc;
+	}
+	*t = T_FILE;
+	return 0;
+}
+
+static void
+close_target(enum target t, int fd)
+{
+	if (t == T_FILE && fd >= 0)
+		close(fd);
+}
+
+/* ---- the producers' side ----------------------------------------------------
+ */
+
+static void
+copy_str(char *dst, size_t dstsz, const char *src)
+{
+	size_t n = strnlen(src, dstsz - 1);
+
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+void
+vd_declog_observe(void *ctx, const struct vd_answer *a)
+{
+	struct vd_declog *l = ctx;
+	const struct vd_event *ev = a->ev;
+	struct timespec ts;
+	struct slot *s;
+	struct rec *r;
+	uint64_t pos, seq;
+	int64_t dif;
+
+	if (a->d->verdict != VD_DENY && !a->d->audit && !a->d->would_deny &&
+	    !atomic_load_explicit(&l->allows, memory_order_relaxed))
+		return;
+	pos = atomic_load_explicit(&l->head, memory_order_relaxed);
+	for (;;) {
+		s = &l->slots[pos & l->mask];
+		seq = atomic_load_explicit(&s->seq, memory_order_acquire);
+		dif = (int64_t)(seq - pos);
+		if (dif == 0) {
+			if (atomic_compare_exchange_weak_explicit(&l->head,
+			        &pos, pos + 1, memory_order_relaxed,
+			        memory_order_relaxed))
+				break;
+		} else if (dif < 0) {
+			atomic_fetch_add_explicit(
+			    &l->dropped, 1, memory_order_relaxed);
+			return;
+		} else {
+			pos = atomic_load_explicit(
+			    &l->head, memory_order_relaxed);
+		}
+	}
+	r = &s->r;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	r->wall_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	r->generation = l->rt != NULL ? vd_policy_runtime_generation(l->rt) : 0;
+	r->type = (uint16_t)a->type;
+	r->verdict = a->d->verdict;
+	r->audit = a->d->audit;
+	r->would_deny = a->d->would_deny;
+	r->rule = a->d->rule;
+	r->by = a->by;
+	r->has_ev = ev != NULL;
+	if (ev != NULL) {
+		r->latency_ns = a->answer_ns > ev->arrival_ns
+		    ? a->answer_ns - ev->arrival_ns
+		    : 0;
+		r->open_flags = ev->open_flags;
+		r->pid = ev->proc.pid;
+		r->ppid = ev->proc.ppid;
+		r->uid = (uint32_t)ev->proc.uid;
+		copy_str(r->exe, sizeof(r->exe), ev->proc.exe);
+		copy_str(r->team_id, sizeof(r->team_id), ev->proc.team_id);
+		copy_str(
+		    r->signing_id, sizeof(r->signing_id), ev->proc.signing_id);
+		copy_str(r->path, sizeof(r->path), ev->target);
+		copy_str(r->path2, sizeof(r->path2), ev->target2);
+	}
+	atomic_store_explicit(&s->seq, pos + 1, memory_order_release);
+}
+
+/* ---- formatting -------------------------------------------------------------
+ */
+
+/* Bytes of a valid UTF-8 sequence at s (n left), or 0. */
+static size_t
+utf8_len(const unsigned char *s, size_t n)
+{
+	size_t len, i;
+	uint32_t cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		len = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		len = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return len;
+}
+
+struct out {
+	char *p;
+	size_t len, cap;
+};
+
+static void
+put(struct out *o, const char *s, size_t n)
+{
+	if (o->len + n >= o->cap)
+		n = o->cap > o->len + 1 ? o->cap - o->len - 1 : 0;
+	memcpy(o->p + o->len, s, n);
+	o->len += n;
+	o->p[o->len] = '\0';
+}
+
+static void
+putf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+putf(struct out *o, const char *fmt, ...)
+{
+	char tmp[128];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		put(o, tmp,
+		    (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+}
+
+/*
+ * A JSON string.  Bytes that are not UTF-8 become \u0080-\u00ff escapes,
+ * which this log writes for nothing else, so the bytes can be recovered.
+ */
+static void
+put_json_str(struct out *o, const char *s)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t n = strlen(s), i, k;
+
+	put(o, "\"", 1);
+	for (i = 0; i < n; i += k) {
+		k = utf8_len(u + i, n - i);
+		if (k == 0) {
+			putf(o, "\\u%04x", u[i]);
+			k = 1;
+		} else if (u[i] == '"' || u[i] == '\\') {
+			putf(o, "\\%c", u[i]);
+		} else if (u[i] < 0x20 || u[i] == 0x7f) {
+			putf(o, "\\u%04x", u[i]);
+		} else {
+			put(o, s + i, k);
+		}
+	}
+	put(o, "\"", 1);
+}
+
+static const char *const by_words[] = {
+	[VD_BY_NONE] = "none",
+	[VD_BY_WORKER] = "rule",
+	[VD_BY_TIMER] = "timer",
+	[VD_BY_ARRIVAL] = "arrival",
+	[VD_BY_DROP] = "dropped",
+	[VD_BY_SHUTDOWN] = "stop",
+};
+
+static const char *
+access_word(uint32_t f)
+{
+	return f == (VD_OPEN_READ | VD_OPEN_WRITE) ? "read,write"
+	    : f == VD_OPEN_READ                    ? "read"
+	    : f == VD_OPEN_WRITE                   ? "write"
+	                                           : NULL;
+}
+
+/* RFC 3339, UTC, microseconds. */
+static void
+put_time(struct out *o, uint64_t wall_ns)
+{
+	time_t sec = (time_t)(wall_ns / 1000000000u);
+	struct tm tm;
+	char buf[40];
+
+	gmtime_r(&sec, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+	put(o, buf, strlen(buf));
+	putf(o, ".%06" PRIu64 "Z", (wall_ns % 1000000000u) / 1000u);
+}
+
+static void
+format_json(struct out *o, const struct rec *r, const char *rule_at,
+    const char *rule_text)
+{
+	const char *acc;
+
+	putf(o, "{\"schema\":%d,\"time\":\"", VD_DECLOG_SCHEMA);
+	put_time(o, r->wall_ns);
+	putf(o, "\",\"type\":\"%s\",\"decision\":\"%s\"",
+	    vd_event_type_name((enum vd_event_type)r->type),
+	    r->would_deny               ? "would-deny"
+	        : r->verdict == VD_DENY ? "deny"
+	                                : "allow");
+	putf(o, ",\"verdict\":\"%s\",\"audit\":%s,\"by\":\"%s\"",
+	    r->verdict == VD_DENY ? "deny" : "allow",
+	    r->audit ? "true" : "false",
+	    r->by < sizeof(by_words) / sizeof(by_words[0]) ? by_words[r->by]
+	                                                   : "?");
+	if (r->rule != 0) {
+		putf(o, ",\"rule\":%" PRIu32, r->rule);
+		if (rule_at != NULL) {
+			put(o, ",\"rule_at\":", 11);
+			put_json_str(o, rule_at);
+			put(o, ",\"rule_text\":", 13);
+			put_json_str(o, rule_text);
+		}
+	}
+	if (r->generation != 0)
+		putf(o, ",\"policy_generation\":%" PRIu64, r->generation);
+	if (r->has_ev) {
+		putf(o,
+		    ",\"pid\":%" PRId32 ",\"ppid\":%" PRId32
+		    ",\"uid\":%" PRIu32,
+		    r->pid, r->ppid, r->uid);
+		put(o, ",\"exe\":", 7);
+		put_json_str(o, r->exe);
+		if (r->team_id[0] != '\0') {
+			put(o, ",\"team_id\":", 11);
+			put_json_str(o, r->team_id);
+		}
+		if (r->signing_id[0] != '\0') {
+			put(o, ",\"signing_id\":", 14);
+			put_json_str(o, r->signing_id);
+		}
+		put(o, ",\"path\":", 8);
+		put_json_str(o, r->path);
+		if (r->path2[0] != '\0') {
+			put(o, ",\"path2\":", 9);
+			put_json_str(o, r->path2);
+		}
+		if ((acc = access_word(r->open_flags)) != NULL)
+			putf(o, ",\"access\":\"%s\"", acc);
+		putf(o, ",\"latency_us\":%.1f", (double)r->latency_ns / 1e3);
+	}
+	put(o, "}\n", 2);
+}
+
+/* The journal: one field per key, VERDICTD_ and upper case. */
+static int
+send_journal(const struct rec *r, const char *rule_at, const char *rule_text)
+{
+	char f[24][VD_PATH_MAX + 64];
+	struct iovec iov[24];
+	const char *acc = access_word(r->open_flags);
+	int n = 0, i;
+
+#define FIELD(...) snprintf(f[n++], sizeof(f[0]), __VA_ARGS__)
+	FIELD("MESSAGE=%s %s %s%s%s",
+	    r->would_deny               ? "would-deny"
+	        : r->verdict == VD_DENY ? "deny"
+	                                : "allow",
+	    vd_event_type_name((enum vd_event_type)r->type), r->path,
+	    rule_at != NULL ? " by " : "", rule_at != NULL ? rule_at : "");
+	FIELD("PRIORITY=%d", r->verdict == VD_DENY ? 4 : 5);
+	FIELD("VERDICTD_SCHEMA=%d", VD_DECLOG_SCHEMA);
+	FIELD("VERDICTD_TYPE=%s",
+	    vd_event_type_name((enum vd_event_type)r->type));
+	FIELD("VERDICTD_DECISION=%s",
+	    r->would_deny               ? "would-deny"
+	        : r->verdict == VD_DENY ? "deny"
+	                                : "allow");
+	FIELD("VERDICTD_AUDIT=%s", r->audit ? "true" : "false");
+	FIELD("VERDICTD_BY=%s",
+	    r->by < sizeof(by_words) / sizeof(by_words[0]) ? by_words[r->by]
+	                                                   : "?");
+	if (r->rule != 0)
+		FIELD("VERDICTD_RULE=%" PRIu32, r->rule);
+	if (rule_at != NULL) {
+		FIELD("VERDICTD_RULE_AT=%s", rule_at);
+		FIELD("VERDICTD_RULE_TEXT=%s", rule_text);
+	}
+	if (r->generation != 0)
+		FIELD("VERDICTD_POLICY_GENERATION=%" PRIu64, r->generation);
+	if (r->has_ev) {
+		FIELD("VERDICTD_PID=%" PRId32, r->pid);
+		FIELD("VERDICTD_PPID=%" PRId32, r->ppid);
+		FIELD("VERDICTD_UID=%" PRIu32, r->uid);
+		FIELD("VERDICTD_EXE=%s", r->exe);
+		if (r->team_id[0] != '\0')
+			FIELD("VERDICTD_TEAM_ID=%s", r->team_id);
+		if (r->signing_id[0] != '\0')
+			FIELD("VERDICTD_SIGNING_ID=%s", r->signing_id);
+		FIELD("VERDICTD_PATH=%s", r->path);
+		if (r->path2[0] != '\0')
+			FIELD("VERDICTD_PATH2=%s", r->path2);
+		if (acc != NULL)
+			FIELD("VERDICTD_ACCESS=%s", acc);
+		FIELD("VERDICTD_LATENCY_US=%.1f", (double)r->latency_ns / 1e3);
+	}
+#undef FIELD
+	for (i = 0; i < n; i++) {
+		iov[i].iov_base = f[i];
+		iov[i].iov_len = strlen(f[i]);
+	}
+	return vd_sd_journal_sendv(iov, n);
+}
+
+size_t
+vd_declog_format_test(const struct vd_answer *a, uint64_t generation,
+    const char *rule_at, const char *rule_text, char *buf, size_t bufsz)
+{
+	struct vd_declog l;
+	struct slot s;
+	struct out o = { buf, 0, bufsz };
+
+	memset(&l, 0, sizeof(l));
+	l.slots = &s;
+	l.mask = 0;
+	atomic_init(&s.seq, 0);
+	atomic_init(&l.allows, true);
+	vd_declog_observe(&l, a);
+	s.r.generation = generation;
+	s.r.wall_ns = 0;
+	buf[0] = '\0';
+	format_json(&o, &s.r, rule_at, rule_text);
+	return o.len;
+}
+
+/* ---- the writer
+ * --------------------------------------------------------------- */
+
+static void
+flush_batch(struct vd_declog *l, uint64_t lines)
+{
+	size_t off = 0;
+	ssize_t n;
+
+	while (off < l->len) {
+		n = write(l->fd, l->buf + off, l->len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			/* A full disk, a broken pipe: the lines are lost,
+			 * counted, and the next batch tries again. */
+			atomic_fetch_add(&l->write_errors, 1);
+			atomic_fetch_add(&l->dropped, lines);
+			l->len = 0;
+			return;
+		}
+		off += (size_t)n;
+	}
+	atomic_fetch_add(&l->written, lines);
+	l->len = 0;
+}
+
+/* Writes what is queued; true when it wrote anything. */
+static bool
+drain(struct vd_declog *l)
+{
+	char at[VD_PATH_MAX + 16], text[4200];
+	struct slot *s;
+	struct out o;
+	uint64_t lines = 0, seq;
+	bool any = false, named;
+
+	for (;;) {
+		s = &l->slots[l->tail & l->mask];
+		seq = atomic_load_explicit(&s->seq, memory_order_acquire);
+		if (seq != l->tail + 1)
+			break;
+		named = l->rt != NULL && s->r.rule != 0 &&
+		    vd_policy_runtime_rule_at(l->rt, s->r.generation, s->r.rule,
+		        at, sizeof(at), text, sizeof(text));
+		if (l->target == T_JOURNAL) {
+			if (send_journal(&s->r, named ? at : NULL, text) != 0) {
+				atomic_fetch_add(&l->write_errors, 1);
+				atomic_fetch_add(&l->dropped, 1);
+			} else {
+				atomic_fetch_add(&l->written, 1);
+			}
+		} else {
+			o = (struct out){ l->buf + l->len, 0,
+				BATCH_MAX + LINE_MAX - l->len };
+			format_json(&o, &s->r, named ? at : NULL, text);
+			l->len += o.len;
+			lines++;
+		}
+		atomic_store_explicit(
+		    &s->seq, l->tail + l->mask + 1, memory_order_release);
+		l->tail++;
+		any = true;
+		if (l->len >= BATCH_MAX) {
+			flush_batch(l, lines);
+			lines = 0;
+		}
+	}
+	if (l->len > 0)
+		flush_batch(l, lines);
+	return any;
+}
+
+/* Takes a target a reopen handed over. */
+static void
+take_next(struct vd_declog *l)
+{
+	pthread_mutex_lock(&l->mu);
+	if (l->have_next) {
+		close_target(l->target, l->fd);
+		l->target = l->next_target;
+		l->fd = l->next_fd;
+		l->have_next = false;
+	}
+	pthread_mutex_unlock(&l->mu);
+}
+
+static void *
+writer_main(void *arg)
+{
+	struct vd_declog *l = arg;
+	struct timespec ts = { 0, WAKE_MS * 1000000L };
+
+	vd_thread_name("vd-declog");
+	/* It never takes a CPU an answering thread could use: below the
+	 * workers, and below the NOTIFY thread. */
+	if (vd_thread_class(VD_THREAD_IDLE) != 0)
+		(void)vd_thread_class(VD_THREAD_BACKGROUND);
+	while (!atomic_load(&l->stop)) {
+		take_next(l);
+		if (!drain(l))
+			nanosleep(&ts, NULL);
+	}
+	take_next(l);
+	drain(l);
+	return NULL;
+}
+
+/* ---- life -------------------------------------------------------------------
+ */
+
+struct vd_declog *
+vd_declog_open(const char *target, bool allows, unsigned queue,
+    struct vd_policy_runtime *rt, char *err, size_t errsz)
+{
+	struct vd_declog *l;
+	uint64_t i;
+
+	if (queue < 2 || (queue & (queue - 1)) != 0) {
+		snprintf(err, errsz,
+		    "[log] queue: expected a power of 2, got %u", queue);
+		return NULL;
+	}
+	if ((l = calloc(1, sizeof(*l))) == NULL ||
+	    (l->slots = calloc(queue, sizeof(*l->slots))) == NULL ||
+	    (l->buf = malloc(BATCH_MAX + LINE_MAX)) == NULL) {
+		snprintf(
+		    err, errsz, "[log] out of memory for %u records", queue);
+		goto fail;
+	}
+	l->mask = queue - 1;
+	for (i = 0; i < queue; i++)
+		atomic_init(&l->slots[i].seq, i);
+	atomic_init(&l->allows, allows);
+	l->rt = rt;
+	pthread_mutex_init(&l->mu, NULL);
+	if (open_target(target, &l->target, &l->fd, err, errsz) != 0)
+		goto fail;
+	return l;
+fail:
+	if (l != NULL) {
+		free(l->buf);
+		free(l->slots);
+	}
+	free(l);
+	return NULL;
+}
+
+int
+vd_declog_start(struct vd_declog *l)
+{
+	int rc = pthread_create(&l->thread, NULL, writer_main, l);
+
+	if (rc != 0)
+		return -rc;
+	l->started = true;
+	return 0;
+}
+
+int
+vd_declog_reopen(struct vd_declog *l, const char *target, bool allows,
+    char *err, size_t errsz)
+{
+	enum target t;
+	int fd, rc;
+
+	if ((rc = open_target(target, &t, &fd, err, errsz)) != 0)
+		return rc;
+	pthread_mutex_lock(&l->mu);
+	if (l->have_next)
+		close_target(l->next_target, l->next_fd);
+	l->next_target = t;
+	l->next_fd = fd;
+	l->have_next = true;
+	pthread_mutex_unlock(&l->mu);
+	atomic_store(&l->allows, allows);
+	return 0;
+}
+
+void
+vd_declog_stats(const struct vd_declog *l, struct vd_declog_stats *out)
+{
+	struct vd_declog *m = (struct vd_declog *)l;
+
+	out->written = atomic_load(&m->written);
+	out->dropped = atomic_load(&m->dropped);
+	out->write_errors = atomic_load(&m->write_errors);
+	out->queue_max = l->mask + 1;
+}
+
+void
+vd_declog_close(struct vd_declog *l)
+{
+	if (l == NULL)
+		return;
+	atomic_store(&l->stop, true);
+	if (l->started)
+		pthread_join(l->thread, NULL);
+	else
+		drain(l);
+	take_next(l);
+	close_target(l->target, l->fd);
+	pthread_mutex_destroy(&l->mu);
+	free(l->buf);
+	free(l->slots);
+	free(l);
+}
