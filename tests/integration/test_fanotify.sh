@@ -1118,6 +1118,18 @@ if start_daemon m2 --watch "$W" --policy "$TMP/m.rules" \
 		echo "# audited ${au:-?}, write_errors ${we:-?}"
 		not_ok "with FAN_ENABLE_AUDIT an audited deny carries FAN_AUDIT"
 	fi
+	# Linux 6.3 and later take the rule's number for auditd.
+	ar=$(ctr backend.fanotify.audit_rules)
+	kv=$(uname -r | awk -F. '{ print $1 * 1000 + $2 }')
+	if [ "$kv" -lt 6003 ]; then
+		skip "an audited answer carries its rule's number" \
+		    "Linux $(uname -r) has no FAN_RESPONSE_INFO_AUDIT_RULE"
+	elif [ "${ar:-0}" -ge 1 ]; then
+		ok "an audited answer carries its rule's number"
+	else
+		echo "# audit_rules ${ar:-?}"
+		not_ok "an audited answer carries its rule's number"
+	fi
 	stop_daemon
 elif grep -q "FAN_ENABLE_AUDIT" "$TMP/m2.err"; then
 	skip "with FAN_ENABLE_AUDIT an audited deny carries FAN_AUDIT" \

@@ -215,6 +215,51 @@ vd__fan_write_response(struct vd_fan *fan, int fd, uint32_t response)
 	return false;
 }
 
+/* Linux 6.3's; Debian 12's headers are older. */
+#ifndef FAN_INFO
+#define FAN_INFO 0x20
+#endif
+#ifndef FAN_RESPONSE_INFO_AUDIT_RULE
+#define FAN_RESPONSE_INFO_AUDIT_RULE 1
+#endif
+#define FAN_TRUST_UNKNOWN 2
+
+/* A response with the audit rule record, as <linux/fanotify.h> lays it. */
+struct response_rule {
+	struct fanotify_response r;
+	uint8_t type, pad;
+	uint16_t len;
+	uint32_t rule_number, subj_trust, obj_trust;
+};
+_Static_assert(sizeof(struct response_rule) == 24, "the kernel's layout");
+
+/*
+ * An audited answer with the deciding rule's number, so that auditd's
+ * FANOTIFY record names it; false when the kernel refuses it (before
+ * 6.3), which then goes without for good.
+ */
+static bool
+write_rule_response(
+    struct vd_fan *fan, int fd, uint32_t response, uint32_t rule)
+{
+	struct response_rule rr = {
+		.r = { .fd = fd, .response = response | FAN_INFO },
+		.type = FAN_RESPONSE_INFO_AUDIT_RULE,
+		.len = (uint16_t)(sizeof(rr) - sizeof(rr.r)),
+		.rule_number = rule,
+		.subj_trust = FAN_TRUST_UNKNOWN,
+		.obj_trust = FAN_TRUST_UNKNOWN,
+	};
+
+	if (write(fan->perm_fd, &rr, sizeof(rr)) == (ssize_t)sizeof(rr)) {
+		bump(&fan->audited);
+		bump(&fan->audit_rules);
+		return true;
+	}
+	atomic_store(&fan->no_rule_info, true);
+	return false;
+}
+
 static bool
 fan_respond(void *ctx, enum vd_event_type t, const struct vd_handle *h,
     const struct vd_decision *d)
@@ -226,6 +271,10 @@ fan_respond(void *ctx, enum vd_event_type t, const struct vd_handle *h,
 	if (d->audit && (fan->cfg.audit || fan->cfg.audit_without_init))
 		response |= FAN_AUDIT;
 	(void)t;
+	if ((response & FAN_AUDIT) && d->rule != 0 &&
+	    !atomic_load_explicit(&fan->no_rule_info, memory_order_relaxed) &&
+	    write_rule_response(fan, h->fd, response, d->rule))
+		return true;
 	ok = vd__fan_write_response(fan, h->fd, response);
 	/* The descriptor stays open until retire: a worker may still be
 	 * reading it for an evaluation the timer has overtaken. */
@@ -710,6 +759,7 @@ vd_fan_stats(const struct vd_fan *fan, struct vd_fan_stats *o)
 	o->write_errors = get(&fan->write_errors);
 	o->write_failures = get(&fan->write_failures);
 	o->audited = get(&fan->audited);
+	o->audit_rules = get(&fan->audit_rules);
 	o->proc_hits = get(&fan->proc_hits);
 	o->proc_misses = get(&fan->proc_misses);
 	o->proc_exec_refresh = get(&fan->proc_exec_refresh);
@@ -827,6 +877,10 @@ b_counters(
 		    (int64_t)st.write_failures },
 		{ "backend.fanotify.audited", VD_CTR_COUNTER, "answers",
 		    "answers sent with FAN_AUDIT", (int64_t)st.audited },
+		{ "backend.fanotify.audit_rules", VD_CTR_COUNTER, "answers",
+		    "of those, with the deciding rule's number for auditd "
+		    "(FAN_RESPONSE_INFO_AUDIT_RULE)",
+		    (int64_t)st.audit_rules },
 		{ "backend.fanotify.proc.hits", VD_CTR_COUNTER, "events",
 		    "process identities from the cache",
 		    (int64_t)st.proc_hits },

@@ -122,6 +122,7 @@ struct vd_fan_stats {
 	uint64_t write_errors;   /* refused, each retried as a plain verdict */
 	uint64_t write_failures; /* the retry failed too (fd lost) */
 	uint64_t audited;        /* responses sent with FAN_AUDIT */
+	uint64_t audit_rules;    /* of those, with the rule's number */
 	uint64_t proc_hits;      /* identities from the cache */
 	uint64_t proc_misses;    /* read from /proc */
 	uint64_t proc_exec_refresh; /* re-read: the executable changed */

@@ -141,7 +141,10 @@ struct vd_fan {
 	    standby_takeovers;
 	_Atomic uint64_t proc_hits, proc_misses, proc_exec_refresh, proc_errors;
 	alignas(64) _Atomic uint64_t write_errors, write_failures, audited,
-	    paths_resolved;
+	    paths_resolved, audit_rules;
+	/* The kernel refused FAN_RESPONSE_INFO_AUDIT_RULE (before 6.3):
+	 * audited answers go without the rule number. */
+	atomic_bool no_rule_info;
 	_Atomic uint64_t ignore_guarded, ignore_renamed, ignore_unlocked;
 	_Atomic uint64_t ignore_marks, ignore_added, ignore_full, ignore_stale,
 	    ignore_dropped, ignore_errors;
