@@ -289,6 +289,11 @@ struct vd_policy_runtime_stats {
 void vd_policy_runtime_stats(
     const struct vd_policy_runtime *rt, struct vd_policy_runtime_stats *out);
 
+/* Calls fn with the policy in force (NULL: none), which stays valid
+ * during the call; returns what fn does.  Any thread, one at a time. */
+int vd_policy_runtime_with_policy(struct vd_policy_runtime *rt,
+    int (*fn)(void *ctx, const struct vd_policy *pol), void *ctx);
+
 /* Policies put in force so far, the first one included: a policy's
  * number.  Any thread. */
 uint64_t vd_policy_runtime_generation(const struct vd_policy_runtime *rt);

@@ -58,6 +58,7 @@ enum cmd {
 	CMD_GET,
 	CMD_STATUS,
 	CMD_RELOAD,
+	CMD_EXPLAIN,
 };
 
 enum format {

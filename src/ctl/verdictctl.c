@@ -39,6 +39,7 @@ static const char synopsis[] =
     "-a | name ...\n"
     "       verdictctl [-S socket] [-t seconds] [-nj] status\n"
     "       verdictctl [-S socket] [-t seconds] reload\n"
+    "       verdictctl [-S socket] [-t seconds] explain query ...\n"
     "       verdictctl -h | -V\n";
 
 static const struct option long_opts[] = {
@@ -81,6 +82,9 @@ usage(FILE *fp)
 		"",
 		"  status                 the daemon's status, key: value",
 		"  reload                 re-read the configuration file",
+		"  explain QUERY          which rule of the policy in force",
+		"                         decides an event, and why: QUERY as",
+		"                         verdictd --explain takes it",
 		"",
 		"Exit status: 0 success, 1 no such counter or reload refused,",
 		"2 usage error, 3 verdictd not running, 4 permission denied,",
@@ -319,6 +323,22 @@ parse_args(int argc, char **argv, struct opts *o)
 		o->cmd = CMD_STATUS;
 	else if (o->nnames > 0 && strcmp(o->names[0], "reload") == 0)
 		o->cmd = CMD_RELOAD;
+	else if (o->nnames > 0 && strcmp(o->names[0], "explain") == 0)
+		o->cmd = CMD_EXPLAIN;
+	if (o->cmd == CMD_EXPLAIN) {
+		if (o->nnames < 2)
+			return vd_cli_usage_error(PROG, NULL,
+			    "explain needs a query, such as \"open "
+			    "exe=/bin/cat path=/etc/shadow\"");
+		if (o->all || o->watch || prom || o->verbose ||
+		    o->fmt != FMT_TEXT)
+			return vd_cli_usage_error(PROG, NULL,
+			    "explain takes none of -a, -j, -n, -v, -w and "
+			    "--prometheus");
+		o->names++;
+		o->nnames--;
+		return 0;
+	}
 	if (o->cmd != CMD_GET) {
 		const char *what = o->names[0];
 
@@ -633,6 +653,51 @@ cmd_reload(const struct opts *o)
 	return flush_stdout();
 }
 
+/* explain: the words of the query, joined by blanks, to the daemon. */
+static int
+cmd_explain(const struct opts *o)
+{
+	char q[VD_CTL_MAX_REQUEST + 1];
+	struct reply r;
+	size_t i, len = 0, n;
+	int ex;
+
+	for (i = 0; i < o->nnames; i++) {
+		n = strlen(o->names[i]);
+		if (len + n + 1 > VD_CTL_MAX_REQUEST)
+			return vd_cli_usage_error(PROG, NULL,
+			    "the query is longer than %d bytes",
+			    VD_CTL_MAX_REQUEST);
+		if (i > 0)
+			q[len++] = ' ';
+		memcpy(q + len, o->names[i], n);
+		len += n;
+	}
+	if ((ex = request(o, VD_CTL_EXPLAIN, q, len, &r)) != 0)
+		return ex;
+	if (r.status == EINVAL || r.status == ENOENT) {
+		/* A malformed query (the daemon names the word), or no
+		 * policy in force. */
+		n = r.len;
+		while (n > 0 && r.buf[n - 1] == '\n')
+			n--;
+		r.buf[n] = '\0';
+		defang(r.buf);
+		vd_cli_warnx(PROG, "%s", r.buf);
+		ex = r.status == EINVAL ? EXIT_USAGE : EXIT_NOTFOUND;
+		free(r.buf);
+		return ex;
+	}
+	if (r.status != 0) {
+		ex = reply_failed(VD_CTL_EXPLAIN, &r);
+		free(r.buf);
+		return ex;
+	}
+	fwrite(r.buf, 1, r.len, stdout);
+	free(r.buf);
+	return flush_stdout();
+}
+
 int
 main(int argc, char **argv)
 {
@@ -660,6 +725,9 @@ main(int argc, char **argv)
 			break;
 		case CMD_RELOAD:
 			ex = cmd_reload(&o);
+			break;
+		case CMD_EXPLAIN:
+			ex = cmd_explain(&o);
 			break;
 		}
 	} else if (ex == -1) {

@@ -237,6 +237,7 @@ static const char *const kind_names[] = {
 	[VD_CTL_GET] = "GET",
 	[VD_CTL_STATUS] = "STATUS",
 	[VD_CTL_RELOAD] = "RELOAD",
+	[VD_CTL_EXPLAIN] = "EXPLAIN",
 };
 
 /*
@@ -304,6 +305,20 @@ dispatch(struct vd_control *c, const struct vd_ctl_request *req, char *msg,
 		}
 		reply_append(c, text, strlen(text));
 		reply_append(c, "\n", 1);
+		return 0;
+	case VD_CTL_EXPLAIN:
+		if (ops->explain == NULL)
+			break;
+		rc = ops->explain(c->ctx, req->query, req->qlen,
+		    (char *)c->reply + VD_CTL_HEADER, VD_CTL_MAX_REPLY);
+		if (rc < 0) {
+			snprintf(msg, msgsz, "%.*s",
+			    (int)strnlen(
+			        (char *)c->reply + VD_CTL_HEADER, MSG_MAX - 1),
+			    (char *)c->reply + VD_CTL_HEADER);
+			return op_status(rc);
+		}
+		c->rlen = (size_t)rc;
 		return 0;
 	}
 	snprintf(msg, msgsz, "request: %s is not supported by this daemon",

@@ -60,6 +60,13 @@ struct vd_control_ops {
 	 * (msgsz bytes, NUL-terminated, no newline) either way.
 	 */
 	int (*reload)(void *ctx, char *msg, size_t msgsz);
+	/*
+	 * EXPLAIN: the explanation of query (qlen bytes) into buf (bufsz
+	 * bytes) and its length; or -errno (-EINVAL: a malformed query) with
+	 * a one-line message, NUL-terminated, in buf.
+	 */
+	int (*explain)(
+	    void *ctx, const char *query, size_t qlen, char *buf, size_t bufsz);
 };
 
 /* The server's own counters, each only ever growing. */

@@ -325,6 +325,50 @@ ctl_status(void *ctx, char *buf, size_t bufsz)
 	return n < 0 ? 0 : (size_t)n;
 }
 
+struct explain_call {
+	const struct daemon *d;
+	const char *query;
+	char *buf;
+	size_t bufsz;
+};
+
+static int
+explain_with(void *ctx, const struct vd_policy *pol)
+{
+	struct explain_call *x = ctx;
+
+	if (pol == NULL) {
+		snprintf(x->buf, x->bufsz, "explain: no policy is in force");
+		return -ENOENT;
+	}
+	return vd_daemon_explain(&x->d->conf, pol, x->query, x->buf, x->bufsz);
+}
+
+/* EXPLAIN against the policy in force, on the control thread. */
+static int
+ctl_explain(void *ctx, const char *query, size_t qlen, char *buf, size_t bufsz)
+{
+	struct daemon *d = ctx;
+	struct explain_call x = { d, NULL, buf, bufsz };
+	char *q;
+	int rc;
+
+	if (d->rt == NULL) {
+		snprintf(buf, bufsz,
+		    "explain: verdictd runs without a policy ([policy] file): "
+		    "the backend's own logic decides");
+		return -ENOENT;
+	}
+	if ((q = strndup(query, qlen)) == NULL) {
+		snprintf(buf, bufsz, "explain: %s", strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	x.query = q;
+	rc = vd_policy_runtime_with_policy(d->rt, explain_with, &x);
+	free(q);
+	return rc;
+}
+
 static int
 ctl_reload(void *ctx, char *msg, size_t msgsz)
 {
@@ -337,6 +381,7 @@ static const struct vd_control_ops ctl_ops = {
 	.get = ctl_get,
 	.status = ctl_status,
 	.reload = ctl_reload,
+	.explain = ctl_explain,
 };
 
 /* Starts the control socket; a failure is reported, not fatal: the

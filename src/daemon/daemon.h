@@ -102,6 +102,17 @@ int vd_conf_build(
  * NULL with "file:line:col: why" in msg. */
 struct vd_policy *vd_daemon_policy_load(const struct vd_conf *conf,
     const char *path, unsigned can, char *msg, size_t msgsz);
+
+/* Bytes an explanation may take. */
+#define EXPLAIN_MAX (256 * 1024)
+
+/*
+ * explain.c: the explanation of query under pol into buf (bufsz bytes,
+ * NUL-terminated) and its length, or -EINVAL (a malformed query) or
+ * -ENOMEM with a one-line message in buf.
+ */
+int vd_daemon_explain(const struct vd_conf *conf, const struct vd_policy *pol,
+    const char *query, char *buf, size_t bufsz);
 /* Re-reads the configuration and the policy; main thread.  0 or -errno,
  * with the outcome in one sentence in msg. */
 int vd_daemon_reload(struct daemon *d, char *msg, size_t msgsz);

@@ -5,6 +5,7 @@
  * Exit status: 0 the run was clean, 1 a runtime failure or the backend saw a
  * duplicate, late or missing answer, 2 a usage or configuration error.
  */
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,72 +17,24 @@
 #include "daemon/daemon.h"
 #include "daemon/log.h"
 
-/* Prints rule n as "rule N, FILE:LINE: TEXT". */
-static void
-print_rule(const struct vd_policy *pol, size_t n)
-{
-	struct vd_policy_rule_info ri;
-
-	if (!vd_policy_rule_info(pol, n, &ri))
-		return;
-	printf("rule %zu, %.*s:%u: %.*s\n", n, (int)ri.file_len, ri.file,
-	    ri.line, (int)ri.text_len, ri.text);
-}
-
-static void
-explain_step(void *ctx, const struct vd_policy_step *s)
-{
-	const struct vd_policy *pol = ctx;
-
-	if (s->result != VD_STEP_NOMATCH)
-		return;
-	printf("passed: ");
-	print_rule(pol, s->rule);
-	printf("  %s\n", s->why);
-}
-
-/* --explain: the decision for one query, what decided and what did not;
- * the exit status. */
+/* --explain: the explanation on stdout; the exit status. */
 static int
 explain(const struct daemon *d, const struct vd_policy *pol, const char *q)
 {
-	struct vd_decision dec;
-	struct vd_event *ev;
-	char err[300];
-	uint8_t def;
-	size_t rule;
+	char *buf = malloc(EXPLAIN_MAX);
+	int n;
 
-	if ((ev = malloc(sizeof(*ev))) == NULL) {
+	if (buf == NULL) {
 		vd_log_warn("malloc");
 		return EXIT_RUNTIME;
 	}
-	if (vd_policy_query_parse(q, ev, err, sizeof(err)) != 0) {
-		vd_log_errx("--explain: %s", err);
-		free(ev);
-		return EXIT_USAGE;
+	if ((n = vd_daemon_explain(&d->conf, pol, q, buf, EXPLAIN_MAX)) < 0) {
+		vd_log_errx("--explain: %s", buf);
+		free(buf);
+		return n == -EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
 	}
-	/* What the pipeline presets: the type's configured default. */
-	memset(&dec, 0, sizeof(dec));
-	dec.verdict = d->conf.pipe.types[ev->type].default_verdict;
-	dec.open_flags =
-	    dec.verdict == VD_ALLOW ? VD_OPEN_READ | VD_OPEN_WRITE : 0;
-	printf("query: %s\n", q);
-	rule = vd_policy_explain(pol, ev, &dec, explain_step, (void *)pol);
-	printf("decision: %s%s%s\n", dec.verdict == VD_DENY ? "deny" : "allow",
-	    dec.would_deny ? " (monitor: would deny)" : "",
-	    dec.audit ? " (audit)" : "");
-	if (rule != 0) {
-		printf("by: ");
-		print_rule(pol, rule);
-	} else if (vd_policy_default(pol, (enum vd_event_type)ev->type, &def)) {
-		printf("by: the policy's default line for %s (no rule "
-		       "matched)\n",
-		    vd_event_type_name((enum vd_event_type)ev->type));
-	} else {
-		printf("by: the type's default in the configuration (no rule "
-		       "matched, no default line)\n");
-	}
-	free(ev);
+	fwrite(buf, 1, (size_t)n, stdout);
+	free(buf);
 	return fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_RUNTIME;
 }
 

@@ -117,6 +117,8 @@ kind_name(enum vd_ctl_kind kind)
 		return "STATUS";
 	case VD_CTL_RELOAD:
 		return "RELOAD";
+	case VD_CTL_EXPLAIN:
+		return "EXPLAIN";
 	}
 	return "?";
 }
@@ -158,6 +160,8 @@ vd_ctl_parse_request(const unsigned char *buf, size_t len,
 	int rc;
 
 	req->nnames = 0;
+	req->query = NULL;
+	req->qlen = 0;
 	if (len < VD_CTL_HEADER)
 		return vd_errf_rc(err, errsz, EPROTO,
 		    "request: %zu bytes, shorter than the %d-byte header", len,
@@ -190,6 +194,20 @@ vd_ctl_parse_request(const unsigned char *buf, size_t len,
 			req->nnames = 0;
 			return rc;
 		}
+		break;
+	case VD_CTL_EXPLAIN:
+		req->query = (const char *)buf + VD_CTL_HEADER;
+		req->qlen = h.len;
+		if (h.len == 0)
+			return vd_errf_rc(err, errsz, EINVAL,
+			    "request: EXPLAIN needs a query");
+		for (size_t i = 0; i < h.len; i++)
+			if ((unsigned char)req->query[i] < 0x20 ||
+			    req->query[i] == 0x7f)
+				return vd_errf_rc(err, errsz, EINVAL,
+				    "request: the EXPLAIN query has a control "
+				    "byte at %zu",
+				    i);
 		break;
 	case VD_CTL_STATUS:
 	case VD_CTL_RELOAD:

@@ -20,6 +20,8 @@
  *           starting or ending with a dot, no two dots in a row.
  *   STATUS  empty.
  *   RELOAD  empty.
+ *   EXPLAIN an explain query (verdictd(8), --explain), 1..VD_CTL_MAX_REQUEST
+ *           printable bytes, no NUL, no newline.
  *
  * Replies carry the request's kind.  status 0: the payload is text, one
  * record a line.  For GET: "name\tkind\tunit\tvalue\thelp\n" (kind is
@@ -28,7 +30,9 @@
  * requested name matched nothing, status is ENOENT and the payload is
  * "no such counter: NAME".  For STATUS: "key\tvalue\n" lines (backend, version,
  * uptime_s, pid, config, config_generation, health).  For RELOAD: the
- * result in one line.  status != 0: the payload is an error message.
+ * result in one line.  For EXPLAIN: the explanation's lines, as
+ * verdictd --explain prints them; a malformed query is EINVAL.  status !=
+ * 0: the payload is an error message.
  *
  * One request per connection: the daemon replies and closes.
  */
@@ -39,11 +43,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define VD_CTL_MAGIC        0x31434456u /* "VDC1" read little-endian */
-#define VD_CTL_HEADER       16
-#define VD_CTL_MAX_REQUEST  4096
-#define VD_CTL_MAX_REPLY    (1u << 20)
-#define VD_CTL_MAX_NAME     127
+#define VD_CTL_MAGIC       0x31434456u /* "VDC1" read little-endian */
+#define VD_CTL_HEADER      16
+#define VD_CTL_MAX_REQUEST 4096
+#define VD_CTL_MAX_REPLY   (1u << 20)
+#define VD_CTL_MAX_NAME    127
 /* macOS has no /run; its /var/run is where root daemons put sockets. */
 #ifdef __APPLE__
 #define VD_CTL_DEFAULT_PATH "/var/run/verdictd.sock"
@@ -55,6 +59,7 @@ enum vd_ctl_kind {
 	VD_CTL_GET = 1,
 	VD_CTL_STATUS = 2,
 	VD_CTL_RELOAD = 3,
+	VD_CTL_EXPLAIN = 4,
 };
 
 struct vd_ctl_header {
@@ -66,10 +71,10 @@ struct vd_ctl_header {
 };
 
 /* Encodes / decodes the 16-byte header (little-endian on the wire). */
-void vd_ctl_header_pack(const struct vd_ctl_header *h,
-    unsigned char out[VD_CTL_HEADER]);
-void vd_ctl_header_unpack(const unsigned char in[VD_CTL_HEADER],
-    struct vd_ctl_header *h);
+void vd_ctl_header_pack(
+    const struct vd_ctl_header *h, unsigned char out[VD_CTL_HEADER]);
+void vd_ctl_header_unpack(
+    const unsigned char in[VD_CTL_HEADER], struct vd_ctl_header *h);
 
 /* A request, checked and split: names point into the caller's buffer. */
 #define VD_CTL_MAX_NAMES 64
@@ -77,6 +82,9 @@ struct vd_ctl_request {
 	enum vd_ctl_kind kind;
 	size_t nnames;
 	const char *names[VD_CTL_MAX_NAMES];
+	/* EXPLAIN: the query, qlen bytes (not NUL-terminated). */
+	const char *query;
+	size_t qlen;
 };
 
 /*

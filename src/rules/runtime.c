@@ -410,6 +410,21 @@ vd_policy_runtime_cache_entries(const struct vd_policy_runtime *rt)
 	return rt->centries;
 }
 
+int
+vd_policy_runtime_with_policy(struct vd_policy_runtime *rt,
+    int (*fn)(void *ctx, const struct vd_policy *pol), void *ctx)
+{
+	int rc;
+
+	pthread_mutex_lock(&rt->hits_mu);
+	ck_epoch_begin(&rt->hits_rec, NULL);
+	rc = fn(ctx, atomic_load_explicit(&rt->cur, memory_order_acquire));
+	VD_TSAN_RELEASE(&rt->hits_rec);
+	ck_epoch_end(&rt->hits_rec, NULL);
+	pthread_mutex_unlock(&rt->hits_mu);
+	return rc;
+}
+
 uint64_t
 vd_policy_runtime_generation(const struct vd_policy_runtime *rt)
 {

@@ -38,6 +38,14 @@ check_accepted(
 	CHECK(h.len == size - VD_CTL_HEADER && h.len <= VD_CTL_MAX_REQUEST);
 	CHECK(h.kind == req->kind);
 	CHECK(req->nnames <= VD_CTL_MAX_NAMES);
+	if (req->kind == VD_CTL_EXPLAIN) {
+		/* The query is the whole payload: printable, not empty. */
+		CHECK(req->nnames == 0 && req->query == base);
+		CHECK(req->qlen == h.len && h.len >= 1);
+		for (i = 0; i < req->qlen; i++)
+			CHECK((unsigned char)base[i] >= 0x20 && base[i] != 0x7f);
+		return;
+	}
 	if (req->kind != VD_CTL_GET) {
 		CHECK(req->kind == VD_CTL_STATUS || req->kind == VD_CTL_RELOAD);
 		CHECK(h.len == 0 && req->nnames == 0);

@@ -588,6 +588,23 @@ if start_daemon mo --watch "$W" --policy "$TMP/mo.rules"; then
 		echo "# would_deny ${1:-?}, rule 1 ${2:-?}, rule 2 ${3:-?}"
 		not_ok "would-denies and each rule's hits are counted"
 	fi
+	timeout -s KILL 10 "$VERDICTCTL" -S "$SOCK" explain open \
+	    exe=/bin/cat "path=$W/secret.txt" >"$TMP/mo.ex" 2>&1
+	rc=$?
+	if [ $rc -eq 0 ] &&
+	    grep -qxF "by: rule 2, $TMP/mo.rules:2: deny open all : path=$W/secret.txt" \
+	    "$TMP/mo.ex" && grep -qxF "decision: deny" "$TMP/mo.ex"; then
+		ok "verdictctl explain asks the policy in force"
+	else
+		echo "# exit $rc"
+		sed 's/^/# explain: /' "$TMP/mo.ex"
+		not_ok "verdictctl explain asks the policy in force"
+	fi
+	timeout -s KILL 10 "$VERDICTCTL" -S "$SOCK" explain open pth=/x \
+	    >"$TMP/mo.ex" 2>&1
+	rc=$?
+	check "verdictctl explain refuses a malformed query, naming the word" \
+	    test $rc -eq 2 -a -n "$(grep -F 'unknown key in "pth=/x"' "$TMP/mo.ex")"
 	timeout -s KILL 10 "$VERDICTCTL" -S "$SOCK" -jv policy.rule \
 	    >"$TMP/mo.all" 2>&1
 	check "verdictctl shows a rule's file and line with its hits" \

@@ -346,6 +346,30 @@ Test(ctlproto, status_and_reload_take_no_payload)
 	    "RELOAD takes no payload, got 1 bytes");
 }
 
+/* EXPLAIN carries its query: never empty, never a control byte. */
+Test(ctlproto, explain_carries_one_printable_query)
+{
+	unsigned char buf[BUFSZ];
+	const unsigned char *at;
+	struct vd_ctl_request req;
+	char err[256] = "";
+	int rc;
+
+	expect_error(buf, mkreq(buf, VD_CTL_EXPLAIN, NULL, 0), EINVAL,
+	    "EXPLAIN needs a query");
+	expect_error(buf, mkreq(buf, VD_CTL_EXPLAIN, "open\npath=/x", 12),
+	    EINVAL, "control byte at 4");
+	expect_error(buf, mkreq(buf, VD_CTL_EXPLAIN, "open\0", 5), EINVAL,
+	    "control byte at 4");
+	at = parse_at_end(buf, mkreq(buf, VD_CTL_EXPLAIN, "open path=/x", 12),
+	    &req, err, sizeof(err), &rc);
+	cr_assert_eq(rc, 0, "%s", err);
+	cr_assert_eq(req.kind, VD_CTL_EXPLAIN);
+	cr_assert_eq(req.qlen, 12);
+	cr_assert_eq((const void *)req.query, at + VD_CTL_HEADER);
+	cr_assert(memcmp(req.query, "open path=/x", 12) == 0);
+}
+
 Test(ctlproto, valid_requests)
 {
 	unsigned char buf[BUFSZ];
