@@ -510,6 +510,9 @@ bk_wait(const struct bk *b, uint64_t n, uint64_t timeout_ns)
 
 /* ------------------------------------------------------------------ */
 
+void (*prun_observer)(void *ctx, const struct vd_answer *a);
+void *prun_observer_ctx;
+
 bool
 prun_start(struct prun *r, unsigned workers, unsigned pool, unsigned ring,
     uint64_t spin_ns, uint64_t cap, bool stamps, unsigned producers)
@@ -532,6 +535,7 @@ prun_start(struct prun *r, unsigned workers, unsigned pool, unsigned ring,
 		failed = true;
 		return false;
 	}
+	vd_pipeline_set_observer(r->p, prun_observer, prun_observer_ctx);
 	if ((err = vd_pipeline_start(r->p)) != 0) {
 		vd_cli_warnx(PROG, "vd_pipeline_start: %s", strerror(-err));
 		vd_pipeline_destroy(r->p);

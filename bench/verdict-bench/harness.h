@@ -220,6 +220,10 @@ extern _Thread_local bool tls_producer; /* this thread submits */
 bool bk_wait(const struct bk *b, uint64_t n, uint64_t timeout_ns);
 bool prun_check(const struct prun *r, const struct vd_stats *s,
     const struct id_range *ranges, unsigned nranges);
+/* An observer prun_start gives the pipeline (the decision log's). */
+extern void (*prun_observer)(void *ctx, const struct vd_answer *a);
+extern void *prun_observer_ctx;
+
 bool prun_start(struct prun *r, unsigned workers, unsigned pool, unsigned ring,
     uint64_t spin_ns, uint64_t cap, bool stamps, unsigned producers);
 const char *cyc_name(void);
@@ -270,6 +274,7 @@ void bench_deadlines(void);
 void bench_es_flood(void);
 void bench_latency(void);
 void bench_query(void);
+void bench_declog(void);
 void bench_ring(void);
 void bench_spin(void);
 void bench_submit(void);

@@ -2,6 +2,9 @@
  * latency.c — verdict-bench latency: submit -> answer at a paced rate; spin:
  * latency as the workers' spin budget varies.
  */
+#include <unistd.h>
+
+#include "daemon/decisions.h"
 #include "harness.h"
 
 /* ------------------------------------------------------------------ */
@@ -18,6 +21,9 @@
  * setup asks once a second), while latency is measured.
  */
 static unsigned lat_queriers;
+
+/* The decision log the "declog" benchmark writes every decision to. */
+static struct vd_declog *lat_log;
 
 struct querier {
 	pthread_t th;
@@ -162,6 +168,15 @@ bench_latency_one(const char *bench, struct layout l, uint64_t rate,
 	json_dbl(&j, "pipeline_max_us", (double)pipe->max / 1000.0, 2);
 	json_wake_counts(&j, &wc, &wc0);
 	json_dbl(&j, "pace_late_max_us", (double)late_max / 1000.0, 1);
+	if (lat_log != NULL) {
+		struct vd_declog_stats ls;
+
+		vd_declog_stop(lat_log);
+		vd_declog_stats(lat_log, &ls);
+		json_u64(&j, "log_lines", ls.written);
+		json_u64(&j, "log_dropped", ls.dropped);
+		json_dbl(&j, "log_cpu_ms", (double)ls.cpu_ns / 1e6, 1);
+	}
 	json_dbl(&j, "cpu_pct",
 	    100.0 * (double)(c1 - c0) / (double)(t_end - t0 + NS_PER_MS), 1);
 	json_obj_begin(&j, "target");
@@ -205,6 +220,44 @@ bench_query(void)
 	bench_latency_one(
 	    "query", layout_shared(), 100000, 20000, opt.duration_s);
 	lat_queriers = 0;
+}
+
+/*
+ * Latency at 100 000 events/s without the decision log, then with every
+ * decision logged (log.allows) to a file: the AUTH path only copies into
+ * the log's queue, so the two should differ by noise only; the writer's
+ * CPU is reported.
+ */
+void
+bench_declog(void)
+{
+	char path[] = "/tmp/verdict-bench-declog-XXXXXX", err[256];
+	int fd;
+
+	bench_latency_one(
+	    "declog", layout_shared(), 100000, 20000, opt.duration_s);
+	if ((fd = mkstemp(path)) < 0) {
+		vd_cli_warnx(PROG, "declog: mkstemp: %s", strerror(errno));
+		failed = true;
+		return;
+	}
+	close(fd);
+	lat_log = vd_declog_open(path, true, 4096, NULL, err, sizeof(err));
+	if (lat_log == NULL || vd_declog_start(lat_log) != 0) {
+		vd_cli_warnx(PROG, "declog: %s", err);
+		failed = true;
+		unlink(path);
+		return;
+	}
+	prun_observer = vd_declog_observe;
+	prun_observer_ctx = lat_log;
+	bench_latency_one(
+	    "declog", layout_shared(), 100000, 20000, opt.duration_s);
+	prun_observer = NULL;
+	prun_observer_ctx = NULL;
+	vd_declog_close(lat_log);
+	lat_log = NULL;
+	unlink(path);
 }
 
 void

@@ -19,6 +19,7 @@
  *   latency     submit -> answer at a paced rate
  *   spin        latency at 100 k/s as the workers' spin budget varies
  *   query       latency while another thread reads the counters
+ *   declog      latency with every decision written to a decision log
  *   es_flood    AUTH latency with and without a NOTIFY flood (simulator)
  *   deadlines   every scenario at full time scale, with and without a CPU
  *               hog, verdictd against the floor (a minimal inline ES
@@ -55,6 +56,7 @@ static const struct bench benches[] = {
 	{ "latency", bench_latency },
 	{ "spin", bench_spin },
 	{ "query", bench_query },
+	{ "declog", bench_declog },
 #ifdef VD_HAVE_SIM
 	{ "es_flood", bench_es_flood },
 	{ "deadlines", bench_deadlines, .only = true },

@@ -68,7 +68,8 @@ struct vd_declog {
 	int next_fd;
 
 	pthread_t thread;
-	bool started;
+	bool started, stopped;
+	_Atomic uint64_t cpu_ns; /* the writer's, when it ends */
 	atomic_bool stop;
 	_Atomic uint64_t written, dropped, write_errors;
 
@@ -554,6 +555,16 @@ take_next(struct vd_declog *l)
 	pthread_mutex_unlock(&l->mu);
 }
 
+static uint64_t
+thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static void *
 writer_main(void *arg)
 {
@@ -572,6 +583,7 @@ writer_main(void *arg)
 	}
 	take_next(l);
 	drain(l);
+	atomic_store(&l->cpu_ns, thread_cpu_ns());
 	return NULL;
 }
 
@@ -655,6 +667,20 @@ vd_declog_stats(const struct vd_declog *l, struct vd_declog_stats *out)
 	out->dropped = atomic_load(&m->dropped);
 	out->write_errors = atomic_load(&m->write_errors);
 	out->queue_max = l->mask + 1;
+	out->cpu_ns = atomic_load(&m->cpu_ns);
+}
+
+void
+vd_declog_stop(struct vd_declog *l)
+{
+	if (l->stopped)
+		return;
+	l->stopped = true;
+	atomic_store(&l->stop, true);
+	if (l->started)
+		pthread_join(l->thread, NULL);
+	else
+		drain(l);
 }
 
 void
@@ -662,11 +688,7 @@ vd_declog_close(struct vd_declog *l)
 {
 	if (l == NULL)
 		return;
-	atomic_store(&l->stop, true);
-	if (l->started)
-		pthread_join(l->thread, NULL);
-	else
-		drain(l);
+	vd_declog_stop(l);
 	take_next(l);
 	close_target(l->target, l->fd);
 	pthread_mutex_destroy(&l->mu);

@@ -27,6 +27,7 @@ struct vd_declog_stats {
 	uint64_t dropped; /* the queue was full, or the write failed */
 	uint64_t write_errors;
 	uint64_t queue_max; /* records */
+	uint64_t cpu_ns;    /* the writer thread's, once stopped */
 };
 
 /*
@@ -51,6 +52,9 @@ int vd_declog_reopen(struct vd_declog *l, const char *target, bool allows,
     char *err, size_t errsz);
 
 void vd_declog_stats(const struct vd_declog *l, struct vd_declog_stats *out);
+
+/* Writes what is queued and stops the thread (the stats stay). */
+void vd_declog_stop(struct vd_declog *l);
 
 /* Writes what is queued, stops the thread, closes.  NULL: no-op. */
 void vd_declog_close(struct vd_declog *l);
