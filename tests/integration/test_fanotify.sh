@@ -79,6 +79,9 @@ cleanup() {
 	if [ -n "$MOUNTED" ]; then
 		umount "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null
 	fi
+	if [ -n "$FULL_MOUNTED" ]; then
+		umount "$FULL" 2>/dev/null || umount -l "$FULL" 2>/dev/null
+	fi
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -691,6 +694,64 @@ else
 	echo "# exit $rc"
 	sed 's/^/# verdictd: /' "$TMP/lgx.err"
 	not_ok "an unwritable decision log is refused at start, exit 2"
+fi
+
+# A reload to a log that cannot be opened is refused and the old log goes
+# on; a full disk loses lines, counted, never an answer.
+cat >"$TMP/lr.conf" <<EOF
+[policy]
+file = $TMP/mo.rules
+[log]
+decisions = $TMP/lr.log
+EOF
+if start_daemon lr --watch "$W" -c "$TMP/lr.conf"; then
+	sed -i "s|^decisions = .*|decisions = /proc/verdictd-no/x.log|" \
+	    "$TMP/lr.conf"
+	reload
+	if [ $rc -eq 1 ] &&
+	    grep -qF "/proc/verdictd-no/x.log" "$TMP/reload.err"; then
+		ok "a reload to an unwritable decision log is refused"
+	else
+		echo "# exit $rc"
+		sed 's/^/# verdictctl: /' "$TMP/reload.err"
+		not_ok "a reload to an unwritable decision log is refused"
+	fi
+	opener lr1 "$W/secret.txt"
+	check "the decision log it had goes on" wait_lines "$TMP/lr.log" 1
+	stop_daemon
+else
+	not_ok "a reload to an unwritable decision log is refused"
+fi
+FULL=$TMP/full
+mkdir "$FULL"
+if mount -t tmpfs -o size=16k tmpfs "$FULL" 2>/dev/null; then
+	FULL_MOUNTED=1
+	dd if=/dev/zero of="$FULL/fill" bs=1k count=64 2>/dev/null
+	if start_daemon lf --watch "$W" --policy "$TMP/mo.rules" \
+	    -s log.decisions="$FULL/d.log"; then
+		opener lf1 "$W/secret.txt"
+		_r=$res
+		_i=0
+		while [ $_i -lt 40 ] && [ "$(ctr log.write_errors)" = 0 ]; do
+			sleep 0.05
+			_i=$((_i + 1))
+		done
+		set -- $(ctr log.write_errors) $(ctr log.dropped)
+		if [ "$_r" = "ok=0 eperm=1 other=0" ] && [ "${1:-0}" -ge 1 ] &&
+		    [ "${2:-0}" -ge 1 ]; then
+			ok "a full disk drops log lines, counted, and the deny holds"
+		else
+			echo "# $_r, write_errors ${1:-?}, dropped ${2:-?}"
+			not_ok "a full disk drops log lines, counted, and the deny holds"
+		fi
+		stop_daemon
+	else
+		not_ok "a full disk drops log lines, counted, and the deny holds"
+	fi
+	umount "$FULL" && FULL_MOUNTED=
+else
+	skip "a full disk drops log lines, counted, and the deny holds" \
+	    "cannot mount a private tmpfs here"
 fi
 
 # --- lx. explain agrees with the daemon -------------------------------------
