@@ -79,6 +79,11 @@ cleanup() {
 	if [ -n "$MOUNTED" ]; then
 		umount "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null
 	fi
+	if [ -n "$JOURNAL_MADE" ]; then
+		[ -n "$JPID" ] && kill "$JPID" 2>/dev/null
+		rm -f /run/systemd/journal/socket
+		rmdir /run/systemd/journal 2>/dev/null
+	fi
 	if [ -n "$FULL_MOUNTED" ]; then
 		umount "$FULL" 2>/dev/null || umount -l "$FULL" 2>/dev/null
 	fi
@@ -752,6 +757,66 @@ if mount -t tmpfs -o size=16k tmpfs "$FULL" 2>/dev/null; then
 else
 	skip "a full disk drops log lines, counted, and the deny holds" \
 	    "cannot mount a private tmpfs here"
+fi
+
+# The journal: one entry a decision, one VERDICTD_ field a key.  With no
+# journald here, a stand-in listens on its socket for the test's length
+# (only when nothing is there: a running journald is never touched).
+JS=/run/systemd/journal/socket
+if [ -e "$JS" ] || [ -e /run/systemd/journal ] ||
+    ! command -v python3 >/dev/null 2>&1; then
+	skip "journal entries carry each key as a field" \
+	    "a journal (or no python3) is here: not replaced"
+else
+	mkdir -p /run/systemd/journal
+	JOURNAL_MADE=1
+	python3 - "$JS" "$TMP/journal.out" <<'EOF' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(15)
+with open(sys.argv[2], "wb") as f:
+    while True:
+        try:
+            d = s.recv(1 << 20)
+        except socket.timeout:
+            break
+        f.write(d + b"\n--\n")
+        f.flush()
+EOF
+	JPID=$!
+	_i=0
+	while [ ! -S "$JS" ] && [ $_i -lt 100 ]; do
+		sleep 0.05
+		_i=$((_i + 1))
+	done
+	if start_daemon lj --watch "$W" --policy "$TMP/mo.rules" \
+	    -s log.decisions=journal; then
+		opener lj1 "$W/secret.txt"
+		_i=0
+		while ! grep -q "VERDICTD_DECISION=deny" "$TMP/journal.out" \
+		    2>/dev/null && [ $_i -lt 100 ]; do
+			sleep 0.05
+			_i=$((_i + 1))
+		done
+		if grep -qx "VERDICTD_DECISION=deny" "$TMP/journal.out" &&
+		    grep -qx "VERDICTD_RULE_AT=$TMP/mo.rules:2" "$TMP/journal.out" &&
+		    grep -qx "VERDICTD_PATH=$W/secret.txt" "$TMP/journal.out" &&
+		    grep -qx "VERDICTD_SCHEMA=1" "$TMP/journal.out"; then
+			ok "journal entries carry each key as a field"
+		else
+			sed 's/^/# journal: /' "$TMP/journal.out" | head -40
+			not_ok "journal entries carry each key as a field"
+		fi
+		stop_daemon
+	else
+		not_ok "journal entries carry each key as a field"
+	fi
+	kill "$JPID" 2>/dev/null
+	wait "$JPID" 2>/dev/null
+	rm -f "$JS"
+	rmdir /run/systemd/journal 2>/dev/null
+	JOURNAL_MADE=
 fi
 
 # --- lx. explain agrees with the daemon -------------------------------------
