@@ -433,31 +433,66 @@ vd_policy_runtime_generation(const struct vd_policy_runtime *rt)
 	    memory_order_acquire);
 }
 
+/* vd_policy_runtime_rule_at's question and answer. */
+struct rule_at {
+	struct vd_policy_runtime *rt;
+	uint64_t generation;
+	size_t n;
+	char *at, *text;
+	size_t atsz, textsz;
+};
+
+static int
+rule_at_with(void *ctx, const struct vd_policy *pol)
+{
+	struct rule_at *q = ctx;
+	struct vd_policy_rule_info ri;
+
+	/* The generation after the snapshot: a swap between the two makes
+	 * them differ, and the rule is not named. */
+	if (atomic_load_explicit(&q->rt->generation, memory_order_acquire) !=
+	        q->generation ||
+	    !vd_policy_rule_info(pol, q->n, &ri))
+		return 0;
+	snprintf(q->at, q->atsz, "%.*s:%u", (int)ri.file_len, ri.file, ri.line);
+	snprintf(q->text, q->textsz, "%.*s", (int)ri.text_len, ri.text);
+	return 1;
+}
+
 bool
 vd_policy_runtime_rule_at(struct vd_policy_runtime *rt, uint64_t generation,
     size_t n, char *at, size_t atsz, char *text, size_t textsz)
 {
-	struct vd_policy_rule_info ri;
-	const struct vd_policy *pol;
-	bool ok = false;
+	struct rule_at q = { rt, generation, n, at, text, atsz, textsz };
 
-	pthread_mutex_lock(&rt->hits_mu);
-	ck_epoch_begin(&rt->hits_rec, NULL);
-	pol = atomic_load_explicit(&rt->cur, memory_order_acquire);
-	/* The generation after the snapshot: a swap between the two makes
-	 * them differ, and the rule is not named. */
-	if (atomic_load_explicit(&rt->generation, memory_order_acquire) ==
-	        generation &&
-	    vd_policy_rule_info(pol, n, &ri)) {
-		snprintf(
-		    at, atsz, "%.*s:%u", (int)ri.file_len, ri.file, ri.line);
-		snprintf(text, textsz, "%.*s", (int)ri.text_len, ri.text);
-		ok = true;
+	return vd_policy_runtime_with_policy(rt, rule_at_with, &q) == 1;
+}
+
+/* vd_policy_runtime_rule_hits' callback. */
+struct rule_hits {
+	void (*fn)(void *ctx, size_t rule, const struct vd_policy_rule_info *r,
+	    uint64_t hits);
+	void *ctx;
+};
+
+static int
+rule_hits_with(void *ctx, const struct vd_policy *pol)
+{
+	struct rule_hits *q = ctx;
+	struct vd_policy_rule_info info;
+	uint64_t sum;
+	size_t i;
+	unsigned k;
+
+	for (i = 1; pol != NULL && vd_policy_rule_info(pol, i, &info); i++) {
+		for (sum = 0, k = 0; pol->hits != NULL && k < pol->hit_stride;
+		     k++)
+			sum += atomic_load_explicit(
+			    &pol->hits[(size_t)k * pol->nrules + i - 1],
+			    memory_order_relaxed);
+		q->fn(q->ctx, i, &info, sum);
 	}
-	VD_TSAN_RELEASE(&rt->hits_rec);
-	ck_epoch_end(&rt->hits_rec, NULL);
-	pthread_mutex_unlock(&rt->hits_mu);
-	return ok;
+	return (int)(i - 1);
 }
 
 size_t
@@ -466,28 +501,9 @@ vd_policy_runtime_rule_hits(struct vd_policy_runtime *rt,
         uint64_t hits),
     void *ctx)
 {
-	struct vd_policy_rule_info info;
-	const struct vd_policy *pol;
-	uint64_t sum;
-	size_t i, n = 0;
-	unsigned k;
+	struct rule_hits q = { fn, ctx };
 
-	pthread_mutex_lock(&rt->hits_mu);
-	ck_epoch_begin(&rt->hits_rec, NULL);
-	pol = atomic_load_explicit(&rt->cur, memory_order_acquire);
-	for (i = 1; pol != NULL && vd_policy_rule_info(pol, i, &info); i++) {
-		for (sum = 0, k = 0; pol->hits != NULL && k < pol->hit_stride;
-		     k++)
-			sum += atomic_load_explicit(
-			    &pol->hits[(size_t)k * pol->nrules + i - 1],
-			    memory_order_relaxed);
-		fn(ctx, i, &info, sum);
-		n++;
-	}
-	VD_TSAN_RELEASE(&rt->hits_rec);
-	ck_epoch_end(&rt->hits_rec, NULL);
-	pthread_mutex_unlock(&rt->hits_mu);
-	return n;
+	return (size_t)vd_policy_runtime_with_policy(rt, rule_hits_with, &q);
 }
 
 struct vd_policy_runtime *
