@@ -115,22 +115,6 @@ parse_u32(const char *s, uint32_t *out)
 }
 
 static bool
-parse_cdhash(const char *s, uint8_t out[20])
-{
-	int i;
-
-	if (strlen(s) != 40)
-		return false;
-	for (i = 0; i < 40; i++)
-		if (hexval(s[i]) < 0)
-			return false;
-	for (i = 0; i < 20; i++)
-		out[i] =
-		    (uint8_t)(hexval(s[2 * i]) << 4 | hexval(s[2 * i + 1]));
-	return true;
-}
-
-static bool
 parse_yes_no(const char *s, bool *out)
 {
 	if (strcmp(s, "yes") == 0 || strcmp(s, "no") == 0) {
@@ -170,10 +154,10 @@ query_value(struct vd_event *ev, int kind, const char *word, size_t wn,
 		ok = parse_yes_no(v, &ev->exec_sig.platform_binary);
 		break;
 	case C_CDHASH:
-		ok = parse_cdhash(v, ev->proc.cdhash);
+		ok = cdhash_parse(v, strlen(v), ev->proc.cdhash);
 		break;
 	case C_XCDHASH:
-		ok = parse_cdhash(v, ev->exec_sig.cdhash);
+		ok = cdhash_parse(v, strlen(v), ev->exec_sig.cdhash);
 		break;
 	case C_ACCESS:
 		if (strcmp(v, "read") == 0)

@@ -426,21 +426,16 @@ add_value(struct parser *P, uint8_t kind, const char *key, const char *v,
 		}
 		break;
 	case C_CDHASH: {
-		char raw[20];
+		uint8_t raw[20];
 
-		for (i = 0; i < n && i < 40 && hexval(v[i]) >= 0; i++)
-			;
-		if (n != 40 || i != 40) {
+		if (!cdhash_parse(v, n, raw)) {
 			vd__parse_fail(P, col0, -EINVAL,
 			    "%sexpected 40 hexadecimal digits after %s=, got "
 			    "%s",
 			    what, key, w);
 			return false;
 		}
-		for (i = 0; i < 20; i++)
-			raw[i] = (char)(hexval(v[2 * i]) << 4 |
-			    hexval(v[2 * i + 1]));
-		if (add_str(P, raw, 20, &val.off) != 0)
+		if (add_str(P, (const char *)raw, 20, &val.off) != 0)
 			goto nomem;
 		val.len = 20;
 		break;

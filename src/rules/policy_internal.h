@@ -226,6 +226,24 @@ hexval(char c)
 	return -1;
 }
 
+/* A cdhash= value: exactly 40 hexadecimal digits (n bytes at v) into 20
+ * bytes; false when it is not one. */
+static inline bool
+cdhash_parse(const char *v, size_t n, uint8_t out[20])
+{
+	size_t i;
+
+	if (n != 40)
+		return false;
+	for (i = 0; i < 40; i++)
+		if (hexval(v[i]) < 0)
+			return false;
+	for (i = 0; i < 20; i++)
+		out[i] =
+		    (uint8_t)(hexval(v[2 * i]) << 4 | hexval(v[2 * i + 1]));
+	return true;
+}
+
 /* The index's hashes, the compiler's and the evaluator's alike. */
 #define FNV_BASIS 0xcbf29ce484222325ULL
 #define FNV_PRIME 0x100000001b3ULL
