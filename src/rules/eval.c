@@ -47,6 +47,21 @@ struct evctx {
 	bool subject_dep;
 };
 
+/* An evaluation of ev under pol, before any rule was looked at. */
+static void
+evctx_init(struct evctx *X, const struct vd_policy *pol,
+    const struct vd_event *ev)
+{
+	X->pol = pol;
+	X->ev = ev;
+	X->tlen = strnlen(ev->target, VD_PATH_MAX);
+	X->t2len = strnlen(ev->target2, VD_PATH_MAX);
+	X->elen = strnlen(ev->proc.exe, VD_PATH_MAX);
+	X->best = UINT32_MAX;
+	X->best_res = NOMATCH;
+	X->subject_dep = false;
+}
+
 static bool
 str_eq(const char *a, size_t alen, const char *b, size_t blen)
 {
@@ -177,11 +192,9 @@ int
 vd__rule_check(const struct vd_policy *pol, const struct vd_event *ev, size_t i,
     uint32_t *failed)
 {
-	struct evctx X = { .pol = pol, .ev = ev };
+	struct evctx X;
 
-	X.tlen = strnlen(ev->target, VD_PATH_MAX);
-	X.t2len = strnlen(ev->target2, VD_PATH_MAX);
-	X.elen = strnlen(ev->proc.exe, VD_PATH_MAX);
+	evctx_init(&X, pol, ev);
 	switch (check_rule_why(&X, &pol->rules[i], failed)) {
 	case MATCH:
 		return VD_STEP_MATCH;
@@ -395,14 +408,7 @@ vd_policy_eval(const struct vd_policy *pol, const struct vd_event *ev,
 	if (pol == NULL || t >= NTYPES)
 		return 0;
 	pt = &pol->types[t];
-	X.pol = pol;
-	X.ev = ev;
-	X.tlen = strnlen(ev->target, VD_PATH_MAX);
-	X.t2len = strnlen(ev->target2, VD_PATH_MAX);
-	X.elen = strnlen(ev->proc.exe, VD_PATH_MAX);
-	X.best = UINT32_MAX;
-	X.best_res = NOMATCH;
-	X.subject_dep = false;
+	evctx_init(&X, pol, ev);
 	out->path_only = false;
 	if (ev->target_truncated) {
 		/*
