@@ -85,18 +85,13 @@ struct vd_declog {
 static int
 open_target(const char *name, enum target *t, int *fd, char *err, size_t errsz)
 {
-	struct iovec probe;
-
 	if (strcmp(name, "stdout") == 0) {
 		*t = T_STDOUT;
 		*fd = STDOUT_FILENO;
 		return 0;
 	}
 	if (strcmp(name, "journal") == 0) {
-		/* An empty entry tells whether the journal is there. */
-		probe.iov_base = (void *)"VERDICTD_LOG=start";
-		probe.iov_len = strlen("VERDICTD_LOG=start");
-		if (vd_sd_journal_sendv(&probe, 1) == -ENOTSUP) {
+		if (!vd_sd_journal_built()) {
 			snprintf(err, errsz,
 			    "[log] decisions = journal: this verdictd was "
 			    "built without libsystemd");

@@ -17,6 +17,9 @@ bool vd_sd_watchdog_usec(uint64_t *usec);
 
 struct iovec;
 
+/* True when built with libsystemd, which the journal calls need. */
+bool vd_sd_journal_built(void);
+
 /* sd_journal_sendv(3): one entry of "FIELD=value" items; 0 or -errno,
  * -ENOTSUP without libsystemd. */
 int vd_sd_journal_sendv(const struct iovec *iov, int n);

@@ -19,6 +19,12 @@ vd_sd_watchdog_usec(uint64_t *usec)
 	return false;
 }
 
+bool
+vd_sd_journal_built(void)
+{
+	return false;
+}
+
 int
 vd_sd_journal_sendv(const struct iovec *iov, int n)
 {
