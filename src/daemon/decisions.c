@@ -26,7 +26,7 @@
 #include "daemon/sd.h"
 #include "platform/platform.h"
 
-#define WAKE_MS   20
+#define WAKE_MS 20
 /* Bytes a write: a short stay in the kernel, where SCHED_IDLE does not
  * get us preempted at once (64 KiB writes doubled the answers' p99). */
 #define BATCH_MAX 4096
@@ -44,6 +44,16 @@ struct rec {
 	bool audit, would_deny, has_ev;
 	char team_id[VD_ID_MAX], signing_id[VD_ID_MAX];
 	char exe[VD_PATH_MAX], path[VD_PATH_MAX], path2[VD_PATH_MAX];
+};
+
+/* What the writer keeps from one line to the next. */
+struct fmt_cache {
+	uint64_t sec;    /* of prefix; UINT64_MAX: none yet */
+	char prefix[24]; /* "YYYY-MM-DDTHH:MM:SS" */
+	uint64_t gen;    /* of at and text */
+	uint32_t rule;   /* 0: none yet */
+	bool named;      /* the runtime named (gen, rule) */
+	char at[VD_PATH_MAX + 16], text[4200];
 };
 
 struct slot {
@@ -75,7 +85,8 @@ struct vd_declog {
 	atomic_bool stop;
 	_Atomic uint64_t written, dropped, write_errors;
 
-	char *buf; /* BATCH_MAX + LINE_MAX */
+	char *buf;              /* BATCH_MAX + LINE_MAX */
+	struct fmt_cache cache; /* the writer's */
 	size_t len;
 };
 
@@ -203,7 +214,29 @@ vd_declog_observe(void *ctx, const struct vd_answer *a)
 }
 
 /* ---- formatting -------------------------------------------------------------
+ *
+ * One list of fields (emit_fields), written either as a JSON line or as a
+ * journal entry, so the two outputs cannot drift apart.  The writer pays
+ * for every line on a CPU it shares with the answering threads, so the
+ * hot parts avoid printf: numbers are converted by hand, a string's
+ * plain bytes are copied in runs, and the time's seconds and the deciding
+ * rule's text are kept from the line before.
  */
+
+struct out {
+	char *p;
+	size_t len, cap;
+};
+
+static void
+put(struct out *o, const char *s, size_t n)
+{
+	if (o->len + n >= o->cap)
+		n = o->cap > o->len + 1 ? o->cap - o->len - 1 : 0;
+	memcpy(o->p + o->len, s, n);
+	o->len += n;
+	o->p[o->len] = '\0';
+}
 
 /* Bytes of a valid UTF-8 sequence at s (n left), or 0. */
 static size_t
@@ -212,8 +245,6 @@ utf8_len(const unsigned char *s, size_t n)
 	size_t len, i;
 	uint32_t cp;
 
-	if (s[0] < 0x80)
-		return 1;
 	if (s[0] >= 0xc2 && s[0] <= 0xdf)
 		len = 2, cp = s[0] & 0x1f;
 	else if (s[0] >= 0xe0 && s[0] <= 0xef)
@@ -235,64 +266,108 @@ utf8_len(const unsigned char *s, size_t n)
 	return len;
 }
 
-struct out {
-	char *p;
-	size_t len, cap;
-};
-
-static void
-put(struct out *o, const char *s, size_t n)
-{
-	if (o->len + n >= o->cap)
-		n = o->cap > o->len + 1 ? o->cap - o->len - 1 : 0;
-	memcpy(o->p + o->len, s, n);
-	o->len += n;
-	o->p[o->len] = '\0';
-}
-
-static void
-putf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-putf(struct out *o, const char *fmt, ...)
-{
-	char tmp[128];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		put(o, tmp,
-		    (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-}
-
 /*
  * A JSON string.  Bytes that are not UTF-8 become \u0080-\u00ff escapes,
  * which this log writes for nothing else, so the bytes can be recovered.
  */
 static void
-put_json_str(struct out *o, const char *s)
+put_json_str(struct out *o, const char *s, size_t n)
 {
+	static const char hex[] = "0123456789abcdef";
 	const unsigned char *u = (const unsigned char *)s;
-	size_t n = strlen(s), i, k;
+	size_t i = 0, run = 0, k;
+	char esc[6] = { '\\', 'u', '0', '0' };
+	unsigned char c;
 
 	put(o, "\"", 1);
-	for (i = 0; i < n; i += k) {
-		k = utf8_len(u + i, n - i);
-		if (k == 0) {
-			putf(o, "\\u%04x", u[i]);
-			k = 1;
-		} else if (u[i] == '"' || u[i] == '\\') {
-			putf(o, "\\%c", u[i]);
-		} else if (u[i] < 0x20 || u[i] == 0x7f) {
-			putf(o, "\\u%04x", u[i]);
-		} else {
-			put(o, s + i, k);
+	while (i < n) {
+		c = u[i];
+		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+			i++;
+			continue;
 		}
+		if (c >= 0x80 && (k = utf8_len(u + i, n - i)) != 0) {
+			i += k;
+			continue;
+		}
+		put(o, s + run, i - run);
+		if (c == '"' || c == '\\') {
+			esc[1] = (char)c;
+			put(o, esc, 2);
+			esc[1] = 'u';
+		} else {
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+			put(o, esc, 6);
+		}
+		run = ++i;
 	}
+	put(o, s + run, i - run);
 	put(o, "\"", 1);
+}
+
+/* v in decimal, its last digit just before end; the first digit. */
+static char *
+dec_before(char *end, uint64_t v)
+{
+	do
+		*--end = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	return end;
+}
+
+/* v in decimal at the end of buf[24]. */
+static char *
+i64_str(char *buf, int64_t v)
+{
+	char *p;
+
+	buf[23] = '\0';
+	p = dec_before(buf + 23, v < 0 ? -(uint64_t)v : (uint64_t)v);
+	if (v < 0)
+		*--p = '-';
+	return p;
+}
+
+/* Tenths as "U.T" at the end of buf[24]. */
+static char *
+tenths_str(char *buf, uint64_t tenths)
+{
+	buf[23] = '\0';
+	buf[22] = (char)('0' + tenths % 10);
+	buf[21] = '.';
+	return dec_before(buf + 21, tenths / 10);
+}
+
+static void
+put_digits(char *p, uint64_t v, int n)
+{
+	while (n-- > 0) {
+		p[n] = (char)('0' + v % 10);
+		v /= 10;
+	}
+}
+
+/* RFC 3339, UTC, microseconds, into buf[32]. */
+static const char *
+time_str(struct fmt_cache *c, uint64_t wall_ns, char *buf)
+{
+	uint64_t sec = wall_ns / 1000000000u;
+	time_t t = (time_t)sec;
+	struct tm tm;
+
+	if (c->sec != sec) {
+		gmtime_r(&t, &tm);
+		strftime(
+		    c->prefix, sizeof(c->prefix), "%Y-%m-%dT%H:%M:%S", &tm);
+		c->sec = sec;
+	}
+	memcpy(buf, c->prefix, 19);
+	buf[19] = '.';
+	put_digits(buf + 20, (wall_ns % 1000000000u) / 1000u, 6);
+	buf[26] = 'Z';
+	buf[27] = '\0';
+	return buf;
 }
 
 static const char *const by_words[] = {
@@ -313,135 +388,176 @@ access_word(uint32_t f)
 	                                           : NULL;
 }
 
-/* RFC 3339, UTC, microseconds. */
-static void
-put_time(struct out *o, uint64_t wall_ns)
+static const char *
+decision_word(const struct rec *r)
 {
-	time_t sec = (time_t)(wall_ns / 1000000000u);
-	struct tm tm;
-	char buf[40];
-
-	gmtime_r(&sec, &tm);
-	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-	put(o, buf, strlen(buf));
-	putf(o, ".%06" PRIu64 "Z", (wall_ns % 1000000000u) / 1000u);
+	return r->would_deny        ? "would-deny"
+	    : r->verdict == VD_DENY ? "deny"
+	                            : "allow";
 }
 
+/* A field: a string (quoted in JSON) or a number or boolean (as is). */
+typedef void emit_fn(void *ctx, const char *key, const char *val, bool str);
+
+/* Schema VD_DECLOG_SCHEMA, in its order; verdictd(8) lists it. */
 static void
-format_json(struct out *o, const struct rec *r, const char *rule_at,
-    const char *rule_text)
+emit_fields(const struct rec *r, struct fmt_cache *c, emit_fn *emit, void *ctx)
 {
+	char num[24], tbuf[32];
 	const char *acc;
 
-	putf(o, "{\"schema\":%d,\"time\":\"", VD_DECLOG_SCHEMA);
-	put_time(o, r->wall_ns);
-	putf(o, "\",\"type\":\"%s\",\"decision\":\"%s\"",
-	    vd_event_type_name((enum vd_event_type)r->type),
-	    r->would_deny               ? "would-deny"
-	        : r->verdict == VD_DENY ? "deny"
-	                                : "allow");
-	putf(o, ",\"verdict\":\"%s\",\"audit\":%s,\"by\":\"%s\"",
-	    r->verdict == VD_DENY ? "deny" : "allow",
-	    r->audit ? "true" : "false",
+	emit(ctx, "schema", i64_str(num, VD_DECLOG_SCHEMA), false);
+	emit(ctx, "time", time_str(c, r->wall_ns, tbuf), true);
+	emit(
+	    ctx, "type", vd_event_type_name((enum vd_event_type)r->type), true);
+	emit(ctx, "decision", decision_word(r), true);
+	emit(ctx, "verdict", r->verdict == VD_DENY ? "deny" : "allow", true);
+	emit(ctx, "audit", r->audit ? "true" : "false", false);
+	emit(ctx, "by",
 	    r->by < sizeof(by_words) / sizeof(by_words[0]) ? by_words[r->by]
-	                                                   : "?");
+	                                                   : "?",
+	    true);
 	if (r->rule != 0) {
-		putf(o, ",\"rule\":%" PRIu32, r->rule);
-		if (rule_at != NULL) {
-			put(o, ",\"rule_at\":", 11);
-			put_json_str(o, rule_at);
-			put(o, ",\"rule_text\":", 13);
-			put_json_str(o, rule_text);
+		emit(ctx, "rule", i64_str(num, r->rule), false);
+		if (c->named && c->rule == r->rule && c->gen == r->generation) {
+			emit(ctx, "rule_at", c->at, true);
+			emit(ctx, "rule_text", c->text, true);
 		}
 	}
 	if (r->generation != 0)
-		putf(o, ",\"policy_generation\":%" PRIu64, r->generation);
-	if (r->has_ev) {
-		putf(o,
-		    ",\"pid\":%" PRId32 ",\"ppid\":%" PRId32
-		    ",\"uid\":%" PRIu32,
-		    r->pid, r->ppid, r->uid);
-		put(o, ",\"exe\":", 7);
-		put_json_str(o, r->exe);
-		if (r->team_id[0] != '\0') {
-			put(o, ",\"team_id\":", 11);
-			put_json_str(o, r->team_id);
-		}
-		if (r->signing_id[0] != '\0') {
-			put(o, ",\"signing_id\":", 14);
-			put_json_str(o, r->signing_id);
-		}
-		put(o, ",\"path\":", 8);
-		put_json_str(o, r->path);
-		if (r->path2[0] != '\0') {
-			put(o, ",\"path2\":", 9);
-			put_json_str(o, r->path2);
-		}
-		if ((acc = access_word(r->open_flags)) != NULL)
-			putf(o, ",\"access\":\"%s\"", acc);
-		putf(o, ",\"latency_us\":%.1f", (double)r->latency_ns / 1e3);
-	}
+		emit(ctx, "policy_generation",
+		    i64_str(num, (int64_t)r->generation), false);
+	if (!r->has_ev)
+		return;
+	emit(ctx, "pid", i64_str(num, r->pid), false);
+	emit(ctx, "ppid", i64_str(num, r->ppid), false);
+	emit(ctx, "uid", i64_str(num, r->uid), false);
+	emit(ctx, "exe", r->exe, true);
+	if (r->team_id[0] != '\0')
+		emit(ctx, "team_id", r->team_id, true);
+	if (r->signing_id[0] != '\0')
+		emit(ctx, "signing_id", r->signing_id, true);
+	emit(ctx, "path", r->path, true);
+	if (r->path2[0] != '\0')
+		emit(ctx, "path2", r->path2, true);
+	if ((acc = access_word(r->open_flags)) != NULL)
+		emit(ctx, "access", acc, true);
+	/* Tenths of a microsecond, rounded. */
+	emit(ctx, "latency_us", tenths_str(num, (r->latency_ns + 50) / 100),
+	    false);
+}
+
+/* ---- the JSON line ---------------------------------------------------------
+ */
+
+struct json_ctx {
+	struct out *o;
+	bool first;
+};
+
+static void
+emit_json(void *ctx, const char *key, const char *val, bool str)
+{
+	struct json_ctx *j = ctx;
+	size_t klen = strlen(key);
+
+	put(j->o, j->first ? "{\"" : ",\"", 2);
+	j->first = false;
+	put(j->o, key, klen);
+	put(j->o, "\":", 2);
+	if (str)
+		put_json_str(j->o, val, strlen(val));
+	else
+		put(j->o, val, strlen(val));
+}
+
+static void
+format_json(struct out *o, const struct rec *r, struct fmt_cache *c)
+{
+	struct json_ctx j = { o, true };
+
+	emit_fields(r, c, emit_json, &j);
 	put(o, "}\n", 2);
 }
 
-/* The journal: one field per key, VERDICTD_ and upper case. */
-static int
-send_journal(const struct rec *r, const char *rule_at, const char *rule_text)
-{
-	char f[24][VD_PATH_MAX + 64];
-	struct iovec iov[24];
-	const char *acc = access_word(r->open_flags);
-	int n = 0, i;
+/* ---- the journal entry -----------------------------------------------------
+ *
+ * MESSAGE and PRIORITY, then every field as VERDICTD_KEY=value.
+ */
 
-#define FIELD(...) snprintf(f[n++], sizeof(f[0]), __VA_ARGS__)
-	FIELD("MESSAGE=%s %s %s%s%s",
-	    r->would_deny               ? "would-deny"
-	        : r->verdict == VD_DENY ? "deny"
-	                                : "allow",
+#define JFIELDS 24
+#define JBYTES  (6 * VD_PATH_MAX + 8192)
+
+struct journal_ctx {
+	struct iovec iov[JFIELDS];
+	int n;
+	size_t used;
+	char buf[JBYTES];
+};
+
+/* Appends one "NAME=value" item; the name upper-cased after prefix. */
+static void
+jitem(struct journal_ctx *jc, const char *prefix, const char *name,
+    const char *val)
+{
+	char *p = jc->buf + jc->used;
+	size_t room = JBYTES - jc->used, np = strlen(prefix), nn = strlen(name);
+	size_t nv = strlen(val), i;
+
+	if (jc->n >= JFIELDS || np + nn + nv + 1 > room)
+		return;
+	memcpy(p, prefix, np);
+	for (i = 0; i < nn; i++)
+		p[np + i] = (char)(name[i] >= 'a' && name[i] <= 'z'
+		        ? name[i] - 'a' + 'A'
+		        : name[i]);
+	p[np + nn] = '=';
+	memcpy(p + np + nn + 1, val, nv);
+	jc->iov[jc->n].iov_base = p;
+	jc->iov[jc->n++].iov_len = np + nn + 1 + nv;
+	jc->used += np + nn + 1 + nv;
+}
+
+static void
+emit_journal(void *ctx, const char *key, const char *val, bool str)
+{
+	(void)str;
+	jitem(ctx, "VERDICTD_", key, val);
+}
+
+static int
+send_journal(const struct rec *r, struct fmt_cache *c)
+{
+	struct journal_ctx jc;
+	char msg[VD_PATH_MAX + sizeof(c->at) + 64], prio[2] = { 0 };
+	bool named = r->rule != 0 && c->named && c->rule == r->rule &&
+	    c->gen == r->generation;
+
+	jc.n = 0;
+	jc.used = 0;
+	snprintf(msg, sizeof(msg), "%s %s %s%s%s", decision_word(r),
 	    vd_event_type_name((enum vd_event_type)r->type), r->path,
-	    rule_at != NULL ? " by " : "", rule_at != NULL ? rule_at : "");
-	FIELD("PRIORITY=%d", r->verdict == VD_DENY ? 4 : 5);
-	FIELD("VERDICTD_SCHEMA=%d", VD_DECLOG_SCHEMA);
-	FIELD("VERDICTD_TYPE=%s",
-	    vd_event_type_name((enum vd_event_type)r->type));
-	FIELD("VERDICTD_DECISION=%s",
-	    r->would_deny               ? "would-deny"
-	        : r->verdict == VD_DENY ? "deny"
-	                                : "allow");
-	FIELD("VERDICTD_AUDIT=%s", r->audit ? "true" : "false");
-	FIELD("VERDICTD_BY=%s",
-	    r->by < sizeof(by_words) / sizeof(by_words[0]) ? by_words[r->by]
-	                                                   : "?");
-	if (r->rule != 0)
-		FIELD("VERDICTD_RULE=%" PRIu32, r->rule);
-	if (rule_at != NULL) {
-		FIELD("VERDICTD_RULE_AT=%s", rule_at);
-		FIELD("VERDICTD_RULE_TEXT=%s", rule_text);
-	}
-	if (r->generation != 0)
-		FIELD("VERDICTD_POLICY_GENERATION=%" PRIu64, r->generation);
-	if (r->has_ev) {
-		FIELD("VERDICTD_PID=%" PRId32, r->pid);
-		FIELD("VERDICTD_PPID=%" PRId32, r->ppid);
-		FIELD("VERDICTD_UID=%" PRIu32, r->uid);
-		FIELD("VERDICTD_EXE=%s", r->exe);
-		if (r->team_id[0] != '\0')
-			FIELD("VERDICTD_TEAM_ID=%s", r->team_id);
-		if (r->signing_id[0] != '\0')
-			FIELD("VERDICTD_SIGNING_ID=%s", r->signing_id);
-		FIELD("VERDICTD_PATH=%s", r->path);
-		if (r->path2[0] != '\0')
-			FIELD("VERDICTD_PATH2=%s", r->path2);
-		if (acc != NULL)
-			FIELD("VERDICTD_ACCESS=%s", acc);
-		FIELD("VERDICTD_LATENCY_US=%.1f", (double)r->latency_ns / 1e3);
-	}
-#undef FIELD
-	for (i = 0; i < n; i++) {
-		iov[i].iov_base = f[i];
-		iov[i].iov_len = strlen(f[i]);
-	}
-	return vd_sd_journal_sendv(iov, n);
+	    named ? " by " : "", named ? c->at : "");
+	jitem(&jc, "", "MESSAGE", msg);
+	prio[0] = r->verdict == VD_DENY ? '4' : '5';
+	jitem(&jc, "", "PRIORITY", prio);
+	emit_fields(r, c, emit_journal, &jc);
+	return vd_sd_journal_sendv(jc.iov, jc.n);
+}
+
+/* Names the record's rule in c, asking the runtime only for a rule or
+ * a policy generation other than the last line's. */
+static void
+name_rule(
+    struct fmt_cache *c, struct vd_policy_runtime *rt, const struct rec *r)
+{
+	if (r->rule == 0 || (c->rule == r->rule && c->gen == r->generation))
+		return;
+	c->rule = r->rule;
+	c->gen = r->generation;
+	c->named = rt != NULL &&
+	    vd_policy_runtime_rule_at(rt, r->generation, r->rule, c->at,
+	        sizeof(c->at), c->text, sizeof(c->text));
 }
 
 size_t
@@ -451,6 +567,7 @@ vd_declog_format_test(const struct vd_answer *a, uint64_t generation,
 	struct vd_declog l;
 	struct slot s;
 	struct out o = { buf, 0, bufsz };
+	static struct fmt_cache c;
 
 	memset(&l, 0, sizeof(l));
 	l.slots = &s;
@@ -460,8 +577,16 @@ vd_declog_format_test(const struct vd_answer *a, uint64_t generation,
 	vd_declog_observe(&l, a);
 	s.r.generation = generation;
 	s.r.wall_ns = 0;
+	c.sec = UINT64_MAX;
+	c.rule = s.r.rule;
+	c.gen = generation;
+	c.named = rule_at != NULL;
+	if (c.named) {
+		snprintf(c.at, sizeof(c.at), "%s", rule_at);
+		snprintf(c.text, sizeof(c.text), "%s", rule_text);
+	}
 	buf[0] = '\0';
-	format_json(&o, &s.r, rule_at, rule_text);
+	format_json(&o, &s.r, &c);
 	return o.len;
 }
 
@@ -496,22 +621,20 @@ flush_batch(struct vd_declog *l, uint64_t lines)
 static bool
 drain(struct vd_declog *l)
 {
-	char at[VD_PATH_MAX + 16], text[4200];
+	struct fmt_cache *c = &l->cache;
 	struct slot *s;
 	struct out o;
 	uint64_t lines = 0, seq;
-	bool any = false, named;
+	bool any = false;
 
 	for (;;) {
 		s = &l->slots[l->tail & l->mask];
 		seq = atomic_load_explicit(&s->seq, memory_order_acquire);
 		if (seq != l->tail + 1)
 			break;
-		named = l->rt != NULL && s->r.rule != 0 &&
-		    vd_policy_runtime_rule_at(l->rt, s->r.generation, s->r.rule,
-		        at, sizeof(at), text, sizeof(text));
+		name_rule(c, l->rt, &s->r);
 		if (l->target == T_JOURNAL) {
-			if (send_journal(&s->r, named ? at : NULL, text) != 0) {
+			if (send_journal(&s->r, c) != 0) {
 				atomic_fetch_add(&l->write_errors, 1);
 				atomic_fetch_add(&l->dropped, 1);
 			} else {
@@ -520,7 +643,7 @@ drain(struct vd_declog *l)
 		} else {
 			o = (struct out){ l->buf + l->len, 0,
 				BATCH_MAX + LINE_MAX - l->len };
-			format_json(&o, &s->r, named ? at : NULL, text);
+			format_json(&o, &s->r, c);
 			l->len += o.len;
 			lines++;
 		}
@@ -607,6 +730,7 @@ vd_declog_open(const char *target, bool allows, unsigned queue,
 		goto fail;
 	}
 	l->mask = queue - 1;
+	l->cache.sec = UINT64_MAX;
 	for (i = 0; i < queue; i++)
 		atomic_init(&l->slots[i].seq, i);
 	atomic_init(&l->allows, allows);
