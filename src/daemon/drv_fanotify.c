@@ -36,8 +36,10 @@ fan_config(
 	fc->ignore_max = c->fan.ignore_max;
 	fc->proc_cache = c->fan.proc_cache;
 	fc->proc_ttl_ns = c->fan.proc_ttl_ns;
-	/* The stall hook goes by the file's name. */
-	fc->read_paths = c->test.stall_name[0] != '\0';
+	/* The stall hook goes by the file's name; the decision log
+	 * records the path, the process and its executable. */
+	fc->read_procs = strcmp(c->log_decisions, "off") != 0;
+	fc->read_paths = c->test.stall_name[0] != '\0' || fc->read_procs;
 }
 
 static int

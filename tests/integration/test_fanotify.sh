@@ -672,6 +672,10 @@ if start_daemon lg --watch "$W" --policy "$TMP/mo.rules" \
 	fi
 	check "an allow is not logged by default" \
 	    test "$(grep -c "\"path\":\"$W/f1\"" "$TMP/lg.log")" -eq 0
+	# The policy reads paths only; the log still has the process.
+	check "the log names the process's parent and executable" \
+	    grep -q "\"ppid\":[1-9][0-9]*,\"uid\":[0-9]*,\"exe\":\"/[^\"]" \
+	    "$TMP/lg.log"
 	mv "$TMP/lg.log" "$TMP/lg.log.1"
 	kill -USR1 "$DPID"
 	sleep 0.3
@@ -799,12 +803,24 @@ EOF
 			sleep 0.05
 			_i=$((_i + 1))
 		done
-		if grep -qx "VERDICTD_DECISION=deny" "$TMP/journal.out" &&
+		# Every key of the JSON schema that applies to this deny.
+		_missing=
+		for _k in SCHEMA TIME TYPE DECISION VERDICT AUDIT BY RULE \
+		    RULE_AT RULE_TEXT POLICY_GENERATION PID PPID UID EXE \
+		    PATH LATENCY_US; do
+			grep -q "^VERDICTD_$_k=" "$TMP/journal.out" ||
+			    _missing="$_missing $_k"
+		done
+		if [ -z "$_missing" ] &&
+		    grep -qx "VERDICTD_DECISION=deny" "$TMP/journal.out" &&
+		    grep -qx "VERDICTD_VERDICT=deny" "$TMP/journal.out" &&
+		    grep -q "^VERDICTD_EXE=/" "$TMP/journal.out" &&
 		    grep -qx "VERDICTD_RULE_AT=$TMP/mo.rules:2" "$TMP/journal.out" &&
 		    grep -qx "VERDICTD_PATH=$W/secret.txt" "$TMP/journal.out" &&
 		    grep -qx "VERDICTD_SCHEMA=1" "$TMP/journal.out"; then
 			ok "journal entries carry each key as a field"
 		else
+			echo "# missing:$_missing"
 			sed 's/^/# journal: /' "$TMP/journal.out" | head -40
 			not_ok "journal entries carry each key as a field"
 		fi

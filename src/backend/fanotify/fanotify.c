@@ -819,9 +819,11 @@ b_policy_changed(
 
 	atomic_store(&fan->need_path,
 	    fan->cfg.read_paths || (pol != NULL && vd_policy_needs_path(pol)));
-	atomic_store(&fan->need_exe, pol != NULL && vd_policy_needs_exe(pol));
+	atomic_store(&fan->need_exe,
+	    fan->cfg.read_procs || (pol != NULL && vd_policy_needs_exe(pol)));
 	/* Without a policy the evaluator is not ours to know: read it. */
-	proc = pol == NULL || vd_policy_needs_process(pol);
+	proc = fan->cfg.read_procs || pol == NULL ||
+	    vd_policy_needs_process(pol);
 	atomic_store(&fan->need_proc, proc);
 	if (fan->ign != NULL)
 		vd_fan_drop_ignores(fan);

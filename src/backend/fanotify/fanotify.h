@@ -87,6 +87,9 @@ struct vd_fan_config {
 	/* Read every event's path, whether the policy reads paths or not
 	 * (a test hook that goes by the file's name). */
 	bool read_paths;
+	/* Read every event's process identity and executable too (the
+	 * decision log records them, whatever the policy reads). */
+	bool read_procs;
 	/* The reader answers the first events of each read itself (the
 	 * pipeline's inline runner: create it with inline_runner and
 	 * multi_producer), and a standby thread reads on while it is stuck
