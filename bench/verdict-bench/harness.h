@@ -67,6 +67,7 @@ struct opts {
 	bool duration_set;
 	/* deadlines */
 	unsigned runs;
+	bool runs_set;
 	enum hog_mode hog;
 	const char *scenarios[MAX_SCENARIO_OPTS];
 	size_t nscenarios;

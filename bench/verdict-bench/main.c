@@ -85,7 +85,8 @@ usage(FILE *f)
 	    "  -d, --duration SECS   length of each latency run "
 	    "(default 5, quick 2);\n"
 	    "                        deadlines: overrides each scenario's\n"
-	    "  -n, --runs N          deadlines: runs per cell (default 20)\n"
+	    "  -n, --runs N          deadlines: runs per cell (default 20);\n"
+	    "                        declog: pairs of runs (default 5)\n"
 	    "  -s, --scenario FILE   deadlines: this scenario (a path, or a\n"
 	    "                        shipped name); repeat for more; default\n"
 	    "                        every shipped one\n"
@@ -172,6 +173,7 @@ main(int argc, char **argv)
 				    "--runs: expected 1 to 100000, got %s",
 				    optarg);
 			opt.runs = (unsigned)ul;
+			opt.runs_set = true;
 			break;
 		case 's':
 			if (opt.nscenarios == MAX_SCENARIO_OPTS)
