@@ -134,6 +134,14 @@ struct vd_event {
 	bool target2_truncated;
 	bool close_modified; /* NOTIFY_CLOSE: the file was written */
 	/*
+	 * What an enricher filled (VD_NEED_*, verdict/pipeline.h) for an
+	 * evaluation that asked for it; 0 when the event leaves the pool.
+	 * VD_NEED_DIGEST: sha256 is the SHA-256 of the file's content (the
+	 * opened file, or the program an exec runs).
+	 */
+	uint32_t have;
+	uint8_t sha256[32];
+	/*
 	 * The target file's identity, where the backend knows it (ES: the
 	 * es_file_t's stat).  target_id false: unknown, and the policy
 	 * runtime never caches the decision.  A backend sets it only when

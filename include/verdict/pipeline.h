@@ -41,6 +41,8 @@ extern "C" {
 #endif
 
 #define VD_MAX_WORKERS 64
+/* Enrichment threads (vd_config.enrich_threads) at most. */
+#define VD_ENRICH_MAX 8
 
 /* What an evaluator decides for one AUTH event. */
 struct vd_decision {
@@ -57,7 +59,14 @@ struct vd_decision {
 	uint32_t open_flags; /* AUTH_OPEN on ES: authorized VD_OPEN_* bits */
 	/* The 1-based rule that decided (vd_policy_eval), 0: a default. */
 	uint32_t rule;
+	/* Not decided yet: the evaluation needs these (VD_NEED_*), which
+	 * the event does not have (ev->have).  The rest of the decision is
+	 * ignored; the pipeline defers the event (vd_enricher). */
+	uint32_t needs;
 };
+
+/* What an evaluation may need that a worker must not fetch (I/O). */
+#define VD_NEED_DIGEST 0x1u /* ev->sha256 */
 
 /*
  * The verdict logic.  evaluate() runs on worker `worker` (0 .. workers-1,
@@ -121,6 +130,13 @@ struct vd_config {
 	/* One producer may answer its own AUTH events (see
 	 * vd_pipeline_submit_inline): the evaluator gets one slot more. */
 	bool inline_runner;
+	/* Deferred decisions (vd_enricher): threads that enrich deferred
+	 * events (0: none; events that need enriching get the default, and
+	 * each an evaluator slot after the workers and the inline runner),
+	 * and how many deferred events may wait for them (a power of two;
+	 * a full queue answers with the default at once). */
+	unsigned enrich_threads;
+	unsigned enrich_queue;
 	struct vd_type_config types[VD_EVENT_TYPE_COUNT];
 };
 
@@ -167,6 +183,35 @@ struct vd_answer {
  */
 void vd_pipeline_set_observer(struct vd_pipeline *p,
     void (*fn)(void *ctx, const struct vd_answer *a), void *ctx);
+
+/*
+ * Deferred decisions.  An evaluation that cannot decide without something
+ * only I/O can get (a file's digest) says so in vd_decision.needs instead
+ * of deciding.  The worker then hands the event, still pending and with
+ * its timer armed, to a bounded queue; an enrichment thread (a class below
+ * the workers) calls enrich(), which fills the event (ev->have, and the
+ * fields it names), evaluates it again with what it now has and answers
+ * it.  If the deadline comes first, the timer answers with the default as
+ * for any event, and enrich() still runs, with late true, so that what it
+ * learns (a digest cache) serves the next event; its answer is then
+ * dropped.  Exactly once holds: the enrichment thread answers through the
+ * same state word as a worker and the timer.
+ *
+ * enrich() may do bounded I/O; the event's handle stays valid until it
+ * returns.  It returns 0, or -errno: the event gets the type's default
+ * (counted as enrich.failed).  An event deferred once that needs more
+ * after its enrichment gets the default too (enrich.undecided), and so does
+ * one that finds the queue full (enrich.full) or no enricher set
+ * (enrich.unavailable).  Set before vd_pipeline_start, with
+ * cfg.enrich_threads > 0.
+ */
+struct vd_enricher {
+	int (*enrich)(
+	    void *ctx, struct vd_event *ev, uint32_t needs, bool late);
+	void *ctx;
+};
+void
+vd_pipeline_set_enricher(struct vd_pipeline *p, const struct vd_enricher *e);
 
 /*
  * Stops cleanly: refuses new events (answered at once with the default),

@@ -87,6 +87,21 @@ struct vd_timer_stats {
 	uint64_t wakeups;
 };
 
+/* Deferred decisions (vd_enricher, verdict/pipeline.h). */
+struct vd_enrich_stats {
+	unsigned threads;
+	uint64_t requested;     /* events deferred to the enrichment threads */
+	uint64_t completed;     /* enrich() returned 0 */
+	uint64_t failed;        /* enrich() failed: the default */
+	uint64_t late;          /* the timer answered first */
+	uint64_t full;          /* the queue was full: the default at once */
+	uint64_t undecided;     /* enriched and still not decided: default */
+	uint64_t unavailable;   /* no enricher: the default at once */
+	uint64_t answered;      /* answered by an enrichment thread */
+	uint64_t queue_depth;   /* waiting now */
+	struct vd_hist latency; /* deferral -> enrich() done, ns */
+};
+
 struct vd_stats {
 	uint64_t uptime_ns;
 	unsigned workers;
@@ -101,6 +116,7 @@ struct vd_stats {
 	bool has_inline;
 	struct vd_worker_stats inline_runner;
 	uint64_t inline_stuck;
+	struct vd_enrich_stats enrich;
 };
 
 /*

@@ -74,8 +74,19 @@ us(uint64_t ns)
 	return (int64_t)(ns / 1000u);
 }
 
+static const char *const answer_help[2] = {
+	"submit-to-answer latency at this quantile, since start",
+	"longest submit-to-answer latency",
+};
+static const char *const enrich_help[2] = {
+	"deferral-to-enriched latency at this quantile, since start",
+	"longest deferral-to-enriched latency",
+};
+
+/* help: what the histogram measures, at a quantile and at its longest. */
 static void
-latency(struct walk *w, const char *t, const struct vd_hist *h)
+latency(struct walk *w, const char *t, const char *const help[2],
+    const struct vd_hist *h)
 {
 	static const struct {
 		const char *name;
@@ -91,12 +102,11 @@ latency(struct walk *w, const char *t, const struct vd_hist *h)
 	putf(w, VD_CTR_COUNTER, "events", "events in the latency histogram",
 	    (int64_t)h->count, "%s.latency_us.count", t);
 	for (i = 0; i < sizeof(qs) / sizeof(qs[0]); i++)
-		putf(w, VD_CTR_GAUGE, "us",
-		    "submit-to-answer latency at this quantile, since start",
+		putf(w, VD_CTR_GAUGE, "us", help[0],
 		    us(vd_hist_quantile(h, qs[i].q)), "%s.latency_us.%s", t,
 		    qs[i].name);
-	putf(w, VD_CTR_GAUGE, "us", "longest submit-to-answer latency",
-	    us(h->max), "%s.latency_us.max", t);
+	putf(
+	    w, VD_CTR_GAUGE, "us", help[1], us(h->max), "%s.latency_us.max", t);
 }
 
 static void
@@ -130,7 +140,7 @@ auth_type(struct walk *w, const char *t, const struct vd_type_stats *s)
 	    (int64_t)s->audited, "%s.audited", t);
 	putf(w, VD_CTR_COUNTER, "events", "answers the kernel refused",
 	    (int64_t)s->respond_errors, "%s.respond_errors", t);
-	latency(w, t, &s->latency);
+	latency(w, t, answer_help, &s->latency);
 	putf(w, VD_CTR_GAUGE, "us",
 	    "shortest deadline budget seen on arrival (0: none yet)",
 	    us(s->budget_min_ns), "%s.budget_us.min", t);
@@ -152,7 +162,7 @@ notify_type(struct walk *w, const char *t, const struct vd_type_stats *s)
 	    (int64_t)s->dropped, "%s.dropped", t);
 	putf(w, VD_CTR_COUNTER, "events", "of dropped: the pool was empty",
 	    (int64_t)s->dropped_pool, "%s.dropped_pool", t);
-	latency(w, t, &s->latency);
+	latency(w, t, answer_help, &s->latency);
 }
 
 size_t
@@ -274,6 +284,37 @@ vd_counters_walk(const struct vd_stats *st, const char *const *prefixes,
 	put(&w, "timer.lateness_us.max", VD_CTR_GAUGE, "us",
 	    "latest a timer fired after its expiry",
 	    us(st->timer.lateness_max_ns));
+	put(&w, "enrich.threads", VD_CTR_GAUGE, "threads",
+	    "enrichment threads running (deferred decisions; 0: none)",
+	    st->enrich.threads);
+	put(&w, "enrich.requested", VD_CTR_COUNTER, "events",
+	    "events deferred to the enrichment threads",
+	    (int64_t)st->enrich.requested);
+	put(&w, "enrich.completed", VD_CTR_COUNTER, "events",
+	    "enrichments that succeeded", (int64_t)st->enrich.completed);
+	put(&w, "enrich.failed", VD_CTR_COUNTER, "events",
+	    "enrichments that failed: the default answered",
+	    (int64_t)st->enrich.failed);
+	put(&w, "enrich.late", VD_CTR_COUNTER, "events",
+	    "deferred events the timer answered before their enrichment "
+	    "ended (what it learnt is kept)",
+	    (int64_t)st->enrich.late);
+	put(&w, "enrich.full", VD_CTR_COUNTER, "events",
+	    "events that found the enrichment queue full: the default at once",
+	    (int64_t)st->enrich.full);
+	put(&w, "enrich.undecided", VD_CTR_COUNTER, "events",
+	    "enriched events still undecided: the default",
+	    (int64_t)st->enrich.undecided);
+	put(&w, "enrich.unavailable", VD_CTR_COUNTER, "events",
+	    "events that needed enriching with no enricher: the default",
+	    (int64_t)st->enrich.unavailable);
+	put(&w, "enrich.answered", VD_CTR_COUNTER, "events",
+	    "deferred events answered by an enrichment thread",
+	    (int64_t)st->enrich.answered);
+	put(&w, "enrich.queue", VD_CTR_GAUGE, "events",
+	    "deferred events waiting for an enrichment thread",
+	    (int64_t)st->enrich.queue_depth);
+	latency(&w, "enrich", enrich_help, &st->enrich.latency);
 	put(&w, "deadline.budget_us.min", VD_CTR_GAUGE, "us",
 	    "shortest deadline budget seen on arrival, any AUTH type (0: none)",
 	    us(budget_min));

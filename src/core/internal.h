@@ -57,7 +57,10 @@ struct vd_box {
 	_Atomic uint32_t state;
 	_Atomic uint32_t refs;
 	uint8_t tstate;
+	bool deferred;  /* went to the enrichment threads once */
+	uint32_t needs; /* what it went for (VD_NEED_*) */
 	uint64_t submit_ns;
+	uint64_t defer_ns;
 	uint64_t fire_ns;
 	struct vd_wheel_node tnode;
 	struct vd_event ev; /* the backend's pointer */
@@ -202,6 +205,15 @@ struct vd_pipeline {
 	struct vd_ring *rings[VD_EVENT_TYPE_COUNT];
 
 	struct vd_worker *workers;
+	/* Deferred decisions: the enrichment threads are the slots from
+	 * enrich_first on (after the workers and the inline runner); their
+	 * queue takes boxes from any worker, with the worker's reference. */
+	unsigned enrich_first, nenrich;
+	struct vd_enricher enricher;
+	struct vd_ring enrich_q;
+	alignas(VD_CACHELINE) _Atomic uint64_t e_requested, e_completed,
+	    e_failed, e_late, e_full, e_undecided, e_unavailable, e_answered;
+	struct vd_hist_cell e_latency; /* deferral -> enriched, atomic adds */
 
 	/* Timer thread. */
 	struct vd_sleeper tsl;

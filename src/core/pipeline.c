@@ -57,6 +57,8 @@ vd_config_init(struct vd_config *cfg, enum vd_profile profile)
 	 * costs ~25 us): a fanotify round trip is ~50 us here. */
 	cfg->spin_ns = profile == VD_PROFILE_FANOTIFY ? 200000 : 20000;
 	cfg->tick_ns = 1000000;
+	cfg->enrich_threads = 0;
+	cfg->enrich_queue = 256;
 	for (t = 0; t < VD_EVENT_TYPE_COUNT; t++) {
 		tc = &cfg->types[t];
 		/* Fail open: a deny by default on overload bricks the host. */
@@ -131,6 +133,17 @@ vd_config_check(const struct vd_config *cfg, char *err, size_t errsz)
 	CHECK(cfg->tick_ns >= 10000u && cfg->tick_ns <= 100000000u,
 	    "tick: expected 10 us to 100 ms, got %llu ns",
 	    (unsigned long long)cfg->tick_ns);
+	CHECK(cfg->enrich_threads <= VD_ENRICH_MAX,
+	    "enrich_threads: at most %d, got %u", VD_ENRICH_MAX,
+	    cfg->enrich_threads);
+	CHECK(cfg->enrich_threads == 0 ||
+	        (cfg->enrich_queue >= 2 && cfg->enrich_queue <= 65536 &&
+	            (cfg->enrich_queue & (cfg->enrich_queue - 1)) == 0),
+	    "enrich_queue: expected a power of two from 2 to 65536, got %u",
+	    cfg->enrich_queue);
+	CHECK(cfg->workers + cfg->enrich_threads <= VD_MAX_WORKERS,
+	    "workers and enrich_threads: at most %d together, got %u",
+	    VD_MAX_WORKERS, cfg->workers + cfg->enrich_threads);
 	for (t = 0; t < VD_EVENT_TYPE_COUNT; t++)
 		if ((rc = check_type(&cfg->types[t], (enum vd_event_type)t,
 		         cfg->tick_ns, err, errsz)) != 0)
@@ -411,6 +424,8 @@ vd_pipeline_event_get(struct vd_pipeline *p, enum vd_event_type t)
 	ev->handle.fd = -1;
 	ev->target_truncated = ev->target2_truncated = false;
 	ev->close_modified = false;
+	ev->have = 0;
+	b->deferred = false;
 	/* The rest of the identity is read only when target_id is set. */
 	ev->target_id = false;
 	memset(&ev->exec_sig, 0, offsetof(struct vd_signature, team_id));
@@ -478,6 +493,7 @@ default_decision(
 	d->open_flags =
 	    d->verdict == VD_ALLOW ? VD_OPEN_READ | VD_OPEN_WRITE : 0;
 	d->rule = 0;
+	d->needs = 0;
 }
 
 /*
@@ -777,14 +793,54 @@ worker_has_work(void *arg)
 	    (p->nslots > 1 && worker_can_steal(w, vd_now_ns()));
 }
 
+/*
+ * Hands an event whose evaluation needs `needs` to the enrichment
+ * threads, with the caller's reference; false when it cannot go (no
+ * enricher, the queue full, or enriched once already): the caller answers
+ * with the default.
+ */
+static bool
+defer(struct vd_pipeline *p, struct vd_box *b, uint32_t needs)
+{
+	unsigned i;
+
+	if (b->deferred) {
+		atomic_fetch_add_explicit(
+		    &p->e_undecided, 1, memory_order_relaxed);
+		return false;
+	}
+	if (p->nenrich == 0 || p->enricher.enrich == NULL) {
+		atomic_fetch_add_explicit(
+		    &p->e_unavailable, 1, memory_order_relaxed);
+		return false;
+	}
+	b->deferred = true;
+	b->needs = needs;
+	b->defer_ns = vd_now_ns();
+	if (!vd_ring_push_mp(&p->enrich_q, b)) {
+		atomic_fetch_add_explicit(&p->e_full, 1, memory_order_relaxed);
+		return false;
+	}
+	atomic_fetch_add_explicit(&p->e_requested, 1, memory_order_relaxed);
+	publish_fence();
+	for (i = p->enrich_first; i < p->nslots; i++)
+		if (atomic_load_explicit(
+		        &p->workers[i].sl.parked, memory_order_relaxed) != 0) {
+			sleeper_wake(&p->workers[i].sl);
+			break;
+		}
+	return true;
+}
+
+static uint64_t answer_won(struct vd_worker *w, struct vd_box *b,
+    const struct vd_decision *d, bool decided, uint64_t cookie);
+
 /* Evaluates and answers one event; returns the time it was done. */
 static uint64_t
 worker_answer(struct vd_worker *w, struct vd_box *b, uint64_t now)
 {
 	struct vd_pipeline *p = w->p;
 	enum vd_event_type t = b->ev.type;
-	struct vd_cells *c = w->cells;
-	struct vd_type_cells *tc = &c->t[t];
 	struct vd_decision d;
 	uint32_t expect = VD_PENDING;
 	uint64_t cookie = 0;
@@ -802,25 +858,48 @@ worker_answer(struct vd_worker *w, struct vd_box *b, uint64_t now)
 		cookie = p->ops.prepare(p->bctx, w->id, &b->ev);
 	default_decision(p, t, &d);
 	p->eval.evaluate(p->eval.ctx, w->id, &b->ev, &d);
+	if (d.needs != 0) {
+		if (defer(p, b, d.needs))
+			return vd_now_ns(); /* our reference went with it */
+		default_decision(p, t, &d);
+	}
 	if (!atomic_compare_exchange_strong_explicit(&b->state, &expect,
 	        VD_ANSWERED, memory_order_acq_rel, memory_order_acquire)) {
 		box_put(p, b); /* the timer won */
 		return vd_now_ns();
 	}
-	if (!p->ops.respond(p->bctx, t, &b->ev.handle, &d))
+	return answer_won(w, b, &d, true, cookie);
+}
+
+/*
+ * The answer of a slot that won the state word: respond, count, and hand
+ * the slot's reference to the timer with the cancel.  decided: tell the
+ * backend (a worker, which ran prepare()).
+ */
+static uint64_t
+answer_won(struct vd_worker *w, struct vd_box *b, const struct vd_decision *d,
+    bool decided, uint64_t cookie)
+{
+	struct vd_pipeline *p = w->p;
+	enum vd_event_type t = b->ev.type;
+	struct vd_cells *c = w->cells;
+	struct vd_type_cells *tc = &c->t[t];
+	uint64_t now;
+
+	if (!p->ops.respond(p->bctx, t, &b->ev.handle, d))
 		vd__cell_add(c, &tc->respond_errors, 1);
 	/* One clock read for the latency and the observer. */
 	now = vd_now_ns();
-	observe(p, t, &b->ev, &d, VD_BY_WORKER, now);
+	observe(p, t, &b->ev, d, VD_BY_WORKER, now);
 	vd__cell_add(c, &tc->answered_worker, 1);
-	count_decision(c, tc, &d);
+	count_decision(c, tc, d);
 	vd__hist_add(c, &tc->latency, now - b->submit_ns);
 	vd__cell_min_i64(
 	    &tc->margin_min_ns, (int64_t)(b->ev.deadline_ns - now));
 	/* After the answer, off its latency; before the cancel, which may
 	 * let the timer recycle the box. */
-	if (p->ops.decided != NULL)
-		p->ops.decided(p->bctx, w->id, &b->ev, &d, cookie);
+	if (decided && p->ops.decided != NULL)
+		p->ops.decided(p->bctx, w->id, &b->ev, d, cookie);
 	/* Our reference travels with the cancel: the timer drops it, so the
 	 * box cannot be reused before the timer has seen the cancel. */
 	vd_ring_push_sp(&w->cancel, b);
@@ -1120,6 +1199,109 @@ worker_main(void *arg)
 		}
 	}
 	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Enrichment threads (deferred decisions)                             */
+
+static bool
+enrich_has_work(void *arg)
+{
+	const struct vd_worker *w = arg;
+	const struct vd_pipeline *p = w->p;
+
+	return atomic_load_explicit(&p->stopping, memory_order_relaxed) ||
+	    vd_ring_depth(&((struct vd_pipeline *)p)->enrich_q) != 0;
+}
+
+static void
+e_latency_add(struct vd_pipeline *p, uint64_t v)
+{
+	struct vd_hist_cell *h = &p->e_latency;
+
+	atomic_fetch_add_explicit(
+	    &h->b[vd_hist_bucket(v)], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
+	vd__cell_max(&h->max, v);
+}
+
+/*
+ * Enriches one deferred event, evaluates it again and answers it, unless
+ * the timer answered first; drops the reference its worker handed over.
+ */
+static void
+enrich_one(struct vd_worker *w, struct vd_box *b)
+{
+	struct vd_pipeline *p = w->p;
+	enum vd_event_type t = b->ev.type;
+	struct vd_decision d;
+	uint32_t expect = VD_PENDING;
+	bool late =
+	    atomic_load_explicit(&b->state, memory_order_acquire) != VD_PENDING;
+	int rc;
+
+	rc = p->enricher.enrich(p->enricher.ctx, &b->ev, b->needs, late);
+	e_latency_add(p, vd_now_ns() - b->defer_ns);
+	atomic_fetch_add_explicit(
+	    rc == 0 ? &p->e_completed : &p->e_failed, 1, memory_order_relaxed);
+	if (late ||
+	    atomic_load_explicit(&b->state, memory_order_acquire) !=
+	        VD_PENDING) {
+		atomic_fetch_add_explicit(&p->e_late, 1, memory_order_relaxed);
+		box_put(p, b);
+		return;
+	}
+	default_decision(p, t, &d);
+	if (rc == 0) {
+		p->eval.evaluate(p->eval.ctx, w->id, &b->ev, &d);
+		if (d.needs != 0) {
+			atomic_fetch_add_explicit(
+			    &p->e_undecided, 1, memory_order_relaxed);
+			default_decision(p, t, &d);
+		}
+	}
+	if (!atomic_compare_exchange_strong_explicit(&b->state, &expect,
+	        VD_ANSWERED, memory_order_acq_rel, memory_order_acquire)) {
+		atomic_fetch_add_explicit(&p->e_late, 1, memory_order_relaxed);
+		box_put(p, b); /* the timer won meanwhile */
+		return;
+	}
+	atomic_fetch_add_explicit(&p->e_answered, 1, memory_order_relaxed);
+	answer_won(w, b, &d, false, 0);
+}
+
+static void *
+enrich_main(void *arg)
+{
+	struct vd_worker *w = arg;
+	struct vd_pipeline *p = w->p;
+	struct vd_box *b;
+	char name[16];
+
+	snprintf(name, sizeof(name), "vd-enrich-%u", w->id - p->enrich_first);
+	vd_thread_name(name);
+	take_class(p, VD_THREAD_BACKGROUND);
+	/* At stop what waits stays for the timer: a digest of a large file
+	 * must not hold the stop up. */
+	while (!atomic_load_explicit(&p->stopping, memory_order_acquire)) {
+		if ((b = vd_ring_pop_mc(&p->enrich_q)) != NULL) {
+			enrich_one(w, b);
+			add_relaxed(&w->events, 1);
+			continue;
+		}
+		add_relaxed(&w->parks, 1);
+		sleeper_park(&w->sl, enrich_has_work, w, UINT64_MAX);
+	}
+	return NULL;
+}
+
+void
+vd_pipeline_set_enricher(struct vd_pipeline *p, const struct vd_enricher *e)
+{
+	if (e != NULL)
+		p->enricher = *e;
+	else
+		memset(&p->enricher, 0, sizeof(p->enricher));
 }
 
 unsigned
@@ -1461,8 +1643,11 @@ vd_pipeline_create(const struct vd_config *cfg, const struct vd_evaluator *eval,
 	p->id = atomic_fetch_add(&pipeline_ids, 1);
 	p->nworkers = cfg->workers ? cfg->workers : vd_config_default_workers();
 	p->cfg.workers = p->nworkers;
-	/* The inline runner is one more slot, after the workers. */
-	p->nslots = p->nworkers + (cfg->inline_runner ? 1 : 0);
+	/* The inline runner is one more slot, after the workers, and the
+	 * enrichment threads the last ones. */
+	p->enrich_first = p->nworkers + (cfg->inline_runner ? 1 : 0);
+	p->nenrich = cfg->enrich_threads;
+	p->nslots = p->enrich_first + p->nenrich;
 	/* Captured now, so a caller that pins itself later (a reader thread)
 	 * does not drag the workers onto its CPU. */
 	p->ncpus = vd_cpu_list(p->cpus, VD_MAX_WORKERS);
@@ -1509,7 +1694,9 @@ vd_pipeline_create(const struct vd_config *cfg, const struct vd_evaluator *eval,
 			goto fail;
 	}
 	if ((rc = vd_ring_init(&p->arm, pow2_above(auth_total))) != 0 ||
-	    (rc = vd_ring_init(&p->ctl_cancel, pow2_above(auth_total))) != 0)
+	    (rc = vd_ring_init(&p->ctl_cancel, pow2_above(auth_total))) != 0 ||
+	    (p->nenrich > 0 &&
+	        (rc = vd_ring_init(&p->enrich_q, cfg->enrich_queue)) != 0))
 		goto fail;
 	rc = -ENOMEM;
 	p->wheel = malloc(sizeof(*p->wheel));
@@ -1571,6 +1758,14 @@ vd_pipeline_start(struct vd_pipeline *p)
 			goto fail;
 		p->workers[i].started = true;
 	}
+	for (i = p->enrich_first; p->enricher.enrich != NULL && i < p->nslots;
+	     i++) {
+		rc = pthread_create(
+		    &p->workers[i].thread, NULL, enrich_main, &p->workers[i]);
+		if (rc != 0)
+			goto fail;
+		p->workers[i].started = true;
+	}
 	return 0;
 fail:
 	vd_pipeline_stop(p);
@@ -1607,6 +1802,19 @@ drain_auth_rings(struct vd_pipeline *p)
 			}
 }
 
+/* Wakes a slot's thread (it sees `stopping`) and joins it. */
+static void
+slot_join(struct vd_worker *w)
+{
+	if (!w->started)
+		return;
+	atomic_store(&w->sl.parked, 0);
+	atomic_fetch_add(&w->sl.seq, 1);
+	vd_park_wake(&w->sl.seq, 1);
+	pthread_join(w->thread, NULL);
+	w->started = false;
+}
+
 void
 vd_pipeline_stop(struct vd_pipeline *p)
 {
@@ -1617,16 +1825,20 @@ vd_pipeline_stop(struct vd_pipeline *p)
 	p->stopped = true;
 	atomic_store(&p->accepting, false);
 	atomic_store(&p->stopping, true);
-	for (i = 0; i < p->nworkers; i++) {
-		if (!p->workers[i].started)
-			continue;
-		atomic_store(&p->workers[i].sl.parked, 0);
-		atomic_fetch_add(&p->workers[i].sl.seq, 1);
-		vd_park_wake(&p->workers[i].sl.seq, 1);
-		pthread_join(p->workers[i].thread, NULL);
-		p->workers[i].started = false;
-	}
+	for (i = 0; i < p->nworkers; i++)
+		slot_join(&p->workers[i]);
 	drain_auth_rings(p);
+	/* The enrichment threads finish what they hold (its worker is gone;
+	 * they may still answer it); what waits in their queue stays pending
+	 * for the timer, which answers everything at its stop. */
+	for (i = p->enrich_first; i < p->nslots; i++)
+		slot_join(&p->workers[i]);
+	if (p->nenrich > 0) {
+		struct vd_box *b;
+
+		while ((b = vd_ring_pop_mc(&p->enrich_q)) != NULL)
+			box_put(p, b);
+	}
 	if (p->notifier_started) {
 		atomic_fetch_add(&p->nsl.seq, 1);
 		vd_park_wake(&p->nsl.seq, 1);
@@ -1665,6 +1877,7 @@ vd_pipeline_destroy(struct vd_pipeline *p)
 	free(p->workers);
 	vd_ring_fini(&p->arm);
 	vd_ring_fini(&p->ctl_cancel);
+	vd_ring_fini(&p->enrich_q);
 	free(p->wheel);
 	free(p->pcells);
 	free(p->wcells);

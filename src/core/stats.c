@@ -86,6 +86,17 @@ vd__cells_init(struct vd_cells *c, bool shared)
 #define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
 
 static void
+hist_load(struct vd_hist *h, const struct vd_hist_cell *c)
+{
+	unsigned b;
+
+	h->count = LD(c->count);
+	h->max = LD(c->max);
+	for (b = 0; b < VD_HIST_BUCKETS; b++)
+		h->b[b] = LD(c->b[b]);
+}
+
+static void
 sum_cells(struct vd_stats *out, const struct vd_cells *c)
 {
 	const struct vd_type_cells *tc;
@@ -190,5 +201,17 @@ vd_pipeline_stats(const struct vd_pipeline *p, struct vd_stats *out)
 		out->inline_runner.busy_ns = LD(w->busy_ns);
 		out->inline_stuck = LD(p->inline_stuck);
 	}
+	out->enrich.threads = p->enricher.enrich != NULL ? p->nenrich : 0;
+	out->enrich.requested = LD(p->e_requested);
+	out->enrich.completed = LD(p->e_completed);
+	out->enrich.failed = LD(p->e_failed);
+	out->enrich.late = LD(p->e_late);
+	out->enrich.full = LD(p->e_full);
+	out->enrich.undecided = LD(p->e_undecided);
+	out->enrich.unavailable = LD(p->e_unavailable);
+	out->enrich.answered = LD(p->e_answered);
+	out->enrich.queue_depth =
+	    p->nenrich > 0 ? vd_ring_depth((struct vd_ring *)&p->enrich_q) : 0;
+	hist_load(&out->enrich.latency, &p->e_latency);
 	out->uptime_ns = p->start_ns ? vd_now_ns() - p->start_ns : 0;
 }

@@ -82,6 +82,7 @@ vd_plain_fail(
 #define cr_assert_neq(a, b, ...)   cr_assert((a) != (b), __VA_ARGS__)
 #define cr_assert_gt(a, b, ...)    cr_assert((a) > (b), __VA_ARGS__)
 #define cr_assert_lt(a, b, ...)    cr_assert((a) < (b), __VA_ARGS__)
+#define cr_assert_geq(a, b, ...)   cr_assert((a) >= (b), __VA_ARGS__)
 #define cr_assert_null(a, ...)     cr_assert((a) == NULL, __VA_ARGS__)
 #define cr_assert_not_null(a, ...) cr_assert((a) != NULL, __VA_ARGS__)
 #define cr_assert_float_eq(a, b, eps, ...)                                     \

@@ -28,6 +28,8 @@ who(void)
 		return TB_WORKER;
 	if (strcmp(name, "vd-timer") == 0)
 		return TB_TIMER;
+	if (strncmp(name, "vd-enrich-", 10) == 0)
+		return TB_ENRICH;
 	return TB_OTHER;
 }
 

@@ -21,7 +21,8 @@ enum tb_by {
 	TB_NONE,
 	TB_WORKER,
 	TB_TIMER,
-	TB_OTHER, /* a producer or the controller */
+	TB_OTHER,  /* a producer or the controller */
+	TB_ENRICH, /* an enrichment thread (deferred decisions) */
 };
 
 struct tb_msg {
