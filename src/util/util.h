@@ -9,6 +9,7 @@
  *   inifile.h   the strict INI reader (file:line errors)
  *   keys.h      tables of settings and their one setter
  *   procstat.h  fields of /proc/<pid>/stat
+ *   sha256.h    SHA-256 through libcrypto / CommonCrypto, and its hex
  *   splitmix.h  the splitmix64 generator
  *   tsan.h      ThreadSanitizer annotations for Concurrency Kit's edges
  *
@@ -24,6 +25,7 @@
 #include "util/keys.h"
 #include "util/procstat.h"
 #include "util/readfile.h"
+#include "util/sha256.h"
 #include "util/splitmix.h"
 #include "util/tsan.h"
 
