@@ -55,6 +55,9 @@ struct vd_policy;
 #define VD_POLICY_CAN_TEAM_ID                                                  \
 	0x2u /* team_id, signing_id, cdhash,                                   \
 	        platform (ES) */
+/* sha256=: the backend's events can be enriched with the file's digest
+ * (vd_enricher, verdict/pipeline.h; VD_NEED_DIGEST). */
+#define VD_POLICY_CAN_SHA256 0x4u
 
 struct vd_policy_error {
 	char file[256];
@@ -120,6 +123,10 @@ size_t vd_policy_rules(const struct vd_policy *pol);
  */
 bool vd_policy_needs_path(const struct vd_policy *pol);
 
+/* True when a rule has sha256=: an evaluation may defer its event
+ * (vd_decision.needs = VD_NEED_DIGEST) until an enricher read the file. */
+bool vd_policy_needs_digest(const struct vd_policy *pol);
+
 /*
  * True when a rule looks at the executable or the command name (exe=,
  * exe_prefix=, comm=), which change on execve: a backend that caches
@@ -158,6 +165,12 @@ void vd_policy_paths(const struct vd_policy *pol,
  * deciding rule (or the default) has no subject condition, and no earlier
  * rule whose object conditions match was passed over because of the
  * process.  A backend may then cache it per file for everyone.
+ *
+ * A sha256= condition needs the file's digest (ev->have & VD_NEED_DIGEST).
+ * When the first rule that could decide has one and the event has no
+ * digest, nothing is decided: out->needs = VD_NEED_DIGEST and 0 is
+ * returned, and the pipeline defers the event to its enricher.  Rules
+ * that need no digest never wait: a rule before it decides as usual.
  */
 size_t vd_policy_eval(const struct vd_policy *pol, const struct vd_event *ev,
     struct vd_decision *out, bool *truncated);
@@ -185,7 +198,9 @@ size_t vd_policy_eval(const struct vd_policy *pol, const struct vd_event *ev,
 int vd_policy_query_parse(
     const char *query, struct vd_event *ev, char *err, size_t errsz);
 
-enum { VD_STEP_NOMATCH, VD_STEP_MATCH, VD_STEP_UNDECIDED };
+/* VD_STEP_NEEDS: the rule's other conditions hold and it has sha256=,
+ * which the event does not have: the evaluation defers (VD_NEED_DIGEST). */
+enum { VD_STEP_NOMATCH, VD_STEP_MATCH, VD_STEP_UNDECIDED, VD_STEP_NEEDS };
 
 struct vd_policy_step {
 	size_t rule; /* 1-based */

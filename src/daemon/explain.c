@@ -55,6 +55,12 @@ step(void *ctx, const struct vd_policy_step *s)
 {
 	struct text *t = ctx;
 
+	if (s->result == VD_STEP_NEEDS) {
+		add(t, "needs: ");
+		add_rule(t, s->rule);
+		add(t, "  %s\n", s->why);
+		return;
+	}
 	if (s->result != VD_STEP_NOMATCH)
 		return;
 	add(t, "passed: ");
@@ -90,6 +96,12 @@ vd_daemon_explain(const struct vd_conf *conf, const struct vd_policy *pol,
 	    dec.verdict == VD_ALLOW ? VD_OPEN_READ | VD_OPEN_WRITE : 0;
 	add(&t, "query: %s\n", query);
 	rule = vd_policy_explain(pol, ev, &dec, step, &t);
+	if (dec.needs != 0) {
+		add(&t, "decision: none yet: the rule above needs the file's "
+		        "SHA-256; the daemon reads it, then decides\n");
+		free(ev);
+		return (int)t.len;
+	}
 	add(&t, "decision: %s%s%s\n", dec.verdict == VD_DENY ? "deny" : "allow",
 	    dec.would_deny ? " (monitor: would deny)" : "",
 	    dec.audit ? " (audit)" : "");

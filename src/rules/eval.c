@@ -34,7 +34,9 @@
 
 /* ---- evaluating -------------------------------------------------------- */
 
-enum { NOMATCH, MATCH, UNDECIDED };
+/* NEEDS: the rule's other conditions hold, and it has a sha256= the
+ * event cannot answer yet (no digest): defer (VD_NEED_DIGEST). */
+enum { NOMATCH, MATCH, UNDECIDED, NEEDS };
 
 struct evctx {
 	const struct vd_policy *pol;
@@ -123,6 +125,35 @@ val_match(const struct evctx *X, const struct cond *c, const struct val *v)
 	case C_XSIGNING_ID:
 		return strnlen(ev->exec_sig.signing_id, VD_ID_MAX) == v->len &&
 		    memcmp(ev->exec_sig.signing_id, s, v->len) == 0;
+	case C_SHA256:
+		return (ev->have & VD_NEED_DIGEST) &&
+		    memcmp(ev->sha256, s, VD_SHA256_LEN) == 0;
+	}
+	return false;
+}
+
+/* sha256=: the file's digest among the values, sorted by the parser. */
+static bool
+digest_in(const struct evctx *X, const struct cond *c)
+{
+	const unsigned char *base;
+	uint32_t lo = 0, hi = c->nval, mid;
+	int d;
+
+	if (!(X->ev->have & VD_NEED_DIGEST) || c->nval == 0)
+		return false;
+	base = (const unsigned char *)X->pol->strs +
+	    X->pol->vals[c->val0].off;
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		d = memcmp(base + (size_t)mid * VD_SHA256_LEN, X->ev->sha256,
+		    VD_SHA256_LEN);
+		if (d == 0)
+			return true;
+		if (d < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
 	return false;
 }
@@ -133,6 +164,8 @@ cond_holds(const struct evctx *X, const struct cond *c)
 {
 	uint32_t j;
 
+	if (c->kind == C_SHA256)
+		return digest_in(X, c);
 	for (j = 0; j < c->nval; j++)
 		if (val_match(X, c, &X->pol->vals[c->val0 + j]))
 			return true;
@@ -145,13 +178,17 @@ static int
 check_rule_why(const struct evctx *X, const struct rule *r, uint32_t *failed)
 {
 	const struct vd_event *ev = X->ev;
-	bool undecided = false;
+	bool undecided = false, needs = false;
 	uint32_t i;
 
 	for (i = 0; i < r->ncond; i++) {
 		const struct cond *c = &X->pol->conds[r->cond0 + i];
 		bool cut = false;
 
+		if (c->kind == C_SHA256 && !(ev->have & VD_NEED_DIGEST)) {
+			needs = true;
+			continue;
+		}
 		switch (c->kind) {
 		case C_PATH:
 		case C_PREFIX:
@@ -179,7 +216,8 @@ check_rule_why(const struct evctx *X, const struct rule *r, uint32_t *failed)
 			return NOMATCH;
 		}
 	}
-	return undecided ? UNDECIDED : MATCH;
+	/* A cut path decides nothing, whatever the digest would say. */
+	return undecided ? UNDECIDED : needs ? NEEDS : MATCH;
 }
 
 static inline int
@@ -200,6 +238,8 @@ vd__rule_check(const struct vd_policy *pol, const struct vd_event *ev, size_t i,
 		return VD_STEP_MATCH;
 	case UNDECIDED:
 		return VD_STEP_UNDECIDED;
+	case NEEDS:
+		return VD_STEP_NEEDS;
 	default:
 		return VD_STEP_NOMATCH;
 	}
@@ -334,6 +374,12 @@ vd_policy_needs_process(const struct vd_policy *pol)
 	        (UINT32_C(1) << C_COMM) | (UINT32_C(1) << C_TEAM_ID) |
 	        (UINT32_C(1) << C_SIGNING_ID) | (UINT32_C(1) << C_PLATFORM) |
 	        (UINT32_C(1) << C_CDHASH));
+}
+
+bool
+vd_policy_needs_digest(const struct vd_policy *pol)
+{
+	return policy_has(pol, UINT32_C(1) << C_SHA256);
 }
 
 bool
@@ -474,6 +520,15 @@ vd_policy_eval(const struct vd_policy *pol, const struct vd_event *ev,
 		out->rule = X.best + 1;
 		monitor(out, pol->monitor || r->monitor);
 		return (size_t)X.best + 1;
+	}
+	if (X.best_res == NEEDS) {
+		/* Not decided: the rules before this one did not match, and
+		 * this one waits for the file's digest. */
+		out->needs = VD_NEED_DIGEST;
+		out->cache = false;
+		out->path_only = false;
+		out->rule = 0;
+		return 0;
 	}
 	if (X.best_res == UNDECIDED && truncated)
 		*truncated = true;

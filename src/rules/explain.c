@@ -159,6 +159,11 @@ query_value(struct vd_event *ev, int kind, const char *word, size_t wn,
 	case C_XCDHASH:
 		ok = cdhash_parse(v, strlen(v), ev->exec_sig.cdhash);
 		break;
+	case C_SHA256:
+		ok = vd_sha256_parse(v, strlen(v), ev->sha256);
+		if (ok)
+			ev->have |= VD_NEED_DIGEST;
+		break;
 	case C_ACCESS:
 		if (strcmp(v, "read") == 0)
 			ev->open_flags = VD_OPEN_READ;
@@ -328,6 +333,13 @@ event_has(const struct vd_event *ev, uint8_t kind, char *out, size_t outsz)
 		hex20(ev->exec_sig.cdhash, hex);
 		snprintf(out, outsz, "program's cdhash is %s", hex);
 		break;
+	case C_SHA256: {
+		char h[VD_SHA256_HEX];
+
+		vd_sha256_hex(ev->sha256, h);
+		snprintf(out, outsz, "file's SHA-256 is %s", h);
+		break;
+	}
 	case C_PATH:
 	case C_PREFIX:
 	case C_SUFFIX:
@@ -378,6 +390,10 @@ vd_policy_explain(const struct vd_policy *pol, const struct vd_event *ev,
 		} else if (st.result == VD_STEP_UNDECIDED) {
 			st.why = "a path condition met a truncated path: the "
 			         "type's default decides";
+		} else if (st.result == VD_STEP_NEEDS) {
+			st.why = "sha256= needs the file's SHA-256, which the "
+			         "daemon reads before it decides (give sha256= "
+			         "in the query)";
 		}
 		step(ctx, &st);
 		if (st.result != VD_STEP_NOMATCH)

@@ -81,6 +81,8 @@ add_str(struct parser *P, const char *s, size_t n, uint32_t *off)
 	return 0;
 }
 
+static int read_error(int rc);
+
 /* ---- lexing ------------------------------------------------------------ */
 
 /* Quotes a word for a message, cut so the message fits. */
@@ -320,6 +322,7 @@ static const struct cond_def cond_defs[] = {
 	{ "target_signing_id", C_XSIGNING_ID, true },
 	{ "target_platform", C_XPLATFORM, true },
 	{ "target_cdhash", C_XCDHASH, true },
+	{ "sha256", C_SHA256, true },
 };
 
 const char *
@@ -353,10 +356,14 @@ vd__cond_kind(const char *key, size_t len, bool *object)
 #define OBJECT_EXPECTED                                                        \
 	"an object condition (path=, prefix=, suffix=, access=, target=, "     \
 	"target_prefix=, target_team_id=, target_signing_id=, "                \
-	"target_platform=, target_cdhash=) or \"all\""
+	"target_platform=, target_cdhash=, sha256=) or \"all\""
 #define TYPES_EXPECTED                                                         \
 	"an event type (open, exec, rename, unlink, create, truncate, link, "  \
 	"clone, copyfile, mount, signal, access) or \"any\""
+
+#define DIGEST_TYPES                                                           \
+	(TYPE_BIT(VD_AUTH_OPEN) | TYPE_BIT(VD_AUTH_EXEC) |                     \
+	    TYPE_BIT(VD_AUTH_ACCESS))
 
 #define TARGET2_TYPES                                                          \
 	(TYPE_BIT(VD_AUTH_RENAME) | TYPE_BIT(VD_AUTH_LINK) |                   \
@@ -425,6 +432,22 @@ add_value(struct parser *P, uint8_t kind, const char *key, const char *v,
 			return false;
 		}
 		break;
+	case C_SHA256: {
+		uint8_t raw[VD_SHA256_LEN];
+
+		if (!vd_sha256_parse(v, n, raw)) {
+			vd__parse_fail(P, col0, -EINVAL,
+			    "%sexpected 64 hexadecimal digits after %s=, got "
+			    "%s",
+			    what, key, w);
+			return false;
+		}
+		if (add_str(P, (const char *)raw, VD_SHA256_LEN, &val.off) !=
+		    0)
+			goto nomem;
+		val.len = VD_SHA256_LEN;
+		break;
+	}
 	case C_CDHASH: {
 		uint8_t raw[20];
 
@@ -488,6 +511,38 @@ add_value(struct parser *P, uint8_t kind, const char *key, const char *v,
 nomem:
 	vd__parse_fail(P, SIZE_MAX, -ENOMEM, "out of memory");
 	return false;
+}
+
+static int
+cmp_digest(const void *a, const void *b)
+{
+	return memcmp(a, b, VD_SHA256_LEN);
+}
+
+/*
+ * A sha256= condition's values in ascending order, each once, so the
+ * evaluator finds a digest among a trust set's thousands by bisection.
+ * Its values' bytes lie one after the other in strs (add_value appended
+ * them in turn), so the block is sorted in place.
+ */
+static void
+sort_digests(struct parser *P, struct cond *c)
+{
+	unsigned char *base;
+	uint32_t i, n = 0;
+
+	if (c->nval < 2)
+		return;
+	base = (unsigned char *)P->strs + P->vals[c->val0].off;
+	qsort(base, c->nval, VD_SHA256_LEN, cmp_digest);
+	for (i = 0; i < c->nval; i++)
+		if (n == 0 ||
+		    memcmp(base + (size_t)(n - 1) * VD_SHA256_LEN,
+		        base + (size_t)i * VD_SHA256_LEN, VD_SHA256_LEN) != 0)
+			memmove(base + (size_t)n++ * VD_SHA256_LEN,
+			    base + (size_t)i * VD_SHA256_LEN, VD_SHA256_LEN);
+	c->nval = n;
+	P->nvals = c->val0 + n;
 }
 
 /* Parses one key=value word into a condition of the rule being built. */
@@ -571,6 +626,18 @@ parse_cond(
 		    d->key);
 		return false;
 	}
+	if (d->kind == C_SHA256 && (types & ~DIGEST_TYPES) != 0) {
+		vd__parse_fail(P, start, -EINVAL,
+		    "sha256= applies only to open, exec and access rules: only "
+		    "they have a file to read");
+		return false;
+	}
+	if (d->kind == C_SHA256 && !(P->can & VD_POLICY_CAN_SHA256)) {
+		vd__parse_fail(P, start, -EINVAL,
+		    "this backend cannot enforce sha256=: its events cannot "
+		    "be enriched with the file's digest");
+		return false;
+	}
 	vstart = start + klen + 1;
 	if (!decode_value(P, vstart, n - klen - 1, &is_set))
 		return false;
@@ -615,6 +682,8 @@ parse_cond(
 		return false;
 	}
 	c.nval = (uint32_t)(P->nvals - c.val0);
+	if (c.kind == C_SHA256)
+		sort_digests(P, &c);
 	if (vd__grow(&P->conds, &P->cconds, P->nconds + 1, sizeof(*P->conds)) !=
 	    0) {
 		vd__parse_fail(P, SIZE_MAX, -ENOMEM, "out of memory");
@@ -896,6 +965,144 @@ parse_rule(struct parser *P, size_t start, size_t n)
 	return true;
 }
 
+/* Adds one member (its text) to the set being built. */
+static bool
+add_member(struct parser *P, struct pset *set, const char *s, size_t n)
+{
+	struct val m;
+
+	if (add_str(P, s, n, &m.off) != 0 ||
+	    vd__grow(&P->setvals, &P->csetvals, P->nsetvals + 1,
+	        sizeof(*P->setvals)) != 0) {
+		vd__parse_fail(P, SIZE_MAX, -ENOMEM, "out of memory");
+		return false;
+	}
+	m.len = (uint32_t)n;
+	P->setvals[P->nsetvals++] = m;
+	set->nval++;
+	return true;
+}
+
+/*
+ * The lines of a digest file, as sha256sum(1) writes them: 64 hex digits,
+ * a blank and a space or "*" (binary mode), the file's name; a name with a
+ * newline or backslash is written with a "\" before the digits.  Blank
+ * lines and "#" comments are skipped.  Each digest is a member; errors
+ * point at the digest file's own line and column.
+ */
+static bool
+parse_digests(struct parser *P, struct pset *set, const char *text,
+    size_t len)
+{
+	size_t off = 0, e, k;
+	char w[80];
+
+	P->lineno = 0;
+	while (off < len) {
+		const char *nl = memchr(text + off, '\n', len - off);
+
+		e = nl ? (size_t)(nl - text) : len;
+		P->lineno++;
+		P->line = text + off;
+		P->len = e - off;
+		off = e + 1;
+		k = 0;
+		if (P->len > 0 && P->line[0] == '\\')
+			k = 1;
+		if (P->len == 0 || P->line[0] == '#')
+			continue;
+		if (P->len < k + 66 || !is_ws(P->line[k + 64]) ||
+		    (P->line[k + 65] != ' ' && P->line[k + 65] != '*')) {
+			size_t n = P->len - k < 64 ? P->len - k : 64;
+
+			vd__parse_fail(P, k, -EINVAL,
+			    "expected 64 hexadecimal digits, a blank and a "
+			    "file name (as sha256sum writes them), got %s",
+			    shown(P->line + k, n, w, sizeof(w)));
+			return false;
+		}
+		{
+			uint8_t raw[VD_SHA256_LEN];
+
+			if (!vd_sha256_parse(P->line + k, 64, raw)) {
+				vd__parse_fail(P, k, -EINVAL,
+				    "expected 64 hexadecimal digits, got %s",
+				    shown(P->line + k, 64, w, sizeof(w)));
+				return false;
+			}
+		}
+		if (!add_member(P, set, P->line + k, 64))
+			return false;
+	}
+	return true;
+}
+
+/* %name = file:PATH — the members are the digests of a sha256sum file. */
+static bool
+parse_digest_file(struct parser *P, struct pset *set)
+{
+	const char *file = P->file, *line = P->line;
+	int lineno = P->lineno;
+	size_t len = P->len, vcol = P->pos, ws, wn;
+	char path[PATH_MAX], why[128], w[80], *text = NULL;
+	size_t tlen = 0;
+	bool is_set, ok;
+	int rc;
+
+	P->pos += 5;
+	if (at_end(P)) {
+		vd__parse_fail(P, P->pos, -EINVAL,
+		    "expected a file name after \"file:\", got end of line");
+		return false;
+	}
+	ws = P->pos;
+	if (P->line[ws] == '"') {
+		if (!decode_quoted(P, ws, &P->pos))
+			return false;
+	} else {
+		for (wn = 0; ws + wn < P->len && !is_ws(P->line[ws + wn]); wn++)
+			;
+		if (!decode_value(P, ws, wn, &is_set))
+			return false;
+		P->pos = ws + wn;
+	}
+	if (!at_end(P)) {
+		if (!next_word(P, &ws, &wn))
+			return false;
+		vd__parse_fail(P, ws, -EINVAL,
+		    "expected end of line after the file name, got %s",
+		    shown(P->line + ws, wn, w, sizeof(w)));
+		return false;
+	}
+	P->buf[P->buflen] = '\0';
+	if (P->buflen == 0 ||
+	    (size_t)snprintf(path, sizeof(path), "%s%s%s",
+	        P->buf[0] == '/' ? "" : P->dir, P->buf[0] == '/' ? "" : "/",
+	        P->buf) >= sizeof(path)) {
+		vd__parse_fail(P, vcol, -EINVAL,
+		    "file: expected a file name of at most %d bytes", PATH_MAX);
+		return false;
+	}
+	rc = vd_file_read(
+	    path, DIGEST_FILE_MAX_BYTES, &text, &tlen, why, sizeof(why));
+	if (rc != 0) {
+		vd__parse_fail(P, vcol, read_error(rc),
+		    "cannot read digest file \"%s\": %s", path, why);
+		return false;
+	}
+	/* Errors inside name the digest file's line; the policy's line
+	 * comes back after. */
+	P->file = path;
+	ok = parse_digests(P, set, text, tlen);
+	free(text);
+	if (!ok) {
+		/* P->err holds the digest file's name already. */
+		return false;
+	}
+	P->file = file, P->line = line, P->lineno = lineno, P->len = len;
+	return true;
+}
+
 /* %name = member, member, ... */
 static bool
 parse_set(struct parser *P, size_t start)
@@ -932,8 +1139,13 @@ parse_set(struct parser *P, size_t start)
 		goto nomem;
 	set.name_len = (uint32_t)(i - start - 1);
 	set.val0 = (uint32_t)P->nsetvals;
+	skip_ws(P);
+	if (P->len - P->pos >= 5 && memcmp(P->line + P->pos, "file:", 5) == 0) {
+		if (!parse_digest_file(P, &set))
+			return false;
+		goto done;
+	}
 	for (;;) {
-		struct val m;
 		size_t ms;
 
 		if (at_end(P)) {
@@ -965,13 +1177,8 @@ parse_set(struct parser *P, size_t start)
 			    "a set member cannot name a set; list the members");
 			return false;
 		}
-		if (add_str(P, P->buf, P->buflen, &m.off) != 0 ||
-		    vd__grow(&P->setvals, &P->csetvals, P->nsetvals + 1,
-		        sizeof(*P->setvals)) != 0)
-			goto nomem;
-		m.len = (uint32_t)P->buflen;
-		P->setvals[P->nsetvals++] = m;
-		set.nval++;
+		if (!add_member(P, &set, P->buf, P->buflen))
+			return false;
 		if (at_end(P))
 			break;
 		if (P->line[P->pos] != ',') {
@@ -987,6 +1194,7 @@ parse_set(struct parser *P, size_t start)
 		}
 		P->pos++;
 	}
+done:
 	if (vd__grow(&P->sets, &P->csets, P->nsets + 1, sizeof(*P->sets)) != 0)
 		goto nomem;
 	P->sets[P->nsets++] = set;

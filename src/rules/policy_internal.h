@@ -22,6 +22,9 @@
 #define INCLUDE_DEPTH  8
 /* Bytes of a policy: its file and the files it includes, together. */
 #define FILE_MAX_BYTES (16 * VD_FILE_MIB)
+/* Bytes of one digest file (%set = file:...), apart from the above: a
+ * package manager's trust set holds a line per packaged file. */
+#define DIGEST_FILE_MAX_BYTES (256 * VD_FILE_MIB)
 #define NTYPES         VD_AUTH_TYPE_COUNT
 
 enum cond_kind {
@@ -46,6 +49,8 @@ enum cond_kind {
 	C_XSIGNING_ID,
 	C_XPLATFORM,
 	C_XCDHASH,
+	/* the SHA-256 of the file opened or run (an enricher reads it) */
+	C_SHA256,
 };
 
 /* Conditions on the object: the same whoever opens it. */
@@ -54,7 +59,8 @@ cond_is_object(uint8_t kind)
 {
 	return kind == C_PATH || kind == C_PREFIX || kind == C_SUFFIX ||
 	    kind == C_TARGET || kind == C_TARGET_PREFIX || kind == C_XTEAM_ID ||
-	    kind == C_XSIGNING_ID || kind == C_XPLATFORM || kind == C_XCDHASH;
+	    kind == C_XSIGNING_ID || kind == C_XPLATFORM || kind == C_XCDHASH ||
+	    kind == C_SHA256;
 }
 
 /* The subject condition whose values an exec target's condition takes. */

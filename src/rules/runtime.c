@@ -313,6 +313,10 @@ evaluate(void *ctx, unsigned worker, const struct vd_event *ev,
 	 * published to the reclaimer. */
 	VD_TSAN_RELEASE(&s->record);
 	ck_epoch_end(&s->record, NULL);
+	/* Not decided yet: deferred for the file's digest, and evaluated
+	 * again (and counted, and cached) once it has one. */
+	if (out->needs != 0)
+		return;
 	add(&s->evaluations);
 	add(rule != 0 ? &s->matched : &s->defaulted);
 	if (truncated)

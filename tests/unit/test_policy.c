@@ -6,6 +6,7 @@
  * reference evaluator.
  */
 #include <dirent.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,13 +18,15 @@
 
 #include <verdict/policy.h>
 
+#include "util/sha256.h"
 #include "util/splitmix.h"
 
 #ifndef VD_TEST_DATA
 #define VD_TEST_DATA "tests/data"
 #endif
 
-#define CAN_ALL (VD_POLICY_CAN_ACCESS | VD_POLICY_CAN_TEAM_ID)
+#define CAN_ALL                                                                \
+	(VD_POLICY_CAN_ACCESS | VD_POLICY_CAN_TEAM_ID | VD_POLICY_CAN_SHA256)
 
 static struct vd_policy *
 compile_can(
@@ -658,8 +661,8 @@ Test(policy, includes)
 	cr_assert_str_eq(got,
 	    "20-b.rules:2:17: expected an object condition (path=, prefix=, "
 	    "suffix=, access=, target=, target_prefix=, target_team_id=, "
-	    "target_signing_id=, target_platform=, target_cdhash=) or "
-	    "\"all\", got "
+	    "target_signing_id=, target_platform=, target_cdhash=, sha256=) "
+	    "or \"all\", got "
 	    "\"pth=/x\"");
 
 	/* A loop is refused. */
@@ -1486,4 +1489,232 @@ Test(policy, explain_queries_are_checked_word_by_word)
 	cr_assert_str_eq(ev->exec_sig.team_id, "T1");
 	cr_assert(ev->exec_sig.platform_binary);
 	free(ev);
+}
+
+/* ---- content identity: sha256= and digest files ------------------------ */
+
+#define DIGEST_A                                                               \
+	"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+#define DIGEST_B                                                               \
+	"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+static void
+give_digest(struct vd_event *ev, const char *hex)
+{
+	cr_assert(vd_sha256_parse(hex, strlen(hex), ev->sha256));
+	ev->have |= VD_NEED_DIGEST;
+}
+
+/* A rule with sha256= defers an event without a digest; the rules before
+ * it decide without one; with the digest it decides like any rule. */
+Test(policy, sha256_rules_ask_for_the_digest_only_when_they_would_decide)
+{
+	struct vd_policy *pol = must("allow exec exe=/bin/trusted : all\n"
+	                             "deny exec all : sha256=" DIGEST_A "\n"
+	                             "deny open all : sha256=" DIGEST_B "\n"
+	                             "allow open all : prefix=/srv/\n");
+	struct vd_event *ev = ev_new(VD_AUTH_EXEC, "/bin/sh", "/tmp/x");
+	struct vd_decision d;
+
+	memset(&d, 0, sizeof(d));
+	cr_assert_eq(eval(pol, ev, &d, NULL), 0);
+	cr_assert_eq(d.needs, VD_NEED_DIGEST, "no digest: deferred");
+	cr_assert_eq(d.cache, false);
+	give_digest(ev, DIGEST_A);
+	memset(&d, 0, sizeof(d));
+	cr_assert_eq(eval(pol, ev, &d, NULL), 2);
+	cr_assert_eq(d.needs, 0);
+	cr_assert_eq(d.verdict, VD_DENY);
+	give_digest(ev, DIGEST_B);
+	memset(&d, 0, sizeof(d));
+	cr_assert_eq(eval(pol, ev, &d, NULL), 0, "another digest: default");
+	cr_assert_eq(d.needs, 0);
+	cr_assert_eq(d.verdict, 7, "the preset stays");
+	free(ev);
+
+	/* Rule 1 decides before the digest rule: no waiting. */
+	ev = ev_new(VD_AUTH_EXEC, "/bin/trusted", "/tmp/x");
+	memset(&d, 0, sizeof(d));
+	cr_assert_eq(eval(pol, ev, &d, NULL), 1);
+	cr_assert_eq(d.needs, 0);
+	free(ev);
+
+	/* open: the digest rule comes first for every path. */
+	ev = ev_new(VD_AUTH_OPEN, "/bin/sh", "/srv/a");
+	memset(&d, 0, sizeof(d));
+	eval(pol, ev, &d, NULL);
+	cr_assert_eq(d.needs, VD_NEED_DIGEST);
+	give_digest(ev, DIGEST_A);
+	memset(&d, 0, sizeof(d));
+	cr_assert_eq(eval(pol, ev, &d, NULL), 4);
+	cr_assert_eq(d.verdict, VD_ALLOW);
+	free(ev);
+	vd_policy_free(pol);
+}
+
+/* Thousands of digests from a digest file: each found by bisection,
+ * others not; duplicates and either case are one value. */
+Test(policy, sha256_sets_find_every_member)
+{
+	char dir[] = "/tmp/test_policy.XXXXXX", path[600], hex[VD_SHA256_HEX];
+	const size_t n = 3000;
+	uint8_t(*ds)[VD_SHA256_LEN] = malloc(n * VD_SHA256_LEN);
+	struct vd_event *ev = ev_new(VD_AUTH_EXEC, "/bin/sh", "/tmp/x");
+	struct vd_policy_error err;
+	struct vd_policy *pol;
+	struct vd_decision d;
+	uint64_t sm = 42;
+	size_t i, k;
+	FILE *f;
+	int rc;
+
+	cr_assert_not_null(ds);
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/bad.sha256", dir);
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	for (i = 0; i < n; i++) {
+		for (k = 0; k < VD_SHA256_LEN; k++)
+			ds[i][k] = (uint8_t)vd_splitmix64(&sm);
+		vd_sha256_hex(ds[i], hex);
+		if (i % 2)
+			for (k = 0; hex[k]; k++)
+				hex[k] = (char)toupper((unsigned char)hex[k]);
+		fprintf(f, "%s  /bin/f%zu\n", hex, i);
+		if (i % 100 == 99)
+			fprintf(f, "%s  /bin/again%zu\n", hex, i);
+	}
+	fclose(f);
+	write_file(dir, "p.rules",
+	    "%bad = file:bad.sha256\ndeny exec all : sha256=%bad\n");
+	snprintf(path, sizeof(path), "%s/p.rules", dir);
+	pol = vd_policy_load(path, CAN_ALL, &err, &rc);
+	cr_assert_not_null(
+	    pol, "%s:%d:%d: %s", err.file, err.line, err.column, err.msg);
+	for (i = 0; i < n; i++) {
+		memcpy(ev->sha256, ds[i], VD_SHA256_LEN);
+		ev->have = VD_NEED_DIGEST;
+		memset(&d, 0, sizeof(d));
+		cr_assert_eq(eval(pol, ev, &d, NULL), 1, "member %zu", i);
+		ev->sha256[31] ^= 1;
+		cr_assert_eq(eval(pol, ev, &d, NULL), 0, "not member %zu", i);
+	}
+	free(ev);
+	free(ds);
+	vd_policy_free(pol);
+	rm_tree(dir);
+}
+
+Test(policy, sha256_is_refused_where_it_cannot_hold)
+{
+	must_fail("deny rename all : sha256=" DIGEST_A "\n", CAN_ALL,
+	    "test.rules:1:19: sha256= applies only to open, exec and access "
+	    "rules: only they have a file to read");
+	must_fail("deny exec all : sha256=" DIGEST_A "\n",
+	    VD_POLICY_CAN_ACCESS | VD_POLICY_CAN_TEAM_ID,
+	    "test.rules:1:17: this backend cannot enforce sha256=: its events "
+	    "cannot be enriched with the file's digest");
+	must_fail("deny exec all : sha256=abc\n", CAN_ALL,
+	    "test.rules:1:24: expected 64 hexadecimal digits after sha256=, "
+	    "got \"abc\"");
+	must_fail("deny exec uid=1 : sha256=%x\n", CAN_ALL,
+	    "test.rules:1:26: undefined set %x (a set must be defined before "
+	    "use)");
+}
+
+/* %set = file:NAME reads a sha256sum file next to the policy; its errors
+ * name the digest file's line and column. */
+Test(policy, digest_files_are_read_as_sha256sum_writes_them)
+{
+	char dir[] = "/tmp/test_policy.XXXXXX", top[600];
+	struct vd_policy_error err;
+	struct vd_policy *pol;
+	struct vd_event *ev = ev_new(VD_AUTH_EXEC, "/bin/sh", "/tmp/x");
+	struct vd_decision d;
+	char got[600];
+	int rc;
+
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(top, sizeof(top), "%s/p.rules", dir);
+	write_file(dir, "trusted.sha256",
+	    "# made by sha256sum\n" DIGEST_A "  /usr/bin/a\n"
+	    "\n" DIGEST_B " */usr/bin/b (binary mode)\n"
+	    "\\" DIGEST_A "  /usr/bin/new\\nline\n");
+	write_file(dir, "p.rules",
+	    "%trusted = file:trusted.sha256\n"
+	    "allow exec all : sha256=%trusted\n"
+	    "deny exec all : all\n");
+	pol = vd_policy_load(top, CAN_ALL, &err, &rc);
+	cr_assert_not_null(
+	    pol, "%s:%d:%d: %s", err.file, err.line, err.column, err.msg);
+	give_digest(ev, DIGEST_B);
+	memset(&d, 0, sizeof(d));
+	cr_assert_eq(eval(pol, ev, &d, NULL), 1);
+	ev->sha256[0] ^= 0xff;
+	cr_assert_eq(eval(pol, ev, &d, NULL), 2);
+	cr_assert_eq(d.verdict, VD_DENY);
+	vd_policy_free(pol);
+
+	/* A bad digest: the digest file's line and column. */
+	write_file(dir, "trusted.sha256",
+	    DIGEST_A "  /usr/bin/a\n"
+	             "0123456789abcdefXX23456789abcdef0123456789abcdef"
+	             "0123456789abcdef  /usr/bin/c\n");
+	cr_assert_null(vd_policy_load(top, CAN_ALL, &err, &rc));
+	cr_assert_eq(rc, -EINVAL);
+	fmt_err(&err, got, sizeof(got));
+	cr_assert_str_eq(got,
+	    "trusted.sha256:2:1: expected 64 hexadecimal digits, got "
+	    "\"0123456789abcdefXX23456789abcdef0123456789abcdef0123456789abcdef"
+	    "\"");
+	write_file(dir, "trusted.sha256", "hello world\n");
+	cr_assert_null(vd_policy_load(top, CAN_ALL, &err, &rc));
+	fmt_err(&err, got, sizeof(got));
+	cr_assert_str_eq(got,
+	    "trusted.sha256:1:1: expected 64 hexadecimal digits, a blank and "
+	    "a file name (as sha256sum writes them), got \"hello world\"");
+	/* A missing file: the policy's line. */
+	write_file(dir, "p.rules", "%t = file:nope.sha256\n");
+	cr_assert_null(vd_policy_load(top, CAN_ALL, &err, &rc));
+	fmt_err(&err, got, sizeof(got));
+	cr_assert(
+	    strncmp(got, "p.rules:1:6: cannot read digest file \"", 38) == 0,
+	    "%s", got);
+	free(ev);
+	rm_tree(dir);
+}
+
+static void
+last_step(void *ctx, const struct vd_policy_step *s)
+{
+	*(int *)ctx = s->result;
+}
+
+/* explain: with sha256= in the query it decides; without, it says the
+ * rule needs the digest. */
+Test(policy, explain_says_when_a_rule_needs_the_digest)
+{
+	struct vd_policy *pol = must("deny exec all : sha256=" DIGEST_A "\n");
+	struct vd_event ev;
+	struct vd_decision d;
+	char err[200];
+	int last = -1;
+
+	memset(&ev, 0, sizeof(ev));
+	cr_assert_eq(vd_policy_query_parse(
+	                 "exec exe=/bin/sh path=/tmp/x", &ev, err, sizeof(err)),
+	    0, "%s", err);
+	memset(&d, 0, sizeof(d));
+	vd_policy_explain(pol, &ev, &d, last_step, &last);
+	cr_assert_eq(last, VD_STEP_NEEDS);
+	cr_assert_eq(d.needs, VD_NEED_DIGEST);
+	memset(&ev, 0, sizeof(ev));
+	cr_assert_eq(vd_policy_query_parse("exec path=/tmp/x sha256=" DIGEST_A,
+	                 &ev, err, sizeof(err)),
+	    0, "%s", err);
+	memset(&d, 0, sizeof(d));
+	cr_assert_eq(vd_policy_explain(pol, &ev, &d, last_step, &last), 1);
+	cr_assert_eq(last, VD_STEP_MATCH);
+	cr_assert_eq(d.verdict, VD_DENY);
+	vd_policy_free(pol);
 }
