@@ -11,6 +11,7 @@
 
 #include <verdict/backend.h>
 #include <verdict/counters.h>
+#include <verdict/digest.h>
 #include <verdict/event.h>
 #include <verdict/pipeline.h>
 #include <verdict/policy.h>
