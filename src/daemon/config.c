@@ -114,6 +114,15 @@ static const struct vd_key conf_keys[] = {
 	    .flags = VD_KEY_LIVE),
 	VD_KEY("log", "queue", VD_KEY_UINT, CONF(log_queue), .min = 2,
 	    .max = 1048576, .what = "a power of two", .flags = VD_KEY_POW2),
+	VD_KEY("digest", "threads", VD_KEY_UINT, CONF(enrich_threads),
+	    .min = 0, .max = VD_ENRICH_MAX),
+	VD_KEY("digest", "max_mib", VD_KEY_UINT, CONF(digest_max_mib),
+	    .min = 1, .max = 1048576, .what = "a size in MiB"),
+	VD_KEY("digest", "cache", VD_KEY_UINT, CONF(digest_cache), .min = 4,
+	    .max = 1048576, .what = "a power of two", .flags = VD_KEY_POW2),
+	VD_KEY("test", "digest_delay_ms_per_mib", VD_KEY_DURATION,
+	    CONF(digest_delay_ns), .scale = 1000000, .max = 10000,
+	    .what = "a number of milliseconds"),
 	VD_KEY("control", "socket", VD_KEY_STRING, CONF(control_socket),
 	    .what = "a file name"),
 	VD_KEY("sim", "scenario", VD_KEY_STRING, CONF(sim.scenario),
@@ -431,6 +440,9 @@ vd_conf_init(struct vd_conf *c)
 	    VD_CTL_DEFAULT_PATH);
 	snprintf(c->log_decisions, sizeof(c->log_decisions), "off");
 	c->log_queue = 4096;
+	c->enrich_threads = 1;
+	c->digest_max_mib = 256;
+	c->digest_cache = 4096;
 }
 
 int

@@ -103,6 +103,13 @@ struct vd_conf {
 	char log_decisions[VD_CONF_PATH_MAX];
 	bool log_allows;
 	uint32_t log_queue;
+	/* [digest]: sha256= rules (verdict/digest.h): the enrichment
+	 * threads, the size cap, the cache's entries, and a test hook (a
+	 * slow disk, per MiB read). */
+	uint32_t enrich_threads;
+	uint64_t digest_max_mib;
+	uint32_t digest_cache;
+	uint64_t digest_delay_ns;
 };
 
 /* Built-in defaults: vd_config_init(VD_PROFILE_FANOTIFY) plus ours; the

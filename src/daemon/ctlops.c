@@ -230,6 +230,11 @@ daemon_counters(
 		};
 		emit_selected(g, lc, sizeof(lc) / sizeof(lc[0]), names, n);
 	}
+	if (d->digest != NULL) {
+		struct sel sl = { g, names, n };
+
+		vd_digest_counters(d->digest, emit_one, &sl);
+	}
 	if (d->b.counters != NULL) {
 		struct sel sl = { g, names, n };
 

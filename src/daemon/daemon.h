@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include <verdict/backend.h>
+#include <verdict/digest.h>
 #include <verdict/pipeline.h>
 #include <verdict/policy.h>
 #include <verdict/stats.h>
@@ -72,6 +73,7 @@ struct daemon {
 	bool have_backend;
 	struct vd_policy_runtime *rt; /* NULL: the backend's own logic */
 	struct vd_declog *log;        /* NULL: no decision log */
+	struct vd_digest *digest;     /* NULL: no sha256= rules possible */
 	struct vd_hooks *hooks;       /* NULL: no [test] hooks */
 	struct vd_pipeline *p;
 	int stop_signal; /* what ended the run, 0: the backend's end */

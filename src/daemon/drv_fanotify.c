@@ -215,7 +215,9 @@ drv_report(void *bctx, const struct vd_run_info *ri)
 
 const struct vd_driver vd_driver_fanotify = {
 	.name = "fanotify",
-	.policy_can = 0, /* no access mode, no code-signing identity */
+	/* No access mode, no code-signing identity; digests, through the
+	 * event's descriptor. */
+	.policy_can = VD_POLICY_CAN_SHA256,
 	.poll_ms = 1000,
 	.pipeline_config = drv_pipeline_config,
 	.create = drv_create,

@@ -283,6 +283,33 @@ evaluator(struct daemon *d, struct vd_evaluator *eval, unsigned workers)
 	return 0;
 }
 
+/*
+ * sha256= rules: a backend whose events can carry a file's digest gets the
+ * enrichment threads and the digest reader (verdict/digest.h); others
+ * none, and refuse such rules at load.  0, or an exit status.
+ */
+static int
+digests(struct daemon *d, struct vd_config *pc)
+{
+	struct vd_digest_config dc;
+	int rc;
+
+	pc->enrich_threads = 0;
+	if (!(d->drv->policy_can & VD_POLICY_CAN_SHA256) ||
+	    d->conf.enrich_threads == 0)
+		return 0;
+	vd_digest_config_init(&dc);
+	dc.max_bytes = d->conf.digest_max_mib << 20;
+	dc.cache = d->conf.digest_cache;
+	dc.delay_ns_per_mib = d->conf.digest_delay_ns;
+	if ((d->digest = vd_digest_create(&dc, &rc)) == NULL) {
+		vd_log_errx("digest: %s", strerror(-rc));
+		return rc == -EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
+	}
+	pc->enrich_threads = d->conf.enrich_threads;
+	return 0;
+}
+
 int
 vd_daemon_run(struct daemon *d)
 {
@@ -308,10 +335,13 @@ vd_daemon_run(struct daemon *d)
 		return rc == -EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
 	}
 	d->have_backend = true;
-	/* One evaluator slot per worker, and one for an inline runner. */
+	if ((status = digests(d, &pc)) != 0)
+		goto out;
+	/* One evaluator slot per worker, one for an inline runner, one per
+	 * enrichment thread. */
 	if ((status = evaluator(d, &eval,
 	         (pc.workers != 0 ? pc.workers : vd_config_default_workers()) +
-	             (pc.inline_runner ? 1 : 0))) != 0)
+	             (pc.inline_runner ? 1 : 0) + pc.enrich_threads)) != 0)
 		goto out;
 	status = EXIT_RUNTIME;
 	if (signals_init(&blocked, &old) != 0)
@@ -337,6 +367,9 @@ vd_daemon_run(struct daemon *d)
 		}
 		vd_pipeline_set_observer(d->p, vd_declog_observe, d->log);
 	}
+	if (d->digest != NULL)
+		vd_pipeline_set_enricher(d->p,
+		    &(struct vd_enricher){ vd_digest_enrich, d->digest });
 	if ((rc = vd_pipeline_start(d->p)) != 0) {
 		vd_log_errx("cannot start the pipeline: %s", strerror(-rc));
 		goto out;
@@ -404,9 +437,11 @@ out:
 	free(st);
 	vd_pipeline_destroy(d->p);
 	d->p = NULL;
-	/* After the pipeline: no answer is left to log. */
+	/* After the pipeline: no answer is left to log, no file to hash. */
 	vd_declog_close(d->log);
 	d->log = NULL;
+	vd_digest_destroy(d->digest);
+	d->digest = NULL;
 	if (d->have_backend && d->b.destroy != NULL)
 		d->b.destroy(d->b.ctx);
 	d->have_backend = false;

@@ -939,7 +939,9 @@ vd_fan_backend(struct vd_fan *fan, struct vd_backend *out)
 		.ops = &fan_ops,
 		.ops_ctx = fan,
 		.ctx = fan,
-		.policy_can = 0, /* no access mode, no code signing */
+		/* No access mode, no code signing; digests through the
+		 * event's descriptor (verdict/digest.h). */
+		.policy_can = VD_POLICY_CAN_SHA256,
 		.start = b_start,
 		.state = b_state,
 		.quiesce = b_quiesce,
