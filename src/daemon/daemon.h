@@ -73,7 +73,8 @@ struct daemon {
 	bool have_backend;
 	struct vd_policy_runtime *rt; /* NULL: the backend's own logic */
 	struct vd_declog *log;        /* NULL: no decision log */
-	struct vd_digest *digest;     /* NULL: no sha256= rules possible */
+	struct vd_digest *digest;     /* the file-digest reader, or NULL */
+	struct vd_enricher enricher;  /* enrich NULL: no sha256= rules */
 	struct vd_hooks *hooks;       /* NULL: no [test] hooks */
 	struct vd_pipeline *p;
 	int stop_signal; /* what ended the run, 0: the backend's end */

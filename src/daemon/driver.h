@@ -60,6 +60,10 @@ struct vd_driver {
 	 * service manager; NULL: no log line. */
 	void (*describe)(void *bctx, const struct vd_conf *c,
 	    const struct vd_pipeline *p, char *buf, size_t bufsz);
+	/* sha256= rules: the backend's own enricher (the simulator's files
+	 * have no content to read); NULL: the file-digest reader,
+	 * verdict/digest.h.  Only with VD_POLICY_CAN_SHA256. */
+	void (*enricher)(void *bctx, struct vd_enricher *out);
 	/* -n: warns about what the policy asks that this backend will never
 	 * see; returns how many warnings.  May be NULL. */
 	unsigned (*check)(const struct vd_conf *c, const struct vd_policy *pol);

@@ -78,7 +78,10 @@ drv_report(void *bctx, const struct vd_run_info *ri)
 
 const struct vd_driver vd_driver_es = {
 	.name = "es",
-	.policy_can = VD_POLICY_CAN_ACCESS | VD_POLICY_CAN_TEAM_ID,
+	/* Digests by path, checked against the message's dev and ino
+	 * (verdict/digest.h). */
+	.policy_can = VD_POLICY_CAN_ACCESS | VD_POLICY_CAN_TEAM_ID |
+	    VD_POLICY_CAN_SHA256,
 	.poll_ms = 1000,
 	.pipeline_config = drv_pipeline_config,
 	.create = drv_create,

@@ -145,6 +145,14 @@ vd_report_tables(const struct vd_stats *st)
 	       ", cancelled %" PRIu64 ", lateness max %.1f us\n",
 	    st->timer.armed, st->timer.fired, st->timer.lost,
 	    st->timer.cancelled, (double)st->timer.lateness_max_ns / 1000.0);
+	if (st->enrich.requested + st->enrich.full + st->enrich.unavailable !=
+	    0)
+		printf("deferred: %" PRIu64 " (answered %" PRIu64
+		       ", late %" PRIu64 ", failed %" PRIu64
+		       "), queue full %" PRIu64 ", no enricher %" PRIu64 "\n",
+		    st->enrich.requested, st->enrich.answered,
+		    st->enrich.late, st->enrich.failed, st->enrich.full,
+		    st->enrich.unavailable);
 }
 
 void
@@ -176,6 +184,13 @@ vd_report_json_tables(const struct vd_stats *st)
 	       ",\"lateness_max_us\":%.1f}",
 	    st->timer.armed, st->timer.fired, st->timer.lost,
 	    st->timer.cancelled, (double)st->timer.lateness_max_ns / 1000.0);
+	printf(",\"enrich\":{\"threads\":%u,\"requested\":%" PRIu64
+	       ",\"answered\":%" PRIu64 ",\"late\":%" PRIu64
+	       ",\"failed\":%" PRIu64 ",\"full\":%" PRIu64
+	       ",\"undecided\":%" PRIu64 ",\"unavailable\":%" PRIu64 "}",
+	    st->enrich.threads, st->enrich.requested, st->enrich.answered,
+	    st->enrich.late, st->enrich.failed, st->enrich.full,
+	    st->enrich.undecided, st->enrich.unavailable);
 }
 
 void

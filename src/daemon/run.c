@@ -298,6 +298,11 @@ digests(struct daemon *d, struct vd_config *pc)
 	if (!(d->drv->policy_can & VD_POLICY_CAN_SHA256) ||
 	    d->conf.enrich_threads == 0)
 		return 0;
+	pc->enrich_threads = d->conf.enrich_threads;
+	if (d->drv->enricher != NULL) {
+		d->drv->enricher(d->b.ctx, &d->enricher);
+		return 0;
+	}
 	vd_digest_config_init(&dc);
 	dc.max_bytes = d->conf.digest_max_mib << 20;
 	dc.cache = d->conf.digest_cache;
@@ -306,7 +311,7 @@ digests(struct daemon *d, struct vd_config *pc)
 		vd_log_errx("digest: %s", strerror(-rc));
 		return rc == -EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
 	}
-	pc->enrich_threads = d->conf.enrich_threads;
+	d->enricher = (struct vd_enricher){ vd_digest_enrich, d->digest };
 	return 0;
 }
 
@@ -367,9 +372,8 @@ vd_daemon_run(struct daemon *d)
 		}
 		vd_pipeline_set_observer(d->p, vd_declog_observe, d->log);
 	}
-	if (d->digest != NULL)
-		vd_pipeline_set_enricher(d->p,
-		    &(struct vd_enricher){ vd_digest_enrich, d->digest });
+	if (d->enricher.enrich != NULL)
+		vd_pipeline_set_enricher(d->p, &d->enricher);
 	if ((rc = vd_pipeline_start(d->p)) != 0) {
 		vd_log_errx("cannot start the pipeline: %s", strerror(-rc));
 		goto out;

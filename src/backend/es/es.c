@@ -822,7 +822,10 @@ vd_es_backend(struct vd_es *es, struct vd_backend *out)
 		.ops = &es_ops,
 		.ops_ctx = es,
 		.ctx = es,
-		.policy_can = VD_POLICY_CAN_ACCESS | VD_POLICY_CAN_TEAM_ID,
+		/* sha256=: by path with the message's dev and ino
+		 * (verdict/digest.h), for a program that sets an enricher. */
+		.policy_can = VD_POLICY_CAN_ACCESS | VD_POLICY_CAN_TEAM_ID |
+		    VD_POLICY_CAN_SHA256,
 		.start = b_start,
 		.quiesce = b_quiesce,
 		.finish = b_finish,
