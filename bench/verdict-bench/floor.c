@@ -12,11 +12,11 @@
  * simulated kernel still charges it with is its own: delivery, the
  * bounded queue, the CPU it gets.
  */
-#include <EndpointSecurity/EndpointSecurity.h>
-
 #include "harness.h"
 
 #ifdef VD_HAVE_SIM
+#include <EndpointSecurity/EndpointSecurity.h>
+
 struct floor_client {
 	es_client_t *client;
 };
