@@ -2,7 +2,7 @@
  * ctl.h — what the files of verdictctl share: its options, the checked
  * replies and records it reads from verdictd (client.c), and the ways it
  * prints them (format.c).  verdictctl.c holds the command line, -w and the
- * commands.
+ * commands; trust.c the one command that needs no daemon, trust import.
  */
 #ifndef VD_CTL_CTL_H
 #define VD_CTL_CTL_H
@@ -34,6 +34,7 @@
 
 enum {
 	EXIT_NOTFOUND = 1, /* no such counter, or reload refused */
+	EXIT_IMPORT = 1,   /* trust import: nothing to import */
 	EXIT_USAGE = VD_CLI_EXIT_USAGE,
 	EXIT_NODAEMON = 3, /* no socket, or nothing listens on it */
 	EXIT_PERM = 4,     /* the socket is root-only */
@@ -115,6 +116,7 @@ bool parse_int64(const char *s, int64_t *out);
 bool split_tabs(char *line, char **f, size_t nf);
 double mono_now(void);
 int flush_stdout(void);
+int cmd_trust(int argc, char **argv);
 int get(const struct opts *o, struct recs *rs);
 int parse_args(int argc, char **argv, struct opts *o);
 int print_prom(const struct recs *rs);

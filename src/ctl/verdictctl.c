@@ -17,11 +17,17 @@
  * left of it.  The send needs no bound: a request is at most 4 KiB and
  * fits in an empty socket buffer.
  *
- * Exit status: 0 success, 1 no such counter or reload refused, 2 usage
- * error, 3 the daemon is not running, 4 permission denied on the socket,
- * 5 a protocol or I/O error (timeout, malformed reply, closed connection).
- * Functions below the option parsing that talk to the daemon print their
- * own message and return one of these, so main() only passes it on.
+ * "trust import" (trust.c) talks to no daemon: it reads the package
+ * manager's database and writes a trust set.  It is dispatched before the
+ * option parsing, since its options are its own; the global ones do not
+ * apply to it.
+ *
+ * Exit status: 0 success, 1 no such counter or reload refused (trust
+ * import: nothing to import), 2 usage error, 3 the daemon is not running,
+ * 4 permission denied on the socket, 5 a protocol or I/O error (timeout,
+ * malformed reply, closed connection; standard output).  Functions below
+ * the option parsing that talk to the daemon print their own message and
+ * return one of these, so main() only passes it on.
  */
 #include "ctl/ctl.h"
 
@@ -30,6 +36,10 @@ static volatile sig_atomic_t stop_requested;
 
 static const char name_rule[] =
     "1 to 127 of [a-z0-9_.], no dot first, last or twice in a row";
+
+/* "trust" after global options (main()): none of them applies to it. */
+static const char trust_first[] = "trust comes first: it takes none of -S, "
+                                  "-t, -a, -j, -n, -v, -w and --prometheus";
 
 static const char synopsis[] =
     "usage: verdictctl [-S socket] [-t seconds] [-njv] [--prometheus] -a\n"
@@ -40,6 +50,7 @@ static const char synopsis[] =
     "       verdictctl [-S socket] [-t seconds] [-nj] status\n"
     "       verdictctl [-S socket] [-t seconds] reload\n"
     "       verdictctl [-S socket] [-t seconds] explain query ...\n"
+    "       verdictctl trust import --dpkg | --rpm [--root DIR]\n"
     "       verdictctl -h | -V\n";
 
 static const struct option long_opts[] = {
@@ -85,10 +96,14 @@ usage(FILE *fp)
 		"  explain QUERY          which rule of the policy in force",
 		"                         decides an event, and why: QUERY as",
 		"                         verdictd --explain takes it",
+		"  trust import --dpkg | --rpm [--root DIR]",
+		"                         the SHA-256 digests of the packaged",
+		"                         files, as sha256sum prints them (no",
+		"                         daemon; verdictctl trust --help)",
 		"",
-		"Exit status: 0 success, 1 no such counter or reload refused,",
-		"2 usage error, 3 verdictd not running, 4 permission denied,",
-		"5 protocol or I/O error.",
+		"Exit status: 0 success, 1 no such counter, reload refused or",
+		"nothing to import, 2 usage error, 3 verdictd not running,",
+		"4 permission denied, 5 protocol or I/O error.",
 	};
 
 	fputs(synopsis, fp);
@@ -154,6 +169,52 @@ is_long(const char *arg, const char *name)
 	return n >= 1 && strchr(arg, '=') == NULL && strncmp(name, arg, n) == 0;
 }
 
+/*
+ * Whether the option word a (a '-' and more, not "--") takes the next
+ * argument as its own: -S, -t and their long forms, or a cluster ending
+ * with S or t.  *watch: it ends with -w, whose interval may follow.
+ */
+static bool
+takes_next(const char *a, bool *watch)
+{
+	size_t n = strlen(a);
+
+	*watch = false;
+	if (a[1] == '-') {
+		*watch = is_long(a, "watch");
+		return is_long(a, "socket") || is_long(a, "timeout");
+	}
+	/* A cluster: an option with an argument ends it. */
+	for (size_t k = 1; k < n; k++) {
+		if (a[k] == 'S' || a[k] == 't' || a[k] == 'w') {
+			*watch = k == n - 1 && a[k] == 'w';
+			return k == n - 1 && a[k] != 'w';
+		}
+	}
+	return false;
+}
+
+/* The index in argv of the command or first name, as getopt will find
+ * it; 0 when there is none. */
+static int
+first_operand(int argc, char **argv)
+{
+	bool watch;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (strcmp(a, "--") == 0)
+			return i + 1 < argc ? i + 1 : 0;
+		if (a[0] != '-' || a[1] == '\0')
+			return i;
+		if (takes_next(a, &watch) ||
+		    (watch && i + 1 < argc && is_number(argv[i + 1])))
+			i++;
+	}
+	return 0;
+}
+
 static void
 glue_free(char **av, int argc)
 {
@@ -186,7 +247,7 @@ glue_watch_arg(int argc, char **argv)
 	for (i = 0, o = 0; i < argc; i++) {
 		const char *a = argv[i];
 		size_t n = strlen(a);
-		bool takes_next = false, watch = false;
+		bool watch = false;
 
 		av[o++] = i == 0 ? prog : argv[i];
 		if (i == 0 || a[0] != '-' || n < 2)
@@ -196,21 +257,7 @@ glue_watch_arg(int argc, char **argv)
 				av[o++] = argv[i];
 			break;
 		}
-		if (a[1] == '-') {
-			watch = is_long(a, "watch");
-			takes_next =
-			    is_long(a, "socket") || is_long(a, "timeout");
-		} else {
-			/* A cluster: an option with an argument ends it. */
-			for (size_t k = 1; k < n; k++) {
-				if (a[k] == 'S' || a[k] == 't' || a[k] == 'w') {
-					takes_next = k == n - 1 && a[k] != 'w';
-					watch = k == n - 1 && a[k] == 'w';
-					break;
-				}
-			}
-		}
-		if (takes_next && i + 1 < argc) {
+		if (takes_next(a, &watch) && i + 1 < argc) {
 			av[o++] = argv[++i];
 		} else if (watch && i + 1 < argc && is_number(argv[i + 1])) {
 			const char *sep = a[1] == '-' ? "=" : "";
@@ -707,6 +754,14 @@ main(int argc, char **argv)
 
 	/* A closed pipe or socket is an error return, not a silent death. */
 	signal(SIGPIPE, SIG_IGN);
+
+	/* trust has options of its own, which getopt must not see here. */
+	if ((ex = first_operand(argc, argv)) > 0 &&
+	    strcmp(argv[ex], "trust") == 0) {
+		if (ex == 1)
+			return cmd_trust(argc - 1, argv + 1);
+		return vd_cli_usage_error(PROG, NULL, "%s", trust_first);
+	}
 
 	if ((av = glue_watch_arg(argc, argv)) == NULL) {
 		vd_cli_warnx(PROG, "out of memory");
