@@ -1446,6 +1446,53 @@ else
 	done
 fi
 
+# --- tr. an allow-list from the package manager ------------------------------
+# verdictctl trust import --dpkg (here of an image holding coreutils' list
+# and its /bin/true, through --root; its other files are missing) feeds
+# "allow exec all : sha256=%trusted" and "deny exec all : all": a copy of
+# a packaged program runs under any name, a modified copy or a program no
+# package installed does not.
+mkdir -p "$TMP/troot/var/lib/dpkg/info" "$TMP/troot/bin" "$W/tr"
+cp /var/lib/dpkg/info/coreutils.list "$TMP/troot/var/lib/dpkg/info/"
+cp /bin/true "$TMP/troot/bin/true"
+timeout -s KILL 120 "$VERDICTCTL" trust import --dpkg --root "$TMP/troot" \
+    >"$TMP/trusted.sha256" 2>"$TMP/trust.err"
+trc=$?
+if [ $trc -eq 0 ] &&
+    grep -q "^$(sha256sum /bin/true | cut -d' ' -f1)  /bin/true\$" \
+        "$TMP/trusted.sha256"; then
+	ok "trust import lists coreutils' programs with their digests"
+else
+	echo "# exit status $trc"
+	sed 's/^/# trust: /' "$TMP/trust.err" | tail -5
+	not_ok "trust import lists coreutils' programs with their digests"
+fi
+cp /bin/true "$W/tr/mine"
+cp /bin/true "$W/tr/changed"
+printf '\0' >>"$W/tr/changed"
+cp "$FANOPEN" "$W/tr/unpackaged"
+cat >"$TMP/tr.rules" <<EOF
+%trusted = file:$TMP/trusted.sha256
+allow exec all : sha256=%trusted
+deny exec all : all
+EOF
+if start_daemon tr --watch "$W/tr" --policy "$TMP/tr.rules"; then
+	opener tr1 -x "$W/tr/mine"
+	check "a copy of a packaged program runs under another name" \
+	    is_res "ok=1 eperm=0 other=0"
+	opener tr2 -x "$W/tr/changed"
+	check "a modified copy of it is denied" is_res "ok=0 eperm=1 other=0"
+	opener tr3 -x "$W/tr/unpackaged"
+	check "a program no package installed is denied" \
+	    is_res "ok=0 eperm=1 other=0"
+	stop_daemon
+else
+	sed 's/^/# verdictd: /' "$DERR"
+	for t in 1 2 3; do
+		not_ok "the package manager's allow-list (the daemon did not start)"
+	done
+fi
+
 # --- j. filesystem and mount marks on a private tmpfs ----------------------
 mkdir "$MNT"
 if mount -t tmpfs -o size=8m vdtest "$MNT" 2>"$TMP/mount.err"; then
