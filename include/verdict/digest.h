@@ -15,7 +15,9 @@
  * each case is counted, and the event gets its type's default.
  *
  * The cache is keyed by (dev, ino, ctime, mtime, size): a write to the
- * file moves its ctime, so a stale digest is never found again.
+ * file moves its ctime, so a stale digest is never found again; and a file
+ * the NOTIFY path saw written is forgotten (vd_digest_forget), for file
+ * systems whose times are too coarse to show every write.
  *
  * Threads: vd_digest_event, vd_digest_enrich and vd_digest_stats on any
  * thread, concurrently (the cache takes a mutex, held for a lookup or an
@@ -58,6 +60,14 @@ void vd_digest_destroy(struct vd_digest *d);
  */
 int vd_digest_event(struct vd_digest *d, struct vd_event *ev, int fd);
 
+/*
+ * Forgets the digest of the file ev names (target_dev, target_ino, when
+ * target_id): for vd_policy_runtime_on_write, on the notify thread, so a
+ * file written is hashed again even where its times are too coarse to
+ * change (counted as digest.cache.invalidations).
+ */
+void vd_digest_forget(void *ctx, const struct vd_event *ev);
+
 /* vd_enricher.enrich over vd_digest_event (ctx: the vd_digest), reading
  * through ev->handle.fd. */
 int vd_digest_enrich(void *ctx, struct vd_event *ev, uint32_t needs, bool late);
@@ -69,10 +79,11 @@ struct vd_digest_stats {
 	uint64_t cache_hits;   /* digests found in the cache */
 	uint64_t cache_misses; /* looked up and not found */
 	uint64_t cache_evictions;
-	uint64_t too_large;   /* over max_bytes */
-	uint64_t not_regular; /* FIFOs, devices, directories, links */
-	uint64_t changed;     /* moved while read, or not the event's file */
-	uint64_t errors;      /* open or read failed */
+	uint64_t cache_invalidations; /* dropped: the file was written */
+	uint64_t too_large;           /* over max_bytes */
+	uint64_t not_regular;         /* FIFOs, devices, directories, links */
+	uint64_t changed; /* moved while read, or not the event's file */
+	uint64_t errors;  /* open or read failed */
 };
 
 void vd_digest_stats(struct vd_digest *d, struct vd_digest_stats *out);

@@ -268,6 +268,15 @@ size_t vd_policy_runtime_cache_entries(const struct vd_policy_runtime *rt);
  * NOTIFY batches on. */
 struct vd_evaluator vd_policy_runtime_evaluator(struct vd_policy_runtime *rt);
 
+/*
+ * Also tells fn, on the notify thread, of each file written (NOTIFY_WRITE,
+ * or a close after a write, with target_id set), whose cached decisions
+ * it drops: for another cache keyed by the file (verdict/digest.h's).
+ * Set before the pipeline starts.
+ */
+void vd_policy_runtime_on_write(struct vd_policy_runtime *rt,
+    void (*fn)(void *ctx, const struct vd_event *ev), void *ctx);
+
 /* Publishes next (owned from now on); the previous snapshot is freed once
  * no evaluation can use it.  Returns the new generation. */
 uint64_t

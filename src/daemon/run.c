@@ -315,6 +315,14 @@ digests(struct daemon *d, struct vd_config *pc)
 	return 0;
 }
 
+/* A written file's digest goes with its cached decisions. */
+static void
+forget_written(struct daemon *d)
+{
+	if (d->digest != NULL && d->rt != NULL)
+		vd_policy_runtime_on_write(d->rt, vd_digest_forget, d->digest);
+}
+
 int
 vd_daemon_run(struct daemon *d)
 {
@@ -374,6 +382,7 @@ vd_daemon_run(struct daemon *d)
 	}
 	if (d->enricher.enrich != NULL)
 		vd_pipeline_set_enricher(d->p, &d->enricher);
+	forget_written(d);
 	if ((rc = vd_pipeline_start(d->p)) != 0) {
 		vd_log_errx("cannot start the pipeline: %s", strerror(-rc));
 		goto out;

@@ -49,6 +49,7 @@ struct vd_digest {
 	uint64_t setmask;
 	unsigned tick;
 	_Atomic uint64_t hashed, bytes, hash_ns, hits, misses, evictions;
+	_Atomic uint64_t invalidations;
 	_Atomic uint64_t too_large, not_regular, changed, errors;
 };
 
@@ -328,6 +329,29 @@ out:
 	return rc;
 }
 
+void
+vd_digest_forget(void *ctx, const struct vd_event *ev)
+{
+	struct vd_digest *d = ctx;
+	struct fkey k = { 0 };
+	struct dentry *s;
+	unsigned i;
+
+	if (d->cache == NULL || !ev->target_id)
+		return;
+	k.dev = ev->target_dev;
+	k.ino = ev->target_ino;
+	pthread_mutex_lock(&d->mu);
+	s = set_of(d, &k);
+	for (i = 0; i < WAYS; i++)
+		if (s[i].valid && s[i].k.dev == k.dev && s[i].k.ino == k.ino) {
+			s[i].valid = false;
+			atomic_fetch_add_explicit(
+			    &d->invalidations, 1, memory_order_relaxed);
+		}
+	pthread_mutex_unlock(&d->mu);
+}
+
 int
 vd_digest_enrich(void *ctx, struct vd_event *ev, uint32_t needs, bool late)
 {
@@ -348,6 +372,7 @@ vd_digest_stats(struct vd_digest *d, struct vd_digest_stats *out)
 	out->cache_hits = LD(hits);
 	out->cache_misses = LD(misses);
 	out->cache_evictions = LD(evictions);
+	out->cache_invalidations = LD(invalidations);
 	out->too_large = LD(too_large);
 	out->not_regular = LD(not_regular);
 	out->changed = LD(changed);
@@ -381,6 +406,10 @@ vd_digest_counters(struct vd_digest *d,
 			{ "digest.cache.evictions", VD_CTR_COUNTER, "entries",
 			    "cached digests replaced by others",
 			    (int64_t)s.cache_evictions },
+			{ "digest.cache.invalidations", VD_CTR_COUNTER,
+			    "entries",
+			    "cached digests dropped: the file was written",
+			    (int64_t)s.cache_invalidations },
 			{ "digest.too_large", VD_CTR_COUNTER, "files",
 			    "files over the size cap: the default",
 			    (int64_t)s.too_large },

@@ -110,6 +110,9 @@ struct vd_policy_runtime {
 	size_t centries; /* per worker; 0: no cache */
 	/* Written by the notify thread only. */
 	alignas(VD_CACHELINE) _Atomic uint64_t cache_invalidations;
+	/* Told of each file written (vd_policy_runtime_on_write). */
+	void (*on_write)(void *ctx, const struct vd_event *ev);
+	void *on_write_ctx;
 	alignas(VD_CACHELINE) _Atomic uint32_t fepoch[FILE_EPOCHS];
 };
 
@@ -373,7 +376,17 @@ notify(void *ctx, const struct vd_event *const *evs, size_t n)
 		atomic_fetch_add_explicit(
 		    &rt->fepoch[fepoch_index(ev)], 1, memory_order_release);
 		add(&rt->cache_invalidations);
+		if (rt->on_write != NULL)
+			rt->on_write(rt->on_write_ctx, ev);
 	}
+}
+
+void
+vd_policy_runtime_on_write(struct vd_policy_runtime *rt,
+    void (*fn)(void *ctx, const struct vd_event *ev), void *ctx)
+{
+	rt->on_write = fn;
+	rt->on_write_ctx = ctx;
 }
 
 int

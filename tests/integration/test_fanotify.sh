@@ -1408,6 +1408,9 @@ if start_daemon dg --watch "$W/dg" --policy "$TMP/dg.rules"; then
 	opener dg4 -x "$W/dg/renamed-copy"
 	check "a modified copy has another digest and runs" \
 	    is_res "ok=1 eperm=0 other=0"
+	# The write's close told the digest cache to forget the old one.
+	check "a written file's cached digest is dropped" \
+	    counters_reach digest.cache.invalidations 1
 	h0=$(ctr digest.hashed)
 	opener dg5 -t -x "$W/dg/big"
 	r5=$res
@@ -1441,7 +1444,7 @@ if start_daemon dg --watch "$W/dg" --policy "$TMP/dg.rules"; then
 	stop_daemon
 else
 	sed 's/^/# verdictd: /' "$DERR"
-	for t in 1 2 3 4 5 6 7; do
+	for t in 1 2 3 4 5 6 7 8; do
 		not_ok "sha256= rules on fanotify (the daemon did not start)"
 	done
 fi

@@ -223,3 +223,35 @@ Test(digest, a_bad_config_is_refused)
 	cr_assert_null(vd_digest_create(&c, &err));
 	cr_assert_eq(err, -EINVAL);
 }
+
+/* A written file's digest is dropped from the cache (the notify path),
+ * so it is read again even where its times would not show the write. */
+Test(digest, a_written_file_is_forgotten, .init = setup, .fini = teardown)
+{
+	struct vd_digest *d = mk(0, 64, 0);
+	struct vd_digest_stats st;
+	struct vd_event ev, w;
+	struct stat sb;
+	char p[128];
+
+	put("f", "abc", p, sizeof(p));
+	cr_assert_eq(stat(p, &sb), 0);
+	event_for(&ev, p);
+	cr_assert_eq(vd_digest_event(d, &ev, -1), 0);
+	event_for(&w, p);
+	w.type = VD_NOTIFY_WRITE;
+	vd_digest_forget(d, &w);
+	vd_digest_stats(d, &st);
+	cr_assert_eq(st.cache_invalidations, 0, "no target_id: nothing known");
+	w.target_id = true;
+	w.target_dev = (uint64_t)sb.st_dev;
+	w.target_ino = (uint64_t)sb.st_ino;
+	vd_digest_forget(d, &w);
+	event_for(&ev, p);
+	cr_assert_eq(vd_digest_event(d, &ev, -1), 0);
+	vd_digest_stats(d, &st);
+	cr_assert_eq(st.cache_invalidations, 1);
+	cr_assert_eq(st.hashed, 2, "read again after the write");
+	cr_assert_eq(st.cache_hits, 0);
+	vd_digest_destroy(d);
+}

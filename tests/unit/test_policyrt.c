@@ -455,6 +455,14 @@ Test(policyrt, cache_is_emptied_by_a_flush_policy_unchanged)
 	free(e);
 }
 
+/* vd_policy_runtime_on_write's hook: counts the files it hears of. */
+static void
+count_write(void *ctx, const struct vd_event *ev)
+{
+	(void)ev;
+	(*(unsigned *)ctx)++;
+}
+
 Test(policyrt, cache_is_invalidated_by_a_close_after_write)
 {
 	struct vd_policy_runtime *rt;
@@ -462,10 +470,12 @@ Test(policyrt, cache_is_invalidated_by_a_close_after_write)
 	struct vd_event *e = cache_event("/a/x");
 	struct vd_event *c = cache_event("/a/x");
 	const struct vd_event *batch[1] = { c };
+	unsigned written = 0;
 	int err;
 
 	rt = vd_policy_runtime_create(compile(pol_cache), 1, &err);
 	cr_assert_not_null(rt);
+	vd_policy_runtime_on_write(rt, count_write, &written);
 	ev = vd_policy_runtime_evaluator(rt);
 	decide(&ev, e);
 	decide(&ev, e);
@@ -497,6 +507,7 @@ Test(policyrt, cache_is_invalidated_by_a_close_after_write)
 	cr_assert_eq(cstats(rt).cache_invalidations, 2);
 	decide(&ev, e);
 	cr_assert_eq(cstats(rt).cache_misses, 3);
+	cr_assert_eq(written, 2, "the hook hears of each invalidation only");
 	vd_policy_runtime_destroy(rt);
 	free(e);
 	free(c);
