@@ -299,9 +299,9 @@ json_end(struct json *j, bool ok)
 		failed = true;
 		return;
 	}
-	fputs(j->buf, stdout);
-	fputc('\n', stdout);
-	fflush(stdout);
+	fputs(j->buf, opt.json_out != NULL ? opt.json_out : stdout);
+	fputc('\n', opt.json_out != NULL ? opt.json_out : stdout);
+	fflush(opt.json_out != NULL ? opt.json_out : stdout);
 }
 
 /* The CPUs the process started with: threads inherit their creator's
@@ -425,6 +425,13 @@ eval_allow(void *ctx, unsigned worker, const struct vd_event *ev,
 	(void)ev;
 	tls_worker = worker + 1;
 	out->verdict = VD_ALLOW;
+	if (opt.eval_delay_ns != 0) {
+		/* --eval-delay-us: a slower build's evaluation, on the CPU. */
+		uint64_t end = vd_clock_ns() + opt.eval_delay_ns;
+
+		while (vd_clock_ns() < end)
+			;
+	}
 }
 
 static const struct vd_backend_ops bk_ops = {

@@ -47,6 +47,7 @@
 #define PROG "verdict-bench"
 
 #define EXIT_CHECK 1 /* a benchmark's correctness check failed */
+#include "compare.h"
 
 /* Targets from the issue (a 2-core VM). */
 #define TARGET_SUBMIT_P99_NS  250
@@ -72,6 +73,11 @@ struct opts {
 	const char *scenarios[MAX_SCENARIO_OPTS];
 	size_t nscenarios;
 	uint64_t respond_delay_ms; /* test hook: verdictd answers late */
+	/* test hook: each evaluation of the latency benchmarks spins this
+	 * long (a deliberately slowed build, for --compare's test) */
+	uint64_t eval_delay_ns;
+	/* the JSON lines: stdout, or --json FILE */
+	FILE *json_out;
 };
 
 extern struct opts opt;

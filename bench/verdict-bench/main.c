@@ -67,7 +67,11 @@ static const struct bench benches[] = {
 
 static const char synopsis[] =
     "usage: verdict-bench [-hqvV] [-o name] [-w workers] [-d seconds]\n"
-    "                     [-n runs] [-s scenario]... [--hog no|yes|both]\n";
+    "                     [-n runs] [-s scenario]... [--hog no|yes|both]\n"
+    "                     [--json FILE]\n"
+    "       verdict-bench --compare OLD NEW [--threshold-latency PCT]\n"
+    "                     [--threshold-throughput PCT] "
+    "[--threshold-cpu PCT]\n";
 
 static void
 usage(FILE *f)
@@ -93,6 +97,18 @@ usage(FILE *f)
 	    "      --hog MODE        deadlines: no, yes or both (default)\n"
 	    "      --respond-delay-ms MS  deadlines test hook: verdictd's\n"
 	    "                        answers leave MS later\n"
+	    "      --eval-delay-us US  test hook: each evaluation of the\n"
+	    "                        latency benchmarks spins US (a slowed "
+	    "build)\n"
+	    "      --json FILE       the JSON lines to FILE, not stdout\n"
+	    "      --compare OLD NEW the regression gate: each figure of NEW\n"
+	    "                        against OLD (two --json files); exit 1\n"
+	    "                        when one regressed\n"
+	    "      --threshold-latency PCT     percentiles may grow PCT "
+	    "(10)\n"
+	    "      --threshold-throughput PCT  events/s may drop PCT (5)\n"
+	    "      --threshold-cpu PCT         CPU per event may grow PCT "
+	    "(10)\n"
 	    "  -v, --verbose         progress on stderr\n"
 	    "  -h, --help            this text\n"
 	    "  -V, --version         print the version\n"
@@ -115,9 +131,18 @@ main(int argc, char **argv)
 		{ "scenario", required_argument, NULL, 's' },
 		{ "hog", required_argument, NULL, 'H' },
 		{ "respond-delay-ms", required_argument, NULL, 'R' },
+		{ "eval-delay-us", required_argument, NULL, 'E' },
+		{ "json", required_argument, NULL, 'J' },
+		{ "compare", required_argument, NULL, 'C' },
+		{ "threshold-latency", required_argument, NULL, 'L' },
+		{ "threshold-throughput", required_argument, NULL, 'T' },
+		{ "threshold-cpu", required_argument, NULL, 'U' },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct compare_limits lim = { 0.10, 0.05, 0.10 };
+	const char *compare = NULL, *json = NULL;
 	unsigned long ul;
+	double pct;
 	char *end;
 	size_t i;
 	int c;
@@ -205,6 +230,41 @@ main(int argc, char **argv)
 				    optarg);
 			opt.respond_delay_ms = ul;
 			break;
+		case 'E':
+			errno = 0;
+			ul = strtoul(optarg, &end, 10);
+			if (errno != 0 || end == optarg || *end != '\0' ||
+			    ul > 1000000)
+				return vd_cli_usage_error(PROG, synopsis,
+				    "--eval-delay-us: expected 0 to 1000000, "
+				    "got %s",
+				    optarg);
+			opt.eval_delay_ns = ul * 1000;
+			break;
+		case 'J':
+			json = optarg;
+			break;
+		case 'C':
+			compare = optarg;
+			break;
+		case 'L':
+		case 'T':
+		case 'U':
+			errno = 0;
+			pct = strtod(optarg, &end);
+			if (errno != 0 || end == optarg || *end != '\0' ||
+			    !(pct >= 0 && pct <= (c == 'T' ? 100 : 10000)))
+				return vd_cli_usage_error(PROG, synopsis,
+				    "--threshold-%s: expected a percentage "
+				    "from 0 to %d, got %s",
+				    c == 'L'       ? "latency"
+				        : c == 'T' ? "throughput"
+				                   : "cpu",
+				    c == 'T' ? 100 : 10000, optarg);
+			*(c == 'L'         ? &lim.latency
+			        : c == 'T' ? &lim.throughput
+			                   : &lim.cpu) = pct / 100;
+			break;
 		case 'v':
 			opt.verbose = true;
 			break;
@@ -212,9 +272,22 @@ main(int argc, char **argv)
 			return vd_cli_usage_error(PROG, synopsis, NULL);
 		}
 	}
+	if (compare != NULL) {
+		/* --compare OLD NEW: nothing runs. */
+		if (optind + 1 != argc)
+			return vd_cli_usage_error(PROG, synopsis,
+			    "--compare: expected OLD and NEW, the JSON of two "
+			    "runs");
+		return bench_compare(compare, argv[optind], &lim);
+	}
 	if (optind != argc)
 		return vd_cli_usage_error(
 		    PROG, synopsis, "unexpected argument: %s", argv[optind]);
+	opt.json_out = stdout;
+	if (json != NULL && (opt.json_out = fopen(json, "w")) == NULL) {
+		vd_cli_warnx(PROG, "--json: %s: %s", json, strerror(errno));
+		return EXIT_INPUT;
+	}
 	if (opt.quick && !opt.duration_set)
 		opt.duration_s = 2;
 
@@ -227,5 +300,9 @@ main(int argc, char **argv)
 		if (opt.only == NULL ? !benches[i].only
 		                     : strcmp(opt.only, benches[i].name) == 0)
 			benches[i].run();
+	if (opt.json_out != stdout && fclose(opt.json_out) != 0) {
+		vd_cli_warnx(PROG, "--json: %s: %s", json, strerror(errno));
+		return EXIT_INPUT;
+	}
 	return failed ? EXIT_CHECK : 0;
 }

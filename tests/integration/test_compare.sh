@@ -1,0 +1,72 @@
+#!/bin/sh
+# test_compare.sh — verdict-bench --compare, the regression gate: a run
+# compared with itself passes; a deliberately slowed run (--eval-delay-us,
+# the test hook) fails, naming the figure; a miss fails whatever the
+# thresholds; files that cannot be compared are errors, not passes.
+#
+# usage: test_compare.sh VERDICT_BENCH
+BENCH=$1
+. "$(dirname "$0")/tap.sh"
+
+TMP=$(mktemp -d /tmp/compare.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+tap_diagnose() {
+	sed 's/^/# out: /' "$TMP/out" | tail -8
+	sed 's/^/# err: /' "$TMP/err" | tail -4
+}
+
+cmp_() { # OLD NEW [ARGS...]: $rc, $TMP/out, $TMP/err
+	timeout -s KILL 60 "$BENCH" --compare "$@" >"$TMP/out" 2>"$TMP/err"
+	rc=$?
+}
+
+timeout -s KILL 120 "$BENCH" --only latency -q -d 0.3 --json "$TMP/old.json" \
+    >"$TMP/out" 2>"$TMP/err"
+rc=$?
+check "--json writes the runs' JSON lines to the file, nothing to stdout" \
+    test $rc -eq 0 -a "$(wc -l <"$TMP/old.json")" -ge 2 -a ! -s "$TMP/out"
+
+cmp_ "$TMP/old.json" "$TMP/old.json"
+check "a run compared with itself passes" \
+    test $rc -eq 0 -a -n "$(grep 'none regressed' "$TMP/out")"
+
+# Each evaluation 100 us longer: at 100 000 events/s the workers fall far
+# behind, so every percentile grows by orders of magnitude, far past any
+# noise of this machine (margin: a factor of 10 at least over 10 %).
+timeout -s KILL 120 "$BENCH" --only latency -q -d 0.3 --eval-delay-us 100 \
+    --json "$TMP/slow.json" >/dev/null 2>&1
+cmp_ "$TMP/old.json" "$TMP/slow.json"
+if [ $rc -eq 1 ] && grep -q '^latency .* p99_us .*REGRESSED$' "$TMP/out" &&
+    grep -q 'regressed; the first: latency #1 ' "$TMP/out"; then
+	ok "a slowed build fails, naming the figures that regressed"
+else
+	echo "# exit status $rc"
+	not_ok "a slowed build fails, naming the figures that regressed"
+fi
+
+# A miss fails however loose the thresholds.
+printf '{"bench":"deadlines","scenario":"s","hog":false,"misses":0,"terminations":0,"ok":true}\n' \
+    >"$TMP/a.json"
+printf '{"bench":"deadlines","scenario":"s","hog":false,"misses":2,"terminations":0,"ok":true}\n' \
+    >"$TMP/b.json"
+cmp_ "$TMP/a.json" "$TMP/b.json" --threshold-latency 10000 \
+    --threshold-throughput 100 --threshold-cpu 10000
+check "a deadline miss always fails" \
+    test $rc -eq 1 -a -n "$(grep 'misses .*FAILED' "$TMP/out")"
+
+# Not comparable: another configuration, a line too few, not JSON.
+sed 's/"workers":[0-9]*/"workers":7/' "$TMP/old.json" >"$TMP/other.json"
+cmp_ "$TMP/old.json" "$TMP/other.json"
+check "runs with other settings are not compared (exit 3)" \
+    test $rc -eq 3 -a -n "$(grep 'another workers' "$TMP/err")"
+head -n 1 "$TMP/old.json" >"$TMP/short.json"
+cmp_ "$TMP/short.json" "$TMP/old.json"
+check "a line OLD lacks is an error (exit 3)" \
+    test $rc -eq 3 -a -n "$(grep 'has no latency line #2' "$TMP/err")"
+printf 'not json\n' >"$TMP/bad.json"
+cmp_ "$TMP/old.json" "$TMP/bad.json"
+check "a file that is not verdict-bench's JSON names its line (exit 3)" \
+    test $rc -eq 3 -a -n "$(grep 'bad.json:1: not a verdict-bench JSON line' "$TMP/err")"
+cmp_ "$TMP/old.json"
+check "--compare needs OLD and NEW (exit 2)" test $rc -eq 2
+tap_done
