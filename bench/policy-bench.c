@@ -202,13 +202,18 @@ int
 main(int argc, char **argv)
 {
 	static const size_t sizes[] = { 10, 1000, 100000 };
-	size_t nev = 1000000, i;
+	size_t nev = 1000000, only = 0, i;
 
+	/* policy-bench [EVENTS [RULES]]: RULES, one of the sizes, alone
+	 * (tools/icount counts one size at a time). */
 	if (argc > 1)
 		nev = strtoull(argv[1], NULL, 10);
 	if (nev < 10001)
 		nev = 10001;
+	if (argc > 2)
+		only = strtoull(argv[2], NULL, 10);
 	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
-		run(sizes[i], nev);
+		if (only == 0 || only == sizes[i])
+			run(sizes[i], nev);
 	return 0;
 }

@@ -192,9 +192,10 @@ cyc_end(void)
  * alternate between auth.open and auth.exec; pids come in runs of pid_run
  * consecutive ids so one process's events go to one shard in a row.
  */
-static inline enum sub_result
-submit_one(
-    struct vd_pipeline *p, uint64_t id, uint64_t arrival, unsigned pid_run)
+/* Takes and fills message id's event; NULL when the pool was empty (the
+ * message refused, answered with the default). */
+static inline struct vd_event *
+fill_one(struct vd_pipeline *p, uint64_t id, uint64_t arrival, unsigned pid_run)
 {
 	enum vd_event_type t = (id & 1) ? VD_AUTH_EXEC : VD_AUTH_OPEN;
 	pid_t pid = 1000 + (pid_t)((id / pid_run) % 4093);
@@ -207,7 +208,7 @@ submit_one(
 		h.id = id;
 		h.fd = -1;
 		vd_pipeline_refuse(p, t, &h);
-		return SUB_REFUSED_POOL;
+		return NULL;
 	}
 	ev->handle.id = id;
 	ev->arrival_ns = arrival;
@@ -216,6 +217,17 @@ submit_one(
 	ev->proc.uid = 1000;
 	ev->proc.gid = 1000;
 	memcpy(ev->target, bench_path, sizeof(bench_path));
+	return ev;
+}
+
+static inline enum sub_result
+submit_one(
+    struct vd_pipeline *p, uint64_t id, uint64_t arrival, unsigned pid_run)
+{
+	struct vd_event *ev = fill_one(p, id, arrival, pid_run);
+
+	if (ev == NULL)
+		return SUB_REFUSED_POOL;
 	return vd_pipeline_submit(p, ev) ? SUB_QUEUED : SUB_REFUSED_SUBMIT;
 }
 
@@ -230,6 +242,8 @@ bool prun_check(const struct prun *r, const struct vd_stats *s,
 /* An observer prun_start gives the pipeline (the decision log's). */
 extern void (*prun_observer)(void *ctx, const struct vd_answer *a);
 extern void *prun_observer_ctx;
+/* prun_start's pipelines have an inline runner (the "pass" benchmark). */
+extern bool prun_inline;
 
 bool prun_start(struct prun *r, unsigned workers, unsigned pool, unsigned ring,
     uint64_t spin_ns, uint64_t cap, bool stamps, unsigned producers);
@@ -280,6 +294,7 @@ int floor_run(const struct essim_scenario *s, struct vd_simrun_report *out,
 void bench_deadlines(void);
 void bench_es_flood(void);
 void bench_latency(void);
+void bench_pass(void);
 void bench_query(void);
 void bench_declog(void);
 void bench_ring(void);

@@ -57,6 +57,7 @@ static const struct bench benches[] = {
 	{ "spin", bench_spin },
 	{ "query", bench_query },
 	{ "declog", bench_declog },
+	{ "pass", bench_pass, .only = true },
 #ifdef VD_HAVE_SIM
 	{ "es_flood", bench_es_flood },
 	{ "deadlines", bench_deadlines, .only = true },
