@@ -82,15 +82,10 @@ rule_of(const char *k, enum cls *c)
 	return R_NONE;
 }
 
-struct lines {
-	json_object **v;
-	size_t n;
-};
-
 /* Reads FILE's JSON lines (blank lines skipped).  0, or -1 with why on
  * standard error. */
-static int
-read_lines(const char *path, struct lines *out)
+int
+jsonl_read(const char *path, struct lines *out)
 {
 	FILE *f = fopen(path, "r");
 	char *line = NULL;
@@ -101,7 +96,7 @@ read_lines(const char *path, struct lines *out)
 	out->v = NULL;
 	out->n = 0;
 	if (f == NULL) {
-		vd_cli_warnx(PROG, "--compare: %s: %s", path, strerror(errno));
+		vd_cli_warnx(PROG, "%s: %s", path, strerror(errno));
 		return -1;
 	}
 	while ((len = getline(&line, &cap, f)) > 0) {
@@ -112,14 +107,14 @@ read_lines(const char *path, struct lines *out)
 		if (o == NULL || !json_object_is_type(o, json_type_object) ||
 		    !json_object_object_get_ex(o, "bench", NULL)) {
 			vd_cli_warnx(PROG,
-			    "--compare: %s:%zu: not a verdict-bench JSON line",
-			    path, lineno);
+			    "%s:%zu: not a verdict-bench JSON line", path,
+			    lineno);
 			json_object_put(o);
 			goto fail;
 		}
 		out->v = realloc(out->v, (out->n + 1) * sizeof(*out->v));
 		if (out->v == NULL) {
-			vd_cli_warnx(PROG, "--compare: out of memory");
+			vd_cli_warnx(PROG, "out of memory");
 			goto fail;
 		}
 		out->v[out->n++] = o;
@@ -127,7 +122,7 @@ read_lines(const char *path, struct lines *out)
 	free(line);
 	fclose(f);
 	if (out->n == 0) {
-		vd_cli_warnx(PROG, "--compare: %s: no JSON lines", path);
+		vd_cli_warnx(PROG, "%s: no JSON lines", path);
 		return -1;
 	}
 	return 0;
@@ -137,8 +132,8 @@ fail:
 	return -1;
 }
 
-static void
-free_lines(struct lines *l)
+void
+jsonl_free(struct lines *l)
 {
 	size_t i;
 
@@ -147,8 +142,8 @@ free_lines(struct lines *l)
 	free(l->v);
 }
 
-static const char *
-bench_of(json_object *o)
+const char *
+jsonl_bench(json_object *o)
 {
 	json_object *b;
 
@@ -164,7 +159,7 @@ nth_of(const struct lines *l, const char *name, size_t k)
 	size_t i;
 
 	for (i = 0; i < l->n; i++)
-		if (strcmp(bench_of(l->v[i]), name) == 0 && k-- == 0)
+		if (strcmp(jsonl_bench(l->v[i]), name) == 0 && k-- == 0)
 			return l->v[i];
 	return NULL;
 }
@@ -275,20 +270,20 @@ bench_compare(
 	int rc = EXIT_CHECK;
 	size_t i, k, j;
 
-	if (read_lines(oldp, &o) != 0)
+	if (jsonl_read(oldp, &o) != 0)
 		return EXIT_INPUT;
-	if (read_lines(newp, &n) != 0) {
-		free_lines(&o);
+	if (jsonl_read(newp, &n) != 0) {
+		jsonl_free(&o);
 		return EXIT_INPUT;
 	}
 	printf("%-12s %3s  %-20s %12s %12s %8s %8s  %s\n", "bench", "#",
 	    "figure", "old", "new", "ratio", "limit", "");
 	for (i = 0; i < n.n; i++) {
-		const char *b = bench_of(n.v[i]);
+		const char *b = jsonl_bench(n.v[i]);
 		json_object *old;
 
 		for (k = 0, j = 0; j < i; j++)
-			k += strcmp(bench_of(n.v[j]), b) == 0;
+			k += strcmp(jsonl_bench(n.v[j]), b) == 0;
 		if ((old = nth_of(&o, b, k)) == NULL) {
 			vd_cli_warnx(PROG,
 			    "--compare: %s has no %s line #%zu: compare runs "
@@ -316,7 +311,7 @@ bench_compare(
 		rc = 0;
 	}
 out:
-	free_lines(&o);
-	free_lines(&n);
+	jsonl_free(&o);
+	jsonl_free(&n);
 	return rc;
 }

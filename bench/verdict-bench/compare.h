@@ -1,13 +1,27 @@
 /*
  * compare.h — verdict-bench --compare OLD NEW, the regression gate
- * (compare.c).  Apart from harness.h: json-c, which compare.c reads the
- * JSON with, has names of its own (json_bool) that the harness's writer
- * also has.
+ * (compare.c), and --plot (plot.c): reading runs' JSON lines back.  Apart from
+ * harness.h: json-c, which compare.c reads the JSON with, has names of its own
+ * (json_bool) that the harness's writer also has.
  */
 #ifndef VD_BENCH_COMPARE_H
 #define VD_BENCH_COMPARE_H
 
-#define EXIT_INPUT 3 /* --compare: a file unreadable or not comparable */
+#define EXIT_INPUT 3 /* --compare, --plot: a file unreadable or not fit */
+
+struct json_object;
+
+/* A file of verdict-bench's JSON lines, read with json-c. */
+struct lines {
+	struct json_object **v;
+	size_t n;
+};
+
+/* 0, or -1 with file:line and why on standard error. */
+int jsonl_read(const char *path, struct lines *out);
+void jsonl_free(struct lines *l);
+/* A line's "bench". */
+const char *jsonl_bench(struct json_object *o);
 
 /* --compare's thresholds, as fractions (0.10: 10 %). */
 struct compare_limits {
@@ -19,5 +33,9 @@ struct compare_limits {
  * or compared. */
 int bench_compare(
     const char *oldp, const char *newp, const struct compare_limits *lim);
+
+/* verdict-bench --plot DIR FILE...: PNG plots of runs (plot.c), one line
+ * per FILE; 0, EXIT_INPUT, or 1 when gnuplot failed. */
+int bench_plot(const char *dir, char *const *files, int nfiles);
 
 #endif

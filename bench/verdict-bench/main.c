@@ -70,6 +70,7 @@ static const char synopsis[] =
     "usage: verdict-bench [-hqvV] [-o name] [-w workers] [-d seconds]\n"
     "                     [-n runs] [-s scenario]... [--hog no|yes|both]\n"
     "                     [--json FILE]\n"
+    "       verdict-bench --plot DIR FILE...\n"
     "       verdict-bench --compare OLD NEW [--threshold-latency PCT]\n"
     "                     [--threshold-throughput PCT] "
     "[--threshold-cpu PCT]\n";
@@ -105,6 +106,8 @@ usage(FILE *f)
 	    "      --compare OLD NEW the regression gate: each figure of NEW\n"
 	    "                        against OLD (two --json files); exit 1\n"
 	    "                        when one regressed\n"
+	    "      --plot DIR FILE...  PNG plots of runs (--json files, one\n"
+	    "                        line each) into DIR, with gnuplot\n"
 	    "      --threshold-latency PCT     percentiles may grow PCT "
 	    "(10)\n"
 	    "      --threshold-throughput PCT  events/s may drop PCT (5)\n"
@@ -135,13 +138,14 @@ main(int argc, char **argv)
 		{ "eval-delay-us", required_argument, NULL, 'E' },
 		{ "json", required_argument, NULL, 'J' },
 		{ "compare", required_argument, NULL, 'C' },
+		{ "plot", required_argument, NULL, 'P' },
 		{ "threshold-latency", required_argument, NULL, 'L' },
 		{ "threshold-throughput", required_argument, NULL, 'T' },
 		{ "threshold-cpu", required_argument, NULL, 'U' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct compare_limits lim = { 0.10, 0.05, 0.10 };
-	const char *compare = NULL, *json = NULL;
+	const char *compare = NULL, *json = NULL, *plot = NULL;
 	unsigned long ul;
 	double pct;
 	char *end;
@@ -248,6 +252,9 @@ main(int argc, char **argv)
 		case 'C':
 			compare = optarg;
 			break;
+		case 'P':
+			plot = optarg;
+			break;
 		case 'L':
 		case 'T':
 		case 'U':
@@ -272,6 +279,14 @@ main(int argc, char **argv)
 		default:
 			return vd_cli_usage_error(PROG, synopsis, NULL);
 		}
+	}
+	if (plot != NULL) {
+		/* --plot DIR FILE...: nothing runs. */
+		if (optind == argc)
+			return vd_cli_usage_error(PROG, synopsis,
+			    "--plot: expected the JSON files of one or more "
+			    "runs");
+		return bench_plot(plot, argv + optind, argc - optind);
 	}
 	if (compare != NULL) {
 		/* --compare OLD NEW: nothing runs. */

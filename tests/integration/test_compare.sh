@@ -69,4 +69,24 @@ check "a file that is not verdict-bench's JSON names its line (exit 3)" \
     test $rc -eq 3 -a -n "$(grep 'bad.json:1: not a verdict-bench JSON line' "$TMP/err")"
 cmp_ "$TMP/old.json"
 check "--compare needs OLD and NEW (exit 2)" test $rc -eq 2
+
+# --plot: one line per run, PNGs with their data and script beside.
+timeout -s KILL 60 "$BENCH" --plot "$TMP/plots" "$TMP/old.json" \
+    "$TMP/slow.json" >"$TMP/out" 2>"$TMP/err"
+rc=$?
+png() { [ "$(head -c 4 "$1" | od -An -c | tr -d ' ')" = '211PNG' ]; }
+if [ $rc -eq 0 ] && png "$TMP/plots/latency.png" &&
+    [ "$(grep -c "latency-[01]-" "$TMP/plots/plot.gp")" -ge 6 ] &&
+    grep -q "set ylabel 'latency (microseconds, log scale)'" \
+        "$TMP/plots/plot.gp"; then
+	ok "--plot draws the latency of every run, one line each"
+else
+	echo "# exit status $rc"
+	not_ok "--plot draws the latency of every run, one line each"
+fi
+timeout -s KILL 60 "$BENCH" --plot "$TMP/plots2" "$TMP/bad.json" \
+    >"$TMP/out" 2>"$TMP/err"
+rc=$?
+check "--plot of a file that is not verdict-bench's JSON is an error" \
+    test $rc -eq 3
 tap_done
