@@ -90,14 +90,16 @@ struct vd_timer_stats {
 /* Deferred decisions (vd_enricher, verdict/pipeline.h). */
 struct vd_enrich_stats {
 	unsigned threads;
-	uint64_t requested;     /* events deferred to the enrichment threads */
-	uint64_t completed;     /* enrich() returned 0 */
-	uint64_t failed;        /* enrich() failed: the default */
-	uint64_t late;          /* the timer answered first */
-	uint64_t full;          /* the queue was full: the default at once */
-	uint64_t undecided;     /* enriched and still not decided: default */
-	uint64_t unavailable;   /* no enricher: the default at once */
-	uint64_t answered;      /* answered by an enrichment thread */
+	/* requested = completed + failed + stopped, once stopped */
+	uint64_t requested;   /* events deferred to the enrichment threads */
+	uint64_t completed;   /* enrich() returned 0 */
+	uint64_t failed;      /* enrich() failed: decided without it */
+	uint64_t late;        /* the timer answered first */
+	uint64_t full;        /* the queue was full: decided without it */
+	uint64_t undecided;   /* still undecided without it: the default */
+	uint64_t unavailable; /* no enricher: decided without it */
+	uint64_t answered;    /* answered by an enrichment thread */
+	uint64_t stopped; /* still queued at stop: the timer answered them */
 	uint64_t queue_depth;   /* waiting now */
 	struct vd_hist latency; /* deferral -> enrich() done, ns */
 };

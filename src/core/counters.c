@@ -311,6 +311,9 @@ vd_counters_walk(const struct vd_stats *st, const char *const *prefixes,
 	put(&w, "enrich.answered", VD_CTR_COUNTER, "events",
 	    "deferred events answered by an enrichment thread",
 	    (int64_t)st->enrich.answered);
+	put(&w, "enrich.stopped", VD_CTR_COUNTER, "events",
+	    "deferred events still queued at stop (the timer answered them)",
+	    (int64_t)st->enrich.stopped);
 	put(&w, "enrich.queue", VD_CTR_GAUGE, "events",
 	    "deferred events waiting for an enrichment thread",
 	    (int64_t)st->enrich.queue_depth);

@@ -211,8 +211,9 @@ struct vd_pipeline {
 	unsigned enrich_first, nenrich;
 	struct vd_enricher enricher;
 	struct vd_ring enrich_q;
-	alignas(VD_CACHELINE) _Atomic uint64_t e_requested, e_completed,
-	    e_failed, e_late, e_full, e_undecided, e_unavailable, e_answered;
+	alignas(VD_CACHELINE) _Atomic uint64_t e_requested,
+	    e_completed, e_failed, e_late, e_full, e_undecided, e_unavailable,
+	    e_answered, e_stopped;
 	struct vd_hist_cell e_latency; /* deferral -> enriched, atomic adds */
 
 	/* Timer thread. */

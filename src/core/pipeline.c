@@ -336,17 +336,18 @@ publish_fence(void)
  * (publish_fence), which pairs with the fence in sleeper_park(): either we
  * see parked == 1, or the sleeper's recheck sees our item.
  */
-static inline void
+static inline bool
 sleeper_wake(struct vd_sleeper *s)
 {
 	if (atomic_load_explicit(&s->parked, memory_order_relaxed) == 0)
-		return;
+		return false;
 	/* Only the producer that clears the flag pays for the syscall. */
 	if (atomic_exchange_explicit(&s->parked, 0, memory_order_relaxed) == 0)
-		return;
+		return false;
 	atomic_fetch_add_explicit(&s->seq, 1, memory_order_release);
 	atomic_fetch_add_explicit(&s->wakeups, 1, memory_order_relaxed);
 	vd_park_wake(&s->seq, 1);
+	return true;
 }
 
 /*
@@ -823,12 +824,11 @@ defer(struct vd_pipeline *p, struct vd_box *b, uint32_t needs)
 	}
 	atomic_fetch_add_explicit(&p->e_requested, 1, memory_order_relaxed);
 	publish_fence();
+	/* One thread woken is enough; one another producer woke first
+	 * does not count. */
 	for (i = p->enrich_first; i < p->nslots; i++)
-		if (atomic_load_explicit(
-		        &p->workers[i].sl.parked, memory_order_relaxed) != 0) {
-			sleeper_wake(&p->workers[i].sl);
+		if (sleeper_wake(&p->workers[i].sl))
 			break;
-		}
 	return true;
 }
 
@@ -1836,8 +1836,11 @@ vd_pipeline_stop(struct vd_pipeline *p)
 	if (p->nenrich > 0) {
 		struct vd_box *b;
 
-		while ((b = vd_ring_pop_mc(&p->enrich_q)) != NULL)
+		while ((b = vd_ring_pop_mc(&p->enrich_q)) != NULL) {
+			atomic_fetch_add_explicit(
+			    &p->e_stopped, 1, memory_order_relaxed);
 			box_put(p, b);
+		}
 	}
 	if (p->notifier_started) {
 		atomic_fetch_add(&p->nsl.seq, 1);

@@ -210,6 +210,7 @@ vd_pipeline_stats(const struct vd_pipeline *p, struct vd_stats *out)
 	out->enrich.undecided = LD(p->e_undecided);
 	out->enrich.unavailable = LD(p->e_unavailable);
 	out->enrich.answered = LD(p->e_answered);
+	out->enrich.stopped = LD(p->e_stopped);
 	out->enrich.queue_depth =
 	    p->nenrich > 0 ? vd_ring_depth((struct vd_ring *)&p->enrich_q) : 0;
 	hist_load(&out->enrich.latency, &p->e_latency);
