@@ -12,7 +12,8 @@
  * and the read.  Before and after the read the file's ctime, mtime and size
  * are compared: a file that changed while it was read gets no digest.
  * Files over max_bytes, FIFOs, devices and directories get none either;
- * each case is counted, and the event gets its type's default.
+ * each case is counted, and the event is decided without a digest
+ * (VD_UNAVAILABLE, verdict/pipeline.h).
  *
  * The cache is keyed by (dev, ino, ctime, mtime, size): a write to the
  * file moves its ctime, so a stale digest is never found again; and a file

@@ -67,6 +67,11 @@ struct vd_decision {
 
 /* What an evaluation may need that a worker must not fetch (I/O). */
 #define VD_NEED_DIGEST 0x1u /* ev->sha256 */
+/* In ev->have: what the pipeline could not get for the event (the file
+ * unreadable, over the size cap, changed while read; the queue full; no
+ * enricher).  The evaluation then decides without it: a condition on it
+ * does not hold. */
+#define VD_UNAVAILABLE(need) ((uint32_t)(need) << 16)
 
 /*
  * The verdict logic.  evaluate() runs on worker `worker` (0 .. workers-1,
@@ -198,11 +203,14 @@ void vd_pipeline_set_observer(struct vd_pipeline *p,
  * same state word as a worker and the timer.
  *
  * enrich() may do bounded I/O; the event's handle stays valid until it
- * returns.  It returns 0, or -errno: the event gets the type's default
- * (counted as enrich.failed).  An event deferred once that needs more
- * after its enrichment gets the default too (enrich.undecided), and so does
- * one that finds the queue full (enrich.full) or no enricher set
- * (enrich.unavailable).  Set before vd_pipeline_start, with
+ * returns.  It returns 0, or -errno (enrich.failed).  When what was needed
+ * cannot be had, the event is evaluated once more with
+ * VD_UNAVAILABLE(needs) in ev->have, and the rules decide without it (a
+ * condition on it does not hold: an allow-list's later deny denies): after
+ * a failed enrichment, on the enrichment thread; at once, on the worker,
+ * when the queue is full (enrich.full) or no enricher is set
+ * (enrich.unavailable).  Only what still needs more after that gets the
+ * type's default (enrich.undecided).  Set before vd_pipeline_start, with
  * cfg.enrich_threads > 0.
  */
 struct vd_enricher {

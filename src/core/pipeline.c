@@ -795,6 +795,27 @@ worker_has_work(void *arg)
 }
 
 /*
+ * What cannot be had is marked so (VD_UNAVAILABLE), and the rules decide
+ * without it; an evaluation that still needs more gets the default.
+ */
+static void
+decide_without(const struct vd_pipeline *p, unsigned slot, struct vd_event *ev,
+    struct vd_decision *d)
+{
+	enum vd_event_type t = ev->type;
+
+	ev->have |= VD_UNAVAILABLE(d->needs);
+	default_decision(p, t, d);
+	p->eval.evaluate(p->eval.ctx, slot, ev, d);
+	if (d->needs != 0) {
+		atomic_fetch_add_explicit(
+		    &((struct vd_pipeline *)p)->e_undecided, 1,
+		    memory_order_relaxed);
+		default_decision(p, t, d);
+	}
+}
+
+/*
  * Hands an event whose evaluation needs `needs` to the enrichment
  * threads, with the caller's reference; false when it cannot go (no
  * enricher, the queue full, or enriched once already): the caller answers
@@ -805,11 +826,8 @@ defer(struct vd_pipeline *p, struct vd_box *b, uint32_t needs)
 {
 	unsigned i;
 
-	if (b->deferred) {
-		atomic_fetch_add_explicit(
-		    &p->e_undecided, 1, memory_order_relaxed);
+	if (b->deferred)
 		return false;
-	}
 	if (p->nenrich == 0 || p->enricher.enrich == NULL) {
 		atomic_fetch_add_explicit(
 		    &p->e_unavailable, 1, memory_order_relaxed);
@@ -861,7 +879,7 @@ worker_answer(struct vd_worker *w, struct vd_box *b, uint64_t now)
 	if (d.needs != 0) {
 		if (defer(p, b, d.needs))
 			return vd_now_ns(); /* our reference went with it */
-		default_decision(p, t, &d);
+		decide_without(p, w->id, &b->ev, &d);
 	}
 	if (!atomic_compare_exchange_strong_explicit(&b->state, &expect,
 	        VD_ANSWERED, memory_order_acq_rel, memory_order_acquire)) {
@@ -1252,14 +1270,13 @@ enrich_one(struct vd_worker *w, struct vd_box *b)
 		return;
 	}
 	default_decision(p, t, &d);
-	if (rc == 0) {
+	if (rc == 0)
 		p->eval.evaluate(p->eval.ctx, w->id, &b->ev, &d);
-		if (d.needs != 0) {
-			atomic_fetch_add_explicit(
-			    &p->e_undecided, 1, memory_order_relaxed);
-			default_decision(p, t, &d);
-		}
-	}
+	else
+		d.needs = b->needs;
+	/* Failed, or still short of something: decide without it. */
+	if (d.needs != 0)
+		decide_without(p, w->id, &b->ev, &d);
 	if (!atomic_compare_exchange_strong_explicit(&b->state, &expect,
 	        VD_ANSWERED, memory_order_acq_rel, memory_order_acquire)) {
 		atomic_fetch_add_explicit(&p->e_late, 1, memory_order_relaxed);

@@ -51,8 +51,8 @@ struct evctx {
 
 /* An evaluation of ev under pol, before any rule was looked at. */
 static void
-evctx_init(struct evctx *X, const struct vd_policy *pol,
-    const struct vd_event *ev)
+evctx_init(
+    struct evctx *X, const struct vd_policy *pol, const struct vd_event *ev)
 {
 	X->pol = pol;
 	X->ev = ev;
@@ -142,8 +142,7 @@ digest_in(const struct evctx *X, const struct cond *c)
 
 	if (!(X->ev->have & VD_NEED_DIGEST) || c->nval == 0)
 		return false;
-	base = (const unsigned char *)X->pol->strs +
-	    X->pol->vals[c->val0].off;
+	base = (const unsigned char *)X->pol->strs + X->pol->vals[c->val0].off;
 	while (lo < hi) {
 		mid = lo + (hi - lo) / 2;
 		d = memcmp(base + (size_t)mid * VD_SHA256_LEN, X->ev->sha256,
@@ -185,7 +184,8 @@ check_rule_why(const struct evctx *X, const struct rule *r, uint32_t *failed)
 		const struct cond *c = &X->pol->conds[r->cond0 + i];
 		bool cut = false;
 
-		if (c->kind == C_SHA256 && !(ev->have & VD_NEED_DIGEST)) {
+		if (c->kind == C_SHA256 && !(ev->have & VD_NEED_DIGEST) &&
+		    !(ev->have & VD_UNAVAILABLE(VD_NEED_DIGEST))) {
 			needs = true;
 			continue;
 		}
@@ -254,6 +254,11 @@ object_matches(const struct evctx *X, const struct rule *r)
 	for (i = 0; i < r->ncond; i++) {
 		const struct cond *c = &X->pol->conds[r->cond0 + i];
 
+		/* A digest not known yet may hold: another process's
+		 * answer could differ, so nothing is cached for everyone. */
+		if (c->kind == C_SHA256 && !(X->ev->have & VD_NEED_DIGEST) &&
+		    !(X->ev->have & VD_UNAVAILABLE(VD_NEED_DIGEST)))
+			continue;
 		if (cond_is_object(c->kind) && !cond_holds(X, c))
 			return false;
 	}

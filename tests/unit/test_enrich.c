@@ -18,16 +18,18 @@
 
 /*
  * The evaluator: without a digest it asks for one; with one, it denies
- * when the digest's first byte is odd.  The enricher writes the event's
- * pid into the digest, after stall_ms, and fails for pids that fail_mod
- * divides.
+ * when the digest's first byte is odd; told it cannot have one
+ * (VD_UNAVAILABLE), it denies, as an allow-list's last rule would.  The
+ * enricher writes the event's pid into the digest, after stall_ms, and fails
+ * for pids that fail_mod divides.
  */
 struct ctx {
-	_Atomic uint64_t asked, evaluated_with, enriched, late_calls;
+	_Atomic uint64_t asked, evaluated_with, evaluated_without, enriched,
+	    late_calls;
 	_Atomic unsigned stall_ms;
 	_Atomic bool hold; /* enrich() waits while set */
 	unsigned fail_mod; /* 0: never fails */
-	bool never_enough; /* ask again after the enrichment */
+	bool never_enough; /* ask again, whatever it is told */
 };
 
 static void
@@ -37,9 +39,15 @@ evaluate(void *c, unsigned worker, const struct vd_event *ev,
 	struct ctx *x = c;
 
 	(void)worker;
-	if (!(ev->have & VD_NEED_DIGEST) || x->never_enough) {
+	if (x->never_enough ||
+	    !(ev->have & (VD_NEED_DIGEST | VD_UNAVAILABLE(VD_NEED_DIGEST)))) {
 		atomic_fetch_add(&x->asked, 1);
 		out->needs = VD_NEED_DIGEST;
+		return;
+	}
+	if (!(ev->have & VD_NEED_DIGEST)) {
+		atomic_fetch_add(&x->evaluated_without, 1);
+		out->verdict = VD_DENY;
 		return;
 	}
 	atomic_fetch_add(&x->evaluated_with, 1);
@@ -242,8 +250,9 @@ Test(enrich, a_full_queue_answers_the_default_at_once)
 	teardown(&f);
 }
 
-/* A failed enrichment, one that does not settle it, and a pipeline with
- * no enricher: the default, each counted. */
+/* A failed enrichment and a pipeline with no enricher: the rules decide
+ * without the digest (here: deny); an evaluation that asks again anyway
+ * gets the default.  Each counted. */
 Test(enrich, failures_and_missing_enrichers_get_the_default)
 {
 	static struct fixture f, g, h;
@@ -259,9 +268,10 @@ Test(enrich, failures_and_missing_enrichers_get_the_default)
 	for (i = 0; i < n; i++)
 		if ((i + 1) % 3 == 0)
 			cr_assert_eq(atomic_load(&f.tb->msgs[i].verdict),
-			    VD_ALLOW, "a failure gets the default");
+			    VD_DENY, "a failure is decided without the digest");
 	finish(&f);
 	cr_assert_eq(f.st.enrich.failed, n / 3);
+	cr_assert_eq(atomic_load(&f.x.evaluated_without), n / 3);
 	cr_assert_eq(f.st.enrich.answered, n);
 	assert_enrich_books(&f.st.enrich);
 	teardown(&f);
@@ -280,9 +290,12 @@ Test(enrich, failures_and_missing_enrichers_get_the_default)
 
 	setup(&h, 0, 64, false, n);
 	for (i = 0; i < n; i++)
-		tb_submit(h.tb, h.p, VD_AUTH_EXEC, (pid_t)(2 * i + 1), 0, NULL);
+		tb_submit(h.tb, h.p, VD_AUTH_EXEC, (pid_t)(2 * i + 2), 0, NULL);
 	cr_assert(tb_wait(h.tb, n, 5000 * MS));
 	cr_assert_eq(tb_count_by(h.tb, n, TB_WORKER), n);
+	for (i = 0; i < n; i++)
+		cr_assert_eq(atomic_load(&h.tb->msgs[i].verdict), VD_DENY,
+		    "decided without the digest, on the worker");
 	finish(&h);
 	cr_assert_eq(h.st.enrich.unavailable, n);
 	cr_assert_eq(h.st.enrich.threads, 0);
@@ -312,5 +325,10 @@ Test(enrich, stop_answers_what_waits_for_enrichment)
 	cr_assert_eq(f.st.types[VD_AUTH_EXEC].received,
 	    f.st.types[VD_AUTH_EXEC].answered_worker +
 	        f.st.types[VD_AUTH_EXEC].answered_default);
+	cr_assert_eq(f.st.enrich.requested,
+	    f.st.enrich.completed + f.st.enrich.failed + f.st.enrich.stopped,
+	    "requested %llu, stopped %llu",
+	    (unsigned long long)f.st.enrich.requested,
+	    (unsigned long long)f.st.enrich.stopped);
 	teardown(&f);
 }

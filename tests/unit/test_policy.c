@@ -1605,6 +1605,38 @@ Test(policy, sha256_sets_find_every_member)
 	rm_tree(dir);
 }
 
+/* A digest the pipeline cannot have (VD_UNAVAILABLE): sha256= does not
+ * hold and the later rules decide.  A sha256= rule passed over because of
+ * the process keeps the answer from being cached for everyone. */
+Test(policy, sha256_without_a_digest_decides_by_the_later_rules)
+{
+	struct vd_policy *pol = must("allow exec all : sha256=" DIGEST_A "\n"
+	                             "deny exec all : all\n");
+	struct vd_policy *pol2 =
+	    must("deny exec uid=1000 : sha256=" DIGEST_A "\n"
+	         "allow exec all : all\n");
+	struct vd_event *ev = ev_new(VD_AUTH_EXEC, "/bin/sh", "/tmp/big");
+	struct vd_decision d;
+
+	memset(&d, 0, sizeof(d));
+	eval(pol, ev, &d, NULL);
+	cr_assert_eq(d.needs, VD_NEED_DIGEST);
+	ev->have = VD_UNAVAILABLE(VD_NEED_DIGEST);
+	memset(&d, 0, sizeof(d));
+	cr_assert_eq(eval(pol, ev, &d, NULL), 2, "the allow-list's deny");
+	cr_assert_eq(d.needs, 0);
+	cr_assert_eq(d.verdict, VD_DENY);
+	/* uid 0 passes rule 1 by its uid: rule 2 allows, for uid 0 only. */
+	ev->have = 0;
+	ev->proc.uid = 0;
+	memset(&d, 0, sizeof(d));
+	cr_assert_eq(eval(pol2, ev, &d, NULL), 2);
+	cr_assert_eq(d.path_only, false, "uid 1000 may be denied by content");
+	free(ev);
+	vd_policy_free(pol);
+	vd_policy_free(pol2);
+}
+
 Test(policy, sha256_is_refused_where_it_cannot_hold)
 {
 	must_fail("deny rename all : sha256=" DIGEST_A "\n", CAN_ALL,
