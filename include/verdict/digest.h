@@ -69,6 +69,14 @@ int vd_digest_event(struct vd_digest *d, struct vd_event *ev, int fd);
  */
 void vd_digest_forget(void *ctx, const struct vd_event *ev);
 
+/*
+ * Makes every read in progress, and every later one, stop at its next
+ * chunk with -ECANCELED: call it before vd_pipeline_stop, so a large
+ * file does not hold the stop up (a read the kernel itself blocks, on a
+ * hung network file system, still does).  Any thread.
+ */
+void vd_digest_cancel(struct vd_digest *d);
+
 /* vd_enricher.enrich over vd_digest_event (ctx: the vd_digest), reading
  * through ev->handle.fd. */
 int vd_digest_enrich(void *ctx, struct vd_event *ev, uint32_t needs, bool late);

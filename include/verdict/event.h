@@ -150,6 +150,8 @@ struct vd_event {
 	 * a change stamp, not necessarily finer than a second.
 	 */
 	bool target_id;
+	/* Set whenever the backend knows them, target_id or not (ES: every
+	 * file, hard links too); target_ino 0: unknown. */
 	uint64_t target_dev;
 	uint64_t target_ino;
 	uint64_t target_ctime_ns;

@@ -427,8 +427,11 @@ vd_pipeline_event_get(struct vd_pipeline *p, enum vd_event_type t)
 	ev->close_modified = false;
 	ev->have = 0;
 	b->deferred = false;
-	/* The rest of the identity is read only when target_id is set. */
+	/* ctime is read only when target_id is set; dev and ino, set by
+	 * a backend that knows them even then (the digest reader checks a
+	 * file it opens by path against them), are 0 when unknown. */
 	ev->target_id = false;
+	ev->target_dev = ev->target_ino = 0;
 	memset(&ev->exec_sig, 0, offsetof(struct vd_signature, team_id));
 	ev->exec_sig.team_id[0] = ev->exec_sig.signing_id[0] = '\0';
 	memset(&ev->proc, 0, offsetof(struct vd_process, comm));

@@ -425,6 +425,9 @@ out:
 	if (d->have_backend && d->b.quiesce != NULL)
 		d->b.quiesce(d->b.ctx);
 	vd_daemon_control_stop(d);
+	/* A digest being read must not hold the stop up. */
+	if (d->digest != NULL)
+		vd_digest_cancel(d->digest);
 	if (d->p != NULL)
 		vd_pipeline_stop(d->p);
 	/* Before the pipeline goes: the backend's drain reads its

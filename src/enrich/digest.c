@@ -50,6 +50,10 @@ struct vd_digest {
 	unsigned tick;
 	_Atomic uint64_t hashed, bytes, hash_ns, hits, misses, evictions;
 	_Atomic uint64_t invalidations;
+	atomic_bool cancelled;
+	/* Bumped by every forget: a digest read while it moved may be of
+	 * the file before a write, and is not cached. */
+	_Atomic uint64_t forgets;
 	_Atomic uint64_t too_large, not_regular, changed, errors;
 };
 
@@ -157,7 +161,8 @@ cache_get(struct vd_digest *d, const struct fkey *k, uint8_t out[32])
 }
 
 static void
-cache_put(struct vd_digest *d, const struct fkey *k, const uint8_t dg[32])
+cache_put(struct vd_digest *d, const struct fkey *k, const uint8_t dg[32],
+    uint64_t forgets)
 {
 	struct dentry *s, *e = NULL;
 	unsigned i;
@@ -165,6 +170,13 @@ cache_put(struct vd_digest *d, const struct fkey *k, const uint8_t dg[32])
 	if (d->cache == NULL)
 		return;
 	pthread_mutex_lock(&d->mu);
+	/* A file forgotten while it was read: its digest may be of the
+	 * content before the write. */
+	if (atomic_load_explicit(&d->forgets, memory_order_relaxed) !=
+	    forgets) {
+		pthread_mutex_unlock(&d->mu);
+		return;
+	}
 	s = set_of(d, k);
 	/* The same file's older version, or a free way, or round robin. */
 	for (i = 0; i < WAYS && e == NULL; i++)
@@ -223,6 +235,10 @@ hash_fd(struct vd_digest *d, int fd, uint64_t size, struct vd_sha256 *h)
 		}
 		if (n == 0)
 			break;
+		if (atomic_load_explicit(&d->cancelled, memory_order_relaxed)) {
+			rc = -ECANCELED;
+			break;
+		}
 		if (off + (uint64_t)n > size) {
 			rc = -ESTALE;
 			break;
@@ -251,13 +267,30 @@ vd_digest_event(struct vd_digest *d, struct vd_event *ev, int fd)
 	struct stat st, st2;
 	struct fkey k, k2;
 	struct vd_sha256 *h = NULL;
-	uint64_t t0;
+	uint64_t t0, forgets;
 	int own = -1, rc;
 
 	if (fd < 0) {
 		if (ev->target_truncated || ev->target[0] != '/') {
 			atomic_fetch_add(&d->errors, 1);
 			return -ENAMETOOLONG;
+		}
+		/* Without the event's dev and ino, nothing shows that the
+		 * file under this path is the one the event named. */
+		if (ev->target_ino == 0) {
+			atomic_fetch_add(&d->changed, 1);
+			return -ESTALE;
+		}
+		/* Never open what is not a regular file: a device's open
+		 * may do something. */
+		if (lstat(ev->target, &st) != 0) {
+			rc = -errno;
+			atomic_fetch_add(&d->errors, 1);
+			return rc;
+		}
+		if (!S_ISREG(st.st_mode)) {
+			atomic_fetch_add(&d->not_regular, 1);
+			return -EINVAL;
 		}
 		own = open(ev->target,
 		    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
@@ -280,7 +313,7 @@ vd_digest_event(struct vd_digest *d, struct vd_event *ev, int fd)
 		goto out;
 	}
 	/* By path: the file the event named, not one put there since. */
-	if (own >= 0 && ev->target_id &&
+	if (own >= 0 &&
 	    ((uint64_t)st.st_dev != ev->target_dev ||
 	        (uint64_t)st.st_ino != ev->target_ino)) {
 		rc = -ESTALE;
@@ -304,6 +337,7 @@ vd_digest_event(struct vd_digest *d, struct vd_event *ev, int fd)
 		goto out;
 	}
 	t0 = mono_ns();
+	forgets = atomic_load_explicit(&d->forgets, memory_order_relaxed);
 	rc = hash_fd(d, fd, k.size, h);
 	if (rc == 0 && fstat(fd, &st2) != 0)
 		rc = -errno;
@@ -320,13 +354,19 @@ vd_digest_event(struct vd_digest *d, struct vd_event *ev, int fd)
 		goto out;
 	}
 	atomic_fetch_add(&d->hashed, 1);
-	cache_put(d, &k, ev->sha256);
+	cache_put(d, &k, ev->sha256, forgets);
 	ev->have |= VD_NEED_DIGEST;
 out:
 	vd_sha256_free(h);
 	if (own >= 0)
 		close(own);
 	return rc;
+}
+
+void
+vd_digest_cancel(struct vd_digest *d)
+{
+	atomic_store(&d->cancelled, true);
 }
 
 void
@@ -342,6 +382,7 @@ vd_digest_forget(void *ctx, const struct vd_event *ev)
 	k.dev = ev->target_dev;
 	k.ino = ev->target_ino;
 	pthread_mutex_lock(&d->mu);
+	atomic_fetch_add_explicit(&d->forgets, 1, memory_order_relaxed);
 	s = set_of(d, &k);
 	for (i = 0; i < WAYS; i++)
 		if (s[i].valid && s[i].k.dev == k.dev && s[i].k.ino == k.ino) {

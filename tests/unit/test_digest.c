@@ -69,13 +69,21 @@ mk(uint64_t max, unsigned cache, uint64_t delay)
 	return d;
 }
 
+/* An event naming path, with its dev and ino as ES reports them (none
+ * when there is no such file). */
 static void
 event_for(struct vd_event *ev, const char *path)
 {
+	struct stat sb;
+
 	memset(ev, 0, sizeof(*ev));
 	ev->type = VD_AUTH_EXEC;
 	ev->handle.fd = -1;
 	snprintf(ev->target, sizeof(ev->target), "%s", path);
+	if (lstat(path, &sb) == 0) {
+		ev->target_dev = (uint64_t)sb.st_dev;
+		ev->target_ino = (uint64_t)sb.st_ino;
+	}
 }
 
 static const char *
@@ -142,15 +150,18 @@ Test(digest, what_it_refuses, .init = setup, .fini = teardown)
 	put("big", "0123456789abcdefX", big, sizeof(big));
 	event_for(&ev, big);
 	cr_assert_eq(vd_digest_event(d, &ev, -1), -EFBIG);
-	event_for(&ev, "/nonexistent/x");
+	/* Gone since the event. */
+	event_for(&ev, p);
+	snprintf(ev.target, sizeof(ev.target), "%s/gone", dir);
 	cr_assert_eq(vd_digest_event(d, &ev, -1), -ENOENT);
-	/* By path, the file must be the one the event named. */
+	/* By path, the file must be the one the event named, and the
+	 * event must say which one that is. */
 	cr_assert_eq(stat(p, &sb), 0);
 	event_for(&ev, p);
-	ev.target_id = true;
-	ev.target_dev = (uint64_t)sb.st_dev;
 	ev.target_ino = (uint64_t)sb.st_ino + 1;
 	cr_assert_eq(vd_digest_event(d, &ev, -1), -ESTALE);
+	ev.target_ino = 0;
+	cr_assert_eq(vd_digest_event(d, &ev, -1), -ESTALE, "identity unknown");
 	cr_assert_eq(ev.have, 0, "no digest for any of them");
 	ev.target_ino = (uint64_t)sb.st_ino;
 	cr_assert_eq(vd_digest_event(d, &ev, -1), 0);
@@ -158,7 +169,7 @@ Test(digest, what_it_refuses, .init = setup, .fini = teardown)
 	cr_assert_eq(st.not_regular, 3);
 	cr_assert_eq(st.too_large, 1);
 	cr_assert_eq(st.errors, 1);
-	cr_assert_eq(st.changed, 1);
+	cr_assert_eq(st.changed, 2);
 	vd_digest_destroy(d);
 }
 
@@ -253,5 +264,45 @@ Test(digest, a_written_file_is_forgotten, .init = setup, .fini = teardown)
 	cr_assert_eq(st.cache_invalidations, 1);
 	cr_assert_eq(st.hashed, 2, "read again after the write");
 	cr_assert_eq(st.cache_hits, 0);
+	vd_digest_destroy(d);
+}
+
+struct canceller {
+	struct vd_digest *d;
+};
+
+static void *
+cancel_soon(void *arg)
+{
+	struct canceller *c = arg;
+	struct timespec ts = { 0, 50 * 1000 * 1000 };
+
+	nanosleep(&ts, NULL);
+	vd_digest_cancel(c->d);
+	return NULL;
+}
+
+/* A read in progress stops at its next chunk once cancelled (the stop). */
+Test(digest, a_cancelled_read_stops, .init = setup, .fini = teardown)
+{
+	/* 4 MiB at 300 ms a MiB: cancelled at 50 ms, during the first
+	 * MiB's sleep, it ends at the second chunk (margin: 250 ms). */
+	struct vd_digest *d = mk(0, 64, 300 * 1000 * 1000);
+	struct canceller c = { d };
+	struct vd_event ev;
+	pthread_t th;
+	char p[128];
+	char *blob = malloc(4 * 1024 * 1024 + 1);
+
+	cr_assert_not_null(blob);
+	memset(blob, 'y', 4 * 1024 * 1024);
+	blob[4 * 1024 * 1024] = '\0';
+	put("f", blob, p, sizeof(p));
+	free(blob);
+	event_for(&ev, p);
+	pthread_create(&th, NULL, cancel_soon, &c);
+	cr_assert_eq(vd_digest_event(d, &ev, -1), -ECANCELED);
+	pthread_join(th, NULL);
+	cr_assert_eq(ev.have, 0);
 	vd_digest_destroy(d);
 }

@@ -259,15 +259,19 @@ copy_process(struct vd_process *p, const es_process_t *proc, uint32_t version)
  * nanosecond field is spelled differently; with the inode it is a good
  * enough change stamp, and a close-after-write invalidates the cache
  * besides.  A file with more than one link has more than one path, which
- * the identity does not pin: left unknown, so never cached.
+ * the identity does not pin: target_id stays false, so never cached; its
+ * dev and ino are still kept, for the digest reader to check that the
+ * file it opens by path is this one.
  */
 static void
 copy_file_id(struct vd_event *ev, const es_file_t *f)
 {
-	if (f == NULL || f->stat.st_nlink != 1)
+	if (f == NULL)
 		return;
 	ev->target_dev = (uint64_t)f->stat.st_dev;
 	ev->target_ino = (uint64_t)f->stat.st_ino;
+	if (f->stat.st_nlink != 1)
+		return;
 	ev->target_ctime_ns = (uint64_t)f->stat.st_ctime * 1000000000ull;
 	ev->target_id = true;
 }
