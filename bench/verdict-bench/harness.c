@@ -290,6 +290,11 @@ json_obj_end(struct json *j)
 void
 json_end(struct json *j, bool ok)
 {
+	struct rusage ru;
+
+	/* The process's peak resident set so far (Linux: KiB). */
+	if (getrusage(RUSAGE_SELF, &ru) == 0)
+		json_u64(j, "peak_rss_kib", (uint64_t)ru.ru_maxrss);
 	json_bool(j, "ok", ok);
 	json_raw(j, "}");
 	if (!ok)

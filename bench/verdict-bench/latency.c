@@ -194,6 +194,9 @@ bench_latency_one(const char *bench, struct layout l, uint64_t rate,
 	}
 	json_dbl(&j, "cpu_pct",
 	    100.0 * (double)(c1 - c0) / (double)(t_end - t0 + NS_PER_MS), 1);
+	/* The process's CPU (every thread) per event. */
+	json_dbl(&j, "cpu_ns_per_event",
+	    id != 0 ? (double)(c1 - c0) / (double)id : 0.0, 1);
 	json_obj_begin(&j, "target");
 	json_dbl(&j, "p99_us_max", TARGET_LATENCY_P99_US, 0);
 	json_obj_end(&j);

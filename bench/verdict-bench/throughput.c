@@ -156,6 +156,9 @@ bench_throughput_one(unsigned nprod, double duration_s)
 	json_dbl(&j, "events_per_s", eps, 0);
 	json_dbl(
 	    &j, "cpu_pct", 100.0 * (double)(c1 - c0) / (double)(t_end - t0), 1);
+	/* The process's CPU (every thread) per event answered. */
+	json_dbl(&j, "cpu_ns_per_event",
+	    wa != 0 ? (double)(c1 - c0) / (double)wa : 0.0, 1);
 	json_wake_counts(&j, &wc, &wc0);
 	json_obj_begin(&j, "target");
 	json_dbl(&j, "events_per_s_min", TARGET_THROUGHPUT_EPS, 0);
