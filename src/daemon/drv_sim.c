@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <verdict/stats.h>
 #include <verdict/version.h>
@@ -21,6 +20,7 @@
 #include "backend/sim/simrun.h"
 #include "daemon/driver.h"
 #include "daemon/report.h"
+#include "platform/platform.h"
 #include "util/util.h"
 
 #define NS_PER_S 1000000000ull
@@ -55,7 +55,6 @@ static int
 sim_enrich(void *ctx, struct vd_event *ev, uint32_t needs, bool late)
 {
 	uint64_t key = path_key(ev->target);
-	struct timespec ts;
 	struct vd_sha256 *h;
 	bool hit;
 
@@ -69,10 +68,7 @@ sim_enrich(void *ctx, struct vd_event *ev, uint32_t needs, bool late)
 		memcpy(ev->sha256, sim_cache[key % SIM_CACHE].d, VD_SHA256_LEN);
 	pthread_mutex_unlock(&sim_mu);
 	if (!hit) {
-		ts.tv_sec = (time_t)(sim_hash_cost_ns / NS_PER_S);
-		ts.tv_nsec = (long)(sim_hash_cost_ns % NS_PER_S);
-		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-			;
+		vd_sleep_until(vd_now_ns() + sim_hash_cost_ns);
 		if ((h = vd_sha256_new()) == NULL)
 			return -ENOMEM;
 		if (!vd_sha256_update(h, ev->target, strlen(ev->target)) ||
@@ -254,8 +250,8 @@ drv_report(void *bctx, const struct vd_run_info *ri)
 
 const struct vd_driver vd_driver_sim = {
 	.name = "sim",
-	.policy_can = VD_POLICY_CAN_ACCESS | VD_POLICY_CAN_TEAM_ID |
-	    VD_POLICY_CAN_SHA256,
+	.policy_can =
+	    VD_POLICY_CAN_ACCESS | VD_POLICY_CAN_TEAM_ID | VD_POLICY_CAN_SHA256,
 	.poll_ms = 10,
 	.pipeline_config = drv_pipeline_config,
 	.create = drv_create,

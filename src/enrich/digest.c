@@ -16,6 +16,7 @@
 #include <verdict/digest.h>
 #include <verdict/pipeline.h>
 
+#include "platform/platform.h"
 #include "util/util.h"
 
 #define WAYS     4
@@ -194,24 +195,6 @@ cache_put(struct vd_digest *d, const struct fkey *k, const uint8_t dg[32],
 	pthread_mutex_unlock(&d->mu);
 }
 
-static void
-sleep_ns(uint64_t ns)
-{
-	struct timespec ts = { (time_t)(ns / NS_PER_S), (long)(ns % NS_PER_S) };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
-static uint64_t
-mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts_ns(ts);
-}
-
 /* Reads fd's `size` bytes from offset 0 into h; 0 or -errno (-ESTALE:
  * the file ended early or went on). */
 static int
@@ -250,7 +233,8 @@ hash_fd(struct vd_digest *d, int fd, uint64_t size, struct vd_sha256 *h)
 		off += (uint64_t)n;
 		since_delay += (uint64_t)n;
 		if (d->cfg.delay_ns_per_mib != 0 && since_delay >= MIB) {
-			sleep_ns(d->cfg.delay_ns_per_mib * (since_delay / MIB));
+			vd_sleep_until(vd_now_ns() +
+			    d->cfg.delay_ns_per_mib * (since_delay / MIB));
 			since_delay %= MIB;
 		}
 	}
@@ -336,7 +320,7 @@ vd_digest_event(struct vd_digest *d, struct vd_event *ev, int fd)
 		atomic_fetch_add(&d->errors, 1);
 		goto out;
 	}
-	t0 = mono_ns();
+	t0 = vd_now_ns();
 	forgets = atomic_load_explicit(&d->forgets, memory_order_relaxed);
 	rc = hash_fd(d, fd, k.size, h);
 	if (rc == 0 && fstat(fd, &st2) != 0)
@@ -346,7 +330,7 @@ vd_digest_event(struct vd_digest *d, struct vd_event *ev, int fd)
 		if (!key_eq(&k, &k2))
 			rc = -ESTALE;
 	}
-	atomic_fetch_add(&d->hash_ns, mono_ns() - t0);
+	atomic_fetch_add(&d->hash_ns, vd_now_ns() - t0);
 	if (rc == 0 && !vd_sha256_final(h, ev->sha256))
 		rc = -EIO;
 	if (rc != 0) {
