@@ -27,10 +27,8 @@
 #include <json-c/json.h>
 
 #include "compare.h"
+#include "prog.h"
 #include "util/util.h"
-
-#define PROG       "verdict-bench"
-#define EXIT_CHECK 1
 
 /* What the gate does with a figure. */
 enum rule { R_NONE, R_LOWER, R_HIGHER, R_ZERO };

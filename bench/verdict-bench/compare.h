@@ -7,8 +7,6 @@
 #ifndef VD_BENCH_COMPARE_H
 #define VD_BENCH_COMPARE_H
 
-#define EXIT_INPUT 3 /* --compare, --plot: a file unreadable or not fit */
-
 struct json_object;
 
 /* A file of verdict-bench's JSON lines, read with json-c. */
@@ -28,9 +26,9 @@ struct compare_limits {
 	double latency, throughput, cpu;
 };
 
-/* verdict-bench --compare OLD NEW: 0 none regressed, 1 some did (or a
- * correctness check failed in NEW), EXIT_INPUT a file could not be read
- * or compared. */
+/* verdict-bench --compare OLD NEW: 0 none regressed, EXIT_CHECK some did
+ * (or a correctness check failed in NEW), EXIT_INPUT (prog.h) a file could
+ * not be read or compared. */
 int bench_compare(
     const char *oldp, const char *newp, const struct compare_limits *lim);
 

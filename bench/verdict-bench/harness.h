@@ -43,11 +43,8 @@
 #define NS_PER_S  1000000000ull
 #define NS_PER_MS 1000000ull
 
-/* How messages on stderr start. */
-#define PROG "verdict-bench"
-
-#define EXIT_CHECK 1 /* a benchmark's correctness check failed */
 #include "compare.h"
+#include "prog.h"
 
 /* Targets from the issue (a 2-core VM). */
 #define TARGET_SUBMIT_P99_NS  250

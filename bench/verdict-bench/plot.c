@@ -24,9 +24,8 @@
 #include <unistd.h>
 
 #include "compare.h"
+#include "prog.h"
 #include "util/util.h"
-
-#define PROG "verdict-bench"
 
 static double
 num(json_object *o, const char *k, bool *has)
