@@ -4,7 +4,7 @@
  * message, the right respond call per type, flags, the shared result
  * cache, muting, bounded queues and sequence gaps, serial delivery,
  * message lifetimes, es_new_client errors, essim_wait_idle) and the
- * kernel's books.
+ * kernel's books, its latency books too.
  *
  * Each test starts and stops its own kernel.  A recording handler copies
  * what it is shown into a struct rec and answers according to its mode.
@@ -1618,4 +1618,268 @@ Test(essim, kernel_report_sums_every_client)
 	essim_kernel_fini();
 	rec_free(ra);
 	rec_free(rb);
+}
+
+/* ---- the latency books ----------------------------------------------------
+ */
+
+static struct essim_latency *
+latency(void)
+{
+	struct essim_latency *l = malloc(sizeof *l);
+
+	cr_assert_not_null(l);
+	cr_assert_eq(essim_kernel_latency(l), 0);
+	return l;
+}
+
+#define P50(h) vd_hist_quantile(&(h), 0.5)
+
+/*
+ * One kernel per client, each read after its fini: one whose handler
+ * sleeps 2 ms before it answers, twenty AUTH events posted at once (the
+ * later ones wait in the queue, so its answer p50 is about 20 ms), and
+ * one that answers inline, one event at a time.  The margins hold on a
+ * loaded 2-core machine: the inline client's handler p50 must stay under
+ * a quarter of the sleeper's (>= 2 ms, so under 0.5 ms at least: its
+ * handler takes microseconds), its answer p50 under half the sleeper's
+ * (a thread's wake-up, not twenty queued handlers).
+ */
+Test(essim, latency_times_the_handler_and_the_answer)
+{
+	es_event_type_t types[] = { ES_EVENT_TYPE_AUTH_EXEC,
+		ES_EVENT_TYPE_NOTIFY_EXEC };
+	struct essim_latency *slow, *fast, *l;
+	struct essim_client_report all;
+	struct rec *r;
+	es_client_t *c;
+	audit_token_t p;
+	int i;
+
+	r = rec_new(M_ALLOW);
+	r->sleep_ns = 2 * MS;
+	kinit(NULL);
+	p = proc(100, "/bin/zsh", false);
+	c = client(r, types, 2);
+	for (i = 0; i < 20; i++)
+		cr_assert_eq(
+		    post(ES_EVENT_TYPE_AUTH_EXEC, p, "/bin/ls", 0, LONG), 1);
+	for (i = 0; i < 4; i++)
+		cr_assert_eq(
+		    post(ES_EVENT_TYPE_NOTIFY_EXEC, p, "/bin/ls", 0, 0), 1);
+	cr_assert(wait_done(r, 24));
+	cr_assert(essim_wait_idle(3000 * MS));
+	l = latency();
+	cr_assert_eq(l->answer.count, 20, "answers count while it runs");
+	cr_assert_eq(
+	    l->callback_auth.count, 0, "handler times only at its end");
+	free(l);
+	cr_assert_eq(es_delete_client(c), ES_RETURN_SUCCESS);
+	l = latency();
+	cr_assert_eq(l->callback_auth.count, 20, "added at the delete");
+	free(l);
+	essim_kernel_report(&all);
+	essim_kernel_fini();
+	slow = latency();
+	cr_assert_eq(slow->answer.count, all.answered);
+	cr_assert_eq(slow->callback_auth.count, 20);
+	cr_assert_eq(slow->callback_notify.count, 4);
+	cr_assert_geq(P50(slow->callback_auth), 2 * MS);
+	cr_assert_geq(P50(slow->callback_notify), 2 * MS);
+	cr_assert_geq(P50(slow->answer), 2 * MS);
+	/* Post -> answer holds the wait in the queue: the last one waited
+	 * for the nineteen handlers before it. */
+	cr_assert_geq(slow->answer.max, 20 * 2 * MS);
+	cr_assert_geq(slow->answer.max, slow->callback_auth.max);
+	rec_free(r);
+
+	r = rec_new(M_ALLOW);
+	kinit(NULL);
+	l = latency();
+	cr_assert_eq(l->answer.count, 0, "reset by init");
+	cr_assert_eq(l->callback_auth.count, 0);
+	cr_assert_eq(l->callback_notify.count, 0);
+	free(l);
+	p = proc(100, "/bin/zsh", false);
+	c = client(r, types, 2);
+	for (i = 0; i < 20; i++) {
+		cr_assert_eq(
+		    post(ES_EVENT_TYPE_AUTH_EXEC, p, "/bin/ls", 0, LONG), 1);
+		cr_assert(wait_done(r, i + 1));
+	}
+	for (i = 0; i < 4; i++)
+		cr_assert_eq(
+		    post(ES_EVENT_TYPE_NOTIFY_EXEC, p, "/bin/ls", 0, 0), 1);
+	cr_assert(wait_done(r, 24));
+	cr_assert(essim_wait_idle(3000 * MS));
+	essim_kernel_fini();
+	fast = latency();
+	cr_assert_eq(fast->answer.count, 20);
+	cr_assert_eq(fast->callback_auth.count, 20);
+	cr_assert_eq(fast->callback_notify.count, 4);
+	cr_assert_lt(4 * P50(fast->callback_auth), P50(slow->callback_auth),
+	    "inline handler p50 %llu ns, sleeping one %llu ns",
+	    (unsigned long long)P50(fast->callback_auth),
+	    (unsigned long long)P50(slow->callback_auth));
+	cr_assert_lt(
+	    4 * P50(fast->callback_notify), P50(slow->callback_notify));
+	cr_assert_lt(2 * P50(fast->answer), P50(slow->answer),
+	    "inline answer p50 %llu ns, sleeping one %llu ns",
+	    (unsigned long long)P50(fast->answer),
+	    (unsigned long long)P50(slow->answer));
+	free(fast);
+	free(slow);
+	rec_free(r);
+}
+
+/*
+ * 20 ms buckets from the first post.  Client a answers inline, b never:
+ * three events with a 100 ms budget (b misses the first at t0 + 100 ms,
+ * bucket 5, and is killed), then two with a long budget once b is dead,
+ * then one more past the series' end, which counts in the last bucket.
+ * Per bucket the answers and misses add up to the kernel's totals.
+ */
+Test(essim, latency_series_adds_up_to_the_books)
+{
+	es_event_type_t types[] = { ES_EVENT_TYPE_AUTH_EXEC };
+	struct rec *ra = rec_new(M_ALLOW), *rb = rec_new(M_NONE);
+	const uint64_t width = 20 * MS, budget = 100 * MS;
+	const size_t n = 16;
+	struct essim_client_report all;
+	struct essim_latency *l;
+	uint64_t answered = 0, missed = 0, t0;
+	bool long_seen = false;
+	es_client_t *a, *b;
+	audit_token_t p;
+	size_t i;
+
+	essim_latency_series(width, n);
+	kinit(NULL);
+	p = proc(100, "/bin/zsh", false);
+	a = client(ra, types, 1);
+	b = client(rb, types, 1);
+	l = latency();
+	cr_assert_eq(l->nbuckets, n);
+	cr_assert_eq(l->bucket_ns, width);
+	cr_assert_not_null(l->series);
+	cr_assert_eq(l->t0_ns, 0, "nothing posted yet");
+	free(l);
+	t0 = now_ns();
+	for (i = 0; i < 3; i++)
+		cr_assert_eq(
+		    post(ES_EVENT_TYPE_AUTH_EXEC, p, "/bin/ls", 0, budget), 2);
+	cr_assert(wait_terminated(b, 2000));
+	cr_assert(wait_done(ra, 3));
+	for (i = 0; i < 2; i++)
+		cr_assert_eq(
+		    post(ES_EVENT_TYPE_AUTH_EXEC, p, "/bin/ls", 0, LONG), 1);
+	cr_assert(wait_done(ra, 5));
+	/* Past the series' end: the last bucket. */
+	while (now_ns() - t0 < n * width + 20 * MS)
+		sleep_ns(10 * MS);
+	cr_assert_eq(post(ES_EVENT_TYPE_AUTH_EXEC, p, "/bin/ls", 0, LONG), 1);
+	cr_assert(wait_done(ra, 6));
+	cr_assert(essim_wait_idle(3000 * MS));
+	essim_kernel_report(&all);
+	cr_assert_eq(all.answered, 6);
+	cr_assert_geq(all.missed, 1);
+	essim_kernel_fini();
+
+	l = latency();
+	cr_assert_geq(l->t0_ns, t0);
+	cr_assert_eq(l->nbuckets, n);
+	cr_assert_eq(l->answer.count, all.answered);
+	for (i = 0; i < n; i++) {
+		const struct essim_series_bucket *bk = &l->series[i];
+
+		answered += bk->answered;
+		missed += bk->missed;
+		if (bk->answered == 0)
+			cr_assert_eq(bk->latency_max_ns, 0);
+		else
+			cr_assert_leq(bk->latency_max_ns, l->answer.max);
+		cr_assert(bk->budget_min_ns == 0 ||
+		        bk->budget_min_ns == budget ||
+		        bk->budget_min_ns == LONG,
+		    "bucket %zu: budget %llu", i,
+		    (unsigned long long)bk->budget_min_ns);
+		if (i > 0 && bk->budget_min_ns == LONG)
+			long_seen = true;
+	}
+	cr_assert_eq(answered, all.answered);
+	cr_assert_eq(missed, all.missed);
+	cr_assert_eq(l->series[0].budget_min_ns, budget, "the first post");
+	cr_assert_geq(l->series[budget / width].missed, 1,
+	    "the first deadline, t0 + 100 ms, in bucket 5");
+	cr_assert(long_seen);
+	cr_assert_geq(l->series[n - 1].answered, 1, "late answers: the last");
+	cr_assert_eq(l->series[n - 1].budget_min_ns, LONG);
+	free(l);
+	(void)a;
+	essim_latency_series(0, 0);
+	rec_free(ra);
+	rec_free(rb);
+}
+
+Test(essim, latency_books_outlive_fini_until_the_next_init)
+{
+	es_event_type_t types[] = { ES_EVENT_TYPE_AUTH_EXEC };
+	struct rec *r = rec_new(M_ALLOW);
+	struct essim_latency *l;
+	uint64_t answered = 0;
+	audit_token_t p;
+	size_t i;
+
+	cr_assert_eq(essim_kernel_latency(NULL), -EINVAL);
+	essim_latency_series(10 * MS, 4);
+	kinit(NULL);
+	p = proc(100, "/bin/zsh", false);
+	(void)client(r, types, 1);
+	cr_assert_eq(post(ES_EVENT_TYPE_AUTH_EXEC, p, "/bin/ls", 0, LONG), 1);
+	cr_assert_eq(post(ES_EVENT_TYPE_AUTH_EXEC, p, "/bin/ps", 0, LONG), 1);
+	cr_assert(wait_done(r, 2));
+	cr_assert(essim_wait_idle(3000 * MS));
+	essim_kernel_fini(); /* deletes the client */
+
+	l = latency();
+	cr_assert_eq(l->answer.count, 2);
+	cr_assert_eq(l->callback_auth.count, 2);
+	cr_assert_neq(l->t0_ns, 0);
+	cr_assert_eq(l->nbuckets, 4);
+	for (i = 0; i < l->nbuckets; i++)
+		answered += l->series[i].answered;
+	cr_assert_eq(answered, 2);
+	free(l);
+
+	/* No series from the next init on; the books start afresh. */
+	essim_latency_series(0, 0);
+	kinit(NULL);
+	l = latency();
+	cr_assert_eq(l->answer.count, 0);
+	cr_assert_eq(l->callback_auth.count, 0);
+	cr_assert_eq(l->t0_ns, 0);
+	cr_assert_eq(l->nbuckets, 0);
+	cr_assert_null(l->series);
+	free(l);
+	essim_kernel_fini();
+
+	/* A width without buckets is no series either; too many are
+	 * capped. */
+	essim_latency_series(10 * MS, 0);
+	kinit(NULL);
+	l = latency();
+	cr_assert_eq(l->nbuckets, 0);
+	cr_assert_null(l->series);
+	free(l);
+	essim_kernel_fini();
+	essim_latency_series(1, SIZE_MAX);
+	kinit(NULL);
+	l = latency();
+	cr_assert_eq(l->nbuckets, ESSIM_SERIES_MAX);
+	cr_assert_not_null(l->series);
+	cr_assert_eq(l->series[ESSIM_SERIES_MAX - 1].answered, 0);
+	free(l);
+	essim_kernel_fini();
+	essim_latency_series(0, 0);
+	rec_free(r);
 }

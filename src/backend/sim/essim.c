@@ -3,7 +3,8 @@
  * process table, essim_post() (subscription, muting, the shared result
  * cache, the bounded per-client queues and sequence numbers), the
  * deadline heap and its watchdog thread, termination, essim_wait_idle()
- * and the books; also Mach time and the libbsm audit-token accessors.
+ * and the books, latency books included; also Mach time and the libbsm
+ * audit-token accessors.
  *
  * Deadlines are judged in CLOCK_MONOTONIC nanoseconds under the kernel
  * lock, in three places that agree: the watchdog (at the earliest pending
@@ -125,6 +126,42 @@ cond_init_mono(pthread_cond_t *cv)
 
 static void *watchdog_main(void *arg);
 
+/*
+ * The latency books start afresh: the histograms zeroed, the series of
+ * the size asked for allocated (calloc: zeroed).  The previous series is
+ * freed here, not at fini, so a report can read it after fini.  False
+ * when the series cannot be allocated (then there is none).
+ */
+static bool
+latency_reset_locked(void)
+{
+	size_t n = K.series_want_n;
+
+	K.gen++;
+	memset(&K.lat, 0, sizeof K.lat);
+	free(K.series);
+	K.series = n != 0 ? calloc(n, sizeof *K.series) : NULL;
+	if (K.series == NULL)
+		return n == 0;
+	K.lat.bucket_ns = K.series_want_ns;
+	K.lat.nbuckets = n;
+	K.lat.series = K.series;
+	return true;
+}
+
+void
+essim_latency_series(uint64_t bucket_ns, size_t nbuckets)
+{
+	if (bucket_ns == 0 || nbuckets == 0)
+		bucket_ns = nbuckets = 0;
+	if (nbuckets > ESSIM_SERIES_MAX)
+		nbuckets = ESSIM_SERIES_MAX;
+	pthread_mutex_lock(&K.lock);
+	K.series_want_ns = bucket_ns;
+	K.series_want_n = nbuckets;
+	pthread_mutex_unlock(&K.lock);
+}
+
 int
 essim_kernel_init(const struct essim_config *cfg)
 {
@@ -159,13 +196,14 @@ essim_kernel_init(const struct essim_config *cfg)
 	K.heap = NULL;
 	K.nheap = K.capheap = 0;
 	K.next_id = 0;
+	K.posts = 0;
 	K.next_pidversion = 0;
 	K.last_clear_ns = 0;
 	K.cleared = false;
 	K.ptab = calloc(K.pmask + 1, sizeof *K.ptab);
 	K.ctab = calloc(ESSIM_CACHE_BUCKETS, sizeof *K.ctab);
 	rc = -ENOMEM;
-	if (K.ptab == NULL || K.ctab == NULL)
+	if (!latency_reset_locked() || K.ptab == NULL || K.ctab == NULL)
 		goto fail;
 	if ((rc = cond_init_mono(&K.wd_cv)) != 0)
 		goto fail;
@@ -637,6 +675,95 @@ essim__heap_remove_locked(struct essim_kmsg *k)
 	return true;
 }
 
+/* ---- the latency books ------------------------------------------------- */
+
+/* The series' bucket of time t, the last one for any later time; NULL
+ * when there is no series. */
+static struct essim_series_bucket *
+series_at_locked(uint64_t t)
+{
+	uint64_t i;
+
+	if (K.lat.nbuckets == 0)
+		return NULL;
+	i = t > K.lat.t0_ns ? (t - K.lat.t0_ns) / K.lat.bucket_ns : 0;
+	if (i >= K.lat.nbuckets)
+		i = K.lat.nbuckets - 1;
+	return &K.series[i];
+}
+
+static void
+latency_answer_locked(const struct essim_kmsg *o)
+{
+	struct essim_series_bucket *b;
+	uint64_t lat = o->dnow > o->post_ns ? o->dnow - o->post_ns : 0;
+
+	vd_hist_record(&K.lat.answer, lat);
+	if ((b = series_at_locked(o->dnow)) != NULL) {
+		b->answered++;
+		if (lat > b->latency_max_ns)
+			b->latency_max_ns = lat;
+	}
+}
+
+static void
+latency_missed_locked(const struct essim_kmsg *k)
+{
+	struct essim_series_bucket *b = series_at_locked(k->deadline_ns);
+
+	if (b != NULL)
+		b->missed++;
+}
+
+/* An AUTH event posted at now with the deadline dl. */
+static void
+latency_budget_locked(uint64_t now, uint64_t dl)
+{
+	struct essim_series_bucket *b = series_at_locked(now);
+
+	if (b != NULL && (b->budget_min_ns == 0 || dl - now < b->budget_min_ns))
+		b->budget_min_ns = dl - now;
+}
+
+static void
+hist_add(struct vd_hist *to, const struct vd_hist *h)
+{
+	unsigned i;
+
+	if (h->count == 0)
+		return;
+	to->count += h->count;
+	if (h->max > to->max)
+		to->max = h->max;
+	for (i = 0; i < VD_HIST_BUCKETS; i++)
+		to->b[i] += h->b[i];
+}
+
+void
+essim__callback_books(struct es_client_s *c)
+{
+	pthread_mutex_lock(&K.lock);
+	/* A client of an earlier kernel (one that deleted itself from its
+	 * handler ends on its own time) does not count in this one. */
+	if (c->gen == K.gen) {
+		hist_add(&K.lat.callback_auth, &c->cb_auth);
+		hist_add(&K.lat.callback_notify, &c->cb_notify);
+	}
+	pthread_mutex_unlock(&K.lock);
+}
+
+int
+essim_kernel_latency(struct essim_latency *out)
+{
+	if (out == NULL)
+		return -EINVAL;
+	pthread_mutex_lock(&K.lock);
+	essim__answers_drain_locked();
+	*out = K.lat;
+	pthread_mutex_unlock(&K.lock);
+	return 0;
+}
+
 /*
  * The books of an answer accepted by respond(): its client's counters,
  * the cache, and the heap (the watchdog or a termination may have taken
@@ -659,6 +786,7 @@ essim__answer_books_locked(struct essim_kmsg *o)
 		c->rep.slack_min_ns = o->deadline_ns - o->dnow;
 	if (dlv != 0 && o->dnow - dlv > c->rep.latency_max_ns)
 		c->rep.latency_max_ns = o->dnow - dlv;
+	latency_answer_locked(o);
 	/*
 	 * OPEN caches the authorized flags, which only ever pass later
 	 * opens that this answer would have allowed; other types cache
@@ -713,8 +841,10 @@ drop_client_msgs_locked(struct es_client_s *c, uint64_t now, bool kill)
 		st = KMSG_PENDING;
 		if (kill && k->deadline_ns <= now) {
 			if (atomic_compare_exchange_strong(
-			        &k->state, &st, KMSG_EXPIRED))
+			        &k->state, &st, KMSG_EXPIRED)) {
 				c->rep.missed++;
+				latency_missed_locked(k);
+			}
 		} else {
 			atomic_compare_exchange_strong(
 			    &k->state, &st, KMSG_ABANDONED);
@@ -872,6 +1002,9 @@ essim_post(const struct essim_event *ev)
 		return -EINVAL;
 	}
 	now = essim__mono_ns();
+	if (K.lat.t0_ns == 0)
+		K.lat.t0_ns = now; /* the series counts from here */
+	K.posts++;
 	clock_gettime(CLOCK_REALTIME, &m.time);
 	m.mach_time = essim__ns_to_mach(now);
 	if (action == ES_ACTION_TYPE_AUTH) {
@@ -903,6 +1036,7 @@ essim_post(const struct essim_event *ev)
 			continue;
 		}
 		k->id = ++K.next_id;
+		k->post_ns = now;
 		k->deadline_ns = dl;
 		if (action == ES_ACTION_TYPE_AUTH) {
 			memcpy(essim__kmsg_msg(k)->action.auth.reserved, &k->id,
@@ -934,6 +1068,8 @@ essim_post(const struct essim_event *ev)
 			pthread_cond_signal(&c->cv);
 		}
 	}
+	if (action == ES_ACTION_TYPE_AUTH && queued > 0)
+		latency_budget_locked(now, dl);
 	pthread_mutex_unlock(&K.lock);
 	for (i = 0; i < nwake; i++) {
 		pthread_cond_signal(&wake[i]->cv);
@@ -944,6 +1080,17 @@ essim_post(const struct essim_event *ev)
 
 /* ---- the books ------------------------------------------------------------
  */
+
+uint64_t
+essim_kernel_posted(void)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&K.lock);
+	n = K.posts;
+	pthread_mutex_unlock(&K.lock);
+	return n;
+}
 
 int
 essim_client_report(const es_client_t *want, struct essim_client_report *out)

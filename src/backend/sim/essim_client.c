@@ -5,7 +5,9 @@
  * right call for the type" is judged) and es_clear_cache().
  *
  * Threads: the handler block runs only on its client's delivery thread,
- * named "essim-deliver"; nothing else here calls client code.  Every
+ * named "essim-deliver"; nothing else here calls client code.  That
+ * thread times each handler call into its client's own histograms, and
+ * hands them to the kernel's latency books as it ends.  Every
  * function may be called from any thread, including handlers;
  * es_delete_client() called from the client's own handler detaches the
  * delivery thread instead of joining it (Apple's API forbids that call;
@@ -51,7 +53,7 @@ deliver_main(void *arg)
 {
 	struct es_client_s *c = arg;
 	struct essim_kmsg *k;
-	uint64_t now;
+	uint64_t now, end;
 	bool auth;
 
 	/* First, so that no client code ever runs under the creator's
@@ -85,11 +87,12 @@ deliver_main(void *arg)
 		    memory_order_relaxed);
 
 		c->handler(c, essim__kmsg_msg(k));
+		end = essim__mono_ns();
+		vd_hist_record(auth ? &c->cb_auth : &c->cb_notify, end - now);
 		/* A handler that outlived its message's deadline without an
 		 * answer: killed now, whether or not the watchdog ran. */
 		if (auth && atomic_load(&k->state) == KMSG_PENDING &&
-		    (now = essim__mono_ns()) >= k->deadline_ns &&
-		    kill_if_pending(c, k, now)) {
+		    end >= k->deadline_ns && kill_if_pending(c, k, end)) {
 			essim__kmsg_put(k);
 			break;
 		}
@@ -100,6 +103,7 @@ deliver_main(void *arg)
 	/* Nothing is delivered after this: the block's captures go. */
 	Block_release(c->handler);
 	c->handler = NULL;
+	essim__callback_books(c);
 	essim__client_put(c);
 	return NULL;
 }
@@ -284,6 +288,7 @@ es_new_client(es_client_t **client, es_handler_block_t handler)
 		return r;
 	}
 	c->thread_started = true;
+	c->gen = K.gen;
 	*K.clients_tail = c;
 	K.clients_tail = &c->next;
 	K.nlive++;

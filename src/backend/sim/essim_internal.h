@@ -29,7 +29,15 @@
  *    from; it holds a reference on its client;
  *  - a client is freed when the kernel's reference (dropped at fini) and
  *    every message's reference are gone, so es_release_message() after
- *    es_delete_client() or essim_kernel_fini() is safe.
+ *    es_delete_client() or essim_kernel_fini() is safe;
+ *  - the latency books (K.lat, K.series) live from one
+ *    essim_kernel_init() to the next: fini keeps them for the reports.
+ *
+ * The latency books stay off the delivery path's locks too: the answer
+ * histogram and the series are kept with the answer's other books under
+ * K.lock; the handler's cost goes into its client's own histograms, which
+ * only the delivery thread writes, and which that thread adds to the
+ * kernel's under K.lock once, as it ends.
  */
 #ifndef ESSIM_INTERNAL_H
 #define ESSIM_INTERNAL_H
@@ -81,6 +89,7 @@ struct essim_kmsg {
 	struct essim_kmsg *orig; /* copies: the original (one reference) */
 	struct essim_kmsg *qnext;
 	size_t heap_idx;
+	uint64_t post_ns;                 /* CLOCK_MONOTONIC, essim_post */
 	uint64_t deadline_ns;             /* CLOCK_MONOTONIC; AUTH only */
 	atomic_uint_least64_t deliver_ns; /* set by the delivery thread */
 	/* An answer whose books wait for K.lock (essim__answers_drain). */
@@ -157,6 +166,11 @@ struct es_client_s {
 	/* All but retained_now and the delivered counts: K.lock. */
 	struct essim_client_report rep;
 	atomic_uint_least64_t retained;
+	/* Time inside the handler, per AUTH / NOTIFY delivery: written by
+	 * the delivery thread only, added to K.lat as it ends (if the
+	 * kernel it was created in, K.gen, is still the latest). */
+	uint64_t gen;
+	struct vd_hist cb_auth, cb_notify;
 };
 
 struct essim_centry;
@@ -185,9 +199,18 @@ struct essim_kernel {
 	 * the next holder.  A stack; each entry holds a reference. */
 	_Atomic(struct essim_kmsg *) deferred;
 	uint64_t next_id;
+	uint64_t posts; /* essim_post calls accepted since init */
 	uint32_t next_pidversion;
 	uint64_t last_clear_ns;
 	bool cleared;
+	/* The latency books (essim_kernel_latency): reset by init, kept by
+	 * fini.  lat.series points to series, allocated by init for the
+	 * series_want_* in force then, freed by the next init. */
+	uint64_t gen; /* counts inits */
+	struct essim_latency lat;
+	struct essim_series_bucket *series;
+	uint64_t series_want_ns;
+	size_t series_want_n;
 };
 
 extern struct essim_kernel essim__k;
@@ -231,6 +254,8 @@ bool essim__cacheable(es_event_type_t t);
 void essim__cache_store_locked(const es_message_t *m, uint32_t flags);
 void essim__cache_clear_locked(void);
 void essim__idle_check_locked(void);
+/* A delivery thread's handler times into the kernel's; takes K.lock. */
+void essim__callback_books(struct es_client_s *c);
 
 /* essim_msg.c */
 int essim__tmpl_init(struct essim_tmpl *t, es_message_t *m,

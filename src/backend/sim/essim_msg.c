@@ -627,6 +627,7 @@ essim__msg_build(const es_message_t *src, struct es_client_s *c)
 	k->orig = NULL;
 	k->qnext = NULL;
 	k->heap_idx = SIZE_MAX;
+	k->post_ns = 0;
 	k->deadline_ns = 0;
 	atomic_init(&k->deliver_ns, 0);
 	shape_version(essim__kmsg_msg(k));
@@ -753,6 +754,7 @@ es_copy_message(const es_message_t *msg)
 	atomic_fetch_add_explicit(&orig->refs, 1, memory_order_relaxed);
 	n->orig = orig;
 	n->id = orig->id;
+	n->post_ns = orig->post_ns;
 	n->deadline_ns = orig->deadline_ns;
 	atomic_init(&n->user_refs, 1);
 	atomic_fetch_add_explicit(

@@ -71,6 +71,7 @@ struct vd_simrun {
 	struct essim_client_report auth, notify;
 	struct essim_workload_report workload;
 	struct vd_es_stats es_stats;
+	struct essim_latency latency;
 };
 
 static void simrun_free(struct vd_simrun *r);
@@ -208,6 +209,8 @@ run_finish(void *ctx)
 	if (r->w != NULL)
 		essim_workload_report(r->w, &r->workload);
 	vd_es_finish(r->es);
+	/* The clients are deleted: their handler times are in. */
+	essim_kernel_latency(&r->latency);
 }
 
 static void
@@ -264,6 +267,7 @@ vd_simrun_report(const struct vd_simrun *r, struct vd_simrun_report *out)
 	out->es = r->es_stats;
 	out->elapsed_ns = r->elapsed_ns;
 	out->idle = r->idle;
+	out->latency = r->latency;
 }
 
 /* Waits for the runner: the whole scenario, not cut short. */
@@ -382,5 +386,7 @@ out:
 		c->finish(c->ctx, &out->auth, &out->notify);
 	essim_workload_destroy(w);
 	essim_kernel_fini();
+	/* After fini: every client's handler times are in. */
+	essim_kernel_latency(&out->latency);
 	return rc;
 }

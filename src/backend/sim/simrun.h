@@ -28,6 +28,10 @@ struct vd_simrun_report {
 	struct vd_stats *stats; /* the caller's buffer, filled at the end */
 	uint64_t elapsed_ns;
 	bool idle; /* every AUTH message settled before stop */
+	/* The kernel's latency books of the run, every client's (essim.h:
+	 * answer latency, handler time, the series if essim_latency_series
+	 * asked for one; the series stays valid until the next run). */
+	struct essim_latency latency;
 };
 
 /*
@@ -75,8 +79,9 @@ void vd_simrun_backend(struct vd_simrun *r, struct vd_backend *out);
  * the scenario says. */
 struct vd_evaluator vd_simrun_evaluator(struct vd_simrun *r);
 
-/* After finish and vd_pipeline_stats(p, out->stats): the kernel's books,
- * the workload's and the es backend's. */
+/* After finish and vd_pipeline_stats(p, out->stats): the kernel's books
+ * (latency books included, as finish read them), the workload's and the
+ * es backend's. */
 void vd_simrun_report(const struct vd_simrun *r, struct vd_simrun_report *out);
 
 /*
@@ -84,7 +89,8 @@ void vd_simrun_report(const struct vd_simrun *r, struct vd_simrun_report *out);
  * judges verdictd against it (verdict-bench's floor): the same run as
  * vd_simrun -- a fresh simulated kernel, the scenario's processes before
  * the clients, the workload, the wait until every AUTH message settled,
- * the kernel's books -- with no pipeline.  start creates and subscribes
+ * the kernel's books, latency books included -- with no pipeline.  start
+ * creates and subscribes
  * the client(s): 0, or -errno with a sentence in err.  finish, called
  * after start succeeded, once the run settled or failed: reads the
  * kernel's books of its client(s) into auth and notify (the same client

@@ -51,6 +51,7 @@
 #include <stdint.h>
 
 #include <EndpointSecurity/EndpointSecurity.h>
+#include <verdict/stats.h> /* struct vd_hist */
 
 #ifdef __cplusplus
 extern "C" {
@@ -169,6 +170,68 @@ int essim_client_report(const es_client_t *c, struct essim_client_report *out);
 /* Kernel-wide totals: the sum over every client created since init,
  * deleted ones included. */
 void essim_kernel_report(struct essim_client_report *out);
+
+/* Events essim_post accepted since init (delivered or not): a progress
+ * reading while a workload runs.  Any thread. */
+uint64_t essim_kernel_posted(void);
+
+/*
+ * The kernel's latency books, the same for any client it judges: kept
+ * from one essim_kernel_init() to the next, so still readable after
+ * essim_kernel_fini().  Times are CLOCK_MONOTONIC nanoseconds; the
+ * histograms are libverdict's (vd_hist_quantile in <verdict/stats.h>).
+ *  - answer: every accepted AUTH answer, from the event's post (inside
+ *    essim_post, the moment its deadline is counted from, when the
+ *    process starts to wait) to the accepted answer: queueing, delivery
+ *    and the client's own time;
+ *  - callback_auth, callback_notify: the time the delivery thread spent
+ *    inside the handler block per AUTH / NOTIFY message it delivered.
+ *    A client's are added when its delivery thread ends (deleted or
+ *    terminated; every client at essim_kernel_fini()), not before;
+ *  - the series (essim_latency_series): fixed-width time buckets counted
+ *    from the first essim_post() after init (t0_ns).  An answer counts
+ *    in the bucket of its acceptance, a missed message in that of its
+ *    deadline, a budget in that of its post; anything past the last
+ *    bucket counts in the last.
+ */
+struct essim_series_bucket {
+	uint64_t answered;       /* AUTH answers accepted */
+	uint64_t latency_max_ns; /* post -> answer, the worst of those */
+	uint64_t missed;         /* AUTH deadlines passed unanswered */
+	uint64_t budget_min_ns;  /* deadline - post, least among the AUTH
+	                            messages posted (0: none posted) */
+};
+
+struct essim_latency {
+	struct vd_hist answer;          /* post -> accepted answer, AUTH */
+	struct vd_hist callback_auth;   /* inside the handler, AUTH */
+	struct vd_hist callback_notify; /* inside the handler, NOTIFY */
+	uint64_t t0_ns; /* the first post since init (0: none yet) */
+	uint64_t bucket_ns;
+	size_t nbuckets; /* 0: no series */
+	/* nbuckets entries, the simulator's own: valid until the next
+	 * essim_kernel_init(); still counting while the kernel runs, so
+	 * read them once the run settled or the kernel stopped. */
+	const struct essim_series_bucket *series;
+};
+
+/* The most buckets a series may have (32 MiB of them). */
+#define ESSIM_SERIES_MAX ((size_t)1 << 20)
+
+/*
+ * Keeps a series of nbuckets buckets of bucket_ns each from the next
+ * essim_kernel_init() on, every init after it too, until called again.
+ * nbuckets is capped at ESSIM_SERIES_MAX; 0 for either (the default):
+ * no series.  The buckets are allocated by init (-ENOMEM if they cannot
+ * be), never per message.
+ */
+void essim_latency_series(uint64_t bucket_ns, size_t nbuckets);
+
+/* The latency books of every client since the last init, deleted and
+ * terminated ones included (handler times once the delivery thread
+ * ended, above), copied to *out: about 25 KiB, the series not copied.
+ * Any time, also after essim_kernel_fini().  0, or -EINVAL (out NULL). */
+int essim_kernel_latency(struct essim_latency *out);
 
 #ifdef __cplusplus
 }
