@@ -11,8 +11,19 @@
  *   latency percentiles (p50 .. p999, _us or _ns)   NEW/OLD <= 1 + latency
  *   throughput (events_per_s, events_per_s_min)     NEW/OLD >= 1 - throughput
  *   CPU (cpu_pct, *_ns_per_*)                       NEW/OLD <= 1 + cpu
+ *   ratios to a reference of the same run (*_vs_floor)
+ *                                                   NEW/OLD <= 1 + latency
+ *                                (cpu_vs_floor: + cpu; events_per_s_vs_floor:
+ *                                 >= 1 - throughput)
  *   misses, terminations, late, duplicates, errors, and "ok": false in NEW
  *                                                   fail whenever nonzero
+ *
+ * A line that carries ratios to its run's own reference is judged on
+ * those, not on its absolute times: wall-clock figures move with the
+ * machine's load, a ratio to a floor measured beside them much less.  A
+ * line of another system (a peer of "system": "verdictd", such as the
+ * floor or the seed design) is that reference, not verdictd: it is not
+ * judged at all.
  *
  * Other figures (maxima, counts, settings) are printed by neither the gate
  * nor this table: one slow outlier must not fail a build.  The JSON is
@@ -37,7 +48,7 @@ enum cls { C_LATENCY, C_THROUGHPUT, C_CPU, C_ABSOLUTE };
 /* Settings: a line is compared only with one that ran the same way. */
 static const char *const settings[] = { "workers", "rate", "spin_ns",
 	"queriers", "batch", "period_us", "producers", "pool_size", "ring_size",
-	"runs", "multi_producer", "scenario", "hog" };
+	"runs", "multi_producer", "scenario", "hog", "system", "k", "schema" };
 
 static bool
 ends_with(const char *s, const char *suf)
@@ -56,6 +67,14 @@ rule_of(const char *k, enum cls *c)
 		"duplicates", "errors", "missed", "lost", "dup" };
 	size_t i;
 
+	if (ends_with(k, "_vs_floor")) {
+		if (strncmp(k, "events_per_s", 12) == 0) {
+			*c = C_THROUGHPUT;
+			return R_HIGHER;
+		}
+		*c = strncmp(k, "cpu", 3) == 0 ? C_CPU : C_LATENCY;
+		return R_LOWER;
+	}
 	for (i = 0; i < sizeof(pcts) / sizeof(pcts[0]); i++)
 		if (strncmp(k, pcts[i], strlen(pcts[i])) == 0 &&
 		    (ends_with(k, "_us") || ends_with(k, "_ns")) &&
@@ -230,16 +249,29 @@ static void
 judge_pair(struct verdicts *v, json_object *old, json_object *new,
     const char *bench, size_t k, const struct compare_limits *lim)
 {
-	json_object *ov, *ok;
+	json_object *ov, *ok, *sys;
+	bool ratios = false;
 	enum rule r;
 	enum cls c;
 
+	/* A peer's line is the reference, not what the gate judges. */
+	if (json_object_object_get_ex(new, "system", &sys) &&
+	    strcmp(json_object_get_string(sys), "verdictd") != 0)
+		return;
+	json_object_object_foreach(new, k0, v0)
+	{
+		(void)v0;
+		ratios |= ends_with(k0, "_vs_floor");
+	}
 	json_object_object_foreach(new, key, nv)
 	{
 		if (!json_object_is_type(nv, json_type_int) &&
 		    !json_object_is_type(nv, json_type_double))
 			continue;
 		if ((r = rule_of(key, &c)) == R_NONE)
+			continue;
+		/* Judged on its ratios, not its absolute times. */
+		if (ratios && c != C_ABSOLUTE && !ends_with(key, "_vs_floor"))
 			continue;
 		if (r != R_ZERO && !json_object_object_get_ex(old, key, &ov))
 			continue;

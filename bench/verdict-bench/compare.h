@@ -1,8 +1,7 @@
 /*
  * compare.h — verdict-bench --compare OLD NEW, the regression gate
- * (compare.c), and --plot (plot.c): reading runs' JSON lines back.  Apart from
- * harness.h: json-c, which compare.c reads the JSON with, has names of its own
- * (json_bool) that the harness's writer also has.
+ * (compare.c), and --plot (plot.c): reading runs' JSON lines back with
+ * json-c.
  */
 #ifndef VD_BENCH_COMPARE_H
 #define VD_BENCH_COMPARE_H

@@ -29,9 +29,8 @@
 
 #ifdef VD_HAVE_SIM
 
-#define HOG_PROCS     2
-#define MAX_SCENARIOS 64
-#define POLL_NS       (10 * NS_PER_MS) /* as verdictd's sim driver */
+#define HOG_PROCS 2
+#define POLL_NS   (10 * NS_PER_MS) /* as verdictd's sim driver */
 
 enum { SYS_VERDICTD, SYS_FLOOR, SYS_COUNT };
 
@@ -169,8 +168,8 @@ delayed_respond(void *ctx, enum vd_event_type t, const struct vd_handle *h,
 }
 
 /* verdictd on the scenario, in the phases of verdictd's run loop. */
-static int
-run_verdictd(const struct essim_scenario *s, struct vd_simrun_report *out,
+int
+verdictd_run(const struct essim_scenario *s, struct vd_simrun_report *out,
     char *err, size_t errsz)
 {
 	struct vd_pipeline *p = NULL;
@@ -237,15 +236,26 @@ tally_add(struct tally *t, const struct vd_simrun_report *r)
 		t->slack_min_ns = a->slack_min_ns;
 }
 
+static uint64_t
+posted_now(void *ctx)
+{
+	(void)ctx;
+	return essim_kernel_posted();
+}
+
 static void
 run_one(unsigned sys, const struct essim_scenario *s, struct tally *t,
     struct vd_simrun_report *r, const char *name)
 {
-	char err[512];
+	struct ticker tk;
+	char err[512], what[128];
 	int rc;
 
-	rc = sys == SYS_VERDICTD ? run_verdictd(s, r, err, sizeof(err))
+	snprintf(what, sizeof(what), "deadlines: %s, %s", name, sys_name[sys]);
+	ticker_thread_start(&tk, what, posted_now, NULL);
+	rc = sys == SYS_VERDICTD ? verdictd_run(s, r, err, sizeof(err))
 	                         : floor_run(s, r, err, sizeof(err));
+	ticker_thread_end(&tk);
 	if (rc != 0) {
 		vd_cli_warnx(
 		    PROG, "deadlines: %s, %s: %s", name, sys_name[sys], err);
@@ -278,7 +288,7 @@ cell_json(const struct cell *c, const struct essim_scenario *s, unsigned sys)
 
 	json_begin(&j, "deadlines");
 	json_str(&j, "scenario", c->name);
-	json_bool(&j, "hog", c->hog);
+	json_flag(&j, "hog", c->hog);
 	json_str(&j, "system", sys_name[sys]);
 	json_dbl(&j, "duration_s", (double)s->duration_ns / 1e9, 2);
 	json_u64(&j, "runs", t->runs);
@@ -294,8 +304,8 @@ cell_json(const struct cell *c, const struct essim_scenario *s, unsigned sys)
 	json_u64(&j, "answered", t->answered);
 	json_u64(&j, "kernel_drops", t->kernel_drops);
 	if (sys == SYS_VERDICTD) {
-		json_bool(&j, "floor_clean", tally_clean(&c->t[SYS_FLOOR]));
-		json_bool(&j, "gate_fail", c->gate_fail);
+		json_flag(&j, "floor_clean", tally_clean(&c->t[SYS_FLOOR]));
+		json_flag(&j, "gate_fail", c->gate_fail);
 	}
 	json_end(&j, t->errors == 0 && !(sys == SYS_VERDICTD && c->gate_fail));
 }
@@ -346,7 +356,7 @@ table(const struct cell *cells, unsigned n)
 }
 
 /* The scenario files: --scenario, or every shipped one. */
-static unsigned
+unsigned
 scenario_paths(char paths[][1024], unsigned max)
 {
 	glob_t g;
@@ -376,7 +386,7 @@ scenario_paths(char paths[][1024], unsigned max)
 }
 
 /* "steady" for ".../steady.scn". */
-static void
+void
 scenario_name(char *dst, size_t dstsz, const char *path)
 {
 	const char *base = strrchr(path, '/');

@@ -97,12 +97,12 @@ bench_es_flood(void)
 	json_dbl(&j, "flood_auth_p50_us", (double)f50 / 1e3, 2);
 	json_dbl(&j, "flood_auth_p99_us", (double)f99 / 1e3, 2);
 	json_dbl(&j, "p99_ratio", q99 ? (double)f99 / (double)q99 : 0, 2);
-	json_bool(
+	json_flag(
 	    &j, "terminated", quiet.auth.terminated || flood.auth.terminated);
 	json_obj_begin(&j, "target");
 	json_dbl(&j, "p99_ratio_max", 2, 0);
 	json_obj_end(&j);
-	json_bool(&j, "pass", q99 != 0 && f99 <= 2 * q99);
+	json_flag(&j, "pass", q99 != 0 && f99 <= 2 * q99);
 	free(quiet.stats);
 	free(flood.stats);
 	json_end(&j, ok);

@@ -4,6 +4,9 @@
  * message id exactly once and counts who answered) and the pipeline
  * driver.  See harness.h.
  */
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include "harness.h"
 
 struct opts opt = {
@@ -27,6 +30,108 @@ progress(const char *fmt, ...)
 	va_start(ap, fmt);
 	vd_cli_vwarnx(PROG, fmt, ap);
 	va_end(ap);
+}
+
+/* ------------------------------------------------------------------ */
+/* The progress line                                                   */
+
+#define TICK_TTY_NS (1 * NS_PER_S)
+#define TICK_LOG_NS (10 * NS_PER_S)
+
+void
+ticker_start(
+    struct ticker *t, const char *what, uint64_t (*count)(void *ctx), void *ctx)
+{
+	memset(t, 0, sizeof(*t));
+	snprintf(t->what, sizeof(t->what), "%s", what);
+	t->count = count;
+	t->ctx = ctx;
+	t->t0 = t->last_ns = t->printed_ns = vd_clock_ns();
+	t->tty = isatty(STDERR_FILENO) == 1;
+}
+
+void
+ticker_tick(struct ticker *t)
+{
+	uint64_t now = vd_clock_ns(), n, dt;
+	double eps;
+
+	if (!t->tty && !opt.verbose)
+		return;
+	if (now - t->printed_ns < (t->tty ? TICK_TTY_NS : TICK_LOG_NS))
+		return;
+	n = t->count != NULL ? t->count(t->ctx) : 0;
+	dt = now - t->last_ns;
+	eps = dt != 0 && n >= t->last_count
+	    ? (double)(n - t->last_count) * 1e9 / (double)dt
+	    : 0;
+	fprintf(stderr, "%s%s: %s: %.0f s, %.0f events/s%s",
+	    t->tty ? "\r\033[K" : "", PROG, t->what,
+	    (double)(now - t->t0) / 1e9, eps, t->tty ? "" : "\n");
+	t->last_ns = t->printed_ns = now;
+	t->last_count = n;
+	t->shown = true;
+}
+
+void
+ticker_end(struct ticker *t)
+{
+	/* A terminal's line is wiped: the results follow on their own. */
+	if (t->tty && t->shown)
+		fputs("\r\033[K", stderr);
+}
+
+static void *
+ticker_main(void *arg)
+{
+	struct ticker *t = arg;
+
+	while (!atomic_load_explicit(&t->stop, memory_order_relaxed)) {
+		sleep_ns(NS_PER_S / 4);
+		ticker_tick(t);
+	}
+	return NULL;
+}
+
+void
+ticker_thread_start(
+    struct ticker *t, const char *what, uint64_t (*count)(void *ctx), void *ctx)
+{
+	ticker_start(t, what, count, ctx);
+	atomic_store(&t->stop, false);
+	/* Nothing to print: no thread to wake four times a second. */
+	t->threaded = (t->tty || opt.verbose) &&
+	    pthread_create(&t->th, NULL, ticker_main, t) == 0;
+}
+
+void
+ticker_thread_end(struct ticker *t)
+{
+	if (t->threaded) {
+		atomic_store(&t->stop, true);
+		pthread_join(t->th, NULL);
+	}
+	ticker_end(t);
+}
+
+void *
+mmap_shared(size_t n)
+{
+	void *p = mmap(
+	    NULL, n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED) {
+		vd_cli_warnx(PROG, "mmap: %s", strerror(errno));
+		return NULL;
+	}
+	return p;
+}
+
+void
+munmap_shared(void *p, size_t n)
+{
+	if (p != NULL)
+		munmap(p, n);
 }
 
 void
@@ -236,8 +341,10 @@ json_begin(struct json *j, const char *bench)
 {
 	j->len = 0;
 	j->first = true;
+	j->peak_rss_kib = 0;
 	json_raw(j, "{");
 	json_str(j, "bench", bench);
+	json_u64(j, "schema", BENCH_SCHEMA);
 }
 
 void
@@ -265,10 +372,22 @@ json_dbl(struct json *j, const char *k, double v, int prec)
 }
 
 void
-json_bool(struct json *j, const char *k, bool v)
+json_flag(struct json *j, const char *k, bool v)
 {
 	json_key(j, k);
 	json_raw(j, "%s", v ? "true" : "false");
+}
+
+void
+json_arr_u64(struct json *j, const char *k, const uint64_t *v, size_t n)
+{
+	size_t i;
+
+	json_key(j, k);
+	json_raw(j, "[");
+	for (i = 0; i < n; i++)
+		json_raw(j, "%s%" PRIu64, i ? "," : "", v[i]);
+	json_raw(j, "]");
 }
 
 void
@@ -292,10 +411,15 @@ json_end(struct json *j, bool ok)
 {
 	struct rusage ru;
 
-	/* The process's peak resident set so far (Linux: KiB). */
-	if (getrusage(RUSAGE_SELF, &ru) == 0)
+	/* The process's peak resident set so far (Linux: KiB), unless the
+	 * line is a child's run and carries the child's. */
+	if (j->peak_rss_kib == UINT64_MAX)
+		; /* another process ran it, and did not say */
+	else if (j->peak_rss_kib != 0)
+		json_u64(j, "peak_rss_kib", j->peak_rss_kib);
+	else if (getrusage(RUSAGE_SELF, &ru) == 0)
 		json_u64(j, "peak_rss_kib", (uint64_t)ru.ru_maxrss);
-	json_bool(j, "ok", ok);
+	json_flag(j, "ok", ok);
 	json_raw(j, "}");
 	if (!ok)
 		failed = true;

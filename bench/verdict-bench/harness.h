@@ -47,6 +47,11 @@
 #include "prog.h"
 
 /* Targets from the issue (a 2-core VM). */
+/* The version of the JSON lines' fields (verdict-bench(1), OUTPUT):
+ * bumped when a field is removed or changes meaning, not when one is
+ * added. */
+#define BENCH_SCHEMA 1
+
 #define TARGET_SUBMIT_P99_NS  250
 #define TARGET_THROUGHPUT_EPS 2000000.0
 #define TARGET_LATENCY_P99_US 50.0
@@ -73,6 +78,8 @@ struct opts {
 	/* test hook: each evaluation of the latency benchmarks spins this
 	 * long (a deliberately slowed build, for --compare's test) */
 	uint64_t eval_delay_ns;
+	/* fanotify: where fapolicyd's package is extracted */
+	const char *fapolicyd_root;
 	/* the JSON lines: stdout, or --json FILE */
 	FILE *json_out;
 };
@@ -87,9 +94,29 @@ extern bool failed;
  * beyond what json_str does, numbers that are not finite become null.
  */
 struct json {
-	char buf[4096];
+	char buf[16384]; /* room for a series of a few hundred numbers */
 	size_t len;
 	bool first;
+	uint64_t peak_rss_kib; /* 0: the process's own, at json_end;
+	                          UINT64_MAX: none (another process ran it) */
+};
+
+/*
+ * The progress line of a long run on standard error: what runs, for how
+ * long, and events/s from count(ctx).  On a terminal one line, rewritten
+ * at each tick (a second or more apart); elsewhere a line every 10 s, and
+ * only with -v, so a log gets no surprise output.
+ */
+struct ticker {
+	char what[128];
+	uint64_t (*count)(void *ctx);
+	void *ctx;
+	uint64_t t0, last_ns, last_count, printed_ns;
+	bool tty, shown;
+	/* ticker_thread_*: ticks from a thread of its own */
+	pthread_t th;
+	_Atomic bool stop;
+	bool threaded;
 };
 
 /*
@@ -262,10 +289,11 @@ void *xalloc_aligned(size_t n);
 void cyc_calibrate(void);
 void hist_merge(struct vd_hist *dst, const struct vd_hist *src);
 void json_begin(struct json *j, const char *bench);
-void json_bool(struct json *j, const char *k, bool v);
+void json_flag(struct json *j, const char *k, bool v);
 void json_dbl(struct json *j, const char *k, double v, int prec);
 void json_end(struct json *j, bool ok);
 void json_i64(struct json *j, const char *k, int64_t v);
+void json_arr_u64(struct json *j, const char *k, const uint64_t *v, size_t n);
 void json_obj_begin(struct json *j, const char *k);
 void json_obj_end(struct json *j);
 void json_str(struct json *j, const char *k, const char *v);
@@ -275,6 +303,17 @@ void json_wake_counts(struct json *j, const struct wake_counts *c,
 void progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void progress_stats(const struct vd_stats *s);
 void prun_destroy(struct prun *r);
+void ticker_start(struct ticker *t, const char *what,
+    uint64_t (*count)(void *ctx), void *ctx);
+void ticker_tick(struct ticker *t);
+void ticker_end(struct ticker *t);
+/* The same, ticked by a thread of its own while this one works. */
+void ticker_thread_start(struct ticker *t, const char *what,
+    uint64_t (*count)(void *ctx), void *ctx);
+void ticker_thread_end(struct ticker *t);
+/* Memory a forked child shares with us; NULL with a message. */
+void *mmap_shared(size_t n);
+void munmap_shared(void *p, size_t n);
 void sleep_ns(uint64_t ns);
 void unpin(void);
 void wake_counts_now(const struct vd_pipeline *p, struct wake_counts *c);
@@ -285,16 +324,29 @@ void wake_counts_of(const struct vd_stats *s, struct wake_counts *c);
  * answers ALLOW inline.  0, or -errno with a sentence in err. */
 int floor_run(const struct essim_scenario *s, struct vd_simrun_report *out,
     char *err, size_t errsz);
+
+/* deadlines.c, shared with scenarios.c. */
+#define MAX_SCENARIOS 64
+/* verdictd (the es backend and the pipeline, default configuration) on
+ * the scenario.  0, or -errno with a sentence in err. */
+int verdictd_run(const struct essim_scenario *s, struct vd_simrun_report *out,
+    char *err, size_t errsz);
+/* The scenario files: --scenario ones, or every shipped one. */
+unsigned scenario_paths(char paths[][1024], unsigned max);
+/* "steady" for ".../steady.scn". */
+void scenario_name(char *dst, size_t dstsz, const char *path);
 #endif
 
 /* The benchmarks, one file each. */
 void bench_deadlines(void);
 void bench_es_flood(void);
+void bench_fanotify(void);
 void bench_latency(void);
 void bench_pass(void);
 void bench_query(void);
 void bench_declog(void);
 void bench_ring(void);
+void bench_scenarios(void);
 void bench_spin(void);
 void bench_submit(void);
 void bench_throughput(void);

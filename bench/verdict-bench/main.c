@@ -21,6 +21,9 @@
  *   query       latency while another thread reads the counters
  *   declog      latency with every decision written to a decision log
  *   es_flood    AUTH latency with and without a NOTIFY flood (simulator)
+ *   scenarios   every scenario played by verdictd, the floor (a minimal
+ *               inline ES client) and the seed design, each in a child
+ *               process: answer latency, callback cost, CPU, RSS, misses
  *   deadlines   every scenario at full time scale, with and without a CPU
  *               hog, verdictd against the floor (a minimal inline ES
  *               client); exit 1 when verdictd missed a deadline or was
@@ -58,8 +61,10 @@ static const struct bench benches[] = {
 	{ "query", bench_query },
 	{ "declog", bench_declog },
 	{ "pass", bench_pass, .only = true },
+	{ "fanotify", bench_fanotify },
 #ifdef VD_HAVE_SIM
 	{ "es_flood", bench_es_flood },
+	{ "scenarios", bench_scenarios },
 	{ "deadlines", bench_deadlines, .only = true },
 #endif
 };
@@ -69,7 +74,7 @@ static const struct bench benches[] = {
 static const char synopsis[] =
     "usage: verdict-bench [-hqvV] [-o name] [-w workers] [-d seconds]\n"
     "                     [-n runs] [-s scenario]... [--hog no|yes|both]\n"
-    "                     [--json FILE]\n"
+    "                     [--fapolicyd-root DIR] [--json FILE]\n"
     "       verdict-bench --plot DIR FILE...\n"
     "       verdict-bench --compare OLD NEW [--threshold-latency PCT]\n"
     "                     [--threshold-throughput PCT] "
@@ -90,18 +95,25 @@ usage(FILE *f)
 	    "  -w, --workers N       pipeline workers (default 2)\n"
 	    "  -d, --duration SECS   length of each latency run "
 	    "(default 5, quick 2);\n"
+	    "                        scenarios: of each scenario (5, quick "
+	    "1);\n"
+	    "                        fanotify: of each cell (1, quick 0.3);\n"
 	    "                        deadlines: overrides each scenario's\n"
 	    "  -n, --runs N          deadlines: runs per cell (default 20);\n"
 	    "                        declog: pairs of runs (default 5)\n"
-	    "  -s, --scenario FILE   deadlines: this scenario (a path, or a\n"
-	    "                        shipped name); repeat for more; default\n"
-	    "                        every shipped one\n"
+	    "  -s, --scenario FILE   scenarios, deadlines: this scenario (a\n"
+	    "                        path, or a shipped name); repeat for\n"
+	    "                        more; default every shipped one\n"
 	    "      --hog MODE        deadlines: no, yes or both (default)\n"
 	    "      --respond-delay-ms MS  deadlines test hook: verdictd's\n"
 	    "                        answers leave MS later\n"
 	    "      --eval-delay-us US  test hook: each evaluation of the\n"
 	    "                        latency benchmarks spins US (a slowed "
 	    "build)\n"
+	    "      --fapolicyd-root DIR  fanotify: fapolicyd's package, "
+	    "extracted\n"
+	    "                        there (default: /usr/sbin/fapolicyd, if "
+	    "any)\n"
 	    "      --json FILE       the JSON lines to FILE, not stdout\n"
 	    "      --compare OLD NEW the regression gate: each figure of NEW\n"
 	    "                        against OLD (two --json files); exit 1\n"
@@ -142,6 +154,7 @@ main(int argc, char **argv)
 		{ "threshold-latency", required_argument, NULL, 'L' },
 		{ "threshold-throughput", required_argument, NULL, 'T' },
 		{ "threshold-cpu", required_argument, NULL, 'U' },
+		{ "fapolicyd-root", required_argument, NULL, 'F' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct compare_limits lim = { 0.10, 0.05, 0.10 };
@@ -245,6 +258,9 @@ main(int argc, char **argv)
 				    "got %s",
 				    optarg);
 			opt.eval_delay_ns = ul * 1000;
+			break;
+		case 'F':
+			opt.fapolicyd_root = optarg;
 			break;
 		case 'J':
 			json = optarg;

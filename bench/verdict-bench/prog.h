@@ -1,8 +1,7 @@
 /*
  * prog.h — verdict-bench's name in its messages and its exit statuses,
- * for every file of it: harness.h includes it, and the files that read
- * JSON back with json-c (compare.c, plot.c), which cannot include
- * harness.h (json-c has a json_bool of its own), include it alone.
+ * for every file of it: harness.h includes it, and the files that only
+ * read JSON back (compare.c, plot.c) include it alone.
  */
 #ifndef VD_BENCH_PROG_H
 #define VD_BENCH_PROG_H

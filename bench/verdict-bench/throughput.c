@@ -137,7 +137,7 @@ bench_throughput_one(unsigned nprod, double duration_s)
 
 	json_begin(&j, "throughput");
 	json_u64(&j, "workers", opt.workers);
-	json_bool(&j, "multi_producer", r.cfg.multi_producer);
+	json_flag(&j, "multi_producer", r.cfg.multi_producer);
 	json_u64(&j, "producers", nprod);
 	json_u64(&j, "pool_size", TP_POOL);
 	json_u64(&j, "ring_size", TP_RING);
@@ -149,7 +149,7 @@ bench_throughput_one(unsigned nprod, double duration_s)
 	json_u64(&j, "refused_pool", rpool);
 	json_u64(&j, "refused_submit", rsub);
 	json_u64(&j, "answered_other", atomic_load(&r.bk->other));
-	json_bool(&j, "id_cap_hit", cap);
+	json_flag(&j, "id_cap_hit", cap);
 	json_dbl(&j, "elapsed_s", elapsed, 3);
 	json_dbl(&j, "offered_per_s",
 	    (double)issued / ((double)(t_prod - t0) / NS_PER_S), 0);
@@ -163,7 +163,7 @@ bench_throughput_one(unsigned nprod, double duration_s)
 	json_obj_begin(&j, "target");
 	json_dbl(&j, "events_per_s_min", TARGET_THROUGHPUT_EPS, 0);
 	json_obj_end(&j);
-	json_bool(&j, "pass", eps >= TARGET_THROUGHPUT_EPS);
+	json_flag(&j, "pass", eps >= TARGET_THROUGHPUT_EPS);
 	json_end(&j, ok);
 
 	free(s);

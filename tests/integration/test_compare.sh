@@ -76,7 +76,8 @@ timeout -s KILL 60 "$BENCH" --plot "$TMP/plots" "$TMP/old.json" \
 rc=$?
 png() { [ "$(head -c 4 "$1" | od -An -c | tr -d ' ')" = '211PNG' ]; }
 if [ $rc -eq 0 ] && png "$TMP/plots/latency.png" &&
-    [ "$(grep -c "latency-[01]-" "$TMP/plots/plot.gp")" -ge 6 ] &&
+    [ "$(grep -c "title 'old: latency " "$TMP/plots/plot.gp")" -ge 2 ] &&
+    [ "$(grep -c "title 'slow: latency " "$TMP/plots/plot.gp")" -ge 2 ] &&
     grep -q "set ylabel 'latency (microseconds, log scale)'" \
         "$TMP/plots/plot.gp"; then
 	ok "--plot draws the latency of every run, one line each"
@@ -84,6 +85,63 @@ else
 	echo "# exit status $rc"
 	not_ok "--plot draws the latency of every run, one line each"
 fi
+# scenarios: verdictd, the floor and the seed design on one scenario, each
+# in a child, judged by the simulated kernel alike (simulator builds only).
+# JSON checked with python3, which the test command installs anyway.
+jcheck() { # FILE PYTHON-EXPR-OVER-lines
+	python3 -c 'import json,sys
+lines=[json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+sys.exit(0 if eval(sys.argv[2]) else 1)' "$1" "$2"
+}
+if "$BENCH" --help | grep -q ' scenarios'; then
+	timeout -s KILL 120 "$BENCH" --only scenarios -s steady -d 0.5 \
+	    --json "$TMP/scn.json" >"$TMP/out" 2>"$TMP/err"
+	rc=$?
+	check "scenarios runs verdictd, the floor and the seed on one load" \
+	    test $rc -eq 0 -a "$(wc -l <"$TMP/scn.json")" -eq 3
+	check "every system's line has its latency, callback, CPU and RSS" \
+	    jcheck "$TMP/scn.json" '[l["system"] for l in lines] == ["verdictd", "floor", "seed"] and all(l["p99_us"] > 0 and l["callback_p50_ns"] > 0 and l["cpu_ns_per_event"] > 0 and l["peak_rss_kib"] > 0 and l["posted_auth"] == lines[0]["posted_auth"] for l in lines)'
+	check "verdictd's line has its ratios to the floor and no miss" \
+	    jcheck "$TMP/scn.json" 'lines[0]["p99_vs_floor"] > 0 and lines[0]["misses"] == 0 and lines[0]["answered"] == lines[0]["auth_delivered"] and len(lines[0]["series_max_us"]) == 200'
+	cmp_ "$TMP/scn.json" "$TMP/scn.json"
+	check "a scenarios run compared with itself passes, judged on ratios" \
+	    test $rc -eq 0 -a -n "$(grep '^scenarios .* p99_vs_floor ' "$TMP/out")" \
+	    -a -z "$(grep '^scenarios .* p99_us ' "$TMP/out")"
+	timeout -s KILL 60 "$BENCH" --plot "$TMP/plots3" "$TMP/scn.json" \
+	    >"$TMP/out" 2>"$TMP/err"
+	rc=$?
+	if [ $rc -eq 0 ] && png "$TMP/plots3/scenario-steady-latency.png" &&
+	    png "$TMP/plots3/scenario-steady-time.png" &&
+	    grep -q "title 'seed'" "$TMP/plots3/plot.gp" &&
+	    grep -q "deadline (shortest ordinary" "$TMP/plots3/plot.gp"; then
+		ok "--plot draws each scenario's percentiles and latency over time"
+	else
+		echo "# exit status $rc"
+		not_ok "--plot draws each scenario's percentiles and latency over time"
+	fi
+else
+	skip "scenarios" "built without the simulator"
+fi
+
+# fanotify: open storms under the minimal listener and verdictd (root).
+if [ "$(id -u)" -eq 0 ]; then
+	timeout -s KILL 120 "$BENCH" --only fanotify -q -d 0.05 \
+	    --json "$TMP/fan.json" >"$TMP/out" 2>"$TMP/err"
+	rc=$?
+	if grep -q 'skipped' "$TMP/err"; then
+		skip "fanotify" "$(tr '\n' ' ' <"$TMP/err")"
+	else
+		check "fanotify measures each listener at K = 1, 2, 4 and 8" \
+		    jcheck "$TMP/fan.json" 'sorted({(l["system"], l["k"]) for l in lines if l["system"] in ("minimal", "verdictd")}) == sorted((s, k) for s in ("minimal", "verdictd") for k in (1, 2, 4, 8)) and all(l["events_per_s"] > 0 for l in lines)'
+		timeout -s KILL 60 "$BENCH" --plot "$TMP/plots4" "$TMP/fan.json" \
+		    >"$TMP/out" 2>"$TMP/err"
+		check "--plot draws throughput per K, one line per listener" \
+		    png "$TMP/plots4/fanotify.png"
+	fi
+else
+	skip "fanotify" "needs root"
+fi
+
 timeout -s KILL 60 "$BENCH" --plot "$TMP/plots2" "$TMP/bad.json" \
     >"$TMP/out" 2>"$TMP/err"
 rc=$?
