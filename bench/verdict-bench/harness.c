@@ -4,7 +4,6 @@
  * message id exactly once and counts who answered) and the pipeline
  * driver.  See harness.h.
  */
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -112,26 +111,6 @@ ticker_thread_end(struct ticker *t)
 		pthread_join(t->th, NULL);
 	}
 	ticker_end(t);
-}
-
-void *
-mmap_shared(size_t n)
-{
-	void *p = mmap(
-	    NULL, n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-
-	if (p == MAP_FAILED) {
-		vd_cli_warnx(PROG, "mmap: %s", strerror(errno));
-		return NULL;
-	}
-	return p;
-}
-
-void
-munmap_shared(void *p, size_t n)
-{
-	if (p != NULL)
-		munmap(p, n);
 }
 
 void

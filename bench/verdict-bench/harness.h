@@ -62,7 +62,7 @@ enum hog_mode { HOG_BOTH, HOG_NONE, HOG_ONLY };
 #define MAX_SCENARIO_OPTS 16
 
 struct opts {
-	const char *only;
+	const char *only; /* the last --only; NULL: the default run */
 	bool quick;
 	bool verbose;
 	unsigned workers;
@@ -311,9 +311,6 @@ void ticker_end(struct ticker *t);
 void ticker_thread_start(struct ticker *t, const char *what,
     uint64_t (*count)(void *ctx), void *ctx);
 void ticker_thread_end(struct ticker *t);
-/* Memory a forked child shares with us; NULL with a message. */
-void *mmap_shared(size_t n);
-void munmap_shared(void *p, size_t n);
 void sleep_ns(uint64_t ns);
 void unpin(void);
 void wake_counts_now(const struct vd_pipeline *p, struct wake_counts *c);
@@ -347,6 +344,8 @@ void bench_query(void);
 void bench_declog(void);
 void bench_ring(void);
 void bench_scenarios(void);
+/* verdict-bench --scenario-child ...: one run of bench_scenarios. */
+int scenarios_child(int argc, char **argv);
 void bench_spin(void);
 void bench_submit(void);
 void bench_throughput(void);

@@ -86,7 +86,8 @@ usage(FILE *f)
 	size_t i;
 
 	fputs(synopsis, f);
-	fprintf(f, "  -o, --only NAME       run one benchmark:");
+	fprintf(
+	    f, "  -o, --only NAME       run this benchmark (repeat for more):");
 	for (i = 0; i < NBENCH; i++)
 		fprintf(f, " %s", benches[i].name);
 	fprintf(f,
@@ -158,6 +159,7 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct compare_limits lim = { 0.10, 0.05, 0.10 };
+	bool chosen[NBENCH] = { false }; /* --only, repeatable */
 	const char *compare = NULL, *json = NULL, *plot = NULL;
 	unsigned long ul;
 	double pct;
@@ -165,6 +167,11 @@ main(int argc, char **argv)
 	size_t i;
 	int c;
 
+#ifdef VD_HAVE_SIM
+	/* A run of the scenarios benchmark, in a process of its own. */
+	if (argc > 1 && strcmp(argv[1], "--scenario-child") == 0)
+		return scenarios_child(argc, argv);
+#endif
 	while ((c = getopt_long(
 	            argc, argv, "hVo:qw:d:vn:s:", longopts, NULL)) != -1) {
 		switch (c) {
@@ -181,6 +188,7 @@ main(int argc, char **argv)
 			if (i == NBENCH)
 				return vd_cli_usage_error(PROG, synopsis,
 				    "unknown benchmark: %s", optarg);
+			chosen[i] = true;
 			opt.only = optarg;
 			break;
 		case 'q':
@@ -329,8 +337,7 @@ main(int argc, char **argv)
 	}
 	cyc_calibrate();
 	for (i = 0; i < NBENCH; i++)
-		if (opt.only == NULL ? !benches[i].only
-		                     : strcmp(opt.only, benches[i].name) == 0)
+		if (opt.only == NULL ? !benches[i].only : chosen[i])
 			benches[i].run();
 	if (opt.json_out != stdout && fclose(opt.json_out) != 0) {
 		vd_cli_warnx(PROG, "--json: %s: %s", json, strerror(errno));

@@ -29,6 +29,7 @@
 #include <glob.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -188,15 +189,24 @@ read_all(int fd, void *buf, size_t n, struct ticker *tk)
 	return true;
 }
 
-/* Live count of posted events, for the progress line: the child writes it
- * into memory it shares with us. */
+/*
+ * Live count of posted events, for the progress line: the child writes it
+ * into a memfd it inherits (PROGRESS_FD) and the parent maps too.
+ */
 static _Atomic uint64_t *live_posted;
+static int progress_fd = -1;
+
+#define BOOKS_FD    3
+#define PROGRESS_FD 4
+#define CHILD_FLAG  "--scenario-child"
 
 static uint64_t
 posted_now(void *ctx)
 {
 	(void)ctx;
-	return atomic_load_explicit(live_posted, memory_order_relaxed);
+	return live_posted != NULL
+	    ? atomic_load_explicit(live_posted, memory_order_relaxed)
+	    : 0;
 }
 
 static void *
@@ -212,14 +222,72 @@ posted_pump(void *arg)
 	return NULL;
 }
 
-/* One system, one scenario, in a child process. */
-static void
-run_child(unsigned sys, const struct essim_scenario *s, const char *name,
-    struct books *b)
+/* The scenario at path at full time scale, duration_ns long, with the
+ * series over it; 0, or -errno with a sentence in err. */
+static int
+scenario_setup(struct essim_scenario *s, const char *path, uint64_t duration_ns,
+    char *err, size_t errsz)
 {
+	uint64_t horizon;
+	int rc;
+
+	essim_scenario_init(s);
+	if ((rc = essim_scenario_load(s, path, err, errsz)) != 0)
+		return rc;
+	essim_scenario_scale(s, 1.0);
+	essim_scenario_set_duration(s, duration_ns);
+	/* The series covers the run and the longest deadline after it: a
+	 * stalled event settles by then. */
+	horizon =
+	    s->duration_ns + s->ordinary_ns + s->ordinary_jitter_ns + NS_PER_S;
+	essim_latency_series(horizon / SERIES_N, SERIES_N);
+	return 0;
+}
+
+/*
+ * The child: verdict-bench --scenario-child SYS PATH DURATION_NS, run by
+ * run_child() in a fresh image (a fork alone would carry the parent's
+ * memory into the child's peak RSS).  Its books go to BOOKS_FD.
+ */
+int
+scenarios_child(int argc, char **argv)
+{
+	static struct books b;
+	struct essim_scenario s;
+	_Atomic bool stop = false;
+	pthread_t th;
+	bool pump = false;
+	unsigned sys;
+
+	if (argc != 5 || (sys = (unsigned)atoi(argv[2])) >= SYS_COUNT)
+		return EXIT_INPUT;
+	memset(&b, 0, sizeof(b));
+	live_posted = mmap(NULL, sizeof(*live_posted), PROT_READ | PROT_WRITE,
+	    MAP_SHARED, PROGRESS_FD, 0);
+	if (live_posted == MAP_FAILED)
+		live_posted = NULL;
+	b.rc = scenario_setup(
+	    &s, argv[3], strtoull(argv[4], NULL, 10), b.err, sizeof(b.err));
+	if (b.rc == 0) {
+		pump = live_posted != NULL &&
+		    pthread_create(&th, NULL, posted_pump, &stop) == 0;
+		child_run(sys, &s, &b);
+	}
+	if (pump) {
+		atomic_store(&stop, true);
+		pthread_join(th, NULL);
+	}
+	return write_all(BOOKS_FD, &b, sizeof(b)) ? 0 : 1;
+}
+
+/* One system, one scenario, in a child process of its own. */
+static void
+run_child(unsigned sys, const char *path, uint64_t duration_ns,
+    const char *name, struct books *b)
+{
+	char what[128], sys_s[16], dur_s[32];
 	struct rusage ru;
 	struct ticker tk;
-	char what[128];
 	int fds[2], status;
 	pid_t pid;
 	uint64_t t0;
@@ -231,6 +299,8 @@ run_child(unsigned sys, const struct essim_scenario *s, const char *name,
 		return;
 	}
 	atomic_store(live_posted, 0);
+	snprintf(sys_s, sizeof(sys_s), "%u", sys);
+	snprintf(dur_s, sizeof(dur_s), "%" PRIu64, duration_ns);
 	fflush(NULL);
 	t0 = vd_clock_ns();
 	pid = fork();
@@ -242,18 +312,12 @@ run_child(unsigned sys, const struct essim_scenario *s, const char *name,
 		return;
 	}
 	if (pid == 0) {
-		_Atomic bool stop = false;
-		pthread_t th;
-		bool pump;
-
-		close(fds[0]);
-		pump = pthread_create(&th, NULL, posted_pump, &stop) == 0;
-		child_run(sys, s, b);
-		if (pump) {
-			atomic_store(&stop, true);
-			pthread_join(th, NULL);
-		}
-		_exit(write_all(fds[1], b, sizeof(*b)) ? 0 : 1);
+		if (dup2(fds[1], BOOKS_FD) < 0 ||
+		    dup2(progress_fd, PROGRESS_FD) < 0)
+			_exit(126);
+		execl("/proc/self/exe", PROG, CHILD_FLAG, sys_s, path, dur_s,
+		    (char *)NULL);
+		_exit(127);
 	}
 	close(fds[1]);
 	snprintf(what, sizeof(what), "scenarios: %s, %s", name, sys_name[sys]);
@@ -439,6 +503,14 @@ table_row(const char *name, unsigned sys, const struct books *b, bool header)
 	    (double)b->peak_rss_kib / 1024.0);
 }
 
+/* Quick runs leave out the scenarios whose stalls last seconds. */
+static bool
+quick_skips(const char *name)
+{
+	return opt.quick && opt.nscenarios == 0 &&
+	    strcmp(name, "steady") != 0 && strcmp(name, "burst") != 0;
+}
+
 void
 bench_scenarios(void)
 {
@@ -446,7 +518,7 @@ bench_scenarios(void)
 	static struct books bk[SYS_COUNT];
 	struct essim_scenario s;
 	unsigned np, i, sys;
-	uint64_t horizon;
+	uint64_t duration_ns;
 	char err[512], name[64];
 	bool header = true;
 
@@ -454,38 +526,43 @@ bench_scenarios(void)
 		failed = true;
 		return;
 	}
-	live_posted = mmap_shared(sizeof(*live_posted));
-	if (live_posted == NULL) {
+	progress_fd = memfd_create("vd-bench-progress", 0);
+	if (progress_fd < 0 || ftruncate(progress_fd, sizeof(*live_posted)) ||
+	    (live_posted = mmap(NULL, sizeof(*live_posted),
+	         PROT_READ | PROT_WRITE, MAP_SHARED, progress_fd, 0)) ==
+	        MAP_FAILED) {
+		vd_cli_warnx(PROG, "scenarios: memfd: %s", strerror(errno));
+		if (progress_fd >= 0)
+			close(progress_fd);
+		live_posted = NULL;
 		failed = true;
 		return;
 	}
+	duration_ns = (uint64_t)((opt.duration_set   ? opt.duration_s
+	                                 : opt.quick ? 1.0
+	                                             : 5.0) *
+	    1e9);
 	for (i = 0; i < np; i++) {
-		essim_scenario_init(&s);
-		if (essim_scenario_load(&s, paths[i], err, sizeof(err)) != 0) {
+		scenario_name(name, sizeof(name), paths[i]);
+		if (quick_skips(name))
+			continue;
+		/* Checked here too, so a broken file is one message. */
+		if (scenario_setup(
+		        &s, paths[i], duration_ns, err, sizeof(err)) != 0) {
 			vd_cli_warnx(PROG, "scenarios: %s", err);
 			failed = true;
 			continue;
 		}
-		essim_scenario_scale(&s, 1.0);
-		essim_scenario_set_duration(&s,
-		    (uint64_t)((opt.duration_set   ? opt.duration_s
-		                       : opt.quick ? 1.0
-		                                   : 5.0) *
-		        1e9));
-		scenario_name(name, sizeof(name), paths[i]);
-		/* The series covers the run and the longest deadline after
-		 * it: a stalled event settles by then. */
-		horizon = s.duration_ns + s.ordinary_ns + s.ordinary_jitter_ns +
-		    NS_PER_S;
-		essim_latency_series(horizon / SERIES_N, SERIES_N);
 		for (sys = 0; sys < SYS_COUNT; sys++)
-			run_child(sys, &s, name, &bk[sys]);
+			run_child(sys, paths[i], duration_ns, name, &bk[sys]);
 		for (sys = 0; sys < SYS_COUNT; sys++) {
 			line(name, &s, sys, &bk[sys], &bk[SYS_FLOOR]);
 			table_row(name, sys, &bk[sys], header);
 			header = false;
 		}
 	}
-	munmap_shared(live_posted, sizeof(*live_posted));
+	munmap(live_posted, sizeof(*live_posted));
+	live_posted = NULL;
+	close(progress_fd);
 }
 #endif
