@@ -226,6 +226,17 @@ bench_fanotify(void)
 	}
 	for (i = 0; i < n; i++)
 		emit(&cells[i], find(cells, n, "minimal", cells[i].k));
+	if (n != 0)
+		fprintf(stderr, "\n%-10s %3s %10s %9s %9s %12s %12s\n",
+		    "listener", "K", "opens", "p50 µs", "p99 µs", "opens/s",
+		    "CPU ns/open");
+	for (i = 0; i < n; i++)
+		fprintf(stderr, "%-10s %3u %10.0f %9.1f %9.1f %12.0f %12.0f\n",
+		    cells[i].system, cells[i].k, num(cells[i].o, "opens"),
+		    num(cells[i].o, "p50_ns") / 1e3,
+		    num(cells[i].o, "p99_ns") / 1e3,
+		    num(cells[i].o, "opens_per_s"),
+		    num(cells[i].o, "cpu_ns_per_open"));
 	for (i = 0; i < n; i++)
 		json_object_put(cells[i].o);
 }
