@@ -82,7 +82,7 @@ on_stop_signal(int sig)
 	raise(sig); /* delivered when the handler returns */
 }
 
-static void
+void
 hog_stop(void)
 {
 	unsigned i;
@@ -113,7 +113,7 @@ hog_child(pid_t parent)
 }
 
 /* Two busy loops at nice 0.  False with a message, none left running. */
-static bool
+bool
 hog_start(void)
 {
 	pid_t parent = getpid(), pid;

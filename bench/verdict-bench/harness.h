@@ -72,6 +72,7 @@ struct opts {
 	unsigned runs;
 	bool runs_set;
 	enum hog_mode hog;
+	bool hog_set; /* --hog given: scenarios runs no hog unless asked */
 	const char *scenarios[MAX_SCENARIO_OPTS];
 	size_t nscenarios;
 	uint64_t respond_delay_ms; /* test hook: verdictd answers late */
@@ -332,6 +333,10 @@ int verdictd_run(const struct essim_scenario *s, struct vd_simrun_report *out,
 unsigned scenario_paths(char paths[][1024], unsigned max);
 /* "steady" for ".../steady.scn". */
 void scenario_name(char *dst, size_t dstsz, const char *path);
+/* The CPU hog: two busy-loop children at nice 0, killed with us.  start:
+ * false with a message, none left running. */
+bool hog_start(void);
+void hog_stop(void);
 #endif
 
 /* The benchmarks, one file each. */

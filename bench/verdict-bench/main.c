@@ -244,6 +244,7 @@ main(int argc, char **argv)
 				return vd_cli_usage_error(PROG, synopsis,
 				    "--hog: expected no, yes or both, got %s",
 				    optarg);
+			opt.hog_set = true;
 			break;
 		case 'R':
 			errno = 0;

@@ -398,7 +398,7 @@ json_series(struct json *j, const struct books *b)
 }
 
 static void
-line(const char *name, const struct essim_scenario *s, unsigned sys,
+line(const char *name, const struct essim_scenario *s, bool hog, unsigned sys,
     const struct books *b, const struct books *floor)
 {
 	uint64_t events, budget;
@@ -406,6 +406,7 @@ line(const char *name, const struct essim_scenario *s, unsigned sys,
 
 	json_begin(&j, "scenarios");
 	json_str(&j, "scenario", name);
+	json_flag(&j, "hog", hog);
 	json_str(&j, "system", sys_name[sys]);
 	json_dbl(&j, "duration_s", (double)s->duration_ns / 1e9, 2);
 	if (b->rc != 0) {
@@ -478,26 +479,29 @@ line(const char *name, const struct essim_scenario *s, unsigned sys,
 }
 
 static void
-table_row(const char *name, unsigned sys, const struct books *b, bool header)
+table_row(const char *name, bool hog, unsigned sys, const struct books *b,
+    bool header)
 {
 	if (header)
 		fprintf(stderr,
-		    "\n%-16s %-8s %9s %6s %6s %9s %9s %9s %10s %9s %9s %8s\n",
-		    "scenario", "system", "AUTH", "missed", "killed", "p50 µs",
-		    "p99 µs", "p999 µs", "max ms", "cb p50 ns", "CPU ns/ev",
-		    "RSS MiB");
+		    "\n%-16s %-3s %-8s %9s %6s %6s %9s %9s %9s %10s %9s %9s "
+		    "%8s\n",
+		    "scenario", "hog", "system", "AUTH", "missed", "killed",
+		    "p50 µs", "p99 µs", "p999 µs", "max ms", "cb p50 ns",
+		    "CPU ns/ev", "RSS MiB");
 	if (b->rc != 0) {
-		fprintf(stderr, "%-16s %-8s failed: %s\n", name, sys_name[sys],
-		    b->err);
+		fprintf(stderr, "%-16s %-3s %-8s failed: %s\n", name,
+		    hog ? "yes" : "no", sys_name[sys], b->err);
 		return;
 	}
 	fprintf(stderr,
-	    "%-16s %-8s %9" PRIu64 " %6" PRIu64 " %6s %9.1f %9.1f %9.1f "
-	    "%10.1f %9" PRIu64 " %9.0f %8.1f\n",
-	    name, sys_name[sys], b->auth.auth_delivered, b->auth.missed,
-	    b->auth.terminated ? "yes" : "no", us_q(&b->answer, 0.5),
-	    us_q(&b->answer, 0.99), us_q(&b->answer, 0.999),
-	    (double)b->answer.max / 1e6, vd_hist_quantile(&b->callback, 0.5),
+	    "%-16s %-3s %-8s %9" PRIu64 " %6" PRIu64
+	    " %6s %9.1f %9.1f %9.1f %10.1f %9" PRIu64 " %9.0f %8.1f\n",
+	    name, hog ? "yes" : "no", sys_name[sys], b->auth.auth_delivered,
+	    b->auth.missed, b->auth.terminated ? "yes" : "no",
+	    us_q(&b->answer, 0.5), us_q(&b->answer, 0.99),
+	    us_q(&b->answer, 0.999), (double)b->answer.max / 1e6,
+	    vd_hist_quantile(&b->callback, 0.5),
 	    b->workload.posted ? (double)b->cpu_ns / (double)b->workload.posted
 	                       : 0,
 	    (double)b->peak_rss_kib / 1024.0);
@@ -517,7 +521,7 @@ bench_scenarios(void)
 	static char paths[MAX_SCENARIOS][1024];
 	static struct books bk[SYS_COUNT];
 	struct essim_scenario s;
-	unsigned np, i, sys;
+	unsigned np, i, sys, h;
 	uint64_t duration_ns;
 	char err[512], name[64];
 	bool header = true;
@@ -553,12 +557,26 @@ bench_scenarios(void)
 			failed = true;
 			continue;
 		}
-		for (sys = 0; sys < SYS_COUNT; sys++)
-			run_child(sys, paths[i], duration_ns, name, &bk[sys]);
-		for (sys = 0; sys < SYS_COUNT; sys++) {
-			line(name, &s, sys, &bk[sys], &bk[SYS_FLOOR]);
-			table_row(name, sys, &bk[sys], header);
-			header = false;
+		/* Without --hog, no hog; --hog both: without, then with. */
+		for (h = 0; h < 2; h++) {
+			if (h == 0 ? opt.hog_set && opt.hog == HOG_ONLY
+			           : !opt.hog_set || opt.hog == HOG_NONE)
+				continue;
+			if (h == 1 && !hog_start()) {
+				failed = true;
+				continue;
+			}
+			for (sys = 0; sys < SYS_COUNT; sys++)
+				run_child(
+				    sys, paths[i], duration_ns, name, &bk[sys]);
+			if (h == 1)
+				hog_stop();
+			for (sys = 0; sys < SYS_COUNT; sys++) {
+				line(name, &s, h == 1, sys, &bk[sys],
+				    &bk[SYS_FLOOR]);
+				table_row(name, h == 1, sys, &bk[sys], header);
+				header = false;
+			}
 		}
 	}
 	munmap(live_posted, sizeof(*live_posted));
