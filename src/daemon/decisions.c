@@ -4,10 +4,11 @@
  * The answering threads copy each record to log into a bounded queue
  * (Vyukov's: a sequence number per slot, C11 atomics, no lock, no system
  * call); a full queue drops the record and counts it.  The writer thread,
- * at background priority, wakes every WAKE_MS, formats what is queued as
- * JSON lines and writes them with one write(2) a batch, or sends them to
- * the journal one entry each.  A failed write drops its lines, counted;
- * it never waits for the disk to free up.
+ * at idle priority, wakes every WAKE_BUSY_MS while there is something to
+ * log (and backs off to WAKE_MS when there is not), formats what is
+ * queued as JSON lines and writes them with one write(2) a batch, or
+ * sends them to the journal one entry each.  A failed write drops its lines,
+ * counted; it never waits for the disk to free up.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,7 +27,12 @@
 #include "daemon/sd.h"
 #include "platform/platform.h"
 
-#define WAKE_MS 20
+/* The writer's sleep between drains: short while lines come, so each
+ * drain is a short burst (at 100 000 lines/s, 200 lines: 20 ms bursts
+ * raised the answers' p99 by 0-20 %, 2 ms ones by 7-9 %), doubling up to
+ * WAKE_MS when nothing came, so an idle log wakes 50 times a second. */
+#define WAKE_BUSY_MS 2
+#define WAKE_MS      20
 /* Bytes a write: a short stay in the kernel, where SCHED_IDLE does not
  * get us preempted at once (64 KiB writes doubled the answers' p99). */
 #define BATCH_MAX 4096
@@ -729,7 +735,8 @@ static void *
 writer_main(void *arg)
 {
 	struct vd_declog *l = arg;
-	struct timespec ts = { 0, WAKE_MS * 1000000L };
+	struct timespec ts;
+	long ms = WAKE_MS;
 
 	vd_thread_name("vd-declog");
 	/* It never takes a CPU an answering thread could use: below the
@@ -738,8 +745,12 @@ writer_main(void *arg)
 		(void)vd_thread_class(VD_THREAD_BACKGROUND);
 	while (!atomic_load(&l->stop)) {
 		take_next(l);
-		if (!drain(l))
-			nanosleep(&ts, NULL);
+		ms = drain(l)          ? WAKE_BUSY_MS
+		    : ms * 2 > WAKE_MS ? WAKE_MS
+		                       : ms * 2;
+		ts.tv_sec = 0;
+		ts.tv_nsec = ms * 1000000L;
+		nanosleep(&ts, NULL);
 	}
 	take_next(l);
 	drain(l);
