@@ -23,6 +23,11 @@
  *                    namespace that watches ramfs mounts: the same
  *                    files on a ramfs of ours, the one ramfs there
  *
+ * With --op exec, each thread instead runs a program in a loop
+ * (posix_spawn(3) and waitpid(2), each pair timed): a copy of /bin/true
+ * on the same filesystem, so every exec is a FAN_OPEN_EXEC_PERM and a
+ * FAN_OPEN_PERM event for the listener (see "Openers").
+ *
  * Every (listener, K) cell gets a listener of its own, set up before and
  * torn down completely after it, so no cell inherits another's marks,
  * threads or caches.  The opens of a short warm-up are not measured.  The
@@ -40,7 +45,7 @@
  * per cell and per target on lines of their own.  A missed
  * target does not change the exit status.  Exit 77 when not root or when
  * the kernel offers no fanotify permission events, 2 on a usage error, 1
- * when a listener failed or an open did.
+ * when a listener failed or an open (an exec) did.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -52,6 +57,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -87,6 +93,7 @@
 #define ROUNDS_MAX   16          /* -r */
 #define MINIMAL_BUF  (64 * 1024) /* the minimal listener's read buffer */
 #define MINIMAL_MASK (FAN_OPEN_PERM | FAN_EVENT_ON_CHILD)
+#define EXEC_PROG    "/bin/true" /* what --op exec copies and runs */
 
 #define EXIT_FAIL 1
 #define EXIT_SKIP 77 /* the automake/meson convention for "skipped" */
@@ -108,7 +115,11 @@ enum lkind {
 	L_COUNT
 };
 
+/* What the openers do: open(2) and close(2) a file, or run a program. */
+enum op { OP_OPEN, OP_EXEC };
+
 struct opts {
+	enum op op;
 	double duration_s;
 	unsigned rounds;
 	unsigned nk;
@@ -123,6 +134,21 @@ static struct opts opt = {
 	.rounds = 3,
 	.hog_cpu = -1,
 };
+
+/* The words of the output: what a measured operation is. */
+static const char *
+op_name(void)
+{
+	return opt.op == OP_EXEC ? "exec" : "open";
+}
+
+/* The minimal listener's mark mask (and the probe's): with --op exec,
+ * exec permission events too, as any listener that guards execs has. */
+static uint64_t
+minimal_mask(void)
+{
+	return MINIMAL_MASK | (opt.op == OP_EXEC ? FAN_OPEN_EXEC_PERM : 0);
+}
 
 /* --hog: a busy loop pinned to one CPU for the whole run, the child of a
  * process that dies with us (PR_SET_PDEATHSIG) and is killed at exit. */
@@ -174,14 +200,17 @@ hog_start(int cpu)
 struct fdir {
 	char path[PATH_MAX];
 	char files[NFILES][PATH_MAX + 8];
+	char prog[PATH_MAX + 8]; /* --op exec: the copy of EXEC_PROG */
 	bool made;
-	bool mounted; /* its filesystem is mounted on it, in our namespace */
+	bool mounted;   /* its filesystem is mounted on it, in our namespace */
+	bool prog_made; /* prog is there */
 };
 
 static struct fdir tdir, rdir; /* tmpfs: every listener's; ramfs: fapolicyd's */
 #define dir (tdir.path)
-/* The files the openers of the current cell open. */
+/* The files the openers of the current cell open, the program they run. */
 static char (*paths)[PATH_MAX + 8];
+static const char *prog;
 
 /* SIGINT, SIGTERM, SIGHUP: blocked everywhere, taken by the main thread. */
 static sigset_t stopsigs;
@@ -193,7 +222,8 @@ struct result {
 	unsigned k;
 	uint64_t opens;  /* measured opens */
 	uint64_t errors; /* opens that failed, warm-up included */
-	int first_errno;
+	int first_errno; /* 0: an exec whose program failed (first_status) */
+	int first_status;
 	uint64_t sum_ns;
 	uint64_t elapsed_ns;
 	uint64_t cpu_ns; /* the listener's CPU time over the measured part */
@@ -259,6 +289,8 @@ remove_fdir(struct fdir *d)
 		return;
 	for (i = 0; i < NFILES; i++)
 		(void)unlink(d->files[i]);
+	if (d->prog_made && unlink(d->prog) == 0)
+		d->prog_made = false;
 	if (d->mounted && umount2(d->path, MNT_DETACH) == 0)
 		d->mounted = false;
 	if (rmdir(d->path) != 0)
@@ -300,8 +332,37 @@ enter_private_ns(void)
 	private_ns = true;
 }
 
+/* Copies from to to, made with mode; 0, or -1 with errno set. */
+static int
+copy_file(const char *from, const char *to, mode_t mode)
+{
+	char buf[65536];
+	ssize_t n;
+	int in, out, rc = 0;
+
+	if ((in = open(from, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (out < 0) {
+		close(in);
+		return -1;
+	}
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)n) != n) {
+			rc = -1;
+			break;
+		}
+	if (n < 0)
+		rc = -1;
+	close(in);
+	if (close(out) != 0)
+		rc = -1;
+	return rc;
+}
+
 /* Makes d in /tmp, with fstype mounted on it when in our namespace (and
- * required: fstype must then be mounted). */
+ * required: fstype must then be mounted), and its files: NFILES of them,
+ * and with --op exec a copy of EXEC_PROG. */
 static int
 make_fdir(struct fdir *d, const char *fstype, bool required)
 {
@@ -342,6 +403,18 @@ make_fdir(struct fdir *d, const char *fstype, bool required)
 		}
 		close(fd);
 	}
+	if (opt.op != OP_EXEC)
+		return 0;
+	/* Only the executable is here: its loader and libraries stay on
+	 * the host's filesystems, which no listener marks.  Closed before
+	 * any exec, so no exec meets ETXTBSY. */
+	snprintf(d->prog, sizeof(d->prog), "%s/true", d->path);
+	d->prog_made = true;
+	if (copy_file(EXEC_PROG, d->prog, 0755) != 0) {
+		vd_cli_warnx(PROG, "copying %s to %s: %s", EXEC_PROG, d->prog,
+		    strerror(errno));
+		return -1;
+	}
 	return 0;
 }
 
@@ -362,7 +435,8 @@ probe_fanotify(char *msg, size_t msgsz)
 		snprintf(msg, msgsz, "fanotify_init: %s", strerror(errno));
 		return rc;
 	}
-	if (fanotify_mark(fd, FAN_MARK_ADD, MINIMAL_MASK, AT_FDCWD, dir) != 0) {
+	if (fanotify_mark(fd, FAN_MARK_ADD, minimal_mask(), AT_FDCWD, dir) !=
+	    0) {
 		rc = -errno;
 		snprintf(
 		    msg, msgsz, "%s: fanotify_mark: %s", dir, strerror(errno));
@@ -383,6 +457,21 @@ probe_fanotify(char *msg, size_t msgsz)
  * process anyway.  Parent and child share one anonymous mapping: the
  * phase, written by the parent, and each opener's counters, written by
  * its thread and read by the parent after the child has exited.
+ *
+ * With --op exec, an "open" is an exec: the thread posix_spawn(3)s the
+ * copy of EXEC_PROG on the cell's filesystem (argv "true", an empty
+ * environment) and waitpid(2)s for it, timed from before the spawn to
+ * after the reap.  The kernel opens the executable for exec: a
+ * FAN_OPEN_EXEC_PERM event, then a FAN_OPEN_PERM one, for whoever marks
+ * them; the loader and libc come from the host's filesystems, unmarked.
+ * A spawn that fails, or a program that does not exit with 0, is a
+ * failed exec.  Each thread reaps what it spawned before it spawns again
+ * or ends.  The programs inherit the stop signals blocked (a ^C at the
+ * terminal stops the run between two execs; it does not fail one).  The
+ * child is then a process group of its own, its programs' too: should
+ * the child have to be killed, its group goes with it, and this process,
+ * their subreaper (PR_SET_CHILD_SUBREAPER), reaps the orphans (see
+ * reap_strays()).
  */
 enum { PH_WAIT, PH_WARMUP, PH_MEASURE, PH_STOP };
 
@@ -391,7 +480,8 @@ struct opener {
 	unsigned first; /* file it starts with */
 	uint64_t opens;
 	uint64_t errors;
-	int first_errno;
+	int first_errno;  /* 0: an exec whose program failed (first_status) */
+	int first_status; /* that program's wait status */
 	uint64_t sum_ns;
 	uint64_t last_ns; /* end of its last measured open */
 	struct vd_hist hist;
@@ -408,6 +498,28 @@ struct cell_shm {
 static struct cell_shm *shm;
 static size_t shm_size;
 
+/*
+ * --op exec: runs prog once and reaps it.  0; or an errno value (the
+ * spawn or the wait failed), or -1 with the status in *status (the
+ * program failed).
+ */
+static int
+run_prog(int *status)
+{
+	static char *const argv[] = { "true", NULL };
+	static char *const envp[] = { NULL };
+	pid_t pid, r;
+	int rc;
+
+	if ((rc = posix_spawn(&pid, prog, NULL, NULL, argv, envp)) != 0)
+		return rc;
+	while ((r = waitpid(pid, status, 0)) < 0 && errno == EINTR)
+		continue;
+	if (r < 0)
+		return errno; /* not ours: cannot happen */
+	return WIFEXITED(*status) && WEXITSTATUS(*status) == 0 ? 0 : -1;
+}
+
 static void *
 opener_main(void *arg)
 {
@@ -415,7 +527,7 @@ opener_main(void *arg)
 	struct opener *o = arg;
 	unsigned i = o->first;
 	uint64_t t1, t2;
-	int ph, fd;
+	int ph, fd, rc, status = 0;
 
 	while (atomic_load_explicit(&shm->phase, memory_order_acquire) ==
 	        PH_WAIT &&
@@ -426,16 +538,25 @@ opener_main(void *arg)
 	while ((ph = atomic_load_explicit(&shm->phase, memory_order_acquire)) !=
 	        PH_STOP &&
 	    !atomic_load_explicit(&shm->abort, memory_order_relaxed)) {
-		t1 = vd_clock_ns();
-		fd = open(paths[i], O_RDONLY | O_CLOEXEC);
-		t2 = vd_clock_ns();
-		if (fd >= 0)
-			close(fd);
-		else if (o->errors++ == 0)
-			o->first_errno = errno;
+		if (opt.op == OP_EXEC) {
+			t1 = vd_clock_ns();
+			rc = run_prog(&status);
+			t2 = vd_clock_ns();
+		} else {
+			t1 = vd_clock_ns();
+			fd = open(paths[i], O_RDONLY | O_CLOEXEC);
+			t2 = vd_clock_ns();
+			rc = fd >= 0 ? 0 : errno;
+			if (fd >= 0)
+				close(fd);
+		}
+		if (rc != 0 && o->errors++ == 0) {
+			o->first_errno = rc > 0 ? rc : 0;
+			o->first_status = status;
+		}
 		if (++i == NFILES)
 			i = 0;
-		if (ph != PH_MEASURE || fd < 0)
+		if (ph != PH_MEASURE || rc != 0)
 			continue;
 		vd_hist_record(&o->hist, t2 - t1);
 		o->sum_ns += t2 - t1;
@@ -453,6 +574,10 @@ static void __attribute__((noreturn)) child_main(pid_t parent)
 	/* Never outlive the parent (SIGKILL cannot be blocked). */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
 		_exit(EXIT_FAIL);
+	/* --op exec: a group of its own (the parent makes it too:
+	 * whichever comes first), which its programs inherit. */
+	if (opt.op == OP_EXEC)
+		(void)setpgid(0, 0);
 	for (started = 0; started < shm->k; started++) {
 		rc = pthread_create(
 		    &shm->o[started].thr, NULL, opener_main, &shm->o[started]);
@@ -497,6 +622,9 @@ openers_fork(unsigned k)
 	}
 	if (pid == 0)
 		child_main(parent);
+	/* EACCES or ESRCH: the child made it, or died already. */
+	if (opt.op == OP_EXEC)
+		(void)setpgid(pid, pid);
 	return pid;
 }
 
@@ -589,8 +717,10 @@ openers_collect(uint64_t t0, uint64_t end, struct result *r)
 		o = &shm->o[i];
 		r->opens += o->opens;
 		r->sum_ns += o->sum_ns;
-		if (o->errors > 0 && r->errors == 0)
+		if (o->errors > 0 && r->errors == 0) {
 			r->first_errno = o->first_errno;
+			r->first_status = o->first_status;
+		}
 		r->errors += o->errors;
 		if (o->last_ns > end)
 			end = o->last_ns;
@@ -696,7 +826,10 @@ minimal_main(void *arg)
 				}
 				if (m->fd < 0)
 					continue;
-				if (m->mask & FAN_OPEN_PERM) {
+				/* One event per bit: an exec gives an
+				 * exec event, then an open event. */
+				if (m->mask &
+				    (FAN_OPEN_PERM | FAN_OPEN_EXEC_PERM)) {
 					resp.fd = m->fd;
 					resp.response = FAN_ALLOW;
 					if (write(
@@ -736,8 +869,8 @@ minimal_start(struct lctx *c, const struct listener *l)
 		    strerror(errno));
 		goto fail;
 	}
-	if (fanotify_mark(c->mfan, FAN_MARK_ADD, MINIMAL_MASK, AT_FDCWD, dir) !=
-	    0) {
+	if (fanotify_mark(
+	        c->mfan, FAN_MARK_ADD, minimal_mask(), AT_FDCWD, dir) != 0) {
 		rc = -errno;
 		snprintf(c->msg, sizeof(c->msg), "%s: fanotify_mark: %s", dir,
 		    strerror(errno));
@@ -791,7 +924,7 @@ minimal_stop(struct lctx *c, struct result *r)
 	if (c->mfan >= 0) {
 		/* Remove the mark first so no event comes between. */
 		(void)fanotify_mark(
-		    c->mfan, FAN_MARK_REMOVE, MINIMAL_MASK, AT_FDCWD, dir);
+		    c->mfan, FAN_MARK_REMOVE, minimal_mask(), AT_FDCWD, dir);
 		close(c->mfan);
 	} else {
 		snprintf(c->msg, sizeof(c->msg), "reader: %s",
@@ -816,6 +949,7 @@ static void
 verdictd_teardown(struct lctx *c, struct result *r)
 {
 	const struct vd_type_stats *ts;
+	int t;
 
 	if (c->fan != NULL)
 		vd_fan_quiesce(c->fan);
@@ -825,10 +959,13 @@ verdictd_teardown(struct lctx *c, struct result *r)
 		vd_fan_stats(c->fan, &r->fan);
 		r->have_fan = true;
 		vd_pipeline_stats(c->p, c->stats);
-		ts = &c->stats->types[VD_AUTH_OPEN];
-		r->answered_worker = ts->answered_worker;
-		r->answered_default = ts->answered_default;
-		r->dropped = ts->dropped;
+		/* Open and exec (an exec is one event of each). */
+		for (t = VD_AUTH_OPEN; t <= VD_AUTH_EXEC; t++) {
+			ts = &c->stats->types[t];
+			r->answered_worker += ts->answered_worker;
+			r->answered_default += ts->answered_default;
+			r->dropped += ts->dropped;
+		}
 	}
 	vd_fan_destroy(c->fan);
 	c->fan = NULL;
@@ -849,7 +986,7 @@ verdictd_start(struct lctx *c, const struct listener *l)
 	struct vd_evaluator inner;
 	struct vd_policy_error perr;
 	struct vd_policy *pol;
-	char text[PATH_MAX + 64];
+	char text[2 * PATH_MAX + 64];
 	unsigned workers;
 	int len, rc;
 
@@ -871,8 +1008,14 @@ verdictd_start(struct lctx *c, const struct listener *l)
 	workers = cfg.workers != 0 ? cfg.workers : vd_config_default_workers();
 	workers += cfg.inline_runner ? 1 : 0; /* evaluator slots */
 
+	/* With --op exec, the exec and the open of the program: each is
+	 * an event of its own, and the backend marks what fc.types says,
+	 * whatever the policy's rules. */
 	len =
 	    snprintf(text, sizeof(text), "allow open all : prefix=%s/\n", dir);
+	if (opt.op == OP_EXEC)
+		len += snprintf(text + len, sizeof(text) - (size_t)len,
+		    "allow exec all : prefix=%s/\n", dir);
 	memset(&perr, 0, sizeof(perr));
 	pol = vd_policy_compile(
 	    text, (size_t)len, "fanotify-bench", 0, &perr, &rc);
@@ -891,6 +1034,8 @@ verdictd_start(struct lctx *c, const struct listener *l)
 
 	vd_fan_config_init(&fc);
 	fc.types = UINT32_C(1) << VD_AUTH_OPEN;
+	if (opt.op == OP_EXEC)
+		fc.types |= UINT32_C(1) << VD_AUTH_EXEC;
 	fc.mark = VD_FAN_MARK_DIRECTORY;
 	fc.paths[0] = dir;
 	fc.npaths = 1;
@@ -1006,33 +1151,6 @@ write_file(const char *path, const char *text)
 	return close(fd) == 0 && ok ? 0 : -1;
 }
 
-static int
-copy_file(const char *from, const char *to)
-{
-	char buf[65536];
-	ssize_t n;
-	int in, out, rc = 0;
-
-	if ((in = open(from, O_RDONLY | O_CLOEXEC)) < 0)
-		return -1;
-	out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (out < 0) {
-		close(in);
-		return -1;
-	}
-	while ((n = read(in, buf, sizeof(buf))) > 0)
-		if (write(out, buf, (size_t)n) != n) {
-			rc = -1;
-			break;
-		}
-	if (n < 0)
-		rc = -1;
-	close(in);
-	if (close(out) != 0)
-		rc = -1;
-	return rc;
-}
-
 static void
 fapd_teardown(void)
 {
@@ -1137,8 +1255,8 @@ fapd_setup(void)
 	if (root[0] != '\0') {
 		snprintf(from, sizeof(from),
 		    "%s/usr/share/fapolicyd/fapolicyd-magic.mgc", root);
-		if (copy_file(
-		        from, "/usr/share/fapolicyd/fapolicyd-magic.mgc") != 0)
+		if (copy_file(from, "/usr/share/fapolicyd/fapolicyd-magic.mgc",
+		        0644) != 0)
 			FAPD_FAIL("%s: %s", from, strerror(errno));
 	}
 	fapd_state = 1;
@@ -1299,6 +1417,56 @@ static const struct listener listeners[L_COUNT] = {
 };
 
 /*
+ * --op exec, after the openers' child of process group pgid was reaped
+ * and the listener is down: reaps the programs it left behind (it was
+ * killed, or died), which came to us, their subreaper.  Without a
+ * listener they end at once; after 5 s they are killed.  How many.
+ */
+static unsigned
+reap_strays(pid_t pgid)
+{
+	const struct timespec nap = { 0, 1000000 };
+	uint64_t end = vd_clock_ns() + 5 * NS_PER_S;
+	bool killed = false;
+	unsigned n = 0;
+	pid_t r;
+
+	for (;;) {
+		r = waitpid(-pgid, NULL, WNOHANG);
+		if (r > 0) {
+			n++;
+			continue;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return n; /* ECHILD: none left */
+		/* Safe: a member still lives, so the group id is not
+		 * free for another process. */
+		if (!killed && vd_clock_ns() >= end) {
+			(void)kill(-pgid, SIGKILL);
+			killed = true;
+		}
+		nanosleep(&nap, NULL);
+	}
+}
+
+/* Why the first open or exec failed. */
+static const char *
+first_error(const struct result *r, char *buf, size_t bufsz)
+{
+	if (r->first_errno != 0)
+		return strerror(r->first_errno);
+	if (WIFSIGNALED(r->first_status))
+		snprintf(buf, bufsz, "the program (%s) was killed by %s", prog,
+		    strsignal(WTERMSIG(r->first_status)));
+	else
+		snprintf(buf, bufsz, "the program (%s) exited with %d", prog,
+		    WEXITSTATUS(r->first_status));
+	return buf;
+}
+
+/*
  * One cell: the openers' child forked, the listener up, the openers run,
  * the child reaped, the listener down.  False on a failure (said).
  */
@@ -1309,6 +1477,8 @@ run_cell(enum lkind lk, unsigned k, struct result *r)
 	struct lctx c;
 	uint64_t t0 = 0, end = 0;
 	bool ok = true, reaped;
+	char why[PATH_MAX + 128];
+	unsigned strays;
 	int status = 0;
 	pid_t pid;
 
@@ -1316,6 +1486,7 @@ run_cell(enum lkind lk, unsigned k, struct result *r)
 	memset(&c, 0, sizeof(c));
 	c.cpu_clock = CLOCK_PROCESS_CPUTIME_ID;
 	paths = lk == L_FAPD ? rdir.files : tdir.files;
+	prog = lk == L_FAPD ? rdir.prog : tdir.prog;
 	if ((pid = openers_fork(k)) < 0) {
 		vd_cli_warnx(PROG, "%s K=%u: cannot start the openers: %s",
 		    l->name, k, strerror(-pid));
@@ -1344,8 +1515,18 @@ run_cell(enum lkind lk, unsigned k, struct result *r)
 		ok = false;
 	}
 	if (!reaped && !openers_reap(pid, 5 * NS_PER_S, &status)) {
+		/* --op exec: its group, the programs it runs too (it is
+		 * not reaped yet, so the group id is still its own; without
+		 * --op exec there is no such group: ESRCH). */
+		kill(-pid, SIGKILL);
 		kill(pid, SIGKILL);
 		(void)openers_reap(pid, UINT64_MAX, &status);
+		ok = false;
+	}
+	if (opt.op == OP_EXEC && (strays = reap_strays(pid)) > 0) {
+		vd_cli_warnx(PROG,
+		    "%s K=%u: reaped %u programs the openers left behind",
+		    l->name, k, strays);
 		ok = false;
 	}
 	openers_collect(t0, end, r);
@@ -1362,8 +1543,9 @@ run_cell(enum lkind lk, unsigned k, struct result *r)
 		ok = false;
 	if (r->errors > 0) {
 		vd_cli_warnx(PROG,
-		    "%s K=%u: %" PRIu64 " opens failed, the first with: %s",
-		    l->name, k, r->errors, strerror(r->first_errno));
+		    "%s K=%u: %" PRIu64 " %ss failed, the first with: %s",
+		    l->name, k, r->errors, op_name(),
+		    first_error(r, why, sizeof(why)));
 		ok = false;
 	}
 	r->done = ok && caught == 0;
@@ -1437,8 +1619,10 @@ print_table(void)
 	bool any_fan = false;
 	unsigned l, i;
 
-	printf("listener          K      opens   mean µs    p50 µs    p99 µs"
-	       "      opens/s  cpu µs/open\n");
+	/* "opens", "opens/s", "cpu µs/open", or the same with "exec". */
+	printf("listener          K      %ss   mean µs    p50 µs    p99 µs"
+	       "      %ss/s  cpu µs/%s\n",
+	    op_name(), op_name(), op_name());
 	for (l = 0; l < L_COUNT; l++) {
 		for (i = 0; i < opt.nk; i++) {
 			r = &results[l][i];
@@ -1483,13 +1667,15 @@ print_json_cells(void)
 			r = &results[l][i];
 			if (!r->done)
 				continue;
-			printf(
-			    "{\"listener\":\"%s\",\"k\":%u,\"opens\":%" PRIu64
-			    ",\"mean_ns\":%.1f,\"p50_ns\":%" PRIu64
-			    ",\"p99_ns\":%" PRIu64 ",\"opens_per_s\":%.0f"
-			    ",\"cpu_ns_per_open\":%.1f",
-			    listeners[l].name, r->k, r->opens, mean_ns(r),
-			    vd_hist_quantile(&r->hist, 0.5),
+			/* "opens" and the like count execs too: "op"
+			 * says which. */
+			printf("{\"listener\":\"%s\",\"op\":\"%s\",\"k\":%u,"
+			       "\"opens\":%" PRIu64
+			       ",\"mean_ns\":%.1f,\"p50_ns\":%" PRIu64
+			       ",\"p99_ns\":%" PRIu64 ",\"opens_per_s\":%.0f"
+			       ",\"cpu_ns_per_open\":%.1f",
+			    listeners[l].name, op_name(), r->k, r->opens,
+			    mean_ns(r), vd_hist_quantile(&r->hist, 0.5),
 			    vd_hist_quantile(&r->hist, 0.99), opens_per_s(r),
 			    cpu_per_open_ns(r));
 			if (r->have_fan)
@@ -1600,11 +1786,24 @@ target_ratio(const struct target *t, unsigned nrounds, double *ratio)
 
 static unsigned rounds_done;
 
-static const char *const metric_name[] = {
-	[M_P50] = "p50",
-	[M_TPUT] = "opens/s",
-	[M_CPU] = "cpu/open",
-};
+/* "p50", "opens/s", "cpu/open"; "execs/s", "cpu/exec" with --op exec. */
+static const char *
+metric_name(enum metric m)
+{
+	static char buf[32];
+
+	switch (m) {
+	case M_TPUT:
+		snprintf(buf, sizeof(buf), "%ss/s", op_name());
+		return buf;
+	case M_CPU:
+		snprintf(buf, sizeof(buf), "cpu/%s", op_name());
+		return buf;
+	case M_P50:
+		break;
+	}
+	return "p50";
+}
 
 static void
 print_targets(void)
@@ -1615,10 +1814,13 @@ print_targets(void)
 	bool pass;
 	size_t i;
 
+	/* With --op exec: the same checks on the exec cells, their ids
+	 * ending in "_exec" (the lines' "op" is the comparison). */
 	if (!opt.json)
-		printf("\ntargets (informational; ratio: the median of %u "
+		printf("\ntargets%s (informational; ratio: the median of %u "
 		       "round%s):\n",
-		    rounds_done, rounds_done == 1 ? "" : "s");
+		    opt.op == OP_EXEC ? " for execs" : "", rounds_done,
+		    rounds_done == 1 ? "" : "s");
 	for (i = 0; i < NTARGETS; i++) {
 		t = &targets[i];
 		a = find_cell(t->a, t->k);
@@ -1628,7 +1830,7 @@ print_targets(void)
 			if (!opt.json)
 				printf("  SKIP  %s %s at K=%u %s %.2f x %s: "
 				       "not measured\n",
-				    listeners[t->a].name, metric_name[t->m],
+				    listeners[t->a].name, metric_name(t->m),
 				    t->k,
 				    t->m == M_TPUT ? ">=" : "<=", t->limit,
 				    listeners[t->b].name);
@@ -1640,21 +1842,22 @@ print_targets(void)
 		vb = target_value(t, b);
 		pass = t->m == M_TPUT ? ratio >= t->limit : ratio <= t->limit;
 		if (opt.json) {
-			printf("{\"target\":\"%s\",\"ratio\":%.3f,"
+			printf("{\"target\":\"%s%s\",\"ratio\":%.3f,"
 			       "\"limit\":%.2f,\"op\":\"%s\",\"pass\":%s}\n",
-			    t->id, ratio, t->limit,
-			    t->m == M_TPUT ? ">=" : "<=",
+			    t->id, opt.op == OP_EXEC ? "_exec" : "", ratio,
+			    t->limit, t->m == M_TPUT ? ">=" : "<=",
 			    pass ? "true" : "false");
 		} else if (t->m == M_TPUT) {
-			printf("  %s  %s opens/s at K=%u >= %.2f x %s: "
+			printf("  %s  %s %s at K=%u >= %.2f x %s: "
 			       "%.0f vs %.0f, ratio %.2f\n",
-			    pass ? "PASS" : "MISS", listeners[t->a].name, t->k,
-			    t->limit, listeners[t->b].name, va, vb, ratio);
+			    pass ? "PASS" : "MISS", listeners[t->a].name,
+			    metric_name(t->m), t->k, t->limit,
+			    listeners[t->b].name, va, vb, ratio);
 		} else {
 			printf("  %s  %s %s at K=%u <= %.2f x %s: "
 			       "%.2f vs %.2f µs, ratio %.2f\n",
 			    pass ? "PASS" : "MISS", listeners[t->a].name,
-			    metric_name[t->m], t->k, t->limit,
+			    metric_name(t->m), t->k, t->limit,
 			    listeners[t->b].name, va / 1e3, vb / 1e3, ratio);
 		}
 	}
@@ -1666,7 +1869,8 @@ print_targets(void)
 static const char synopsis[] =
     "usage: fanotify-bench [-hV] [--json] [-d seconds] [-r rounds] [-k list] "
     "[-l list]\n"
-    "                      [--fapolicyd-root dir] [--hog cpu]\n";
+    "                      [--op open|exec] [--fapolicyd-root dir] "
+    "[--hog cpu]\n";
 
 static void
 usage(FILE *f)
@@ -1684,6 +1888,11 @@ usage(FILE *f)
 	      "                        verdictd-hop,verdictd-ignore,fapolicyd "
 	      "(default "
 	      "all)\n"
+	      "      --op open|exec    what the openers time: open(2) and "
+	      "close a file,\n"
+	      "                        or spawn and reap a program on the "
+	      "watched\n"
+	      "                        filesystem (default open)\n"
 	      "      --fapolicyd-root DIR  where fapolicyd's package is "
 	      "installed or\n"
 	      "                        extracted (default /)\n"
@@ -1764,7 +1973,7 @@ parse_listeners(const char *arg)
 int
 main(int argc, char **argv)
 {
-	enum { OPT_JSON = 256, OPT_FAPD_ROOT, OPT_HOG };
+	enum { OPT_JSON = 256, OPT_FAPD_ROOT, OPT_HOG, OPT_OP };
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -1775,6 +1984,7 @@ main(int argc, char **argv)
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "fapolicyd-root", required_argument, NULL, OPT_FAPD_ROOT },
 		{ "hog", required_argument, NULL, OPT_HOG },
+		{ "op", required_argument, NULL, OPT_OP },
 		{ NULL, 0, NULL, 0 },
 	};
 	char msg[512], *end;
@@ -1835,6 +2045,16 @@ main(int argc, char **argv)
 				    optarg);
 			fapd_root = optarg;
 			break;
+		case OPT_OP:
+			if (strcmp(optarg, "open") == 0)
+				opt.op = OP_OPEN;
+			else if (strcmp(optarg, "exec") == 0)
+				opt.op = OP_EXEC;
+			else
+				return vd_cli_usage_error(PROG, synopsis,
+				    "--op: expected open or exec, got \"%s\"",
+				    optarg);
+			break;
 		case OPT_HOG: {
 			unsigned long ul;
 
@@ -1874,6 +2094,13 @@ main(int argc, char **argv)
 	}
 	/* A closed stdout gives EPIPE, not death with the directory left. */
 	signal(SIGPIPE, SIG_IGN);
+	/* --op exec: the programs of a killed openers' child come to us,
+	 * not to init, and are reaped (reap_strays()). */
+	if (opt.op == OP_EXEC && prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
+		vd_cli_warnx(
+		    PROG, "PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
+		return EXIT_FAIL;
+	}
 
 	enter_private_ns();
 	if (atexit(remove_dir) != 0 || atexit(fapd_teardown) != 0 ||
