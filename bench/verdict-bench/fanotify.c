@@ -1,16 +1,18 @@
 /*
- * fanotify.c — verdict-bench fanotify: open(2) storms on real fanotify,
- * verdictd beside the listeners a user would run instead, in one run.
+ * fanotify.c — verdict-bench fanotify: open and exec storms on real
+ * fanotify, verdictd beside the listeners a user would run instead, in one
+ * run.
  *
  * It runs fanotify-bench (the program beside this one, else the one on
- * PATH; fanotify-bench(1)) with --json and turns each of its cells into a
- * verdict-bench line ("bench": "fanotify"): K = 1, 2, 4 and 8 opener
- * threads under the minimal inline listener (the floor: read, answer,
- * close), verdictd's backend (workers parking, the default) and fapolicyd
- * 1.1.7 permissive when it is installed or --fapolicyd-root names an
- * extracted package.  fanotify-bench marks only a private tmpfs (a ramfs
- * for fapolicyd) in a mount namespace of its own, and stops what it
- * started by pid.  Each verdictd line carries its ratios to the minimal
+ * PATH; fanotify-bench(1)) with --json, once for open(2) storms and once
+ * for exec storms (--op), and turns each of its cells into a
+ * verdict-bench line ("bench": "fanotify", "op": "open" or "exec"):
+ * K = 1, 2, 4 and 8 threads under the minimal inline listener (the
+ * floor: read, answer, close), verdictd's backend (workers parking, the
+ * default) and fapolicyd 1.1.7 permissive when it is installed or
+ * --fapolicyd-root names an extracted package.  fanotify-bench marks only
+ * a private tmpfs (a ramfs for fapolicyd) in a mount namespace of its own,
+ * and stops what it started by pid.  Each verdictd line carries its ratios to the minimal
  * listener of the same run and K, which --compare judges.  Needs root;
  * without it the benchmark says so and writes no line.
  */
@@ -92,12 +94,13 @@ find(const struct cell *c, unsigned n, const char *sys, unsigned k)
 }
 
 static void
-emit(const struct cell *c, const struct cell *floor)
+emit(const char *op, const struct cell *c, const struct cell *floor)
 {
 	struct json j;
 	double opens = num(c->o, "opens");
 
 	json_begin(&j, "fanotify");
+	json_str(&j, "op", op);
 	json_str(&j, "system", c->system);
 	json_u64(&j, "k", c->k);
 	json_u64(&j, "events", (uint64_t)opens);
@@ -131,12 +134,12 @@ emit(const struct cell *c, const struct cell *floor)
 	json_end(&j, true);
 }
 
-void
-bench_fanotify(void)
+/* One fanotify-bench run of op (open or exec), its lines and table. */
+static void
+run_op(const char *prog, const char *op, const char *listeners)
 {
-	char prog[PATH_MAX], dur[32], *line = NULL;
-	char listeners[128] = "minimal,verdictd-park";
-	const char *argv[16];
+	char dur[32], *line = NULL;
+	const char *argv[20];
 	struct cell cells[16];
 	unsigned n = 0, i, argc = 0;
 	size_t cap = 0;
@@ -145,21 +148,14 @@ bench_fanotify(void)
 	FILE *in;
 	pid_t pid;
 
-	if (geteuid() != 0) {
-		vd_cli_warnx(PROG, "fanotify: skipped: needs root");
-		return;
-	}
-	find_fbench(prog, sizeof(prog));
-	if (opt.fapolicyd_root != NULL ||
-	    access("/usr/sbin/fapolicyd", X_OK) == 0)
-		strcat(listeners, ",fapolicyd");
-	fapolicyd_env(opt.fapolicyd_root);
 	snprintf(dur, sizeof(dur), "%g",
 	    opt.duration_set ? opt.duration_s
 	        : opt.quick  ? 0.3
 	                     : 1.0);
 	argv[argc++] = prog;
 	argv[argc++] = "--json";
+	argv[argc++] = "--op";
+	argv[argc++] = op;
 	argv[argc++] = "-d";
 	argv[argc++] = dur;
 	argv[argc++] = "-r";
@@ -173,7 +169,8 @@ bench_fanotify(void)
 		argv[argc++] = opt.fapolicyd_root;
 	}
 	argv[argc] = NULL;
-	progress("fanotify: %s -d %s, listeners %s", prog, dur, listeners);
+	progress("fanotify: %s --op %s -d %s, listeners %s", prog, op, dur,
+	    listeners);
 	if (pipe(fds) != 0) {
 		vd_cli_warnx(PROG, "fanotify: pipe: %s", strerror(errno));
 		failed = true;
@@ -220,16 +217,16 @@ bench_fanotify(void)
 		vd_cli_warnx(
 		    PROG, "fanotify: skipped: %s cannot run here", prog);
 	else if (n == 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		vd_cli_warnx(
-		    PROG, "fanotify: %s failed (status %d)", prog, status);
+		vd_cli_warnx(PROG, "fanotify: %s --op %s failed (status %d)",
+		    prog, op, status);
 		failed = true;
 	}
 	for (i = 0; i < n; i++)
-		emit(&cells[i], find(cells, n, "minimal", cells[i].k));
+		emit(op, &cells[i], find(cells, n, "minimal", cells[i].k));
 	if (n != 0)
 		fprintf(stderr, "\n%-10s %3s %10s %9s %9s %12s %12s\n",
-		    "listener", "K", "opens", "p50 µs", "p99 µs", "opens/s",
-		    "CPU ns/open");
+		    "listener", "K", op, "p50 µs", "p99 µs", "per second",
+		    "CPU ns each");
 	for (i = 0; i < n; i++)
 		fprintf(stderr, "%-10s %3u %10.0f %9.1f %9.1f %12.0f %12.0f\n",
 		    cells[i].system, cells[i].k, num(cells[i].o, "opens"),
@@ -239,4 +236,23 @@ bench_fanotify(void)
 		    num(cells[i].o, "cpu_ns_per_open"));
 	for (i = 0; i < n; i++)
 		json_object_put(cells[i].o);
+}
+
+void
+bench_fanotify(void)
+{
+	char prog[PATH_MAX];
+	char listeners[128] = "minimal,verdictd-park";
+
+	if (geteuid() != 0) {
+		vd_cli_warnx(PROG, "fanotify: skipped: needs root");
+		return;
+	}
+	find_fbench(prog, sizeof(prog));
+	if (opt.fapolicyd_root != NULL ||
+	    access("/usr/sbin/fapolicyd", X_OK) == 0)
+		strcat(listeners, ",fapolicyd");
+	fapolicyd_env(opt.fapolicyd_root);
+	run_op(prog, "open", listeners);
+	run_op(prog, "exec", listeners);
 }

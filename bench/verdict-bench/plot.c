@@ -11,8 +11,9 @@
  *                   spin), one line per file and configuration
  *   throughput.png  events/s of each throughput line against its
  *                   producers, one line per file
- *   fanotify.png    opens/s against the number of opener threads K, one
- *                   line per system (verdictd, the minimal listener,
+ *   fanotify.png, fanotify-exec.png
+ *                   opens/s (execs/s) against the number of threads K,
+ *                   one line per system (verdictd, the minimal listener,
  *                   fapolicyd) and file
  *   scenario-NAME-latency.png
  *                   answer latency at p50, p90, p99, p99.9 and the maximum
@@ -300,10 +301,11 @@ add_throughput(struct plots *ps, json_object **v, size_t n, const char *label)
 static int
 add_fanotify(struct plots *ps, json_object **v, size_t n, const char *label)
 {
-	char path[4096], title[512], seen[8][32];
+	char path[4096], title[512], seen[16][48], key[48];
 	unsigned nseen = 0, s;
 	struct plot *p;
-	const char *sys;
+	const char *sys, *op;
+	bool exec;
 	size_t i, k;
 	FILE *f;
 
@@ -311,24 +313,30 @@ add_fanotify(struct plots *ps, json_object **v, size_t n, const char *label)
 		if (strcmp(str(v[i], "bench"), "fanotify") != 0)
 			continue;
 		sys = str(v[i], "system");
-		for (s = 0; s < nseen && strcmp(seen[s], sys) != 0; s++)
+		op = str(v[i], "op");
+		exec = strcmp(op, "exec") == 0;
+		snprintf(key, sizeof(key), "%s/%s", op, sys);
+		for (s = 0; s < nseen && strcmp(seen[s], key) != 0; s++)
 			continue;
-		if (s < nseen || nseen == 8)
+		if (s < nseen || nseen == 16)
 			continue;
-		snprintf(seen[nseen++], sizeof(seen[0]), "%s", sys);
-		p = plot_get(ps, "fanotify",
-		    "set title 'open(2) under each fanotify listener, by "
-		    "concurrent openers'\n"
-		    "set xlabel 'opener threads (K)'\n"
-		    "set ylabel 'opens (thousands a second)'\n"
+		snprintf(seen[nseen++], sizeof(seen[0]), "%s", key);
+		p = plot_get(ps, exec ? "fanotify-exec" : "fanotify",
+		    "set title '%s under each fanotify listener, by concurrent "
+		    "threads'\n"
+		    "set xlabel 'threads (K)'\n"
+		    "set ylabel '%s (thousands a second)'\n"
 		    "set yrange [0:*]\nset logscale x 2\nset xrange [0.8:10]\n"
 		    "set xtics (1, 2, 4, 8)\n"
-		    "set style data linespoints\n");
+		    "set style data linespoints\n",
+		    exec ? "exec (posix_spawn and wait)" : "open(2)",
+		    exec ? "execs" : "opens");
 		if (p == NULL || (f = dat_open(ps, path, sizeof(path))) == NULL)
 			return -1;
 		for (k = i; k < n; k++)
 			if (strcmp(str(v[k], "bench"), "fanotify") == 0 &&
-			    strcmp(str(v[k], "system"), sys) == 0)
+			    strcmp(str(v[k], "system"), sys) == 0 &&
+			    strcmp(str(v[k], "op"), op) == 0)
 				fprintf(f, "%g %g\n", num0(v[k], "k"),
 				    num0(v[k], "events_per_s"));
 		fclose(f);

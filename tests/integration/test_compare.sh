@@ -75,6 +75,7 @@ timeout -s KILL 60 "$BENCH" --plot "$TMP/plots" "$TMP/old.json" \
     "$TMP/slow.json" >"$TMP/out" 2>"$TMP/err"
 rc=$?
 png() { [ "$(head -c 4 "$1" | od -An -c | tr -d ' ')" = '211PNG' ]; }
+pngs() { for _f; do png "$_f" || return 1; done; }
 if [ $rc -eq 0 ] && png "$TMP/plots/latency.png" &&
     [ "$(grep -c "title 'old: latency " "$TMP/plots/plot.gp")" -ge 2 ] &&
     [ "$(grep -c "title 'slow: latency " "$TMP/plots/plot.gp")" -ge 2 ] &&
@@ -131,12 +132,12 @@ if [ "$(id -u)" -eq 0 ]; then
 	if grep -q 'skipped' "$TMP/err"; then
 		skip "fanotify" "$(tr '\n' ' ' <"$TMP/err")"
 	else
-		check "fanotify measures each listener at K = 1, 2, 4 and 8" \
-		    jcheck "$TMP/fan.json" 'sorted({(l["system"], l["k"]) for l in lines if l["system"] in ("minimal", "verdictd")}) == sorted((s, k) for s in ("minimal", "verdictd") for k in (1, 2, 4, 8)) and all(l["events_per_s"] > 0 for l in lines)'
+		check "fanotify measures open and exec storms of each listener at K = 1, 2, 4 and 8" \
+		    jcheck "$TMP/fan.json" 'sorted((l["op"], l["system"], l["k"]) for l in lines if l["system"] in ("minimal", "verdictd")) == sorted((o, s, k) for o in ("open", "exec") for s in ("minimal", "verdictd") for k in (1, 2, 4, 8)) and all(l["events_per_s"] > 0 for l in lines)'
 		timeout -s KILL 60 "$BENCH" --plot "$TMP/plots4" "$TMP/fan.json" \
 		    >"$TMP/out" 2>"$TMP/err"
 		check "--plot draws throughput per K, one line per listener" \
-		    png "$TMP/plots4/fanotify.png"
+		    pngs "$TMP/plots4/fanotify.png" "$TMP/plots4/fanotify-exec.png"
 	fi
 else
 	skip "fanotify" "needs root"
