@@ -331,7 +331,7 @@ ctl_status(void *ctx, char *buf, size_t bufsz)
 }
 
 struct explain_call {
-	const struct daemon *d;
+	struct daemon *d;
 	const char *query;
 	char *buf;
 	size_t bufsz;
@@ -341,12 +341,17 @@ static int
 explain_with(void *ctx, const struct vd_policy *pol)
 {
 	struct explain_call *x = ctx;
+	uint8_t defaults[VD_EVENT_TYPE_COUNT];
 
 	if (pol == NULL) {
 		snprintf(x->buf, x->bufsz, "explain: no policy is in force");
 		return -ENOENT;
 	}
-	return vd_daemon_explain(&x->d->conf, pol, x->query, x->buf, x->bufsz);
+	/* The main thread replaces d->conf at a reload, under books_lock. */
+	pthread_mutex_lock(&x->d->books_lock);
+	vd_daemon_defaults(&x->d->conf, defaults);
+	pthread_mutex_unlock(&x->d->books_lock);
+	return vd_daemon_explain(defaults, pol, x->query, x->buf, x->bufsz);
 }
 
 /* EXPLAIN against the policy in force, on the control thread. */

@@ -112,10 +112,15 @@ struct vd_policy *vd_daemon_policy_load(const struct vd_conf *conf,
 /*
  * explain.c: the explanation of query under pol into buf (bufsz bytes,
  * NUL-terminated) and its length, or -EINVAL (a malformed query) or
- * -ENOMEM with a one-line message in buf.
+ * -ENOMEM with a one-line message in buf.  defaults: each event type's
+ * configured default verdict (vd_daemon_defaults), what decides when no
+ * rule does.
  */
-int vd_daemon_explain(const struct vd_conf *conf, const struct vd_policy *pol,
-    const char *query, char *buf, size_t bufsz);
+int vd_daemon_explain(const uint8_t defaults[VD_EVENT_TYPE_COUNT],
+    const struct vd_policy *pol, const char *query, char *buf, size_t bufsz);
+/* The default verdict of each event type in conf, for explain. */
+void vd_daemon_defaults(
+    const struct vd_conf *conf, uint8_t defaults[VD_EVENT_TYPE_COUNT]);
 /* Re-reads the configuration and the policy; main thread.  0 or -errno,
  * with the outcome in one sentence in msg. */
 int vd_daemon_reload(struct daemon *d, char *msg, size_t msgsz);

@@ -68,9 +68,19 @@ step(void *ctx, const struct vd_policy_step *s)
 	add(t, "  %s\n", s->why);
 }
 
+void
+vd_daemon_defaults(
+    const struct vd_conf *conf, uint8_t defaults[VD_EVENT_TYPE_COUNT])
+{
+	unsigned t;
+
+	for (t = 0; t < VD_EVENT_TYPE_COUNT; t++)
+		defaults[t] = conf->pipe.types[t].default_verdict;
+}
+
 int
-vd_daemon_explain(const struct vd_conf *conf, const struct vd_policy *pol,
-    const char *query, char *buf, size_t bufsz)
+vd_daemon_explain(const uint8_t defaults[VD_EVENT_TYPE_COUNT],
+    const struct vd_policy *pol, const char *query, char *buf, size_t bufsz)
 {
 	struct text t = { pol, buf, 0, bufsz };
 	struct vd_decision dec;
@@ -91,14 +101,15 @@ vd_daemon_explain(const struct vd_conf *conf, const struct vd_policy *pol,
 	}
 	/* What the pipeline presets: the type's configured default. */
 	memset(&dec, 0, sizeof(dec));
-	dec.verdict = conf->pipe.types[ev->type].default_verdict;
+	dec.verdict = defaults[ev->type];
 	dec.open_flags =
 	    dec.verdict == VD_ALLOW ? VD_OPEN_READ | VD_OPEN_WRITE : 0;
 	add(&t, "query: %s\n", query);
 	rule = vd_policy_explain(pol, ev, &dec, step, &t);
 	if (dec.needs != 0) {
-		add(&t, "decision: none yet: the rule above needs the file's "
-		        "SHA-256; the daemon reads it, then decides\n");
+		add(&t,
+		    "decision: none yet: the rule above needs the file's "
+		    "SHA-256; the daemon reads it, then decides\n");
 		free(ev);
 		return (int)t.len;
 	}

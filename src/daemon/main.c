@@ -22,13 +22,15 @@ static int
 explain(const struct daemon *d, const struct vd_policy *pol, const char *q)
 {
 	char *buf = malloc(EXPLAIN_MAX);
+	uint8_t defaults[VD_EVENT_TYPE_COUNT];
 	int n;
 
 	if (buf == NULL) {
 		vd_log_warn("malloc");
 		return EXIT_RUNTIME;
 	}
-	if ((n = vd_daemon_explain(&d->conf, pol, q, buf, EXPLAIN_MAX)) < 0) {
+	vd_daemon_defaults(&d->conf, defaults);
+	if ((n = vd_daemon_explain(defaults, pol, q, buf, EXPLAIN_MAX)) < 0) {
 		vd_log_errx("--explain: %s", buf);
 		free(buf);
 		return n == -EINVAL ? EXIT_USAGE : EXIT_RUNTIME;

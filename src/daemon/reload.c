@@ -81,7 +81,10 @@ apply_live(struct daemon *d, const struct vd_conf *next)
 		d->drv->reconfigure(d->b.ctx, &run, false);
 	if (d->hooks != NULL)
 		vd_hooks_set(d->hooks, &run.test);
+	/* The control thread reads it (explain's defaults) under the lock. */
+	pthread_mutex_lock(&d->books_lock);
 	d->conf = run;
+	pthread_mutex_unlock(&d->books_lock);
 	return refused;
 }
 
