@@ -653,18 +653,6 @@ openers_reap(pid_t pid, uint64_t timeout_ns, int *status)
 	}
 }
 
-static void
-hist_merge(struct vd_hist *into, const struct vd_hist *h)
-{
-	unsigned b;
-
-	for (b = 0; b < VD_HIST_BUCKETS; b++)
-		into->b[b] += h->b[b];
-	into->count += h->count;
-	if (h->max > into->max)
-		into->max = h->max;
-}
-
 /*
  * The listener's CPU time, from a process CPU clock: ours
  * (CLOCK_PROCESS_CPUTIME_ID: every thread of this process, the listener's
@@ -724,7 +712,7 @@ openers_collect(uint64_t t0, uint64_t end, struct result *r)
 		r->errors += o->errors;
 		if (o->last_ns > end)
 			end = o->last_ns;
-		hist_merge(&r->hist, &o->hist);
+		vd_hist_merge(&r->hist, &o->hist);
 	}
 	r->elapsed_ns = end > t0 ? end - t0 : 0;
 }
@@ -1577,7 +1565,7 @@ merge_rounds(unsigned nrounds)
 				m->sum_ns += r->sum_ns;
 				m->elapsed_ns += r->elapsed_ns;
 				m->cpu_ns += r->cpu_ns;
-				hist_merge(&m->hist, &r->hist);
+				vd_hist_merge(&m->hist, &r->hist);
 				/* The backend's books: the last round's. */
 				m->have_fan = r->have_fan;
 				m->fan = r->fan;

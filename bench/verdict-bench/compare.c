@@ -48,7 +48,8 @@ enum cls { C_LATENCY, C_THROUGHPUT, C_CPU, C_ABSOLUTE };
 /* Settings: a line is compared only with one that ran the same way. */
 static const char *const settings[] = { "workers", "rate", "spin_ns",
 	"queriers", "batch", "period_us", "producers", "pool_size", "ring_size",
-	"runs", "multi_producer", "scenario", "hog", "system", "k", "op", "schema" };
+	"runs", "multi_producer", "scenario", "hog", "system", "k", "op",
+	"schema" };
 
 static bool
 ends_with(const char *s, const char *suf)

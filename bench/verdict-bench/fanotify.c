@@ -12,9 +12,9 @@
  * default) and fapolicyd 1.1.7 permissive when it is installed or
  * --fapolicyd-root names an extracted package.  fanotify-bench marks only
  * a private tmpfs (a ramfs for fapolicyd) in a mount namespace of its own,
- * and stops what it started by pid.  Each verdictd line carries its ratios to the minimal
- * listener of the same run and K, which --compare judges.  Needs root;
- * without it the benchmark says so and writes no line.
+ * and stops what it started by pid.  Each verdictd line carries its ratios to
+ * the minimal listener of the same run and K, which --compare judges.  Needs
+ * root; without it the benchmark says so and writes no line.
  */
 #include <limits.h>
 #include <sys/wait.h>

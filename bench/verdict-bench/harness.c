@@ -195,18 +195,6 @@ sorted_quantile(const uint64_t *v, size_t n, double q)
 	return v[k - 1];
 }
 
-void
-hist_merge(struct vd_hist *dst, const struct vd_hist *src)
-{
-	unsigned b;
-
-	dst->count += src->count;
-	if (src->max > dst->max)
-		dst->max = src->max;
-	for (b = 0; b < VD_HIST_BUCKETS; b++)
-		dst->b[b] += src->b[b];
-}
-
 /* ------------------------------------------------------------------ */
 /* Cycle counter                                                       */
 

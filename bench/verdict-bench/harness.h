@@ -288,7 +288,6 @@ unsigned ncpus(void);
 void *xalloc(size_t n);
 void *xalloc_aligned(size_t n);
 void cyc_calibrate(void);
-void hist_merge(struct vd_hist *dst, const struct vd_hist *src);
 void json_begin(struct json *j, const char *bench);
 void json_flag(struct json *j, const char *k, bool v);
 void json_dbl(struct json *j, const char *k, double v, int prec);

@@ -148,10 +148,10 @@ bench_latency_one(const char *bench, struct layout l, uint64_t rate,
 	/* respond() ran on several workers: one histogram each, merged. */
 	all = xalloc(sizeof(*all));
 	for (i = 0; i < l.workers; i++)
-		hist_merge(all, &r.bk->w[i].hist);
+		vd_hist_merge(all, &r.bk->w[i].hist);
 	pipe = xalloc(sizeof(*pipe));
 	for (t = 0; t < VD_AUTH_TYPE_COUNT; t++)
-		hist_merge(pipe, &s->types[t].latency);
+		vd_hist_merge(pipe, &s->types[t].latency);
 	p99 = (double)vd_hist_quantile(all, 0.99) / 1000.0;
 
 	json_begin(&j, bench);

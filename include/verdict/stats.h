@@ -131,6 +131,8 @@ void vd_pipeline_stats(const struct vd_pipeline *p, struct vd_stats *out);
 uint64_t vd_hist_quantile(const struct vd_hist *h, double q);
 /* Adds one value (single writer; relaxed). */
 void vd_hist_record(struct vd_hist *h, uint64_t v);
+/* Adds every value of src to dst (src unchanged). */
+void vd_hist_merge(struct vd_hist *dst, const struct vd_hist *src);
 /* The bucket a value falls in, and the highest value of a bucket. */
 unsigned vd_hist_bucket(uint64_t v);
 uint64_t vd_hist_bucket_high(unsigned b);

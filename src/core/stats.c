@@ -45,6 +45,20 @@ vd_hist_record(struct vd_hist *h, uint64_t v)
 		h->max = v;
 }
 
+void
+vd_hist_merge(struct vd_hist *dst, const struct vd_hist *src)
+{
+	unsigned b;
+
+	if (src->count == 0)
+		return;
+	dst->count += src->count;
+	if (src->max > dst->max)
+		dst->max = src->max;
+	for (b = 0; b < VD_HIST_BUCKETS; b++)
+		dst->b[b] += src->b[b];
+}
+
 uint64_t
 vd_hist_quantile(const struct vd_hist *h, double q)
 {

@@ -176,3 +176,28 @@ Test(counters, values_match_a_known_run_exactly)
 	tb_destroy(tb);
 	free(st);
 }
+
+/* Merging two histograms gives what recording every value in one would. */
+Test(counters, a_merged_histogram_equals_one_that_recorded_everything)
+{
+	struct vd_hist *a = calloc(3, sizeof(*a)), *b = a + 1, *all = a + 2;
+	uint64_t v;
+	unsigned i;
+
+	cr_assert_not_null(a);
+	for (i = 0; i < 1000; i++) {
+		v = (uint64_t)i * i * 37 + 5;
+		vd_hist_record(i % 3 == 0 ? a : b, v);
+		vd_hist_record(all, v);
+	}
+	vd_hist_merge(a, b);
+	cr_assert_eq(a->count, 1000);
+	cr_assert_eq(a->max, all->max);
+	cr_assert_eq(memcmp(a->b, all->b, sizeof(a->b)), 0);
+	cr_assert_eq(vd_hist_quantile(a, 0.99), vd_hist_quantile(all, 0.99));
+	/* An empty source changes nothing. */
+	memset(b, 0, sizeof(*b));
+	vd_hist_merge(a, b);
+	cr_assert_eq(a->count, 1000);
+	free(a);
+}

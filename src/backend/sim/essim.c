@@ -725,20 +725,6 @@ latency_budget_locked(uint64_t now, uint64_t dl)
 		b->budget_min_ns = dl - now;
 }
 
-static void
-hist_add(struct vd_hist *to, const struct vd_hist *h)
-{
-	unsigned i;
-
-	if (h->count == 0)
-		return;
-	to->count += h->count;
-	if (h->max > to->max)
-		to->max = h->max;
-	for (i = 0; i < VD_HIST_BUCKETS; i++)
-		to->b[i] += h->b[i];
-}
-
 void
 essim__callback_books(struct es_client_s *c)
 {
@@ -746,8 +732,8 @@ essim__callback_books(struct es_client_s *c)
 	/* A client of an earlier kernel (one that deleted itself from its
 	 * handler ends on its own time) does not count in this one. */
 	if (c->gen == K.gen) {
-		hist_add(&K.lat.callback_auth, &c->cb_auth);
-		hist_add(&K.lat.callback_notify, &c->cb_notify);
+		vd_hist_merge(&K.lat.callback_auth, &c->cb_auth);
+		vd_hist_merge(&K.lat.callback_notify, &c->cb_notify);
 	}
 	pthread_mutex_unlock(&K.lock);
 }
