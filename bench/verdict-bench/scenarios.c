@@ -366,17 +366,9 @@ static uint64_t
 margin_of(uint64_t budget)
 {
 	struct vd_config cfg;
-	const struct vd_type_config *t;
-	uint64_t m;
 
 	vd_simrun_config(&cfg, 1.0);
-	t = &cfg.types[VD_AUTH_OPEN];
-	m = (uint64_t)(t->margin_fraction * (double)budget);
-	if (m < t->margin_floor_ns)
-		m = t->margin_floor_ns;
-	if (m > t->margin_ceiling_ns)
-		m = t->margin_ceiling_ns;
-	return m;
+	return vd_type_margin(&cfg.types[VD_AUTH_OPEN], budget);
 }
 
 static void

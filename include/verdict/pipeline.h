@@ -98,6 +98,20 @@ struct vd_type_config {
 	uint64_t budget_ns; /* deadline when the backend gives none */
 };
 
+/* The margin before a deadline budget_ns away at which the timer answers
+ * an event of this type by default. */
+static inline uint64_t
+vd_type_margin(const struct vd_type_config *t, uint64_t budget_ns)
+{
+	uint64_t m = (uint64_t)(t->margin_fraction * (double)budget_ns);
+
+	if (m < t->margin_floor_ns)
+		m = t->margin_floor_ns;
+	if (m > t->margin_ceiling_ns)
+		m = t->margin_ceiling_ns;
+	return m;
+}
+
 /*
  * Deadline profiles: the default verdict is sent at deadline - margin,
  * margin = clamp(fraction x budget, floor, ceiling), per event type.

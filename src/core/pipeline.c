@@ -678,11 +678,7 @@ submit(struct vd_pipeline *p, struct vd_event *ev, bool inl)
 	b->submit_ns = now;
 	budget = ev->deadline_ns > now ? ev->deadline_ns - now : 0;
 	vd__cell_min_u64(&tc->budget_min_ns, budget ? budget : 1);
-	margin = (uint64_t)(tcfg->margin_fraction * (double)budget);
-	if (margin < tcfg->margin_floor_ns)
-		margin = tcfg->margin_floor_ns;
-	if (margin > tcfg->margin_ceiling_ns)
-		margin = tcfg->margin_ceiling_ns;
+	margin = vd_type_margin(tcfg, budget);
 
 	if (budget <= tcfg->margin_floor_ns) {
 		answer_now(p, c, t, &ev->handle, ev, 0, ev->deadline_ns,
