@@ -170,6 +170,17 @@ jsonl_bench(json_object *o)
 	    : "?";
 }
 
+double
+jsonl_num(json_object *o, const char *k, bool *has)
+{
+	json_object *v;
+
+	*has = json_object_object_get_ex(o, k, &v) &&
+	    (json_object_is_type(v, json_type_int) ||
+	        json_object_is_type(v, json_type_double));
+	return *has ? json_object_get_double(v) : 0;
+}
+
 /* The k-th line (0-based) of bench `name` in l, or NULL. */
 static json_object *
 nth_of(const struct lines *l, const char *name, size_t k)

@@ -6,6 +6,9 @@
 #ifndef VD_BENCH_COMPARE_H
 #define VD_BENCH_COMPARE_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 struct json_object;
 
 /* A file of verdict-bench's JSON lines, read with json-c. */
@@ -19,6 +22,8 @@ int jsonl_read(const char *path, struct lines *out);
 void jsonl_free(struct lines *l);
 /* A line's "bench". */
 const char *jsonl_bench(struct json_object *o);
+/* A line's number k; 0 and *has false when it has none. */
+double jsonl_num(struct json_object *o, const char *k, bool *has);
 
 /* --compare's thresholds, as fractions (0.10: 10 %). */
 struct compare_limits {

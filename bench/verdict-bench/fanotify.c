@@ -37,14 +37,11 @@ static void
 find_fbench(char *out, size_t outsz)
 {
 	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	char *slash;
 
 	snprintf(out, outsz, "fanotify-bench");
-	if (n <= 0)
-		return;
-	self[n] = '\0';
-	if ((slash = strrchr(self, '/')) == NULL)
+	if (vd_self_exe(self, sizeof(self)) != 0 ||
+	    (slash = strrchr(self, '/')) == NULL)
 		return;
 	*slash = '\0';
 	snprintf(out, outsz, "%s/fanotify-bench", self);
@@ -76,10 +73,9 @@ system_of(const char *listener)
 static double
 num(json_object *o, const char *k)
 {
-	json_object *v;
+	bool has;
 
-	return json_object_object_get_ex(o, k, &v) ? json_object_get_double(v)
-	                                           : 0;
+	return jsonl_num(o, k, &has);
 }
 
 static const struct cell *

@@ -119,18 +119,23 @@ sleep_ns(uint64_t ns)
 	vd_sleep_until(vd_clock_ns() + ns);
 }
 
+/* The user + system CPU time of a struct rusage, ns. */
+uint64_t
+ru_cpu_ns(const struct rusage *ru)
+{
+	return ((uint64_t)ru->ru_utime.tv_sec + (uint64_t)ru->ru_stime.tv_sec) *
+	    NS_PER_S +
+	    ((uint64_t)ru->ru_utime.tv_usec + (uint64_t)ru->ru_stime.tv_usec) *
+	    1000u;
+}
+
 /* User + system CPU time of the whole process, ns. */
 uint64_t
 cpu_ns(void)
 {
 	struct rusage ru;
 
-	if (getrusage(RUSAGE_SELF, &ru) != 0)
-		return 0;
-	return ((uint64_t)ru.ru_utime.tv_sec + (uint64_t)ru.ru_stime.tv_sec) *
-	    NS_PER_S +
-	    ((uint64_t)ru.ru_utime.tv_usec + (uint64_t)ru.ru_stime.tv_usec) *
-	    1000u;
+	return getrusage(RUSAGE_SELF, &ru) == 0 ? ru_cpu_ns(&ru) : 0;
 }
 
 uint64_t

@@ -281,6 +281,7 @@ struct layout layout_reader_cpu(void);
 struct layout layout_shared(void);
 uint64_t bk_worker_answers(const struct bk *b);
 uint64_t cpu_ns(void);
+uint64_t ru_cpu_ns(const struct rusage *ru);
 uint64_t cyc_overhead(void);
 uint64_t sorted_quantile(const uint64_t *v, size_t n, double q);
 uint64_t xorshift(uint64_t *s);

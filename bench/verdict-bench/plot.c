@@ -67,22 +67,11 @@ struct plots {
 };
 
 static double
-num(json_object *o, const char *k, bool *has)
-{
-	json_object *v;
-
-	*has = json_object_object_get_ex(o, k, &v) &&
-	    (json_object_is_type(v, json_type_int) ||
-	        json_object_is_type(v, json_type_double));
-	return *has ? json_object_get_double(v) : 0;
-}
-
-static double
 num0(json_object *o, const char *k)
 {
 	bool has;
 
-	return num(o, k, &has);
+	return jsonl_num(o, k, &has);
 }
 
 static const char *
@@ -227,7 +216,7 @@ pct_dat(struct plots *ps, json_object *o, const char *const *qs, size_t n,
 	if ((f = dat_open(ps, path, pathsz)) == NULL)
 		return -1;
 	for (q = 0; q < n; q++) {
-		v = num(o, qs[q], &has);
+		v = jsonl_num(o, qs[q], &has);
 		/* 0 cannot be drawn on a log scale: no answer at all. */
 		if (has && v > 0)
 			fprintf(f, "%zu %g\n", q + 1, v);

@@ -333,11 +333,7 @@ run_child(unsigned sys, const char *path, uint64_t duration_ns,
 	while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR)
 		continue;
 	b->elapsed_ns = vd_clock_ns() - t0;
-	b->cpu_ns =
-	    ((uint64_t)ru.ru_utime.tv_sec + (uint64_t)ru.ru_stime.tv_sec) *
-	        NS_PER_S +
-	    ((uint64_t)ru.ru_utime.tv_usec + (uint64_t)ru.ru_stime.tv_usec) *
-	        1000u;
+	b->cpu_ns = ru_cpu_ns(&ru);
 	b->peak_rss_kib = (uint64_t)ru.ru_maxrss;
 	if (b->rc == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
 		b->rc = -EIO;
