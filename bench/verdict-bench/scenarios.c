@@ -59,20 +59,7 @@ struct books {
 	uint64_t cpu_ns, peak_rss_kib, elapsed_ns;
 };
 
-static uint64_t
-sum_types(const struct vd_stats *s, size_t off)
-{
-	uint64_t n = 0;
-	unsigned t;
-
-	for (t = 0; t < VD_AUTH_TYPE_COUNT; t++)
-		n += *(
-		    const uint64_t *)(const void *)((const char *)&s->types[t] +
-		    off);
-	return n;
-}
-
-/* The kernel's latency records into b; false with a sentence in err. */
+/* The kernel's latency books (essim_kernel_latency) into b. */
 static void
 books_latency(struct books *b)
 {
@@ -96,6 +83,7 @@ child_run(unsigned sys, const struct essim_scenario *s, struct books *b)
 	struct vd_simrun_report r;
 	struct vd_baseline_report br;
 	struct essim_config kcfg;
+	unsigned t;
 
 	memset(&r, 0, sizeof(r));
 	switch (sys) {
@@ -106,15 +94,11 @@ child_run(unsigned sys, const struct essim_scenario *s, struct books *b)
 			return;
 		}
 		b->rc = verdictd_run(s, &r, b->err, sizeof(b->err));
-		if (b->rc == 0) {
-			b->by_worker = sum_types(r.stats,
-			    offsetof(struct vd_type_stats, answered_worker));
-			b->by_default = sum_types(r.stats,
-			    offsetof(struct vd_type_stats, answered_default));
-			b->by_arrival = sum_types(r.stats,
-			    offsetof(struct vd_type_stats, answered_arrival));
-			b->dropped = sum_types(
-			    r.stats, offsetof(struct vd_type_stats, dropped));
+		for (t = 0; b->rc == 0 && t < VD_AUTH_TYPE_COUNT; t++) {
+			b->by_worker += r.stats->types[t].answered_worker;
+			b->by_default += r.stats->types[t].answered_default;
+			b->by_arrival += r.stats->types[t].answered_arrival;
+			b->dropped += r.stats->types[t].dropped;
 		}
 		free(r.stats);
 		break;
