@@ -152,7 +152,9 @@ tb_submit(struct tb *b, struct vd_pipeline *p, enum vd_event_type t, pid_t pid,
 	deadline = now + (budget_ns ? budget_ns : cfg->types[t].budget_ns);
 	id = tb_new_id(
 	    b, vd_event_type_action(t) == VD_ACTION_AUTH ? deadline : 0);
-	ev = vd_pipeline_event_get(p, t);
+	ev = b->pool_wait_ns != 0
+	    ? vd_pipeline_event_wait(p, t, b->pool_wait_ns)
+	    : vd_pipeline_event_get(p, t);
 	if (ev == NULL) {
 		h.id = id;
 		vd_pipeline_refuse(p, t, &h);

@@ -49,6 +49,9 @@ struct tb {
 	_Atomic uint64_t retire_in_use; /* retired while evaluating */
 	_Atomic uint64_t bad_id;
 	bool track_thread; /* read thread names (a syscall per answer) */
+	/* Not 0: tb_submit waits up to this long for an answered event to
+	 * return to the pool (vd_pipeline_event_wait) before it refuses. */
+	uint64_t pool_wait_ns;
 	struct vd_backend_ops ops;
 };
 
