@@ -145,6 +145,15 @@ struct vd_config {
 	 * above.  Where the system keeps no such count (macOS, Linux without
 	 * PSI) they spin only if CPUs outnumber the workers by two. */
 	uint64_t spin_ns;
+	/* While that pressure keeps the spin gate closed (judged whether or
+	 * not workers spin), a producer does not wake a parked worker or the
+	 * notify thread for its event: the timer does, at its next tick.  The
+	 * thread delivering events then makes no wake-up call and puts no
+	 * thread of ours ahead of itself on a CPU it has to share; the event
+	 * waits at most one tick, and every margin is at least one.  A ring
+	 * 16 deep, or a timer that is not ticking, wakes at once; without a
+	 * pressure count producers always wake at once. */
+	bool defer_wakes;
 	uint64_t tick_ns; /* timer wheel resolution */
 	/* One producer may answer its own AUTH events (see
 	 * vd_pipeline_submit_inline): the evaluator gets one slot more. */

@@ -76,6 +76,10 @@ struct vd_spin_stats {
 	bool open;        /* workers may spin now */
 	uint64_t closed;  /* times CPU pressure closed it */
 	uint64_t samples; /* pressure readings */
+	/* vd_config.defer_wakes: wake-ups producers left to the timer while
+	 * the gate was closed, and those the timer then sent. */
+	uint64_t deferred_wakes;
+	uint64_t tick_wakes;
 };
 
 struct vd_timer_stats {

@@ -268,6 +268,14 @@ vd_counters_walk(const struct vd_stats *st, const char *const *prefixes,
 	put(&w, "pipeline.spin.closed", VD_CTR_COUNTER, "times",
 	    "times threads waiting for a CPU closed the spin gate",
 	    (int64_t)st->spin.closed);
+	put(&w, "pipeline.wakes.deferred", VD_CTR_COUNTER, "times",
+	    "wake-ups of a parked worker or notify thread that producers left "
+	    "to the timer's tick while the spin gate was closed (defer_wakes)",
+	    (int64_t)st->spin.deferred_wakes);
+	put(&w, "pipeline.wakes.by_tick", VD_CTR_COUNTER, "times",
+	    "parked threads with work waiting that the timer woke "
+	    "(defer_wakes)",
+	    (int64_t)st->spin.tick_wakes);
 	put(&w, "timer.armed", VD_CTR_COUNTER, "events",
 	    "deadline timers put on the wheel", (int64_t)st->timer.armed);
 	put(&w, "timer.fired", VD_CTR_COUNTER, "events",

@@ -112,7 +112,9 @@ struct vd_cells {
 	struct vd_type_cells t[VD_EVENT_TYPE_COUNT];
 	/* timer thread only */
 	_Atomic uint64_t t_armed, t_fired, t_lost, t_cancelled, t_late_max,
-	    t_wakeups;
+	    t_wakeups, t_tick_wakes;
+	/* producers: wake-ups left to the timer's tick (defer_wakes) */
+	_Atomic uint64_t deferred_wakes;
 };
 
 /* A thread that parks on a futex word and is woken by producers. */

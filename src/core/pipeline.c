@@ -56,6 +56,7 @@ vd_config_init(struct vd_config *cfg, enum vd_profile profile)
 	 * process to keep its CPU awake (an idle CPU halts, and waking it
 	 * costs ~25 us): a fanotify round trip is ~50 us here. */
 	cfg->spin_ns = profile == VD_PROFILE_FANOTIFY ? 200000 : 20000;
+	cfg->defer_wakes = true;
 	cfg->tick_ns = 1000000;
 	cfg->enrich_threads = 0;
 	cfg->enrich_queue = 256;
@@ -370,6 +371,45 @@ sleeper_park(struct vd_sleeper *s, bool (*has_work)(void *), void *arg,
 	atomic_store_explicit(&s->parked, 0, memory_order_relaxed);
 }
 
+/*
+ * Wake-ups under CPU pressure (vd_config.defer_wakes).  While the spin
+ * gate is closed by pressure, a producer leaves the wake of a parked
+ * consumer to the timer's next tick (timer_wake_deferred): on a CPU the
+ * delivering thread has to share, a wake-up costs it a syscall and may
+ * put the wakee ahead of it, while the event can wait a tick.  The timer
+ * ticks while AUTH events are in flight; it sets t_next_wake_ns to
+ * UINT64_MAX before it sleeps for good, and its park's recheck
+ * (timer_has_work) sees what waits for a parked consumer.  So a producer
+ * that published, fenced, and then read a value other than UINT64_MAX
+ * leaves nothing behind: either the timer wakes at its tick, or it has
+ * not parked yet and its recheck sees the work.
+ */
+#define DEFER_DEPTH_MAX 16u
+
+static inline bool
+pressure_closed(const struct vd_pipeline *p, uint64_t now)
+{
+	return p->sg_pressure &&
+	    now <
+	    atomic_load_explicit(&p->sg_closed_until_ns, memory_order_relaxed);
+}
+
+/* The wake of ring r's consumer s, by a producer after publish_fence(). */
+static inline void
+producer_wake(struct vd_pipeline *p, struct vd_cells *c, struct vd_sleeper *s,
+    const struct vd_ring *r, uint64_t now)
+{
+	if (p->cfg.defer_wakes && pressure_closed(p, now) &&
+	    vd_ring_depth(r) < DEFER_DEPTH_MAX &&
+	    atomic_load_explicit(&p->t_next_wake_ns, memory_order_relaxed) !=
+	        UINT64_MAX) {
+		if (atomic_load_explicit(&s->parked, memory_order_relaxed))
+			vd__cell_add(c, &c->deferred_wakes, 1);
+		return;
+	}
+	sleeper_wake(s);
+}
+
 /* ------------------------------------------------------------------ */
 /* Producers                                                           */
 
@@ -588,7 +628,7 @@ submit_notify(
 	}
 	vd__cell_max(&tc->ring_depth_max, vd_ring_depth(r));
 	publish_fence();
-	sleeper_wake(&p->nsl);
+	producer_wake(p, c, &p->nsl, r, now);
 	return true;
 }
 
@@ -714,7 +754,7 @@ submit(struct vd_pipeline *p, struct vd_event *ev, bool inl)
 	publish_fence();
 	/* The inline runner answers it next, on this thread. */
 	if (!inl)
-		sleeper_wake(&p->workers[shard].sl);
+		producer_wake(p, c, &p->workers[shard].sl, r, now);
 	timer_poke(p, fire_ns);
 	vd__cell_max(&tc->ring_depth_max, vd_ring_depth(r));
 	return true;
@@ -1084,29 +1124,34 @@ vd__spin_judge(struct vd_pipeline *p, uint64_t now, uint64_t us)
 	p->sg_last_us = us;
 }
 
-static bool
-spin_allowed(struct vd_pipeline *p, uint64_t now)
+/* Reads the pressure once per window, whichever thread comes first: a
+ * worker about to spin, or the timer's tick (defer_wakes). */
+static void
+pressure_sample(struct vd_pipeline *p, uint64_t now)
 {
 	uint64_t next, us;
 
-	if (p->sg_pressure) {
-		next =
-		    atomic_load_explicit(&p->sg_next_ns, memory_order_relaxed);
-		if (now >= next &&
-		    atomic_compare_exchange_strong_explicit(&p->sg_next_ns,
-		        &next, now + SG_WINDOW_NS, memory_order_relaxed,
-		        memory_order_relaxed) &&
-		    !atomic_exchange_explicit(
-		        &p->sg_busy, true, memory_order_acquire)) {
-			/* One judge at a time (a reading can outlast a window);
-			 * the flag orders each judge's state before the next.
-			 */
-			if (vd_cpu_pressure_read(p->sg_fd, &us) == 0)
-				vd__spin_judge(p, now, us);
-			atomic_store_explicit(
-			    &p->sg_busy, false, memory_order_release);
-		}
+	if (!p->sg_pressure)
+		return;
+	next = atomic_load_explicit(&p->sg_next_ns, memory_order_relaxed);
+	if (now >= next &&
+	    atomic_compare_exchange_strong_explicit(&p->sg_next_ns, &next,
+	        now + SG_WINDOW_NS, memory_order_relaxed,
+	        memory_order_relaxed) &&
+	    !atomic_exchange_explicit(
+	        &p->sg_busy, true, memory_order_acquire)) {
+		/* One judge at a time (a reading can outlast a window); the
+		 * flag orders each judge's state before the next. */
+		if (vd_cpu_pressure_read(p->sg_fd, &us) == 0)
+			vd__spin_judge(p, now, us);
+		atomic_store_explicit(&p->sg_busy, false, memory_order_release);
 	}
+}
+
+static bool
+spin_allowed(struct vd_pipeline *p, uint64_t now)
+{
+	pressure_sample(p, now);
 	return vd__spin_open(p, now);
 }
 
@@ -1458,13 +1503,53 @@ timer_drain(struct vd_pipeline *p)
 	return any;
 }
 
+static bool notify_has_work(void *arg);
+
+static inline bool
+waits_parked(struct vd_sleeper *s, bool has_work)
+{
+	return has_work &&
+	    atomic_load_explicit(&s->parked, memory_order_relaxed) != 0;
+}
+
+/* A parked worker or notify thread has work: a producer left its wake-up
+ * to us (defer_wakes). */
+static bool
+deferred_waiting(struct vd_pipeline *p)
+{
+	unsigned i;
+
+	for (i = 0; i < p->nworkers; i++)
+		if (waits_parked(
+		        &p->workers[i].sl, worker_own_work(&p->workers[i])))
+			return true;
+	return waits_parked(&p->nsl, notify_has_work(p));
+}
+
+/* After publish_fence(): pairs with the fence of the consumer's park. */
+static void
+timer_wake_deferred(struct vd_pipeline *p)
+{
+	unsigned i, n = 0;
+
+	for (i = 0; i < p->nworkers; i++)
+		if (worker_own_work(&p->workers[i]) &&
+		    sleeper_wake(&p->workers[i].sl))
+			n++;
+	if (notify_has_work(p) && sleeper_wake(&p->nsl))
+		n++;
+	if (n != 0)
+		vd__cell_add(p->tcells, &p->tcells->t_tick_wakes, n);
+}
+
 static bool
 timer_has_work(void *arg)
 {
 	struct vd_pipeline *p = arg;
 
 	return vd_ring_depth(&p->arm) != 0 ||
-	    atomic_load_explicit(&p->t_stopping, memory_order_relaxed);
+	    atomic_load_explicit(&p->t_stopping, memory_order_relaxed) ||
+	    (p->cfg.defer_wakes && p->sg_pressure && deferred_waiting(p));
 }
 
 /*
@@ -1528,6 +1613,11 @@ timer_main(void *arg)
 			vd__timer_fire(p, box_of_node(n), now, false);
 		if (p->nslots > 1)
 			timer_unstick(p, now);
+		if (p->cfg.defer_wakes && p->sg_pressure) {
+			pressure_sample(p, now);
+			publish_fence();
+			timer_wake_deferred(p);
+		}
 		if (atomic_load_explicit(&p->t_stopping, memory_order_acquire))
 			break;
 		/* While events are in flight, tick to drain cancels (boxes

@@ -157,6 +157,8 @@ sum_cells(struct vd_stats *out, const struct vd_cells *c)
 	out->timer.lost += LD(c->t_lost);
 	out->timer.cancelled += LD(c->t_cancelled);
 	out->timer.wakeups += LD(c->t_wakeups);
+	out->spin.deferred_wakes += LD(c->deferred_wakes);
+	out->spin.tick_wakes += LD(c->t_tick_wakes);
 	v = LD(c->t_late_max);
 	if (v > out->timer.lateness_max_ns)
 		out->timer.lateness_max_ns = v;

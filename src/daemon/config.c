@@ -77,6 +77,7 @@ static const struct vd_key conf_keys[] = {
 	    .min = 10, .max = 100000, .scale = NS_PER_US,
 	    .what = "a number of microseconds"),
 	VD_KEY("pipeline", "pin_workers", VD_KEY_BOOL, CONF(pipe.pin_workers)),
+	VD_KEY("pipeline", "defer_wakes", VD_KEY_BOOL, CONF(pipe.defer_wakes)),
 	VD_KEY("backend", "name", VD_KEY_STRING, CONF(backend),
 	    .words = backend_words,
 	    .what = "a backend name (fanotify, es, sim or gen)"),

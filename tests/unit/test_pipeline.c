@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <verdict/verdict.h>
 
@@ -713,6 +714,77 @@ Test(pipeline, cpu_pressure_closes_the_spin_gate_and_backs_off)
 	vd_pipeline_destroy(p);
 	vd_testeval_destroy(te);
 	tb_destroy(tb);
+	free(st);
+}
+
+/*
+ * Under CPU pressure (the spin gate closed by it), a producer leaves the
+ * wake-up of a parked worker to the timer's tick while the timer ticks;
+ * without defer_wakes it wakes the worker itself.  Either way the worker
+ * answers.  An event left unanswered in the inline runner's shard keeps
+ * the timer ticking, as events in flight do (it sleeps for good only
+ * once none is, and then producers wake at once).
+ */
+static void
+deferred_run(bool defer, struct vd_stats *st)
+{
+	struct vd_config cfg;
+	struct vd_evaluator ev;
+	struct vd_testeval *te = vd_testeval_create();
+	struct tb *tb = tb_create(64, true);
+	struct vd_pipeline *p;
+	struct vd_event *e;
+	uint64_t id;
+	int err = 0;
+
+	base_config(&cfg);
+	cfg.workers = 1;
+	cfg.spin_ns = 0; /* the worker parks at once */
+	cfg.inline_runner = true;
+	cfg.defer_wakes = defer;
+	ev = vd_testeval_evaluator(te);
+	p = vd_pipeline_create(&cfg, &ev, &tb->ops, tb, &err);
+	cr_assert(p != NULL, "create: %s", strerror(-err));
+	/* Pressure as a hog makes it, and no reading to reopen the gate. */
+	if (p->sg_fd >= 0)
+		close(p->sg_fd);
+	p->sg_fd = -1;
+	p->sg_pressure = true;
+	atomic_store(&p->sg_closed_until_ns, UINT64_MAX);
+	cr_assert_eq(vd_pipeline_start(p), 0);
+	/* In flight until stop: its timer fires in a minute. */
+	e = vd_pipeline_event_get(p, VD_AUTH_OPEN);
+	cr_assert(e != NULL);
+	e->proc.pid = 99;
+	e->arrival_ns = tb_now_ns();
+	e->deadline_ns = e->arrival_ns + 60000 * MS;
+	e->handle.id = tb_new_id(tb, e->deadline_ns);
+	vd_pipeline_submit_inline(p, e);
+	while (atomic_load(&p->workers[0].sl.parked) == 0 ||
+	    atomic_load(&p->t_next_wake_ns) == UINT64_MAX)
+		nanosleep(&(struct timespec){ 0, MS }, NULL);
+	id = tb_submit(tb, p, VD_AUTH_OPEN, 100, 0, NULL);
+	cr_assert(tb_wait(tb, 1, 5000 * MS), "no answer");
+	cr_assert_eq(atomic_load(&tb->msgs[id].by), TB_WORKER);
+	vd_pipeline_stop(p);
+	vd_pipeline_stats(p, st);
+	vd_pipeline_destroy(p);
+	vd_testeval_destroy(te);
+	tb_destroy(tb);
+}
+
+Test(pipeline, under_pressure_the_timer_wakes_parked_workers)
+{
+	struct vd_stats *st = malloc(sizeof(*st));
+
+	cr_assert(st != NULL);
+	deferred_run(true, st);
+	cr_assert_eq(st->spin.deferred_wakes, 1);
+	cr_assert_geq(st->spin.tick_wakes, 1);
+	deferred_run(false, st);
+	cr_assert_eq(st->spin.deferred_wakes, 0);
+	cr_assert_eq(st->spin.tick_wakes, 0);
+	cr_assert_geq(st->worker[0].wakeups, 1);
 	free(st);
 }
 
