@@ -11,7 +11,9 @@
  *                    batch, allows each event, closes its fd
  *   verdictd-park    verdictd's fanotify backend and pipeline as verdictd
  *                    runs them (the reader answers inline), workers
- *                    parking at once (spin_ns 0), no ignore marks
+ *                    parking at once (spin_ns 0), no ignore marks, an
+ *                    allow-all policy (fapolicyd's rule)
+ *   verdictd-paths   the same with a prefix= rule: each event's path read
  *   verdictd-spin    the same with the profile's adaptive spinning (a
  *                    read goes to a worker that is spinning)
  *   verdictd-hop     adaptive spinning, every event to a worker (the
@@ -108,6 +110,7 @@ enum lkind {
 	L_NONE,
 	L_MINIMAL,
 	L_PARK,
+	L_PATHS,
 	L_SPIN,
 	L_HOP,
 	L_IGNORE,
@@ -758,6 +761,8 @@ struct listener {
 	bool park;   /* verdictd: workers park at once (spin_ns 0) */
 	bool ignore; /* verdictd: ignore marks */
 	bool hop;    /* verdictd: every event to a worker, none inline */
+	bool paths;  /* verdictd: a prefix= rule, so each event's path is
+	                read; else allow-all, as fapolicyd's rule */
 };
 
 static int
@@ -974,7 +979,7 @@ verdictd_start(struct lctx *c, const struct listener *l)
 	struct vd_evaluator inner;
 	struct vd_policy_error perr;
 	struct vd_policy *pol;
-	char text[2 * PATH_MAX + 64];
+	char text[2 * PATH_MAX + 64], obj[PATH_MAX + 16];
 	unsigned workers;
 	int len, rc;
 
@@ -998,12 +1003,16 @@ verdictd_start(struct lctx *c, const struct listener *l)
 
 	/* With --op exec, the exec and the open of the program: each is
 	 * an event of its own, and the backend marks what fc.types says,
-	 * whatever the policy's rules. */
-	len =
-	    snprintf(text, sizeof(text), "allow open all : prefix=%s/\n", dir);
+	 * whatever the policy's rules.  Without a path in a rule, the
+	 * backend reads no path (as verdictd does for such a policy). */
+	if (l->paths)
+		snprintf(obj, sizeof(obj), "prefix=%s/", dir);
+	else
+		snprintf(obj, sizeof(obj), "all");
+	len = snprintf(text, sizeof(text), "allow open all : %s\n", obj);
 	if (opt.op == OP_EXEC)
 		len += snprintf(text + len, sizeof(text) - (size_t)len,
-		    "allow exec all : prefix=%s/\n", dir);
+		    "allow exec all : %s\n", obj);
 	memset(&perr, 0, sizeof(perr));
 	pol = vd_policy_compile(
 	    text, (size_t)len, "fanotify-bench", 0, &perr, &rc);
@@ -1030,7 +1039,7 @@ verdictd_start(struct lctx *c, const struct listener *l)
 	if (!l->ignore)
 		fc.ignore_max = 0;
 	fc.inline_answers = !l->hop;
-	fc.read_paths = true; /* the policy's prefix= rule reads them */
+	fc.read_paths = l->paths; /* what the policy's prefix= rule reads */
 	if ((c->fan = vd_fan_create(&fc, &rc, c->msg, sizeof(c->msg))) ==
 	    NULL) {
 		if (rc != -EINVAL)
@@ -1390,18 +1399,17 @@ fapd_stop(struct lctx *c, struct result *r)
 }
 
 static const struct listener listeners[L_COUNT] = {
-	[L_NONE] = { "none", none_start, none_stop, false, false, false },
-	[L_MINIMAL] = { "minimal", minimal_start, minimal_stop, false, false,
-	    false },
-	[L_PARK] = { "verdictd-park", verdictd_start, verdictd_stop, true,
-	    false, false },
-	[L_SPIN] = { "verdictd-spin", verdictd_start, verdictd_stop, false,
-	    false, false },
-	[L_HOP] = { "verdictd-hop", verdictd_start, verdictd_stop, false, false,
-	    true },
-	[L_IGNORE] = { "verdictd-ignore", verdictd_start, verdictd_stop, false,
-	    true, false },
-	[L_FAPD] = { "fapolicyd", fapd_start, fapd_stop, false, false, false },
+	[L_NONE] = { "none", none_start, none_stop },
+	[L_MINIMAL] = { "minimal", minimal_start, minimal_stop },
+	[L_PARK] = { "verdictd-park", verdictd_start, verdictd_stop,
+	    .park = true },
+	[L_PATHS] = { "verdictd-paths", verdictd_start, verdictd_stop,
+	    .park = true, .paths = true },
+	[L_SPIN] = { "verdictd-spin", verdictd_start, verdictd_stop },
+	[L_HOP] = { "verdictd-hop", verdictd_start, verdictd_stop, .hop = true },
+	[L_IGNORE] = { "verdictd-ignore", verdictd_start, verdictd_stop,
+	    .ignore = true, .paths = true },
+	[L_FAPD] = { "fapolicyd", fapd_start, fapd_stop },
 };
 
 /*
@@ -1872,8 +1880,10 @@ usage(FILE *f)
 	      "  -k, --openers LIST    concurrent openers, e.g. 1,8 "
 	      "(default 1,8)\n"
 	      "  -l, --listeners LIST  none,minimal,verdictd-park,"
-	      "verdictd-spin,\n"
-	      "                        verdictd-hop,verdictd-ignore,fapolicyd "
+	      "verdictd-paths,\n"
+	      "                        verdictd-spin,verdictd-hop,"
+	      "verdictd-ignore,\n"
+	      "                        fapolicyd "
 	      "(default "
 	      "all)\n"
 	      "      --op open|exec    what the openers time: open(2) and "
@@ -1946,8 +1956,8 @@ parse_listeners(const char *arg)
 		if (l == L_COUNT)
 			exit(vd_cli_usage_error(PROG, synopsis,
 			    "--listeners: unknown listener \"%s\" (none, "
-			    "minimal, verdictd-park, verdictd-spin, "
-			    "verdictd-hop, "
+			    "minimal, verdictd-park, verdictd-paths, "
+			    "verdictd-spin, verdictd-hop, "
 			    "verdictd-ignore, fapolicyd)",
 			    tok));
 		opt.run[l] = true;
