@@ -1092,8 +1092,7 @@ vd__spin_open(const struct vd_pipeline *p, uint64_t now)
 		return false;
 	if (!p->sg_pressure)
 		return p->sg_static_open;
-	return now >=
-	    atomic_load_explicit(&p->sg_closed_until_ns, memory_order_relaxed);
+	return !pressure_closed(p, now);
 }
 
 void
