@@ -41,6 +41,7 @@ struct tally {
 	unsigned runs;   /* that ran to the end */
 	unsigned errors; /* that could not run */
 	unsigned terminations;
+	unsigned killed_queued; /* of those: the message never delivered */
 	uint64_t missed, late;
 	uint64_t posted_auth; /* by the workload: the same for both */
 	uint64_t auth_delivered, answered, kernel_drops;
@@ -226,6 +227,7 @@ tally_add(struct tally *t, const struct vd_simrun_report *r)
 
 	t->runs++;
 	t->terminations += a->terminated;
+	t->killed_queued += a->terminated && a->kill_stage == ESSIM_KILL_QUEUED;
 	t->missed += a->missed;
 	t->late += a->late;
 	t->posted_auth += r->workload.posted_auth;
@@ -248,8 +250,8 @@ run_one(unsigned sys, const struct essim_scenario *s, struct tally *t,
     struct vd_simrun_report *r, const char *name)
 {
 	struct ticker tk;
-	char err[512], what[128];
-	int rc;
+	char err[512], what[128], why[128] = "";
+	int rc, k;
 
 	snprintf(what, sizeof(what), "deadlines: %s, %s", name, sys_name[sys]);
 	ticker_thread_start(&tk, what, posted_now, NULL);
@@ -263,12 +265,18 @@ run_one(unsigned sys, const struct essim_scenario *s, struct tally *t,
 		return;
 	}
 	tally_add(t, r);
-	if (opt.verbose)
-		progress("deadlines: %s: %s %s, missed %" PRIu64
-		         ", late %" PRIu64 ", AUTH %" PRIu64,
-		    name, sys_name[sys],
-		    r->auth.terminated ? "terminated" : "survived",
-		    r->auth.missed, r->auth.late, r->auth.auth_delivered);
+	if (!opt.verbose)
+		return;
+	if (r->auth.terminated &&
+	    (k = essim_kind_of_type(r->auth.kill_event)) >= 0)
+		snprintf(why, sizeof(why), " (%s, budget %.3f ms, %s)",
+		    essim_kind_name((enum essim_kind)k),
+		    (double)r->auth.kill_budget_ns / 1e6,
+		    essim_kill_stage_name(r->auth.kill_stage));
+	progress("deadlines: %s: %s %s%s, missed %" PRIu64 ", late %" PRIu64
+	         ", AUTH %" PRIu64,
+	    name, sys_name[sys], r->auth.terminated ? "terminated" : "survived",
+	    why, r->auth.missed, r->auth.late, r->auth.auth_delivered);
 }
 
 /* ------------------------------------------------------------------ */
@@ -294,6 +302,7 @@ cell_json(const struct cell *c, const struct essim_scenario *s, unsigned sys)
 	json_u64(&j, "runs", t->runs);
 	json_u64(&j, "errors", t->errors);
 	json_u64(&j, "terminations", t->terminations);
+	json_u64(&j, "terminations_queued", t->killed_queued);
 	json_u64(&j, "misses", t->missed);
 	json_u64(&j, "late", t->late);
 	json_dbl(&j, "slack_min_ms",
@@ -330,9 +339,9 @@ table(const struct cell *cells, unsigned n)
 	char slack[32];
 	unsigned i, sys;
 
-	fprintf(stderr, "\n%-18s %-4s %-9s %5s %11s %9s %7s %15s  %s\n",
-	    "scenario", "hog", "system", "runs", "terminated", "missed", "late",
-	    "least slack ms", "gate");
+	fprintf(stderr, "\n%-18s %-4s %-9s %5s %11s %7s %9s %7s %15s  %s\n",
+	    "scenario", "hog", "system", "runs", "terminated", "queued",
+	    "missed", "late", "least slack ms", "gate");
 	for (i = 0; i < n; i++) {
 		for (sys = 0; sys < SYS_COUNT; sys++) {
 			t = &cells[i].t[sys];
@@ -342,11 +351,12 @@ table(const struct cell *cells, unsigned n)
 				snprintf(slack, sizeof(slack), "%.3f",
 				    (double)t->slack_min_ns / 1e6);
 			fprintf(stderr,
-			    "%-18s %-4s %-9s %5u %11u %9" PRIu64 " %7" PRIu64
-			    " %15s  %s\n",
+			    "%-18s %-4s %-9s %5u %11u %7u %9" PRIu64
+			    " %7" PRIu64 " %15s  %s\n",
 			    cells[i].name, cells[i].hog ? "yes" : "no",
-			    sys_name[sys], t->runs, t->terminations, t->missed,
-			    t->late, slack, gate_word(&cells[i], sys));
+			    sys_name[sys], t->runs, t->terminations,
+			    t->killed_queued, t->missed, t->late, slack,
+			    gate_word(&cells[i], sys));
 			if (t->errors != 0)
 				fprintf(stderr,
 				    "%-18s %-4s %-9s %u runs failed\n", "", "",

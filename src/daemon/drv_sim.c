@@ -94,6 +94,14 @@ drv_enricher(void *bctx, struct vd_enricher *out)
 	out->ctx = NULL;
 }
 
+static const char *
+kill_event_name(const struct essim_client_report *r)
+{
+	int k = essim_kind_of_type(r->kill_event);
+
+	return k >= 0 ? essim_kind_name((enum essim_kind)k) : "unknown";
+}
+
 static void
 client_text(const char *name, const struct essim_client_report *r)
 {
@@ -115,6 +123,12 @@ client_text(const char *name, const struct essim_client_report *r)
 	printf("kernel: %s client terminated: %s%s%s\n", name,
 	    r->terminated ? "YES (" : "no", r->terminated ? r->reason : "",
 	    r->terminated ? ")" : "");
+	if (r->terminated)
+		printf("kernel: %s client: the message it missed: %s, budget "
+		       "%.3f ms, %s, found %.3f ms past its deadline\n",
+		    name, kill_event_name(r), (double)r->kill_budget_ns / 1e6,
+		    essim_kill_stage_name(r->kill_stage),
+		    (double)r->kill_over_ns / 1e6);
 }
 
 static void
@@ -134,8 +148,16 @@ client_json(const char *name, const struct essim_client_report *r)
 		printf("%.3f", (double)r->slack_min_ns / 1e6);
 	else
 		printf("null");
-	printf(",\"terminated\":%s,\"reason\":\"%s\"}",
+	printf(",\"terminated\":%s,\"reason\":\"%s\",\"missed_message\":",
 	    r->terminated ? "true" : "false", r->terminated ? r->reason : "");
+	if (r->terminated)
+		printf("{\"event\":\"%s\",\"stage\":\"%s\",\"budget_ms\":%.3f,"
+		       "\"over_ms\":%.3f}}",
+		    kill_event_name(r), essim_kill_stage_name(r->kill_stage),
+		    (double)r->kill_budget_ns / 1e6,
+		    (double)r->kill_over_ns / 1e6);
+	else
+		printf("null}");
 }
 
 static void

@@ -27,7 +27,9 @@
 #  2. The gate fails when it must: the test hook --respond-delay-ms 2000
 #     holds each of verdictd's answers past the 500 ms deadlines of
 #     tests/data/deadline-gate.scn while the floor answers inline; the
-#     bench exits 1 with gate_fail set.  Without the hook the same
+#     bench exits 1 with gate_fail set, and counts verdictd's kill as
+#     its own (terminations_queued 0: the message was delivered in
+#     time, and not answered).  Without the hook the same
 #     scenario passes (exit 0): the gate does not fail by itself.
 #  3. No busy loop survives the bench: none is left orphaned after the
 #     runs above, and SIGTERM in the middle of a run with the hog kills
@@ -77,6 +79,9 @@ for l in lines:
         bad.append("%s: runs %d, errors %d" % (key, l["runs"], l["errors"]))
     if l["posted_auth"] == 0:
         bad.append("%s: no AUTH event posted" % (key,))
+    if not 0 <= l["terminations_queued"] <= l["terminations"]:
+        bad.append("%s: terminations_queued %d of %d terminations" %
+                   (key, l["terminations_queued"], l["terminations"]))
 if len(seen) != 2 * cells:
     bad.append("%d lines, expected %d" % (len(seen), 2 * cells))
 fails = 0
@@ -105,6 +110,14 @@ if mode == "short" and fails > margin:
 if mode == "gate" and (status != 1 or fails != cells):
     bad.append("the gate did not fail: exit %d, %d failures" %
                (status, fails))
+# verdictd's own late answers: delivered in time, killed unanswered.
+if mode == "gate" and any(l["system"] == "verdictd" and
+                          (l["terminations"], l["terminations_queued"]) !=
+                          (1, 0) for l in seen.values()):
+    bad.append("verdictd's kill not counted as its own (terminations, "
+               "of those queued): %s" %
+               [(l["terminations"], l["terminations_queued"])
+                for l in seen.values() if l["system"] == "verdictd"])
 if mode == "pass" and status != 0:
     bad.append("exit %d on an easy scenario" % status)
 for b in bad:

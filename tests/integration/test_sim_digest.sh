@@ -25,7 +25,8 @@ field() { # PYTHON-EXPRESSION on the report j
 	    "$TMP/out.json" 2>/dev/null
 }
 if [ $rc -eq 0 ] && [ "$(field 'j["kernel"]["auth_client"]["missed"]')" = 0 ] &&
-    [ "$(field 'j["kernel"]["auth_client"]["terminated"]')" = False ]; then
+    [ "$(field 'j["kernel"]["auth_client"]["terminated"]')" = False ] &&
+    [ "$(field 'j["kernel"]["auth_client"]["missed_message"]')" = None ]; then
 	ok "no deadline missed, the client not terminated"
 else
 	echo "# exit status $rc"

@@ -353,6 +353,12 @@ Test(essim, deadline_miss_terminates_with_reason_and_stops_delivery)
 	    "terminated because it failed to respond to a message before "
 	    "its deadline");
 	cr_assert_eq(rep.missed, 1);
+	/* The message it missed, and where: its handler still ran. */
+	cr_assert_eq(rep.kill_stage, ESSIM_KILL_HANDLER);
+	cr_assert_str_eq(essim_kill_stage_name(rep.kill_stage), "in handler");
+	cr_assert_eq(rep.kill_event, ES_EVENT_TYPE_AUTH_OPEN);
+	cr_assert_eq(rep.kill_budget_ns, SHORT);
+	cr_assert_lt(rep.kill_over_ns, PAST);
 	cr_assert_eq(post(ES_EVENT_TYPE_AUTH_OPEN, p, "/d", FREAD, LONG), 0);
 	cr_assert_eq(post(ES_EVENT_TYPE_NOTIFY_WRITE, p, "/e", 0, 0), 0);
 	cr_assert(wait_done(r, 1));
@@ -426,6 +432,10 @@ Test(essim, late_answer_is_not_found)
 	cr_assert_eq(rep.missed, 1);
 	cr_assert_eq(rep.answered, 0);
 	cr_assert(rep.terminated);
+	/* The watchdog found it delivered, its handler long returned. */
+	cr_assert_eq(rep.kill_stage, ESSIM_KILL_UNANSWERED);
+	cr_assert_eq(rep.kill_event, ES_EVENT_TYPE_AUTH_EXEC);
+	cr_assert_eq(rep.kill_budget_ns, SHORT);
 	es_release_message(r->e[0].msg);
 	essim_kernel_fini();
 	rec_free(r);
@@ -454,6 +464,8 @@ Test(essim, late_answer_is_judged_without_the_watchdog)
 	rep = report(c);
 	cr_assert(rep.terminated);
 	cr_assert_str_eq(rep.reason, ESSIM_CRASH_REASON);
+	cr_assert_eq(rep.kill_stage, ESSIM_KILL_LATE);
+	cr_assert_geq(rep.kill_over_ns, PAST - SHORT);
 	cr_assert_eq(rep.late, 1);
 	cr_assert_eq(rep.missed, 1);
 	cr_assert_eq(rep.answered, 0);
@@ -489,6 +501,11 @@ Test(essim, expired_in_queue_is_not_delivered)
 	rep = report(c);
 	cr_assert_eq(rep.auth_delivered, 1);
 	cr_assert_eq(rep.missed, 1);
+	/* Found in the queue when the gate opened, 80 ms after its post. */
+	cr_assert_eq(rep.kill_stage, ESSIM_KILL_QUEUED);
+	cr_assert_str_eq(essim_kill_stage_name(rep.kill_stage), "queued");
+	cr_assert_eq(rep.kill_budget_ns, 30 * MS);
+	cr_assert_geq(rep.kill_over_ns, 50 * MS);
 	/* The first was answered in time, before the kill. */
 	cr_assert_eq(r->e[0].res, ES_RESPOND_RESULT_SUCCESS);
 	cr_assert_eq(rep.answered, 1);

@@ -854,7 +854,8 @@ drop_client_msgs_locked(struct es_client_s *c, uint64_t now, bool kill)
 }
 
 void
-essim__terminate_locked(struct es_client_s *c, uint64_t now)
+essim__terminate_locked(struct es_client_s *c, struct essim_kmsg *k,
+    enum essim_kill_stage stage, uint64_t now)
 {
 	if (c->terminated || c->deleted)
 		return;
@@ -862,13 +863,47 @@ essim__terminate_locked(struct es_client_s *c, uint64_t now)
 	K.nlive--;
 	c->rep.terminated = true;
 	snprintf(c->rep.reason, sizeof c->rep.reason, "%s", ESSIM_CRASH_REASON);
+	c->rep.kill_stage = stage;
+	c->rep.kill_event = essim__kmsg_msg(k)->event_type;
+	c->rep.kill_budget_ns = k->deadline_ns - k->post_ns;
+	c->rep.kill_over_ns = now > k->deadline_ns ? now - k->deadline_ns : 0;
 	drop_client_msgs_locked(c, now, true);
+}
+
+const char *
+essim_kill_stage_name(enum essim_kill_stage s)
+{
+	switch (s) {
+	case ESSIM_KILL_QUEUED:
+		return "queued";
+	case ESSIM_KILL_HANDLER:
+		return "in handler";
+	case ESSIM_KILL_UNANSWERED:
+		return "unanswered";
+	case ESSIM_KILL_LATE:
+		return "answered late";
+	case ESSIM_KILL_NONE:
+		break;
+	}
+	return "";
 }
 
 void
 essim__abandon_locked(struct es_client_s *c)
 {
 	drop_client_msgs_locked(c, 0, false);
+}
+
+/* Where a pending message is, as the watchdog finds it expired. */
+static enum essim_kill_stage
+watchdog_stage(const struct essim_kmsg *k)
+{
+	if (atomic_load_explicit(&k->deliver_ns, memory_order_relaxed) == 0)
+		return ESSIM_KILL_QUEUED;
+	if (atomic_load_explicit(&k->client->handling, memory_order_relaxed) ==
+	    k)
+		return ESSIM_KILL_HANDLER;
+	return ESSIM_KILL_UNANSWERED;
 }
 
 static void *
@@ -897,7 +932,8 @@ watchdog_main(void *arg)
 		}
 		if (top->deadline_ns <= now) {
 			/* Takes all of the client's messages off the heap. */
-			essim__terminate_locked(top->client, now);
+			essim__terminate_locked(
+			    top->client, top, watchdog_stage(top), now);
 			continue;
 		}
 		ts = abs_ts(top->deadline_ns);

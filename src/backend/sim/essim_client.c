@@ -36,14 +36,15 @@ client_ok(const es_client_t *c)
  * the client, before it delivers anything more.  True when it did.
  */
 static bool
-kill_if_pending(struct es_client_s *c, struct essim_kmsg *k, uint64_t now)
+kill_if_pending(struct es_client_s *c, struct essim_kmsg *k,
+    enum essim_kill_stage stage, uint64_t now)
 {
 	bool pending;
 
 	pthread_mutex_lock(&K.lock);
 	pending = k->state == KMSG_PENDING;
 	if (pending)
-		essim__terminate_locked(c, now);
+		essim__terminate_locked(c, k, stage, now);
 	pthread_mutex_unlock(&K.lock);
 	return pending;
 }
@@ -76,7 +77,7 @@ deliver_main(void *arg)
 		auth = essim__kmsg_msg(k)->action_type == ES_ACTION_TYPE_AUTH;
 		now = essim__mono_ns();
 		if (auth && now >= k->deadline_ns &&
-		    kill_if_pending(c, k, now)) {
+		    kill_if_pending(c, k, ESSIM_KILL_QUEUED, now)) {
 			essim__kmsg_put(k);
 			break;
 		}
@@ -86,13 +87,16 @@ deliver_main(void *arg)
 		    auth ? &c->auth_delivered : &c->notify_delivered, 1,
 		    memory_order_relaxed);
 
+		atomic_store_explicit(&c->handling, k, memory_order_relaxed);
 		c->handler(c, essim__kmsg_msg(k));
+		atomic_store_explicit(&c->handling, NULL, memory_order_relaxed);
 		end = essim__mono_ns();
 		vd_hist_record(auth ? &c->cb_auth : &c->cb_notify, end - now);
 		/* A handler that outlived its message's deadline without an
 		 * answer: killed now, whether or not the watchdog ran. */
 		if (auth && atomic_load(&k->state) == KMSG_PENDING &&
-		    end >= k->deadline_ns && kill_if_pending(c, k, end)) {
+		    end >= k->deadline_ns &&
+		    kill_if_pending(c, k, ESSIM_KILL_HANDLER, end)) {
 			essim__kmsg_put(k);
 			break;
 		}
@@ -619,7 +623,7 @@ respond(es_client_t *c, const es_message_t *msg, bool flags_call,
 	} else {
 		/* Past its deadline, and the watchdog has not run yet:
 		 * judged here. */
-		essim__terminate_locked(c, now);
+		essim__terminate_locked(c, o, ESSIM_KILL_LATE, now);
 		r = ES_RESPOND_RESULT_NOT_FOUND;
 		c->rep.late++;
 	}

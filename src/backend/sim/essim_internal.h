@@ -155,6 +155,9 @@ struct es_client_s {
 	struct essim_kmsg *qhead, *qtail; /* qlock */
 	atomic_uint qlen; /* written under qlock, read for the bound */
 	atomic_uint_least64_t auth_delivered, notify_delivered;
+	/* The message whose handler runs now, NULL between handlers: the
+	 * watchdog tells a handler still running from an unanswered one. */
+	_Atomic(const struct essim_kmsg *) handling;
 	bool subs[ES_EVENT_TYPE_LAST];
 	uint64_t seq[ES_EVENT_TYPE_LAST];
 	uint64_t gseq;
@@ -248,7 +251,9 @@ uint64_t essim__ns_to_mach(uint64_t ns);
 bool essim__heap_remove_locked(struct essim_kmsg *k);
 void essim__answers_drain_locked(void);
 void essim__answer_books_locked(struct essim_kmsg *o);
-void essim__terminate_locked(struct es_client_s *c, uint64_t now);
+/* c missed k's deadline, found at now with k at stage: c is killed. */
+void essim__terminate_locked(struct es_client_s *c, struct essim_kmsg *k,
+    enum essim_kill_stage stage, uint64_t now);
 void essim__abandon_locked(struct es_client_s *c);
 bool essim__cacheable(es_event_type_t t);
 void essim__cache_store_locked(const es_message_t *m, uint32_t flags);

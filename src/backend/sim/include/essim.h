@@ -142,6 +142,23 @@ int essim_post(const struct essim_event *ev);
  * expired or dropped), at most timeout_ns; true when reached. */
 bool essim_wait_idle(uint64_t timeout_ns);
 
+/*
+ * Where the message that cost a client its life was when the kernel found
+ * its deadline passed.  QUEUED is the host's doing as much as the
+ * client's: the message never reached the handler (the delivering thread
+ * did not get to it in time); the others are the client's own.
+ */
+enum essim_kill_stage {
+	ESSIM_KILL_NONE,       /* not terminated */
+	ESSIM_KILL_QUEUED,     /* still in the client's queue, undelivered */
+	ESSIM_KILL_HANDLER,    /* its own handler was still running */
+	ESSIM_KILL_UNANSWERED, /* delivered, the handler returned, no answer */
+	ESSIM_KILL_LATE,       /* answered after its deadline */
+};
+
+/* "queued", "in handler", "unanswered", "answered late"; "" for NONE. */
+const char *essim_kill_stage_name(enum essim_kill_stage s);
+
 /* The kernel's books for one client. */
 struct essim_client_report {
 	uint64_t auth_delivered;    /* handed to the handler */
@@ -162,6 +179,13 @@ struct essim_client_report {
 	uint64_t latency_max_ns;    /* delivery -> answer, worst */
 	bool terminated;
 	char reason[160];           /* ESSIM_CRASH_REASON when terminated */
+	/* When terminated: the message whose deadline passed, where it
+	 * was, its budget (post to deadline) and how long after its
+	 * deadline the kernel judged it. */
+	enum essim_kill_stage kill_stage;
+	es_event_type_t kill_event;
+	uint64_t kill_budget_ns;
+	uint64_t kill_over_ns;
 };
 
 /* 0, or -ENOENT (no such client). */
