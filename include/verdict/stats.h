@@ -75,6 +75,7 @@ struct vd_spin_stats {
 	                     by two */
 	bool open;        /* workers may spin now */
 	uint64_t closed;  /* times CPU pressure closed it */
+	uint64_t full;    /* times it found no CPU idle, and closed */
 	uint64_t samples; /* pressure readings */
 	/* vd_config.defer_wakes: wake-ups producers left to the timer while
 	 * the gate was closed, and those the timer then sent. */

@@ -268,6 +268,10 @@ vd_counters_walk(const struct vd_stats *st, const char *const *prefixes,
 	put(&w, "pipeline.spin.closed", VD_CTR_COUNTER, "times",
 	    "times threads waiting for a CPU closed the spin gate",
 	    (int64_t)st->spin.closed);
+	put(&w, "pipeline.spin.full", VD_CTR_COUNTER, "times",
+	    "times the CPUs were found with less than half a CPU idle, which "
+	    "closed the spin gate",
+	    (int64_t)st->spin.full);
 	put(&w, "pipeline.wakes.deferred", VD_CTR_COUNTER, "times",
 	    "wake-ups of a parked worker or notify thread that producers left "
 	    "to the timer's tick while the spin gate was closed (defer_wakes)",

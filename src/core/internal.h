@@ -178,12 +178,13 @@ struct vd_pipeline {
 	_Atomic int prio_err;
 
 	/* The spin gate (pipeline.c, spin_allowed): the system's CPU
-	 * pressure, read by one worker at a time, the one that moves
-	 * sg_next_ns; -1: no pressure count, spin only where CPUs outnumber
-	 * the workers by two. */
+	 * pressure and the CPUs' idle time, read by one thread at a time,
+	 * the one that moves sg_next_ns; -1 and NULL: neither is counted,
+	 * spin only where CPUs outnumber the workers by two. */
 	int sg_fd;
-	bool sg_pressure; /* judged by pressure (sg_fd), else static */
+	bool sg_pressure; /* judged by pressure (sg_fd) */
 	bool sg_static_open;
+	struct vd_cpu_idle *sg_idle; /* judged by idle time, if not NULL */
 	alignas(VD_CACHELINE) _Atomic uint64_t sg_next_ns;
 	_Atomic uint64_t sg_closed_until_ns;
 	_Atomic bool sg_busy; /* a worker is judging a reading */
@@ -195,6 +196,8 @@ struct vd_pipeline {
 	_Atomic uint64_t inline_stuck;
 	uint64_t inline_reported;
 	uint64_t sg_last_ns, sg_last_us, sg_backoff_ns;
+	uint64_t sg_idle_last_ns, sg_idle_last_us, sg_idle_last_spin_ns;
+	_Atomic uint64_t sg_full; /* times no idle CPU closed the gate */
 
 	alignas(VD_CACHELINE) _Atomic bool accepting;
 	_Atomic bool stopping;   /* workers and notify thread: leave */
@@ -253,10 +256,14 @@ struct vd_box *vd__pool_get(struct vd_pool *pool);
 void vd__pool_put(struct vd_pool *pool, struct vd_box *b);
 
 /* The spin gate: whether idle workers may spin at time now (stats), and
- * its judgement of one pressure reading (us: waited, since boot) taken at
- * time now (tests drive it by hand). */
+ * its judgement of readings taken at time now (tests drive it by hand):
+ * waited_us, the CPU pressure, and idle_us, the CPUs' idle time (both
+ * since boot, VD_NO_READING for none), with spin_ns, the workers'
+ * spinning so far. */
+#define VD_NO_READING UINT64_MAX
 bool vd__spin_open(const struct vd_pipeline *p, uint64_t now);
-void vd__spin_judge(struct vd_pipeline *p, uint64_t now, uint64_t us);
+void vd__spin_judge(struct vd_pipeline *p, uint64_t now, uint64_t waited_us,
+    uint64_t idle_us, uint64_t spin_ns);
 
 void vd__timer_arm(struct vd_pipeline *p, struct vd_box *b);
 void vd__timer_cancel(struct vd_pipeline *p, struct vd_box *b);

@@ -372,11 +372,12 @@ sleeper_park(struct vd_sleeper *s, bool (*has_work)(void *), void *arg,
 }
 
 /*
- * Wake-ups under CPU pressure (vd_config.defer_wakes).  While the spin
- * gate is closed by pressure, a producer leaves the wake of a parked
- * consumer to the timer's next tick (timer_wake_deferred): on a CPU the
- * delivering thread has to share, a wake-up costs it a syscall and may
- * put the wakee ahead of it, while the event can wait a tick.  The timer
+ * Wake-ups on busy CPUs (vd_config.defer_wakes).  While the spin gate is
+ * closed by readings (pressure, or no CPU idle), a producer leaves the
+ * wake of a parked consumer to the timer's next tick
+ * (timer_wake_deferred): on a CPU the delivering thread has to share, a
+ * wake-up costs it a syscall and may put the wakee ahead of it, while
+ * the event can wait a tick.  The timer
  * ticks while AUTH events are in flight; it sets t_next_wake_ns to
  * UINT64_MAX before it sleeps for good, and its park's recheck
  * (timer_has_work) sees what waits for a parked consumer.  So a producer
@@ -386,10 +387,17 @@ sleeper_park(struct vd_sleeper *s, bool (*has_work)(void *), void *arg,
  */
 #define DEFER_DEPTH_MAX 16u
 
+/* The spin gate is judged by readings, not by the CPU count alone. */
+static inline bool
+gate_judged(const struct vd_pipeline *p)
+{
+	return p->sg_pressure || p->sg_idle != NULL;
+}
+
 static inline bool
 pressure_closed(const struct vd_pipeline *p, uint64_t now)
 {
-	return p->sg_pressure &&
+	return gate_judged(p) &&
 	    now <
 	    atomic_load_explicit(&p->sg_closed_until_ns, memory_order_relaxed);
 }
@@ -1064,15 +1072,25 @@ worker_steal(struct vd_worker *w, uint64_t now)
  * The spin gate.  A spinning worker holds a CPU that never goes idle, so
  * a thread waiting for a CPU elsewhere is not pulled over to it: on a
  * small host the spin can take the time the thread delivering events, or
- * the timer, needs.  Workers spin only while threads do not queue for the
- * CPUs: the system's CPU pressure (the time runnable threads spent
- * waiting) is read at most every SG_WINDOW_NS by whichever worker is about
- * to spin; a window in which threads waited more than SG_PRESSURE_PERMILLE
- * of the time closes the gate for a back-off that doubles while the pressure
- * lasts (at most SG_BACKOFF_MAX_NS) and halves again after a clean window
- * of spinning.  Without a pressure count (macOS, Linux without PSI) the
- * gate is open only where CPUs outnumber the workers by two: one CPU for
- * the producer, one for everything else.
+ * the timer, needs.  Workers spin only while a CPU is left idle and
+ * threads do not queue for the CPUs.  Two readings, taken by whichever
+ * thread comes first (a worker about to spin, the timer's tick):
+ *  - the CPUs' idle time (vd_cpu_idle_read: the CPUs this process may
+ *    use), every SG_IDLE_WINDOW_NS: a window in which they were idle for
+ *    less than SG_IDLE_PERMILLE of one CPU, the workers' own spinning
+ *    counted as idle, closes the gate until the next reading says
+ *    otherwise.  Busy loops on every CPU keep it closed whatever the
+ *    pressure: they wait for nobody, yet a woken thread has to take a CPU
+ *    from one of them;
+ *  - the system's CPU pressure (the time runnable threads spent waiting),
+ *    every SG_WINDOW_NS: a window in which threads waited more than
+ *    SG_PRESSURE_PERMILLE of the time closes the gate for a back-off that
+ *    doubles while the pressure lasts (at most SG_BACKOFF_MAX_NS) and
+ *    halves again after a clean window of spinning.
+ * The gate is closed from the start until the first readings judge.
+ * Without either count (macOS, Linux without PSI or /proc) the gate is
+ * open only where CPUs outnumber the workers by two: one CPU for the
+ * producer, one for everything else.
  */
 #define SG_WINDOW_NS      20000000u
 #define SG_BACKOFF_MIN_NS 40000000u
@@ -1082,6 +1100,10 @@ worker_steal(struct vd_worker *w, uint64_t now)
  * events/s, with or without spinning; one CPU hog to 35-40 %, two to
  * 55-85 %. */
 #define SG_PRESSURE_PERMILLE 250u
+/* /proc/stat counts idle time in 10 ms steps: 100 ms windows.  Half a
+ * CPU idle: a woken thread finds one idle often enough. */
+#define SG_IDLE_WINDOW_NS 100000000u
+#define SG_IDLE_PERMILLE  500u
 /* A longer gap between readings (nobody spun) judges nothing. */
 #define SG_STALE_NS 1000000000u
 
@@ -1090,25 +1112,48 @@ vd__spin_open(const struct vd_pipeline *p, uint64_t now)
 {
 	if (p->cfg.spin_ns == 0)
 		return false;
-	if (!p->sg_pressure)
+	if (!gate_judged(p))
 		return p->sg_static_open;
 	return !pressure_closed(p, now);
 }
 
-void
-vd__spin_judge(struct vd_pipeline *p, uint64_t now, uint64_t us)
+/* Closes the gate until at least t. */
+static void
+gate_close_until(struct vd_pipeline *p, uint64_t t)
 {
-	uint64_t dt, waited_ns, closed_until;
+	uint64_t cur =
+	    atomic_load_explicit(&p->sg_closed_until_ns, memory_order_relaxed);
 
-	atomic_fetch_add_explicit(&p->sg_samples, 1, memory_order_relaxed);
-	dt = now - p->sg_last_ns;
+	/* One judge at a time (sg_busy), or the start: a plain store. */
+	if (t > cur)
+		atomic_store_explicit(
+		    &p->sg_closed_until_ns, t, memory_order_relaxed);
+}
+
+/* Every worker's spinning so far, ns. */
+static uint64_t
+spin_total_ns(const struct vd_pipeline *p)
+{
+	uint64_t n = 0;
+	unsigned i;
+
+	for (i = 0; i < p->nslots; i++)
+		n += atomic_load_explicit(
+		    &p->workers[i].spin_ns, memory_order_relaxed);
+	return n;
+}
+
+static void
+judge_pressure(struct vd_pipeline *p, uint64_t now, uint64_t us)
+{
+	uint64_t dt = now - p->sg_last_ns, waited_ns, closed_until;
+
 	waited_ns = (us - p->sg_last_us) * 1000u;
 	closed_until =
 	    atomic_load_explicit(&p->sg_closed_until_ns, memory_order_relaxed);
 	if (p->sg_last_ns != 0 && dt < SG_STALE_NS) {
 		if (waited_ns * 1000u > dt * SG_PRESSURE_PERMILLE) {
-			atomic_store_explicit(&p->sg_closed_until_ns,
-			    now + p->sg_backoff_ns, memory_order_relaxed);
+			gate_close_until(p, now + p->sg_backoff_ns);
 			atomic_fetch_add_explicit(
 			    &p->sg_closed, 1, memory_order_relaxed);
 			if (p->sg_backoff_ns < SG_BACKOFF_MAX_NS)
@@ -1123,14 +1168,49 @@ vd__spin_judge(struct vd_pipeline *p, uint64_t now, uint64_t us)
 	p->sg_last_us = us;
 }
 
-/* Reads the pressure once per window, whichever thread comes first: a
+static void
+judge_idle(
+    struct vd_pipeline *p, uint64_t now, uint64_t idle_us, uint64_t spin_ns)
+{
+	uint64_t dt = now - p->sg_idle_last_ns, room_ns;
+
+	if (p->sg_idle_last_ns != 0 && dt < SG_STALE_NS) {
+		room_ns = idle_us > p->sg_idle_last_us
+		    ? (idle_us - p->sg_idle_last_us) * 1000u
+		    : 0;
+		room_ns += spin_ns - p->sg_idle_last_spin_ns;
+		if (room_ns * 1000u < dt * SG_IDLE_PERMILLE) {
+			/* Until the next reading, and a window's slack. */
+			gate_close_until(
+			    p, now + SG_IDLE_WINDOW_NS + SG_WINDOW_NS);
+			atomic_fetch_add_explicit(
+			    &p->sg_full, 1, memory_order_relaxed);
+		}
+	}
+	p->sg_idle_last_ns = now;
+	p->sg_idle_last_us = idle_us;
+	p->sg_idle_last_spin_ns = spin_ns;
+}
+
+void
+vd__spin_judge(struct vd_pipeline *p, uint64_t now, uint64_t waited_us,
+    uint64_t idle_us, uint64_t spin_ns)
+{
+	atomic_fetch_add_explicit(&p->sg_samples, 1, memory_order_relaxed);
+	if (waited_us != VD_NO_READING)
+		judge_pressure(p, now, waited_us);
+	if (idle_us != VD_NO_READING)
+		judge_idle(p, now, idle_us, spin_ns);
+}
+
+/* Reads what is due, once per window, whichever thread comes first: a
  * worker about to spin, or the timer's tick (defer_wakes). */
 static void
 pressure_sample(struct vd_pipeline *p, uint64_t now)
 {
-	uint64_t next, us;
+	uint64_t next, us = VD_NO_READING, idle = VD_NO_READING;
 
-	if (!p->sg_pressure)
+	if (!gate_judged(p))
 		return;
 	next = atomic_load_explicit(&p->sg_next_ns, memory_order_relaxed);
 	if (now >= next &&
@@ -1141,10 +1221,37 @@ pressure_sample(struct vd_pipeline *p, uint64_t now)
 	        &p->sg_busy, true, memory_order_acquire)) {
 		/* One judge at a time (a reading can outlast a window); the
 		 * flag orders each judge's state before the next. */
-		if (vd_cpu_pressure_read(p->sg_fd, &us) == 0)
-			vd__spin_judge(p, now, us);
+		if (p->sg_pressure && vd_cpu_pressure_read(p->sg_fd, &us) != 0)
+			us = VD_NO_READING;
+		if (p->sg_idle != NULL &&
+		    now - p->sg_idle_last_ns >= SG_IDLE_WINDOW_NS &&
+		    vd_cpu_idle_read(p->sg_idle, &idle) != 0)
+			idle = VD_NO_READING;
+		if (us != VD_NO_READING || idle != VD_NO_READING)
+			vd__spin_judge(p, now, us, idle, spin_total_ns(p));
 		atomic_store_explicit(&p->sg_busy, false, memory_order_release);
 	}
+}
+
+/* At vd_pipeline_start, before any of its threads runs: the first
+ * readings, and the gate closed until the next ones can judge. */
+static void
+gate_start(struct vd_pipeline *p, uint64_t now)
+{
+	uint64_t us = VD_NO_READING, idle = VD_NO_READING;
+
+	if (!gate_judged(p))
+		return;
+	if (p->sg_pressure && vd_cpu_pressure_read(p->sg_fd, &us) != 0)
+		us = VD_NO_READING;
+	if (p->sg_idle != NULL && vd_cpu_idle_read(p->sg_idle, &idle) != 0)
+		idle = VD_NO_READING;
+	vd__spin_judge(p, now, us, idle, 0);
+	atomic_store_explicit(
+	    &p->sg_next_ns, now + SG_WINDOW_NS, memory_order_relaxed);
+	gate_close_until(p,
+	    now + SG_WINDOW_NS +
+	        (idle != VD_NO_READING ? SG_IDLE_WINDOW_NS : SG_WINDOW_NS));
 }
 
 static bool
@@ -1548,7 +1655,7 @@ timer_has_work(void *arg)
 
 	return vd_ring_depth(&p->arm) != 0 ||
 	    atomic_load_explicit(&p->t_stopping, memory_order_relaxed) ||
-	    (p->cfg.defer_wakes && p->sg_pressure && deferred_waiting(p));
+	    (p->cfg.defer_wakes && gate_judged(p) && deferred_waiting(p));
 }
 
 /*
@@ -1612,7 +1719,7 @@ timer_main(void *arg)
 			vd__timer_fire(p, box_of_node(n), now, false);
 		if (p->nslots > 1)
 			timer_unstick(p, now);
-		if (p->cfg.defer_wakes && p->sg_pressure) {
+		if (p->cfg.defer_wakes && gate_judged(p)) {
 			pressure_sample(p, now);
 			publish_fence();
 			timer_wake_deferred(p);
@@ -1762,6 +1869,9 @@ vd_pipeline_create(const struct vd_config *cfg, const struct vd_evaluator *eval,
 	p->sg_pressure = p->sg_fd >= 0;
 	p->sg_static_open = vd_usable_cpus() >= p->nworkers + 2;
 	p->sg_backoff_ns = SG_BACKOFF_MIN_NS;
+	/* And whether a CPU is left idle: none, no spinning. */
+	if (vd_cpu_idle_open(&p->sg_idle) != 0)
+		p->sg_idle = NULL;
 	rc = -ENOMEM;
 	for (t = 0; t < VD_EVENT_TYPE_COUNT; t++)
 		live_store(&p->live[t], &cfg->types[t]);
@@ -1848,6 +1958,7 @@ vd_pipeline_start(struct vd_pipeline *p)
 		return -EINVAL;
 	p->started = true;
 	p->start_ns = vd_now_ns();
+	gate_start(p, p->start_ns);
 	vd_wheel_init(p->wheel, p->start_ns / p->cfg.tick_ns);
 	atomic_store(&p->accepting, true);
 	if ((rc = pthread_create(&p->timer, NULL, timer_main, p)) != 0)
@@ -1991,6 +2102,7 @@ vd_pipeline_destroy(struct vd_pipeline *p)
 	free(p->wcells);
 	if (p->sg_fd >= 0)
 		close(p->sg_fd);
+	vd_cpu_idle_close(p->sg_idle);
 	free(p);
 }
 

@@ -206,6 +206,7 @@ vd_pipeline_stats(const struct vd_pipeline *p, struct vd_stats *out)
 	out->spin.pressure = p->sg_pressure;
 	out->spin.open = vd__spin_open(p, vd_now_ns());
 	out->spin.closed = LD(p->sg_closed);
+	out->spin.full = LD(p->sg_full);
 	out->spin.samples = LD(p->sg_samples);
 	out->redirected = LD(p->redirected);
 	out->pool_waits = LD(p->pool_waits);

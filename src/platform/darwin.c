@@ -161,6 +161,28 @@ vd_cpu_pressure_read(int fd, uint64_t *waited_us)
 }
 
 int
+vd_cpu_idle_open(struct vd_cpu_idle **out)
+{
+	/* host_processor_info() could tell; not built on here yet. */
+	*out = NULL;
+	return -ENOTSUP;
+}
+
+int
+vd_cpu_idle_read(struct vd_cpu_idle *ci, uint64_t *idle_us)
+{
+	(void)ci;
+	*idle_us = 0;
+	return -ENOTSUP;
+}
+
+void
+vd_cpu_idle_close(struct vd_cpu_idle *ci)
+{
+	(void)ci;
+}
+
+int
 vd_thread_class(enum vd_thread_class c)
 {
 	static const qos_class_t qos[] = {

@@ -134,6 +134,95 @@ vd_cpu_pressure_read(int fd, uint64_t *waited_us)
 	return 0;
 }
 
+struct vd_cpu_idle {
+	int fd;
+	long hz; /* USER_HZ: /proc/stat's unit */
+	cpu_set_t set;
+	size_t bufsz;
+	char buf[];
+};
+
+int
+vd_cpu_idle_open(struct vd_cpu_idle **out)
+{
+	struct vd_cpu_idle *ci;
+	long conf = sysconf(_SC_NPROCESSORS_CONF);
+	uint64_t us;
+	size_t sz;
+	int rc;
+
+	*out = NULL;
+	/* Room for every "cpuN" line, which come first; the rest of the
+	 * file (interrupt counts) is cut off. */
+	sz = (size_t)(conf > 0 ? conf + 1 : 2) * 160 + 256;
+	if ((ci = malloc(sizeof(*ci) + sz)) == NULL)
+		return -ENOMEM;
+	ci->bufsz = sz;
+	ci->hz = sysconf(_SC_CLK_TCK);
+	if (ci->hz <= 0)
+		ci->hz = 100;
+	if (sched_getaffinity(0, sizeof(ci->set), &ci->set) != 0) {
+		rc = -errno;
+		free(ci);
+		return rc;
+	}
+	if ((ci->fd = open("/proc/stat", O_RDONLY | O_CLOEXEC)) < 0) {
+		rc = -errno;
+		free(ci);
+		return rc;
+	}
+	if ((rc = vd_cpu_idle_read(ci, &us)) != 0) {
+		vd_cpu_idle_close(ci);
+		return rc;
+	}
+	*out = ci;
+	return 0;
+}
+
+int
+vd_cpu_idle_read(struct vd_cpu_idle *ci, uint64_t *idle_us)
+{
+	unsigned long long f[5], ticks = 0;
+	unsigned long cpu;
+	unsigned seen = 0;
+	char *s, *end;
+	ssize_t n;
+	int i;
+
+	n = pread(ci->fd, ci->buf, ci->bufsz - 1, 0);
+	if (n < 0)
+		return -errno;
+	ci->buf[n] = '\0';
+	/* "cpu  ..." (all), then "cpuN user nice system idle iowait ...". */
+	for (s = ci->buf; strncmp(s, "cpu", 3) == 0; s = end + 1) {
+		if ((end = strchr(s, '\n')) == NULL)
+			break; /* cut off mid-line */
+		s += 3;
+		if (*s < '0' || *s > '9')
+			continue;
+		cpu = strtoul(s, &s, 10);
+		for (i = 0; i < 5; i++)
+			f[i] = strtoull(s, &s, 10);
+		if (cpu < CPU_SETSIZE && CPU_ISSET(cpu, &ci->set)) {
+			ticks += f[3] + f[4];
+			seen++;
+		}
+	}
+	if (seen == 0)
+		return -EINVAL;
+	*idle_us = ticks * 1000000u / (unsigned long long)ci->hz;
+	return 0;
+}
+
+void
+vd_cpu_idle_close(struct vd_cpu_idle *ci)
+{
+	if (ci == NULL)
+		return;
+	close(ci->fd);
+	free(ci);
+}
+
 int
 vd_thread_class(enum vd_thread_class c)
 {

@@ -66,6 +66,19 @@ int vd_cpu_pressure_open(void);
 int vd_cpu_pressure_read(int fd, uint64_t *waited_us);
 
 /*
+ * CPU idle time: how long, in microseconds since boot, the CPUs the
+ * process could run on when vd_cpu_idle_open() was called were idle,
+ * summed over them (Linux: idle and iowait of their /proc/stat lines, so
+ * in steps of the kernel's USER_HZ tick, 10 ms; read windows of 100 ms or
+ * more).  vd_cpu_idle_open() returns 0 or -errno (-ENOTSUP on macOS);
+ * vd_cpu_idle_read() 0 or -errno; vd_cpu_idle_close() takes NULL.
+ */
+struct vd_cpu_idle;
+int vd_cpu_idle_open(struct vd_cpu_idle **out);
+int vd_cpu_idle_read(struct vd_cpu_idle *ci, uint64_t *idle_us);
+void vd_cpu_idle_close(struct vd_cpu_idle *ci);
+
+/*
  * What a thread is for, highest class first.  DEADLINE: the threads that
  * must run when everything else is late (the timer, which answers when the
  * workers cannot) or must keep up with delivery (a backend's reader).

@@ -650,71 +650,153 @@ Test(pipeline, type_settings_change_live_and_bad_ones_are_refused)
 	teardown(&f);
 }
 
-Test(pipeline, cpu_pressure_closes_the_spin_gate_and_backs_off)
-{
+/* The spin gate's tests: a one-worker pipeline, never started unless the
+ * test starts it, and what it needs. */
+struct gate_fx {
 	struct vd_config cfg;
 	struct vd_evaluator ev;
-	struct vd_testeval *te = vd_testeval_create();
-	struct tb *tb = tb_create(1, true);
-	struct vd_stats *st = malloc(sizeof(*st));
+	struct vd_testeval *te;
+	struct tb *tb;
+	struct vd_stats *st;
+};
+
+static struct vd_pipeline *
+gate_pipeline(struct gate_fx *f)
+{
 	struct vd_pipeline *p;
-	uint64_t t = 1000 * MS, us = 1000;
 	int err = 0;
 
-	cr_assert(te != NULL && tb != NULL && st != NULL);
-	vd_config_init(&cfg, VD_PROFILE_FANOTIFY);
-	cfg.workers = 1;
-	ev = vd_testeval_evaluator(te);
-	p = vd_pipeline_create(&cfg, &ev, &tb->ops, tb, &err);
-	cr_assert(p != NULL);
+	p = vd_pipeline_create(&f->cfg, &f->ev, &f->tb->ops, f->tb, &err);
+	cr_assert(p != NULL, "create: %s", strerror(-err));
+	return p;
+}
+
+static void
+gate_setup(struct gate_fx *f)
+{
+	f->te = vd_testeval_create();
+	f->tb = tb_create(1, true);
+	f->st = malloc(sizeof(*f->st));
+	cr_assert(f->te != NULL && f->tb != NULL && f->st != NULL);
+	vd_config_init(&f->cfg, VD_PROFILE_FANOTIFY);
+	f->cfg.workers = 1;
+	f->ev = vd_testeval_evaluator(f->te);
+}
+
+static void
+gate_teardown(struct gate_fx *f)
+{
+	vd_testeval_destroy(f->te);
+	tb_destroy(f->tb);
+	free(f->st);
+}
+
+Test(pipeline, cpu_pressure_closes_the_spin_gate_and_backs_off)
+{
+	struct gate_fx f;
+	struct vd_pipeline *p;
+	uint64_t t = 1000 * MS, us = 1000;
+
+	gate_setup(&f);
+	p = gate_pipeline(&f);
 	/* Judged by hand, whatever this kernel counts. */
 	p->sg_pressure = true;
-	vd__spin_judge(p, t, us); /* the first reading: a baseline */
+	/* The first reading: a baseline. */
+	vd__spin_judge(p, t, us, VD_NO_READING, 0);
 	cr_assert(vd__spin_open(p, t));
 	/* 3 ms waited in 20 ms (15 %): handoffs, not contention. */
 	t += 20 * MS;
-	vd__spin_judge(p, t, us += 3000);
+	vd__spin_judge(p, t, us += 3000, VD_NO_READING, 0);
 	cr_assert(vd__spin_open(p, t));
 	/* 8 ms in 20 ms (40 %): closed for the back-off, 40 ms. */
 	t += 20 * MS;
-	vd__spin_judge(p, t, us += 8000);
+	vd__spin_judge(p, t, us += 8000, VD_NO_READING, 0);
 	cr_assert(!vd__spin_open(p, t));
 	cr_assert(!vd__spin_open(p, t + 39 * MS));
 	cr_assert(vd__spin_open(p, t + 40 * MS));
 	/* Again: the back-off doubled. */
 	t += 20 * MS;
-	vd__spin_judge(p, t, us += 8000);
+	vd__spin_judge(p, t, us += 8000, VD_NO_READING, 0);
 	cr_assert(!vd__spin_open(p, t + 79 * MS));
 	cr_assert(vd__spin_open(p, t + 80 * MS));
 	/* A clean window that was partly closed proves nothing; one spent
 	 * open halves the back-off (160 ms -> 80 ms). */
 	t += 80 * MS;
-	vd__spin_judge(p, t, us);
+	vd__spin_judge(p, t, us, VD_NO_READING, 0);
 	t += 20 * MS;
-	vd__spin_judge(p, t, us);
+	vd__spin_judge(p, t, us, VD_NO_READING, 0);
 	t += 20 * MS;
-	vd__spin_judge(p, t, us += 10000);
+	vd__spin_judge(p, t, us += 10000, VD_NO_READING, 0);
 	cr_assert(!vd__spin_open(p, t + 79 * MS));
 	cr_assert(vd__spin_open(p, t + 80 * MS));
 	/* A reading long after the last one judges nothing. */
 	t += 5000 * MS;
-	vd__spin_judge(p, t, us += 1000000);
+	vd__spin_judge(p, t, us += 1000000, VD_NO_READING, 0);
 	cr_assert(vd__spin_open(p, t));
-	vd_pipeline_stats(p, st);
-	cr_assert_eq(st->spin.closed, 3);
-	cr_assert_eq(st->spin.samples, 8);
-	cr_assert(st->spin.pressure && st->spin.open);
+	vd_pipeline_stats(p, f.st);
+	cr_assert_eq(f.st->spin.closed, 3);
+	cr_assert_eq(f.st->spin.samples, 8);
+	cr_assert(f.st->spin.pressure && f.st->spin.open);
 	vd_pipeline_destroy(p);
 	/* No spin configured: never open. */
-	cfg.spin_ns = 0;
-	p = vd_pipeline_create(&cfg, &ev, &tb->ops, tb, &err);
-	cr_assert(p != NULL);
+	f.cfg.spin_ns = 0;
+	p = gate_pipeline(&f);
 	p->sg_pressure = true;
 	cr_assert(!vd__spin_open(p, t));
 	vd_pipeline_destroy(p);
-	vd_testeval_destroy(te);
-	tb_destroy(tb);
-	free(st);
+	gate_teardown(&f);
+}
+
+/* Busy loops on every CPU wait for nobody (no pressure), yet leave no CPU
+ * to spin on: the idle reading closes the gate until a reading finds one
+ * again; the workers' own spinning counts as idle. */
+Test(pipeline, no_idle_cpu_closes_the_spin_gate)
+{
+	struct gate_fx f;
+	struct vd_pipeline *p;
+	uint64_t t = 1000 * MS, idle = 5000000, spin = 0;
+
+	gate_setup(&f);
+	p = gate_pipeline(&f);
+	cr_assert(p->sg_idle != NULL, "Linux counts idle time in /proc/stat");
+	p->sg_pressure = false; /* the idle rule alone */
+	vd__spin_judge(p, t, VD_NO_READING, idle, spin); /* a baseline */
+	cr_assert(vd__spin_open(p, t));
+	/* 150 ms idle in 100 ms: one and a half CPUs to spare. */
+	t += 100 * MS;
+	vd__spin_judge(p, t, VD_NO_READING, idle += 150000, spin);
+	cr_assert(vd__spin_open(p, t));
+	/* 20 ms: a fifth of a CPU.  Closed until the next reading is due,
+	 * and a window more. */
+	t += 100 * MS;
+	vd__spin_judge(p, t, VD_NO_READING, idle += 20000, spin);
+	cr_assert(!vd__spin_open(p, t));
+	cr_assert(!vd__spin_open(p, t + 119 * MS));
+	cr_assert(vd__spin_open(p, t + 120 * MS));
+	/* 10 ms idle, but the workers spun 60 ms of it away: 70 ms. */
+	t += 100 * MS;
+	vd__spin_judge(p, t, VD_NO_READING, idle += 10000, spin += 60 * MS);
+	cr_assert(vd__spin_open(p, t + 20 * MS));
+	/* 49 ms: just under half a CPU. */
+	t += 100 * MS;
+	vd__spin_judge(p, t, VD_NO_READING, idle += 49000, spin);
+	cr_assert(!vd__spin_open(p, t + 119 * MS));
+	/* A reading long after the last one judges nothing. */
+	t += 5000 * MS;
+	vd__spin_judge(p, t, VD_NO_READING, idle, spin);
+	cr_assert(vd__spin_open(p, t));
+	vd_pipeline_stats(p, f.st);
+	cr_assert_eq(f.st->spin.full, 2);
+	cr_assert_eq(f.st->spin.closed, 0);
+	vd_pipeline_destroy(p);
+	/* Started: closed until its first readings can judge. */
+	p = gate_pipeline(&f);
+	cr_assert_eq(vd_pipeline_start(p), 0);
+	cr_assert(!vd__spin_open(p, p->start_ns));
+	cr_assert(!vd__spin_open(p, p->start_ns + 100 * MS));
+	vd_pipeline_stop(p);
+	vd_pipeline_destroy(p);
+	gate_teardown(&f);
 }
 
 /*
