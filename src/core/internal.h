@@ -197,6 +197,7 @@ struct vd_pipeline {
 	uint64_t inline_reported;
 	uint64_t sg_last_ns, sg_last_us, sg_backoff_ns;
 	uint64_t sg_idle_last_ns, sg_idle_last_us, sg_idle_last_spin_ns;
+	uint64_t sg_settled_ns;   /* pressure judged from windows after it */
 	_Atomic uint64_t sg_full; /* times no idle CPU closed the gate */
 
 	alignas(VD_CACHELINE) _Atomic bool accepting;

@@ -1100,10 +1100,12 @@ worker_steal(struct vd_worker *w, uint64_t now)
  * events/s, with or without spinning; one CPU hog to 35-40 %, two to
  * 55-85 %. */
 #define SG_PRESSURE_PERMILLE 250u
-/* /proc/stat counts idle time in 10 ms steps: 100 ms windows.  Half a
- * CPU idle: a woken thread finds one idle often enough. */
+/* /proc/stat counts idle time in 10 ms steps: 100 ms windows (the first
+ * one shorter, idle_window).  A quarter of a CPU: busy loops on every
+ * CPU leave about none, while a host with room clears it well even when
+ * a spinning worker's own evaluations, not counted, fill half its CPU. */
 #define SG_IDLE_WINDOW_NS 100000000u
-#define SG_IDLE_PERMILLE  500u
+#define SG_IDLE_PERMILLE  250u
 /* A longer gap between readings (nobody spun) judges nothing. */
 #define SG_STALE_NS 1000000000u
 
@@ -1151,7 +1153,10 @@ judge_pressure(struct vd_pipeline *p, uint64_t now, uint64_t us)
 	waited_ns = (us - p->sg_last_us) * 1000u;
 	closed_until =
 	    atomic_load_explicit(&p->sg_closed_until_ns, memory_order_relaxed);
-	if (p->sg_last_ns != 0 && dt < SG_STALE_NS) {
+	/* The start's own burst of new threads is no contention to back
+	 * off from: judged from the first window after it. */
+	if (p->sg_last_ns != 0 && dt < SG_STALE_NS &&
+	    p->sg_last_ns >= p->sg_settled_ns) {
 		if (waited_ns * 1000u > dt * SG_PRESSURE_PERMILLE) {
 			gate_close_until(p, now + p->sg_backoff_ns);
 			atomic_fetch_add_explicit(
@@ -1203,6 +1208,15 @@ vd__spin_judge(struct vd_pipeline *p, uint64_t now, uint64_t waited_us,
 		judge_idle(p, now, idle_us, spin_ns);
 }
 
+/* The first idle window after the start is one pressure window: coarse
+ * (two 10 ms steps per CPU), but it tells busy loops on every CPU (no
+ * step at all) from a host with room, and the gate opens or not soon. */
+static uint64_t
+idle_window(const struct vd_pipeline *p, uint64_t now)
+{
+	return now < p->sg_settled_ns ? SG_WINDOW_NS : SG_IDLE_WINDOW_NS;
+}
+
 /* Reads what is due, once per window, whichever thread comes first: a
  * worker about to spin, or the timer's tick (defer_wakes). */
 static void
@@ -1224,7 +1238,7 @@ pressure_sample(struct vd_pipeline *p, uint64_t now)
 		if (p->sg_pressure && vd_cpu_pressure_read(p->sg_fd, &us) != 0)
 			us = VD_NO_READING;
 		if (p->sg_idle != NULL &&
-		    now - p->sg_idle_last_ns >= SG_IDLE_WINDOW_NS &&
+		    now - p->sg_idle_last_ns >= idle_window(p, now) &&
 		    vd_cpu_idle_read(p->sg_idle, &idle) != 0)
 			idle = VD_NO_READING;
 		if (us != VD_NO_READING || idle != VD_NO_READING)
@@ -1233,25 +1247,27 @@ pressure_sample(struct vd_pipeline *p, uint64_t now)
 	}
 }
 
-/* At vd_pipeline_start, before any of its threads runs: the first
- * readings, and the gate closed until the next ones can judge. */
+/*
+ * At vd_pipeline_start, before any of its threads runs: the gate closed
+ * until the first readings can judge (two pressure windows: the first
+ * idle window is one), the idle time's baseline taken.  The start's own
+ * burst of new threads (this process's, and its callers') is no
+ * contention to back off from: pressure is judged only from the first
+ * window that begins after that.
+ */
 static void
 gate_start(struct vd_pipeline *p, uint64_t now)
 {
-	uint64_t us = VD_NO_READING, idle = VD_NO_READING;
+	uint64_t idle = VD_NO_READING, until = now + 2 * SG_WINDOW_NS;
 
 	if (!gate_judged(p))
 		return;
-	if (p->sg_pressure && vd_cpu_pressure_read(p->sg_fd, &us) != 0)
-		us = VD_NO_READING;
-	if (p->sg_idle != NULL && vd_cpu_idle_read(p->sg_idle, &idle) != 0)
-		idle = VD_NO_READING;
-	vd__spin_judge(p, now, us, idle, 0);
+	p->sg_settled_ns = until;
+	if (p->sg_idle != NULL && vd_cpu_idle_read(p->sg_idle, &idle) == 0)
+		vd__spin_judge(p, now, VD_NO_READING, idle, 0);
 	atomic_store_explicit(
 	    &p->sg_next_ns, now + SG_WINDOW_NS, memory_order_relaxed);
-	gate_close_until(p,
-	    now + SG_WINDOW_NS +
-	        (idle != VD_NO_READING ? SG_IDLE_WINDOW_NS : SG_WINDOW_NS));
+	gate_close_until(p, until);
 }
 
 static bool

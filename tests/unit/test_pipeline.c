@@ -773,13 +773,13 @@ Test(pipeline, no_idle_cpu_closes_the_spin_gate)
 	cr_assert(!vd__spin_open(p, t));
 	cr_assert(!vd__spin_open(p, t + 119 * MS));
 	cr_assert(vd__spin_open(p, t + 120 * MS));
-	/* 10 ms idle, but the workers spun 60 ms of it away: 70 ms. */
+	/* 10 ms idle, but the workers spun 20 ms of it away: 30 ms. */
 	t += 100 * MS;
-	vd__spin_judge(p, t, VD_NO_READING, idle += 10000, spin += 60 * MS);
+	vd__spin_judge(p, t, VD_NO_READING, idle += 10000, spin += 20 * MS);
 	cr_assert(vd__spin_open(p, t + 20 * MS));
-	/* 49 ms: just under half a CPU. */
+	/* 24 ms: just under a quarter of a CPU. */
 	t += 100 * MS;
-	vd__spin_judge(p, t, VD_NO_READING, idle += 49000, spin);
+	vd__spin_judge(p, t, VD_NO_READING, idle += 24000, spin);
 	cr_assert(!vd__spin_open(p, t + 119 * MS));
 	/* A reading long after the last one judges nothing. */
 	t += 5000 * MS;
@@ -789,11 +789,13 @@ Test(pipeline, no_idle_cpu_closes_the_spin_gate)
 	cr_assert_eq(f.st->spin.full, 2);
 	cr_assert_eq(f.st->spin.closed, 0);
 	vd_pipeline_destroy(p);
-	/* Started: closed until its first readings can judge. */
+	/* Started: closed until its first readings can judge, two
+	 * pressure windows on (readings may close it longer, never
+	 * shorter). */
 	p = gate_pipeline(&f);
 	cr_assert_eq(vd_pipeline_start(p), 0);
 	cr_assert(!vd__spin_open(p, p->start_ns));
-	cr_assert(!vd__spin_open(p, p->start_ns + 100 * MS));
+	cr_assert(!vd__spin_open(p, p->start_ns + 39 * MS));
 	vd_pipeline_stop(p);
 	vd_pipeline_destroy(p);
 	gate_teardown(&f);
