@@ -125,7 +125,10 @@ struct vd_sleeper {
 	/* Workers: when the event in hand was taken (0: none).  On the line
 	 * producers read anyway, so a look costs no extra miss. */
 	_Atomic uint64_t busy_since;
-	char pad[VD_CACHELINE - 2 * sizeof(uint32_t) - 2 * sizeof(uint64_t)];
+	/* When the last wake-up was sent (0: none since the sleeper took
+	 * it): how long the woken thread then waited for a CPU. */
+	_Atomic uint64_t wake_ns;
+	char pad[VD_CACHELINE - 2 * sizeof(uint32_t) - 3 * sizeof(uint64_t)];
 };
 
 struct vd_worker {

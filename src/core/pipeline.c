@@ -345,6 +345,7 @@ sleeper_wake(struct vd_sleeper *s)
 	/* Only the producer that clears the flag pays for the syscall. */
 	if (atomic_exchange_explicit(&s->parked, 0, memory_order_relaxed) == 0)
 		return false;
+	atomic_store_explicit(&s->wake_ns, vd_now_ns(), memory_order_relaxed);
 	atomic_fetch_add_explicit(&s->seq, 1, memory_order_release);
 	atomic_fetch_add_explicit(&s->wakeups, 1, memory_order_relaxed);
 	vd_park_wake(&s->seq, 1);
@@ -987,22 +988,24 @@ add_relaxed(_Atomic uint64_t *x, uint64_t n)
 
 /*
  * Pinning that cannot trap a worker on a busy CPU: a worker woken from a
- * park that first runs CONTENDED_WAKE_NS after its event was submitted
- * found its CPU taken (an idle CPU wakes in tens of microseconds; a CPU
- * hog holds it for a scheduler tick, 4 ms).  It lets the scheduler place
- * it anywhere it may run, and pins itself again after a while (1 s,
- * doubling each time it has to leave, at most a minute).
+ * park that first runs CONTENDED_WAKE_NS after the wake-up was sent found
+ * its CPU taken (an idle CPU wakes in tens of microseconds; a CPU hog
+ * holds it for a scheduler tick, 4 ms).  It lets the scheduler place it
+ * anywhere it may run, and pins itself again after a while (1 s, doubling
+ * each time it has to leave, at most a minute).  From the wake-up, not
+ * from the event's submission: a wake-up left to the timer's tick
+ * (defer_wakes) comes late by design.
  */
 #define CONTENDED_WAKE_NS 1000000u
 #define REPIN_FIRST_NS    1000000000u
 #define REPIN_MAX_NS      64000000000u
 
 static void
-worker_woken(struct vd_worker *w, const struct vd_box *b, uint64_t now)
+worker_woken(struct vd_worker *w, uint64_t wake_ns, uint64_t now)
 {
 	struct vd_pipeline *p = w->p;
 
-	if (!w->pinned || now < b->submit_ns + CONTENDED_WAKE_NS)
+	if (!w->pinned || now < wake_ns + CONTENDED_WAKE_NS)
 		return;
 	if (vd_unpin_self(p->cpus, p->ncpus) != 0)
 		return;
@@ -1023,11 +1026,11 @@ worker_repin(struct vd_worker *w, uint64_t now)
 }
 
 /* Pops the rings of worker `from` (w's own, or a stuck one's) and answers
- * up to WORKER_BATCH events of each type.  `woken`: w just came back from
- * a park, and the first event says how long that took. */
+ * up to WORKER_BATCH events of each type.  `wake_ns`: w just came back
+ * from a park, woken at that time (0: not woken, or not by a wake-up). */
 static unsigned
 worker_drain(
-    struct vd_worker *w, struct vd_worker *from, uint64_t now, bool woken)
+    struct vd_worker *w, struct vd_worker *from, uint64_t now, uint64_t wake_ns)
 {
 	struct vd_pipeline *p = w->p;
 	struct vd_box *b;
@@ -1043,8 +1046,8 @@ worker_drain(
 			b = vd_ring_pop_mc(&p->rings[t][from->id]);
 			if (b == NULL)
 				break;
-			if (woken && n == 0)
-				worker_woken(w, b, now);
+			if (wake_ns != 0 && n == 0)
+				worker_woken(w, wake_ns, now);
 			now = worker_answer(w, b, now);
 			n++;
 		}
@@ -1061,7 +1064,7 @@ worker_steal(struct vd_worker *w, uint64_t now)
 
 	for (i = 0; i < p->nslots; i++)
 		if (i != w->id && worker_stuck(&p->workers[i], now)) {
-			k = worker_drain(w, &p->workers[i], now, false);
+			k = worker_drain(w, &p->workers[i], now, 0);
 			add_relaxed(&w->stolen, k);
 			n += k;
 		}
@@ -1330,7 +1333,7 @@ worker_main(void *arg)
 	struct vd_worker *w = arg;
 	struct vd_pipeline *p = w->p;
 	uint64_t max = p->cfg.spin_ns, t0, t1;
-	bool woken = false;
+	uint64_t wake_ns = 0;
 	unsigned n;
 	char name[16];
 
@@ -1346,8 +1349,8 @@ worker_main(void *arg)
 	w->spin_cur = max;
 	for (;;) {
 		t0 = vd_now_ns();
-		n = worker_drain(w, w, t0, woken);
-		woken = false;
+		n = worker_drain(w, w, t0, wake_ns);
+		wake_ns = 0;
 		if (n == 0 && p->nslots > 1)
 			n = worker_steal(w, t0);
 		if (n != 0) {
@@ -1373,8 +1376,10 @@ worker_main(void *arg)
 		add_relaxed(&w->parks, 1);
 		t0 = vd_now_ns();
 		worker_repin(w, t0);
+		atomic_store_explicit(&w->sl.wake_ns, 0, memory_order_relaxed);
 		sleeper_park(&w->sl, worker_has_work, w, UINT64_MAX);
-		woken = true;
+		wake_ns =
+		    atomic_load_explicit(&w->sl.wake_ns, memory_order_relaxed);
 		/* Woken soon after parking: the load is back, spin longer. */
 		if (vd_now_ns() - t0 < max) {
 			w->spin_cur = w->spin_cur * 2 + max / 8;
@@ -1498,7 +1503,7 @@ vd_pipeline_run_inline(struct vd_pipeline *p)
 		return 0;
 	t0 = vd_now_ns();
 	/* Until the ring is empty: nobody else answers it while we run. */
-	while ((k = worker_drain(w, w, vd_now_ns(), false)) != 0)
+	while ((k = worker_drain(w, w, vd_now_ns(), 0)) != 0)
 		n += k;
 	atomic_store_explicit(&w->sl.busy_since, 0, memory_order_relaxed);
 	if (n != 0) {
