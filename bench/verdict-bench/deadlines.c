@@ -251,7 +251,7 @@ run_one(unsigned sys, const struct essim_scenario *s, struct tally *t,
 {
 	struct ticker tk;
 	char err[512], what[128], why[128] = "";
-	int rc, k;
+	int rc;
 
 	snprintf(what, sizeof(what), "deadlines: %s, %s", name, sys_name[sys]);
 	ticker_thread_start(&tk, what, posted_now, NULL);
@@ -267,10 +267,9 @@ run_one(unsigned sys, const struct essim_scenario *s, struct tally *t,
 	tally_add(t, r);
 	if (!opt.verbose)
 		return;
-	if (r->auth.terminated &&
-	    (k = essim_kind_of_type(r->auth.kill_event)) >= 0)
+	if (r->auth.terminated)
 		snprintf(why, sizeof(why), " (%s, budget %.3f ms, %s)",
-		    essim_kind_name((enum essim_kind)k),
+		    essim_type_name(r->auth.kill_event),
 		    (double)r->auth.kill_budget_ns / 1e6,
 		    essim_kill_stage_name(r->auth.kill_stage));
 	progress("deadlines: %s: %s %s%s, missed %" PRIu64 ", late %" PRIu64

@@ -94,14 +94,6 @@ drv_enricher(void *bctx, struct vd_enricher *out)
 	out->ctx = NULL;
 }
 
-static const char *
-kill_event_name(const struct essim_client_report *r)
-{
-	int k = essim_kind_of_type(r->kill_event);
-
-	return k >= 0 ? essim_kind_name((enum essim_kind)k) : "unknown";
-}
-
 static void
 client_text(const char *name, const struct essim_client_report *r)
 {
@@ -126,7 +118,8 @@ client_text(const char *name, const struct essim_client_report *r)
 	if (r->terminated)
 		printf("kernel: %s client: the message it missed: %s, budget "
 		       "%.3f ms, %s, found %.3f ms past its deadline\n",
-		    name, kill_event_name(r), (double)r->kill_budget_ns / 1e6,
+		    name, essim_type_name(r->kill_event),
+		    (double)r->kill_budget_ns / 1e6,
 		    essim_kill_stage_name(r->kill_stage),
 		    (double)r->kill_over_ns / 1e6);
 }
@@ -153,7 +146,8 @@ client_json(const char *name, const struct essim_client_report *r)
 	if (r->terminated)
 		printf("{\"event\":\"%s\",\"stage\":\"%s\",\"budget_ms\":%.3f,"
 		       "\"over_ms\":%.3f}}",
-		    kill_event_name(r), essim_kill_stage_name(r->kill_stage),
+		    essim_type_name(r->kill_event),
+		    essim_kill_stage_name(r->kill_stage),
 		    (double)r->kill_budget_ns / 1e6,
 		    (double)r->kill_over_ns / 1e6);
 	else

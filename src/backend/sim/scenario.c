@@ -100,15 +100,15 @@ essim_kind_parse(const char *name)
 	return -EINVAL;
 }
 
-int
-essim_kind_of_type(es_event_type_t t)
+const char *
+essim_type_name(es_event_type_t t)
 {
 	int k;
 
 	for (k = 0; k < ESSIM_KIND_COUNT; k++)
 		if (kinds[k].type == t)
-			return k;
-	return -EINVAL;
+			return kinds[k].name;
+	return "unknown";
 }
 
 /* --- scenario: defaults, scaling, checks ------------------------------------

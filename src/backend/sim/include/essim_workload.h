@@ -100,8 +100,9 @@ bool essim_kind_is_auth(enum essim_kind k);
 es_event_type_t essim_kind_type(enum essim_kind k);
 /* The kind called name, or -EINVAL. */
 int essim_kind_parse(const char *name);
-/* The kind of an event type, or -EINVAL (a type no scenario posts). */
-int essim_kind_of_type(es_event_type_t t);
+/* The name of the kind an event type is ("auth.open" ...), or "unknown"
+ * (a type no scenario posts). */
+const char *essim_type_name(es_event_type_t t);
 
 enum essim_spread {
 	ESSIM_SPREAD_UNIFORM,
