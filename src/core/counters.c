@@ -270,8 +270,7 @@ vd_counters_walk(const struct vd_stats *st, const char *const *prefixes,
 	    (int64_t)st->spin.closed);
 	put(&w, "pipeline.spin.full", VD_CTR_COUNTER, "times",
 	    "times the CPUs were found with less than a quarter of a CPU idle, "
-	    "which "
-	    "closed the spin gate",
+	    "which closed the spin gate",
 	    (int64_t)st->spin.full);
 	put(&w, "pipeline.wakes.deferred", VD_CTR_COUNTER, "times",
 	    "wake-ups of a parked worker or notify thread that producers left "

@@ -378,10 +378,10 @@ sleeper_park(struct vd_sleeper *s, bool (*has_work)(void *), void *arg,
  * wake of a parked consumer to the timer's next tick
  * (timer_wake_deferred): on a CPU the delivering thread has to share, a
  * wake-up costs it a syscall and may put the wakee ahead of it, while
- * the event can wait a tick.  The timer
- * ticks while AUTH events are in flight; it sets t_next_wake_ns to
- * UINT64_MAX before it sleeps for good, and its park's recheck
- * (timer_has_work) sees what waits for a parked consumer.  So a producer
+ * the event can wait a tick.  The timer ticks while AUTH events are in
+ * flight; it sets t_next_wake_ns to UINT64_MAX before it sleeps for
+ * good, and its park's recheck (timer_has_work) sees what waits for a
+ * parked consumer.  So a producer
  * that published, fenced, and then read a value other than UINT64_MAX
  * leaves nothing behind: either the timer wakes at its tick, or it has
  * not parked yet and its recheck sees the work.
@@ -396,7 +396,7 @@ gate_judged(const struct vd_pipeline *p)
 }
 
 static inline bool
-pressure_closed(const struct vd_pipeline *p, uint64_t now)
+gate_closed(const struct vd_pipeline *p, uint64_t now)
 {
 	return gate_judged(p) &&
 	    now <
@@ -408,7 +408,7 @@ static inline void
 producer_wake(struct vd_pipeline *p, struct vd_cells *c, struct vd_sleeper *s,
     const struct vd_ring *r, uint64_t now)
 {
-	if (p->cfg.defer_wakes && pressure_closed(p, now) &&
+	if (p->cfg.defer_wakes && gate_closed(p, now) &&
 	    vd_ring_depth(r) < DEFER_DEPTH_MAX &&
 	    atomic_load_explicit(&p->t_next_wake_ns, memory_order_relaxed) !=
 	        UINT64_MAX) {
@@ -1119,7 +1119,7 @@ vd__spin_open(const struct vd_pipeline *p, uint64_t now)
 		return false;
 	if (!gate_judged(p))
 		return p->sg_static_open;
-	return !pressure_closed(p, now);
+	return !gate_closed(p, now);
 }
 
 /* Closes the gate until at least t. */
@@ -1223,7 +1223,7 @@ idle_window(const struct vd_pipeline *p, uint64_t now)
 /* Reads what is due, once per window, whichever thread comes first: a
  * worker about to spin, or the timer's tick (defer_wakes). */
 static void
-pressure_sample(struct vd_pipeline *p, uint64_t now)
+gate_sample(struct vd_pipeline *p, uint64_t now)
 {
 	uint64_t next, us = VD_NO_READING, idle = VD_NO_READING;
 
@@ -1276,7 +1276,7 @@ gate_start(struct vd_pipeline *p, uint64_t now)
 static bool
 spin_allowed(struct vd_pipeline *p, uint64_t now)
 {
-	pressure_sample(p, now);
+	gate_sample(p, now);
 	return vd__spin_open(p, now);
 }
 
@@ -1741,7 +1741,7 @@ timer_main(void *arg)
 		if (p->nslots > 1)
 			timer_unstick(p, now);
 		if (p->cfg.defer_wakes && gate_judged(p)) {
-			pressure_sample(p, now);
+			gate_sample(p, now);
 			publish_fence();
 			timer_wake_deferred(p);
 		}
